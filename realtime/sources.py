@@ -1,0 +1,561 @@
+"""Frame sources: webcam, video file, image folder, behind one small interface.
+
+Why one interface: the loop (detector, fitter, renderer) must not care whether frames come
+from a live camera or a file, and tests must drive it with real files. After lerobot's
+cameras, every source has a lifecycle: ``open()`` / ``read()`` / ``close()``, usable as a
+context manager and as an iterator::
+
+    with open_source(SourceConfig("clip.mp4")) as source:
+        for frame in source:
+            ...
+
+Frames are :class:`~realtime.types.Frame` records: ``(H,W,3)`` uint8 BGR images, a running
+``index`` from 0, and a timestamp in seconds: ``time.monotonic()`` at grab for cameras,
+``index / fps`` for files and folders (deterministic, so recorded runs replay exactly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from realtime.errors import SourceError
+from realtime.types import Frame
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff",
+)
+DEFAULT_FOLDER_FPS: float = 30.0
+"""Timestamp rate of image folders (and of videos whose header says 0 fps)."""
+CAMERA_FIRST_FRAME_TIMEOUT_S: float = 2.0
+"""A camera that delivers no first frame within this time is reported as unusable."""
+CAMERA_MAX_FAILED_READS: int = 5
+"""Consecutive failed grabs after which a running camera counts as lost (unplugged)."""
+
+_CAMERA_HINT = (
+    "Check the cable/permissions, try another index with --source 1, "
+    "or pass a video file with --source clip.mp4"
+)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where frames come from and what to ask a camera for.
+
+    ``spec``: a camera index ("0"), a device path ("/dev/video0"), a video file, an image
+    file or a folder of images. ``width``/``height`` (pixels) and ``fps`` are requests to a
+    camera, which may grant other values (the granted ones are logged); files ignore
+    ``width``/``height``; an image folder uses ``fps`` for its timestamps (default 30).
+    ``mirror`` flips frames horizontally (selfie view).
+    """
+
+    spec: str
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    mirror: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, str) or not self.spec.strip():
+            raise ValueError(f"spec must be a non-empty string, got {self.spec!r}")
+        for field in ("width", "height"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{field} must be a positive integer or None, got {value!r}")
+        if self.fps is not None:
+            fps = self.fps
+            if (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                    or not math.isfinite(fps) or fps <= 0):
+                raise ValueError(f"fps must be a positive finite number or None, got {fps!r}")
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    """Any image OpenCV hands us -> ``(H,W,3)`` uint8 BGR, what every later stage expects."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise SourceError(f"unsupported image shape {image.shape}: expected gray, BGR or BGRA")
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    """Sort key so that img2 comes before img10 (and case does not matter)."""
+    return [int(part) if part.isdigit() else part.lower()
+            for part in re.split(r"(\d+)", path.name)]
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log while probing cameras: we report failures ourselves, in one
+    clear line, instead of a wall of backend warnings (V4L2, obsensor, ...)."""
+    set_level = getattr(cv2, "setLogLevel", None)
+    get_level = getattr(cv2, "getLogLevel", None)
+    if set_level is None or get_level is None:
+        utils_logging = getattr(getattr(cv2, "utils", None), "logging", None)
+        if utils_logging is None:
+            yield
+            return
+        set_level, get_level = utils_logging.setLogLevel, utils_logging.getLogLevel
+    previous = get_level()
+    set_level(0)  # LOG_LEVEL_SILENT: even "ERROR: camera index out of range" is noise here
+    try:
+        yield
+    finally:
+        set_level(previous)
+
+
+class Source(ABC):
+    """A stream of frames with a lifecycle: ``open()``, ``read()`` until None, ``close()``.
+
+    Subclasses implement ``_open``/``_read_image``/``_close``; this base class owns the
+    state checks (double open, read before open), the running frame index, mirroring and the
+    conversion to BGR, so every backend behaves the same.
+    """
+
+    def __init__(self, config: SourceConfig) -> None:
+        self.config = config
+        self._is_open = False
+        self._next_index = 0
+        self._fps: float | None = None
+        self._size: tuple[int, int] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Acquire the device or file; raises SourceError with what to do if it can't."""
+        if self._is_open:
+            raise SourceError(f"{self.name} is already open; close() it before opening again")
+        self._next_index = 0
+        self._open()
+        self._is_open = True
+
+    def read(self) -> Frame | None:
+        """The next frame, or None at the end of a file or folder (never for a camera)."""
+        if not self._is_open:
+            raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
+        item = self._read_image()
+        if item is None:
+            return None
+        image, timestamp = item
+        image = _to_bgr(image)
+        if self.config.mirror:
+            image = cv2.flip(image, 1)
+        frame = Frame(image=image, index=self._next_index, timestamp=timestamp,
+                      source=self.name)
+        self._next_index += 1
+        return frame
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice (and on a never-opened source)."""
+        if not self._is_open:
+            return
+        self._is_open = False
+        self._close()
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Frames until the end of the file (forever for a camera); the source stays open."""
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def __del__(self) -> None:
+        # A forgotten close() must not keep a webcam busy for other programs.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Short human-readable name, used in messages and as ``Frame.source``."""
+
+    @property
+    def is_live(self) -> bool:
+        """True for cameras: frames are real time, consumers should drop rather than queue."""
+        return False
+
+    @property
+    def fps(self) -> float:
+        """Frames per second: granted by the camera, from the file, or the folder's rate."""
+        if self._fps is None:
+            raise SourceError(f"{self.name}: fps is known only after open()")
+        return self._fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels of the first frame, known after open()."""
+        if self._size is None:
+            raise SourceError(f"{self.name}: size is known only after open()")
+        return self._size
+
+    @property
+    def frame_count(self) -> int | None:
+        """Number of frames in a file or folder; None for cameras (or if unknown)."""
+        return None
+
+    def _require_cap(self) -> cv2.VideoCapture:
+        """The open VideoCapture of a camera/video source (typing aid; never None when open)."""
+        cap = getattr(self, "_cap", None)
+        if cap is None:
+            raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
+        return cap
+
+    # -- backend hooks ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Acquire resources; set ``self._fps`` and ``self._size``."""
+
+    @abstractmethod
+    def _read_image(self) -> tuple[np.ndarray, float] | None:
+        """(image, timestamp in seconds), or None at the end."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release resources."""
+
+
+def _read_first_frame(cap: cv2.VideoCapture,
+                      timeout_s: float) -> tuple[np.ndarray, float] | None:
+    """First grab on a worker thread, because some drivers block forever on a dead camera.
+
+    Returns (image, time.monotonic() at grab); on failure or timeout returns None and
+    releases ``cap`` (after the stuck grab returns, if it is stuck: releasing a capture in the
+    middle of a grab can crash the driver).
+    """
+    result: list[tuple[np.ndarray, float]] = []
+
+    def grab() -> None:
+        with contextlib.suppress(cv2.error):
+            if cap.grab():
+                stamp = time.monotonic()
+                ok, image = cap.retrieve()
+                if ok and image is not None and image.size > 0:
+                    result.append((image, stamp))
+
+    worker = threading.Thread(target=grab, name="camera-first-frame", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        threading.Thread(target=lambda: (worker.join(), cap.release()), daemon=True).start()
+        return None
+    if not result:
+        cap.release()
+        return None
+    return result[0]
+
+
+def _open_capture(target: int | str) -> cv2.VideoCapture:
+    """VideoCapture for an index or device path (V4L2 for /dev/video* paths on Linux)."""
+    if isinstance(target, str) and target.startswith("/dev/video"):
+        return cv2.VideoCapture(target, cv2.CAP_V4L2)
+    return cv2.VideoCapture(target)
+
+
+def _camera_target(spec: str) -> int | str:
+    spec = spec.strip()
+    return int(spec) if spec.isdigit() else spec
+
+
+class CameraSource(Source):
+    """A webcam via ``cv2.VideoCapture``, by index ("0") or device path ("/dev/video0")."""
+
+    def __init__(self, config: SourceConfig) -> None:
+        super().__init__(config)
+        self._target = _camera_target(config.spec)
+        self._cap: cv2.VideoCapture | None = None
+        self._pending: tuple[np.ndarray, float] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"camera {self._target}"
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def _open(self) -> None:
+        cfg = self.config
+        with _quiet_opencv():
+            cap = _open_capture(self._target)
+            if not cap.isOpened():
+                cap.release()
+                raise SourceError(
+                    f"{self.name} could not be opened (no such device, or busy in another "
+                    f"program). {_CAMERA_HINT}"
+                )
+            if cfg.width is not None:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+            if cfg.height is not None:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+            if cfg.fps is not None:
+                cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+            first = _read_first_frame(cap, CAMERA_FIRST_FRAME_TIMEOUT_S)
+        if first is None:  # cap already released by _read_first_frame
+            raise SourceError(
+                f"{self.name} opened but gave no frame within "
+                f"{CAMERA_FIRST_FRAME_TIMEOUT_S:g} s (busy in another program, or not a "
+                f"capture device). {_CAMERA_HINT}"
+            )
+        self._cap = cap
+        self._pending = first
+        height, width = first[0].shape[:2]
+        self._size = (int(width), int(height))
+        granted_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not math.isfinite(granted_fps) or granted_fps <= 0:
+            granted_fps = float(cfg.fps) if cfg.fps is not None else DEFAULT_FOLDER_FPS
+        self._fps = granted_fps
+        logger.info("%s: %dx%d at %.1f fps (requested %sx%s at %s fps)", self.name, width,
+                    height, granted_fps, cfg.width or "default", cfg.height or "default",
+                    cfg.fps or "default")
+        if ((cfg.width is not None and cfg.width != width)
+                or (cfg.height is not None and cfg.height != height)):
+            logger.info("%s: the camera did not grant the requested size", self.name)
+
+    def _read_image(self) -> tuple[np.ndarray, float] | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        cap = self._require_cap()
+        for attempt in range(1, CAMERA_MAX_FAILED_READS + 1):
+            ok = cap.grab()
+            stamp = time.monotonic()
+            if ok:
+                ok, image = cap.retrieve()
+                if ok and image is not None and image.size > 0:
+                    return image, stamp
+            logger.warning("%s: grab failed (%d/%d in a row)", self.name, attempt,
+                           CAMERA_MAX_FAILED_READS)
+        raise SourceError(
+            f"{self.name} stopped delivering frames ({CAMERA_MAX_FAILED_READS} failed grabs "
+            f"in a row): was it unplugged or taken by another program? {_CAMERA_HINT}"
+        )
+
+    def _close(self) -> None:
+        self._pending = None
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoSource(Source):
+    """A video file decoded by OpenCV (FFmpeg); timestamps are ``index / fps``."""
+
+    def __init__(self, config: SourceConfig) -> None:
+        super().__init__(config)
+        self.path = Path(config.spec).expanduser()
+        self._cap: cv2.VideoCapture | None = None
+        self._pending: np.ndarray | None = None
+        self._frame_count: int | None = None
+        self._ended = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frame count from the container header (None if it does not say); may be off."""
+        return self._frame_count
+
+    def _open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"video file not found: {self.path}")
+        cap = cv2.VideoCapture(str(self.path))
+        first = None
+        if cap.isOpened():
+            with contextlib.suppress(cv2.error):
+                ok, image = cap.read()
+                if ok and image is not None and image.size > 0:
+                    first = image
+        if first is None:
+            cap.release()
+            raise SourceError(
+                f"cannot read video {self.path}: not a video OpenCV can decode "
+                f"(corrupt or unsupported codec)"
+            )
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not math.isfinite(fps) or fps <= 0:
+            logger.warning("%s: the file gives no frame rate; timestamps assume %g fps",
+                           self.name, DEFAULT_FOLDER_FPS)
+            fps = DEFAULT_FOLDER_FPS
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._cap = cap
+        self._pending = first
+        self._fps = fps
+        self._size = (int(first.shape[1]), int(first.shape[0]))
+        self._frame_count = count if count > 0 else None
+        self._ended = False
+
+    def _read_image(self) -> tuple[np.ndarray, float] | None:
+        if self._ended:
+            return None
+        index = self._next_index
+        timestamp = index / self.fps
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+            return image, timestamp
+        cap = self._require_cap()
+        try:
+            ok, image = cap.read()
+        except cv2.error as exc:
+            logger.warning("%s: decoding error at frame %d (%s); ending the stream, "
+                           "keeping the %d frames read", self.name, index, exc, index)
+            self._ended = True
+            return None
+        if not ok or image is None or image.size == 0:
+            self._ended = True
+            if self._frame_count is not None and index < self._frame_count:
+                logger.warning("%s: read failed at frame %d of %d (truncated or corrupt "
+                               "file?); ending the stream, keeping the %d frames read",
+                               self.name, index, self._frame_count, index)
+            return None
+        return image, timestamp
+
+    def _close(self) -> None:
+        self._pending = None
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class ImageFolderSource(Source):
+    """The images of a folder in natural order (img2 before img10), or one image file.
+
+    Timestamps are ``index / fps`` with ``fps`` from the config (default 30). ``size`` is the
+    first image's; later images keep their own size.
+    """
+
+    def __init__(self, config: SourceConfig) -> None:
+        super().__init__(config)
+        self.path = Path(config.spec).expanduser()
+        self._files: list[Path] = []
+        self._position = 0
+        self._pending: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def frame_count(self) -> int | None:
+        return len(self._files) if self._is_open else None
+
+    def _open(self) -> None:
+        if self.path.is_dir():
+            files = [p for p in self.path.iterdir()
+                     if p.is_file() and not p.name.startswith(".")
+                     and p.suffix.lower() in IMAGE_EXTENSIONS]
+            if not files:
+                raise SourceError(f"no images in folder {self.path} "
+                                  f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
+            files.sort(key=_natural_key)
+        elif self.path.is_file():
+            files = [self.path]
+        else:
+            raise SourceError(f"no such file or folder: {self.path}")
+        self._files = files
+        self._position = 0
+        self._fps = float(self.config.fps) if self.config.fps is not None else DEFAULT_FOLDER_FPS
+        self._pending = self._load(files[0])  # read now so that size is known after open
+        self._size = (int(self._pending.shape[1]), int(self._pending.shape[0]))
+
+    @staticmethod
+    def _load(path: Path) -> np.ndarray:
+        # imdecode(fromfile) rather than imread: imread fails on non-ASCII paths on Windows.
+        try:
+            data = np.fromfile(str(path), dtype=np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        except (OSError, cv2.error):
+            image = None
+        if image is None:
+            raise SourceError(f"{path} is not a readable image (corrupt, empty or not an "
+                              f"image despite its extension); remove or replace it")
+        return image
+
+    def _read_image(self) -> tuple[np.ndarray, float] | None:
+        if self._position >= len(self._files):
+            return None
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+        else:
+            image = self._load(self._files[self._position])
+        self._position += 1
+        return image, self._next_index / self.fps
+
+    def _close(self) -> None:
+        self._pending = None
+
+
+def open_source(config: SourceConfig) -> Source:
+    """The right (unopened) source for ``config.spec``; call ``open()`` or use ``with``.
+
+    Digits or /dev/video* -> camera; a folder -> its images; a file with an image extension
+    -> that single image; any other existing file -> video. A missing path raises here, so
+    a typo is reported before any model is loaded.
+    """
+    spec = config.spec.strip()
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        return CameraSource(config)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(config)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return ImageFolderSource(config)
+        return VideoSource(config)
+    raise SourceError(f"no such file or folder: {spec}")
+
+
+def camera_available(index: int = 0) -> bool:
+    """Whether camera ``index`` opens and delivers a frame; never raises, quiet, <~2 s.
+
+    Used by the demo to fall back to a built-in sample clip on machines without a webcam.
+    """
+    try:
+        with _quiet_opencv():
+            cap = _open_capture(index)
+            if not cap.isOpened():
+                cap.release()
+                return False
+            if _read_first_frame(cap, CAMERA_FIRST_FRAME_TIMEOUT_S) is None:
+                return False  # cap released by _read_first_frame
+            cap.release()
+        return True
+    except Exception:  # noqa: BLE001 - a probe must never take the demo down
+        logger.debug("camera %d probe failed", index, exc_info=True)
+        return False

@@ -1,0 +1,69 @@
+"""Typed, frozen records passed between the stages of the loop.
+
+Every record carries the capture timestamp of its frame (seconds, ``time.monotonic``
+for live sources, ``frame_index / fps`` for files), so every stage can report latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image from a source. ``image`` is ``(H,W,3)`` uint8 BGR, as OpenCV reads it."""
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+    source: str = ""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One hand found by the detector.
+
+    ``landmarks_px`` ``(21,2)`` pixels of the frame; ``landmarks_z`` ``(21,)`` MediaPipe's
+    relative depth (same scale as x in normalised units); ``world`` ``(21,3)`` MediaPipe's
+    metric, hand-centred world landmarks (meters, camera-aligned axes). ``handedness`` is
+    the anatomical side ("right"/"left") after correcting MediaPipe's mirrored convention.
+    """
+
+    landmarks_px: np.ndarray
+    landmarks_z: np.ndarray
+    world: np.ndarray
+    handedness: str
+    score: float
+    frame_index: int
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class HandMesh:
+    """A fitted or regressed hand in the camera frame (DESIGN.md, "Conventions").
+
+    vertices ``(V,3)`` and joints ``(21,3)`` in meters, OpenCV camera axes; vertex_std
+    ``(V,)`` meters; pose ``(J,3)`` anatomical axis-angle of a right hand (left hands are
+    mirrored before the model); shape ``(S,)``; keypoints_2d ``(21,2)`` the joints
+    reprojected into the frame, pixels.
+    """
+
+    vertices: np.ndarray
+    joints: np.ndarray
+    vertex_std: np.ndarray
+    pose: np.ndarray
+    shape: np.ndarray
+    keypoints_2d: np.ndarray
+    handedness: str
+    score: float
+    track_id: int
+    timestamp: float
+    frame_index: int
+    reprojection_error_px: float = float("nan")
