@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -345,6 +347,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     (out.parent / "NOTICE").write_text(NOTICE.format(
         date=_dt.date.today().isoformat(), anny_version=md.version("anny")))
+    manifest = {
+        "file": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "vertices": int(nv), "faces": int(len(dfaces)), "joints": int(nj),
+        "shape_components": int(S),
+        "shape_explained": [round(float(e), 6) for e in explained[:S]],
+        "source": f"anny {md.version('anny')} (SOMA-X right hand), seed {args.seed}, "
+                  f"{args.samples} shape samples",
+        "licence": "Apache-2.0 (see NOTICE)",
+        "built": _dt.date.today().isoformat(),
+    }
+    out.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     steps.update()
     steps.close()
     log.info("wrote %s: %d vertices, %d faces, %d joints, %d shape components, %.0f kB",

@@ -112,6 +112,11 @@ def load_npz(path: str | Path) -> HandModelData:
     f64 = {k: arrays[k].astype(np.float64) for k in (
         "template", "weights", "joints", "frames", "shapedirs", "joint_shapedirs",
         "keypoints", "keypoint_shapedirs")}
+    # Stored as float32: make frames exactly orthonormal again (rest pose skins exactly).
+    u, _, vt = np.linalg.svd(f64["frames"])
+    f64["frames"] = u @ vt
+    # Stored as float32: renormalise so rows sum to 1 in float64 (rest pose stays exact).
+    f64["weights"] = f64["weights"] / f64["weights"].sum(axis=1, keepdims=True)
     names = tuple(str(n) for n in arrays["joint_names"])
     # Limits are code (models/limits.py), so tuning them needs no asset rebuild.
     limits = arrays["limits"] if "limits" in arrays else default_limits(names)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.hand_model import HandModel
-from models.limits import clamp_pose
-from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
+from numba import njit
+
+from models.rotations import matrix_to_axis_angle
 from models.skinning import forward_kinematics, rigid_points, shaped_rest
 from models.topology import BONES
 
@@ -67,7 +68,7 @@ def _rest_bone_lengths(model: HandModel, shape: np.ndarray) -> np.ndarray:
 
 
 def fit_shape(
-    model: HandModel, target: np.ndarray, prior_weight: float = 1e-4, iterations: int = 4,
+    model: HandModel, target: np.ndarray, prior_weight: float = 1e-6, iterations: int = 6,
     components: int | None = None,
 ) -> np.ndarray:
     """Shape coefficients ``(S,)`` whose bone lengths match those of ``target (21,3)``."""
@@ -106,46 +107,132 @@ def _posed(model: HandModel, rot: np.ndarray, rest_joints: np.ndarray, rest_kps:
     return joints[0], kps[0], skin[0]
 
 
-def fit_pose(
-    model: HandModel, target: np.ndarray, shape: np.ndarray, passes: int = 2
-) -> IKResult:
-    """Inverse kinematics of a right hand onto ``target (21,3)`` keypoints (meters)."""
-    d = model.data
-    rest_joints = shaped_rest(d.joints, d.joint_shapedirs, shape[None])[0]
-    rest_kps = shaped_rest(d.keypoints, d.keypoint_shapedirs, shape[None])[0]
-    ends = bone_end_keypoints(model)
-    frames = d.frames
-    rot = np.repeat(np.eye(3)[None], model.num_joints, axis=0)
-    palm = list(PALM_KEYPOINTS)
+@njit(cache=True, nogil=True)
+def _rodrigues(v: np.ndarray) -> np.ndarray:
+    angle = np.sqrt(v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
+    out = np.eye(3)
+    if angle < 1e-12:
+        return out
+    x, y, z = v[0] / angle, v[1] / angle, v[2] / angle
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return out + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
+@njit(cache=True, nogil=True)
+def _log_rotation(m: np.ndarray) -> np.ndarray:
+    cos = min(1.0, max(-1.0, (m[0, 0] + m[1, 1] + m[2, 2] - 1.0) / 2.0))
+    vee = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
+    sin = np.sqrt(np.sum(vee * vee)) / 2.0
+    angle = np.arctan2(sin, cos)
+    if sin > 1e-6:
+        return vee * (angle / (2.0 * sin))
+    if cos > 0:
+        return vee / 2.0
+    # Near pi: the axis is the dominant column of (R + I) / 2.
+    sym = (m + m.T) / 2.0 + np.eye(3) * (1.0 - cos) / 2.0 - np.eye(3) * cos
+    col = np.argmax(np.array([sym[0, 0], sym[1, 1], sym[2, 2]]))
+    axis = sym[:, col] / max(np.sqrt(np.sum(sym[:, col] ** 2)), 1e-12)
+    return axis * angle
+
+
+@njit(cache=True, nogil=True)
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.sqrt(np.sum(a * a))
+    b = b / np.sqrt(np.sum(b * b))
+    axis = np.cross(a, b)
+    sin = np.sqrt(np.sum(axis * axis))
+    cos = np.sum(a * b)
+    if sin < 1e-12:
+        return np.eye(3)  # parallel (or exactly opposite: leave it to the next pass)
+    return _rodrigues(axis / sin * np.arctan2(sin, cos))
+
+
+@njit(cache=True, nogil=True)
+def _ik_sweeps(rot, rest_joints, rest_kps, ends, carrier, parents, frames, limits, target,
+               palm, passes):
+    """Numba core of :func:`fit_pose`: ``passes`` sweeps down the tree, in place on ``rot``."""
+    num_joints = rot.shape[0]
+    world_r = np.zeros_like(rot)
+    world_p = np.zeros((num_joints, 3))
     for _ in range(passes):
-        _, kps, _ = _posed(model, rot, rest_joints, rest_kps)
-        # Root: align the palm, keeping what the other joints already do.
-        delta = kabsch(kps[palm], target[palm])
-        rot[0] = delta @ rot[0]
-        for j in range(1, model.num_joints):
+        # Current palm keypoints (the root and the finger cmc joints move them).
+        world_r[0] = rot[0]
+        world_p[0] = rest_joints[0]
+        for j in range(1, num_joints):
+            p = parents[j]
+            world_p[j] = world_p[p] + world_r[p] @ (rest_joints[j] - rest_joints[p])
+            world_r[j] = world_r[p] @ rot[j]
+        src = np.zeros((len(palm), 3))
+        for i in range(len(palm)):
+            k = palm[i]
+            o = carrier[k]
+            src[i] = world_p[o] + world_r[o] @ (rest_kps[k] - rest_joints[o])
+        dst = target[palm]
+        a = src - src.sum(axis=0) / len(palm)
+        b = dst - dst.sum(axis=0) / len(palm)
+        u, _, vt = np.linalg.svd(a.T @ b)
+        fix = np.eye(3)
+        if np.linalg.det(vt.T @ u.T) < 0:
+            fix[2, 2] = -1.0
+        rot[0] = (vt.T @ fix @ u.T) @ rot[0]
+        world_r[0] = rot[0]
+        wrist = world_p[0] + world_r[0] @ (rest_kps[0] - rest_joints[0])
+        offset = target[0] - wrist
+        for j in range(1, num_joints):
+            p = parents[j]
+            world_p[j] = world_p[p] + world_r[p] @ (rest_joints[j] - rest_joints[p])
+            world_r[j] = world_r[p] @ rot[j]
             end = ends[j]
             if end < 0:
                 continue
-            joints, kps, skin = _posed(model, rot, rest_joints, rest_kps)
-            offset = target[0] - kps[0]
-            start = joints[j]
-            want = target[end] - offset - start
-            have = kps[end] - start
-            if np.linalg.norm(want) < 1e-6 or np.linalg.norm(have) < 1e-6:
+            owner = carrier[end]
+            if owner == j:
+                have = world_r[j] @ (rest_kps[end] - rest_joints[j])
+            else:
+                have = world_r[j] @ (rest_kps[end] - rest_joints[j])
+            want = target[end] - offset - world_p[j]
+            if np.sum(want * want) < 1e-12 or np.sum(have * have) < 1e-12:
                 continue
-            world_delta = rotation_between(have, want)
-            parent_rot = skin[d.parents[j], :3, :3]
-            rot[j] = parent_rot.T @ world_delta @ parent_rot @ rot[j]
-            # Into the anatomical frame, clip to the limits, back.
-            local = matrix_to_axis_angle(frames[j].T @ rot[j] @ frames[j])
-            local = clamp_pose(local[None, None], d.limits[j:j + 1])[0, 0]
-            rot[j] = frames[j] @ axis_angle_to_matrix(local) @ frames[j].T
-    pose = matrix_to_axis_angle(np.einsum("jki,jkl,jlm->jim", frames, rot, frames))
+            delta = _rotation_between(have, want)
+            rot[j] = world_r[p].T @ delta @ world_r[p] @ rot[j]
+            local = _log_rotation(frames[j].T @ rot[j] @ frames[j])
+            for ax in range(3):
+                local[ax] = min(max(local[ax], limits[j, ax, 0]), limits[j, ax, 1])
+            rot[j] = frames[j] @ _rodrigues(local) @ frames[j].T
+            world_r[j] = world_r[p] @ rot[j]
+
+
+def fit_pose(
+    model: HandModel, target: np.ndarray, shape: np.ndarray, passes: int = 2
+) -> IKResult:
+    """Inverse kinematics of a right hand onto ``target (21,3)`` keypoints (meters).
+
+    Joints are visited parents first, so each joint's world transform is final when it is
+    reached: a pass is one sweep down the tree (Numba, no Python per joint).
+    """
+    d = model.data
+    rest_joints = shaped_rest(d.joints, d.joint_shapedirs, shape[None])[0]
+    rest_kps = shaped_rest(d.keypoints, d.keypoint_shapedirs, shape[None])[0]
+    rot = np.repeat(np.eye(3)[None], model.num_joints, axis=0)
+    _ik_sweeps(rot, rest_joints, rest_kps, _bone_ends_cached(model), d.keypoint_parents,
+               d.parents, d.frames, d.limits, np.ascontiguousarray(target, dtype=np.float64),
+               np.array(PALM_KEYPOINTS), passes)
+    pose = matrix_to_axis_angle(np.einsum("jki,jkl,jlm->jim", d.frames, rot, d.frames))
     pose[0] = matrix_to_axis_angle(rot[0])  # the root's frame is the model frame
     _, kps, _ = _posed(model, rot, rest_joints, rest_kps)
     translation = (target - kps).mean(0)
     fitted = kps + translation
     return IKResult(pose, shape, fitted, translation, np.linalg.norm(fitted - target, axis=1))
+
+
+_ENDS_CACHE: dict[int, np.ndarray] = {}
+
+
+def _bone_ends_cached(model: HandModel) -> np.ndarray:
+    key = id(model.data)
+    if key not in _ENDS_CACHE:
+        _ENDS_CACHE[key] = bone_end_keypoints(model)
+    return _ENDS_CACHE[key]
 
 
 def fit_keypoints(

@@ -24,19 +24,29 @@ def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     s = np.sin(angle)[..., None]
     c = np.cos(angle)[..., None]
     eye = np.broadcast_to(np.eye(3), skew.shape)
-    return eye + s * skew + (1.0 - c) * (skew @ skew)
+    out = eye + s * skew + (1.0 - c) * (skew @ skew)
+    # Below 1e-8 rad the unit axis is meaningless: use the first-order map I + [v]x.
+    tiny = angle[..., 0] < _EPS
+    if np.any(tiny):
+        v = rotvec[tiny]
+        z0 = np.zeros(len(v))
+        first = np.stack([z0, -v[:, 2], v[:, 1], v[:, 2], z0, -v[:, 0], -v[:, 1], v[:, 0], z0],
+                         axis=-1).reshape(-1, 3, 3)
+        out[tiny] = np.eye(3) + first
+    return out
 
 
 def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
     """Inverse of :func:`axis_angle_to_matrix`, robust near 0 and pi. ``(...,3,3)`` -> ``(...,3)``."""
     m = np.asarray(matrix, dtype=np.float64)
     cos = np.clip((np.trace(m, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos)
     vee = np.stack(
         [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]],
         axis=-1,
     )
-    sin = np.sin(angle)
+    # atan2 of sin and cos stays accurate near 0 and pi, where arccos alone does not.
+    sin = np.linalg.norm(vee, axis=-1) / 2.0
+    angle = np.arctan2(sin, cos)
     small = sin > 1e-4
     axis = np.where(small[..., None], vee / np.maximum(2.0 * sin, _EPS)[..., None], 0.0)
     # Near pi the antisymmetric part vanishes: read the axis off the symmetric part.

@@ -77,8 +77,9 @@ def forward_kinematics(
 
 def blend_skin(points: np.ndarray, weights: np.ndarray, skin: np.ndarray) -> np.ndarray:
     """Linear blend skinning. points ``(B,N,3)``, weights ``(N,J)``, skin ``(B,J,4,4)`` -> ``(B,N,3)``."""
-    blended = np.einsum("nj,bjik->bnik", weights, skin)
-    return np.einsum("bnik,bnk->bni", blended[..., :3, :3], points) + blended[..., :3, 3]
+    b, j = skin.shape[:2]
+    blended = (weights @ skin[:, :, :3, :].reshape(b, j, 12)).reshape(b, -1, 3, 4)
+    return (blended[..., :3] @ points[..., None])[..., 0] + blended[..., 3]
 
 
 def rigid_points(points: np.ndarray, owner: np.ndarray, skin: np.ndarray) -> np.ndarray:

@@ -14,9 +14,13 @@ _EPS = 1e-8
 
 
 def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:
-    """Rodrigues. ``(..., 3)`` -> ``(..., 3, 3)``; smooth at zero through a Taylor guard."""
-    angle = torch.linalg.norm(rotvec, dim=-1, keepdim=True)
-    axis = rotvec / angle.clamp_min(_EPS)
+    """Rodrigues. ``(..., 3)`` -> ``(..., 3, 3)``.
+
+    The angle is taken of ``rotvec + 1e-8`` (as smplx does) so that the gradient at an exact
+    zero rotation is not zero: poses initialised at zero still train.
+    """
+    angle = torch.linalg.norm(rotvec + _EPS, dim=-1, keepdim=True)
+    axis = rotvec / angle
     x, y, z = axis.unbind(-1)
     zeros = torch.zeros_like(x)
     skew = torch.stack([zeros, -z, y, z, zeros, -x, -y, x, zeros], dim=-1)

@@ -1,0 +1,141 @@
+"""The first end-to-end run: real MediaPipe, real files, the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO, main
+from realtime.records import read_hands
+
+REPO = Path(__file__).resolve().parent.parent
+REPROJECTION_TOL_PX = 6.0  # fitted keypoints vs MediaPipe's 2D landmarks, mean per hand
+
+
+def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DISPLAY", None)
+    return subprocess.run([sys.executable, str(REPO / "run_demo.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("sample_run")
+    code = main(["--source", str(SAMPLE_VIDEO), "--output", str(out), "--headless",
+                 "--max-frames", "45"])
+    assert code == 0
+    return out, json.loads((out / "stats.json").read_text())
+
+
+def test_sample_clip_finds_hands(sample_run):
+    _, stats = sample_run
+    assert stats["frames"] == 45
+    assert stats["hand_rate"] >= 0.9
+    assert stats["intrinsics"]["estimated"] is False  # the sample ships its camera
+
+
+def test_hands_file_has_one_record_per_detected_hand(sample_run):
+    out, stats = sample_run
+    records = list(read_hands(out / "hands.jsonl"))
+    assert len(records) == stats["hands"]
+    for rec in records:
+        assert np.asarray(rec["joints"]).shape == (21, 3)
+        assert np.asarray(rec["vertices"]).shape[1] == 3
+        assert len(rec["vertex_std"]) == len(rec["vertices"])
+        assert rec["handedness"] in ("left", "right")
+        assert 0 <= rec["frame_index"] < 45
+    per_frame = {}
+    for rec in records:
+        per_frame.setdefault(rec["frame_index"], set()).add(rec["track_id"])
+    assert all(len(ids) <= 2 for ids in per_frame.values())
+
+
+def test_fitted_keypoints_reproject_onto_mediapipe(sample_run):
+    out, _ = sample_run
+    errors = [rec["reprojection_error_px"] for rec in read_hands(out / "hands.jsonl")]
+    assert np.mean(errors) < REPROJECTION_TOL_PX
+
+
+def test_sample_hands_are_metric_and_in_front_of_camera(sample_run):
+    out, _ = sample_run
+    gt = np.load(SAMPLE_GT)
+    depths = [np.asarray(r["joints"])[0, 2] for r in read_hands(out / "hands.jsonl")]
+    true = gt["keypoints"][:45][gt["present"][:45]][:, 0, 2]
+    assert 0.2 < np.median(depths) < 1.0
+    assert abs(np.median(depths) - np.median(true)) < 0.1  # within 10 cm of the truth
+
+
+def test_overlay_video_is_written_and_readable(sample_run):
+    out, _ = sample_run
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 45
+
+
+def test_real_photos_fit(realhands, tmp_path):
+    folder = realhands / "hgcnn_realworld"
+    code = main(["--source", str(folder), "--output", str(tmp_path), "--headless",
+                 "--max-frames", "6", "--no-video"])
+    assert code == 0
+    records = list(read_hands(tmp_path / "hands.jsonl"))
+    assert len(records) >= 5
+    assert np.mean([r["reprojection_error_px"] for r in records]) < REPROJECTION_TOL_PX
+
+
+@pytest.mark.parametrize("make_source, expected", [
+    (lambda p: "7", "camera 7 could not be opened"),
+    (lambda p: str(p / "missing.mp4"), "no such file or folder"),
+    (lambda p: _write(p / "corrupt.mp4", os.urandom(4096)), "cannot read video"),
+    (lambda p: _mkdir(p / "empty"), "no images in folder"),
+    (lambda p: _write(_mkdir(p / "bad") + "/not_an_image.jpg", b"hello"), "not a readable image"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, make_source, expected):
+    result = run_cli("--source", make_source(tmp_path), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error:")
+
+
+def test_ctrl_c_keeps_everything_written(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source",
+                             str(SAMPLE_VIDEO), "--output", str(tmp_path)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hands = tmp_path / "hands.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not hands.exists() or hands.stat().st_size < 20000):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    records = list(read_hands(hands))  # every line parses: nothing truncated
+    assert records
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["interrupted"] is True
+    assert stats["hands"] == len(records)
+    cap = cv2.VideoCapture(str(tmp_path / "overlay.mp4"))
+    assert cap.read()[0]  # the video was finalised and opens
+
+
+def _write(path: Path, data: bytes) -> str:
+    Path(path).write_bytes(data)
+    return str(path)
+
+
+def _mkdir(path: Path) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
