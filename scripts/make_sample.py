@@ -59,6 +59,9 @@ PALM_RGB = np.array([0.90, 0.71, 0.62])    # paler palm
 NAIL_RGB = np.array([0.90, 0.72, 0.68])
 SLEEVE_RGB = np.array([0.16, 0.22, 0.34])  # a navy sweater cuff on the forearm
 INNER_ARM_PALENESS = 0.5  # weight of PALM_RGB on the inner forearm and wrist
+FOREARM_SIDES = 28  # vertices around each ring of the forearm tube
+WRIST_BLEND_START_M = 0.03   # hand normals straighten from 3 cm above the wrist joint ...
+WRIST_BLEND_LENGTH_M = 0.02  # ... fully at 1 cm above it, where the forearm tube emerges
 
 
 class SampleError(RuntimeError):
@@ -337,12 +340,13 @@ def skin_colors(model: HandModel, rng: np.random.Generator) -> np.ndarray:
     col += (NAIL_RGB - col) * (0.7 * w_nail)[:, None]
     mottle = _smooth_on_mesh(rng.normal(size=(len(verts), 2)), model.faces, 6)
     mottle /= mottle.std(0) + 1e-9
+    mottle *= (1.0 - at_wrist)[:, None]  # the forearm is plain: meet it plain
     col *= (1.0 + 0.025 * mottle[:, :1])  # brightness
     col[:, 0] *= 1.0 + 0.015 * mottle[:, 1]  # redness
     return np.clip(col, 0.0, 1.0)
 
 
-def forearm_mesh(model: HandModel, length_m: float = 0.45, sides: int = 28
+def forearm_mesh(model: HandModel, length_m: float = 0.45, sides: int = FOREARM_SIDES
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A tapered elliptic tube from inside the wrist along +y, with a sweater cuff.
 
@@ -449,11 +453,27 @@ def visible_in_image(vertices: np.ndarray, K: np.ndarray, width: int, height: in
     return inside.any(-1)
 
 
-def render_hands(background: np.ndarray, meshes: list[tuple[np.ndarray, np.ndarray,
-                 np.ndarray]], K: np.ndarray, lighting: Lighting) -> np.ndarray:
+def wrist_normals(vertices: np.ndarray, faces: np.ndarray, forearm: np.ndarray,
+                  weight: np.ndarray) -> np.ndarray:
+    """Hand vertex normals ``(V,3)`` straightened near the wrist to match the forearm tube.
+
+    The mesh rounds off into a cap at the wrist; where the tube emerges, the two surfaces
+    would shade differently and draw a seam. Removing the normals' component along the
+    forearm (``weight (V,)`` in [0,1]) makes them meet like one surface.
+    """
+    normals = vertex_normals(vertices, faces)
+    # From the centre of the first ring of the tube to the centre of the last.
+    axis = forearm[-FOREARM_SIDES:].mean(0) - forearm[:FOREARM_SIDES].mean(0)
+    axis /= np.linalg.norm(axis)
+    normals -= (weight * (normals @ axis))[:, None] * axis
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+
+
+def render_hands(background: np.ndarray, meshes: list[tuple], K: np.ndarray,
+                 lighting: Lighting) -> np.ndarray:
     """Composite anti-aliased hands over ``background``; returns float32 BGR in [0, 255].
 
-    Meshes are ``(vertices_cam, faces, colors)``; they share one z-buffer at
+    Meshes are ``(vertices_cam, faces, colors, normals or None)``; they share one z-buffer at
     ``SUPERSAMPLE`` times the resolution, then coverage and colour are box-filtered down.
     """
     h, w = background.shape[:2]
@@ -464,8 +484,9 @@ def render_hands(background: np.ndarray, meshes: list[tuple[np.ndarray, np.ndarr
     layer = np.zeros((h * s, w * s, 3), np.uint8)
     cover = np.zeros((h * s, w * s), np.float32)
     zbuf = new_zbuffer(h * s, w * s)
-    for verts, faces, colors in meshes:
-        mask = render_mesh(layer, verts, faces, k_hi, colors, lighting=lighting, zbuffer=zbuf)
+    for verts, faces, colors, normals in meshes:
+        mask = render_mesh(layer, verts, faces, k_hi, colors, lighting=lighting, zbuffer=zbuf,
+                           normals=normals)
         cover[mask] = 1.0
     layer_lo = cv2.resize(layer.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(cover, (w, h), interpolation=cv2.INTER_AREA)[..., None]
@@ -525,6 +546,8 @@ def build_sample(cfg: SampleConfig) -> dict[str, float]:
     for slot in range(2):
         present[:, slot] &= visible_in_image(posed.vertices[:, slot], K, cfg.width, cfg.height)
     faces = {0: model.faces, 1: flip_faces(model.faces)}
+    rest_y = model.forward().vertices[0, :, 1]
+    wrist_weight = np.clip((rest_y + WRIST_BLEND_START_M) / WRIST_BLEND_LENGTH_M, 0.0, 1.0)
     arm_f = {0: arm_faces, 1: np.ascontiguousarray(arm_faces[:, ::-1])}
 
     t = np.arange(n) / cfg.fps
@@ -542,8 +565,11 @@ def build_sample(cfg: SampleConfig) -> dict[str, float]:
             meshes = []
             for slot in range(2):
                 if tracks[slot].present[f]:
-                    meshes.append((posed.forearm[f, slot], arm_f[slot], arm_colors))
-                    meshes.append((posed.vertices[f, slot], faces[slot], colors))
+                    arm = posed.forearm[f, slot]
+                    verts = posed.vertices[f, slot]
+                    normals = wrist_normals(verts, faces[slot], arm, wrist_weight)
+                    meshes.append((arm, arm_f[slot], arm_colors, None))
+                    meshes.append((verts, faces[slot], colors, normals))
             img = render_hands(backgrounds[scene_of[f]], meshes, K, sc.lighting)
             writer.write(camera_finish(img, noise_rng, cfg, float(gain[f])))
     finally:
