@@ -51,27 +51,48 @@ def pose_to_matrices(pose: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"pose must be (B,J,3), (B,J,6) or (B,J,3,3), got {tuple(pose.shape)}")
 
 
+def tree_levels(parents: list[int]) -> list[list[int]]:
+    """Joints grouped by depth in the tree (the root alone at depth 0)."""
+    depth = []
+    for j, p in enumerate(parents):
+        depth.append(0 if p < 0 else depth[p] + 1)
+    return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
+
+
 def forward_kinematics(
     rot: torch.Tensor, rest_joints: torch.Tensor, parents: list[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """See ``models.skinning.forward_kinematics``. Returns posed joints and skin transforms."""
-    batch, num_joints = rot.shape[:2]
+    """See ``models.skinning.forward_kinematics``. Returns posed joints ``(B,J,3)`` and the
+    skinning transforms as ``(B,J,3,4)`` (rotation | translation).
+
+    All joints of one tree depth are composed at once (a hand is 5 levels deep, not 20
+    joints long) and rotations and translations are carried separately: few, large
+    operations, which keeps both training and the exported ONNX graph fast.
+    """
     rel = torch.cat(
         [rest_joints[:, :1], rest_joints[:, 1:] - rest_joints[:, parents[1:]]], dim=1
     )
-    bottom = torch.zeros(batch, 1, 4, dtype=rot.dtype, device=rot.device)
-    bottom[..., 3] = 1.0
-    world: list[torch.Tensor] = []
-    for j in range(num_joints):
-        local = torch.cat([torch.cat([rot[:, j], rel[:, j, :, None]], dim=2), bottom], dim=1)
-        p = parents[j]
-        world.append(local if p < 0 else world[p] @ local)
-    g = torch.stack(world, dim=1)
-    posed = g[:, :, :3, 3]
-    offset = torch.einsum("bjik,bjk->bji", g[:, :, :3, :3], rest_joints)
-    skin = torch.cat([g[..., :3, :3], (g[..., :3, 3] - offset)[..., None]], dim=-1)
-    skin = torch.cat([skin, bottom[:, None].expand(batch, num_joints, 1, 4)], dim=2)
-    return posed, skin
+    levels = tree_levels(parents)
+    rs = [rot[:, levels[0]]]
+    ts = [rel[:, levels[0]]]
+    for d in range(1, len(levels)):
+        prev = levels[d - 1]
+        idx = levels[d]
+        pidx = [prev.index(parents[j]) for j in idx]
+        parent_r = rs[-1][:, pidx]
+        rs.append(parent_r @ rot[:, idx])
+        ts.append(ts[-1][:, pidx] + (parent_r @ rel[:, idx, :, None])[..., 0])
+    order = [j for level in levels for j in level]
+    inverse = [order.index(j) for j in range(len(parents))]
+    r = torch.cat(rs, dim=1)[:, inverse]
+    posed = torch.cat(ts, dim=1)[:, inverse]
+    t = posed - (r @ rest_joints[..., None])[..., 0]
+    return posed, torch.cat([r, t[..., None]], dim=-1)
+
+
+def apply_transforms(points: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
+    """``(B,N,3)`` points through per-point ``(B,N,3,4)`` transforms, elementwise (no bmm)."""
+    return (transforms[..., :3] * points[:, :, None, :]).sum(-1) + transforms[..., 3]
 
 
 class TorchHandModel(torch.nn.Module):
@@ -118,11 +139,10 @@ class TorchHandModel(torch.nn.Module):
             feats = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(b, -1)
             verts = verts + (feats @ self.posedirs).reshape(b, -1, 3)
         posed_joints, skin = forward_kinematics(rot, joints, self.parents)
-        blended = torch.einsum("nj,bjik->bnik", self.weights, skin)
-        posed_verts = torch.einsum("bnik,bnk->bni", blended[..., :3, :3], verts)
-        posed_verts = posed_verts + blended[..., :3, 3]
-        t = skin[:, self.keypoint_parents]
-        posed_kps = torch.einsum("bkij,bkj->bki", t[..., :3, :3], kps) + t[..., :3, 3]
+        j = skin.shape[1]
+        blended = (self.weights @ skin.reshape(b, j, 12)).reshape(b, -1, 3, 4)
+        posed_verts = apply_transforms(verts, blended)
+        posed_kps = apply_transforms(kps, skin[:, self.keypoint_parents])
         on_vertex = [i for i, v in enumerate(self.keypoint_vertices) if v >= 0]
         if on_vertex:
             vids = [self.keypoint_vertices[i] for i in on_vertex]
