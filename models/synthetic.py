@@ -92,7 +92,7 @@ class SyntheticConfig:
     world_depth_scale_std: float = 0.10  # extra scale error of z alone (flattened depth)
     world_xy_noise_mm: tuple[float, float] = (2.0, 4.0)  # per-keypoint x/y std at 0.5 m
     world_z_noise_ratio: tuple[float, float] = (3.0, 4.0)  # z std / x-y std
-    depth_noise_slope: float = 1.0  # noise factor 1 + slope * (z / 0.5 m - 1), >= 0.25
+    depth_noise_slope: float = 0.6  # noise factor 1 + slope * (z / 0.5 m - 1), >= 0.25
     finger_bend_mm: float = 3.0  # std of a whole-finger offset at the tip (x/y; z x ratio)
     occluded_noise_factor: float = 2.0  # noise multiplier for occluded keypoints
     occlusion_margin_m: float = 0.02  # behind the palm plane by this much = occluded
@@ -294,7 +294,8 @@ def sample_poses_torch(
     ``pinch`` pose (thumb tip on index tip), with the other fingers left as sampled.
     """
     g = generator
-    t = {k: torch.as_tensor(v, device=g.device) for k, v in _pose_tables(tuple(joint_names)).items()}
+    tables = _pose_tables(tuple(joint_names))
+    t = {k: torch.as_tensor(v, device=g.device) for k, v in tables.items()}
     lim = torch.as_tensor(limits, dtype=dtype, device=g.device)
     overall = _beta_symmetric(g, 0.7, (n, 1))
     curls = (overall + 0.25 * _randn(g, n, 5)).clamp(0.0, 1.0)
@@ -417,16 +418,16 @@ class SyntheticHands:
         self.kp_rest, self.kp_shapedirs = t(data.keypoints), t(data.keypoint_shapedirs)
         self.frames, self.limits = t(data.frames), t(data.limits)
         self.finger_weights = _finger_weights().to(dev)
-        cfg = self.config
-        self.sizes = torch.tensor(cfg.image_sizes, dtype=f32, device=dev)
+        self.sizes = torch.tensor(self.config.image_sizes, dtype=f32, device=dev)
 
     # -- model ---------------------------------------------------------------------------
 
     def skin(self, pose: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Vertices ``(B,V,3)`` and keypoints ``(B,21,3)``, model frame.
 
-        The same maths as ``TorchHandModel.forward`` with the skin transforms blended as one
-        ``(V,J) @ (B,J,12)`` product instead of a ``(B,V,4,4)`` einsum: about twice as fast.
+        The same maths as ``TorchHandModel.forward``, but the skin transforms are blended as
+        one ``(V,J) @ (B,J,12)`` product and applied with one ``bmm`` instead of going through
+        ``(B,V,4,4)`` (measured 1.5x faster at B=1024 on one CPU thread).
         """
         b, v = pose.shape[0], self.num_vertices
         rot = self.frames @ pose_to_matrices(pose) @ self.frames.transpose(-1, -2)
@@ -435,8 +436,9 @@ class SyntheticHands:
         kps = self.kp_rest + torch.einsum("nds,bs->bnd", self.kp_shapedirs, shape)
         _, skin = forward_kinematics(rot, joints, self.parents)
         top = skin[:, :, :3, :]  # (B,J,3,4)
-        blended = torch.matmul(self.weights, top.reshape(b, -1, 12)).view(b, v, 3, 4)
-        posed = (blended[..., :3] * verts[:, :, None, :]).sum(-1) + blended[..., 3]
+        blended = torch.matmul(self.weights, top.reshape(b, -1, 12)).view(b * v, 3, 4)
+        homog = torch.cat([verts, verts.new_ones(b, v, 1)], -1).view(b * v, 4, 1)
+        posed = torch.bmm(blended, homog).view(b, v, 3)
         t = top[:, self.keypoint_parents]
         posed_kps = (t[..., :3] * kps[:, :, None, :]).sum(-1) + t[..., 3]
         on_vertex = [i for i, vi in enumerate(self.keypoint_vertices) if vi >= 0]
@@ -465,7 +467,8 @@ class SyntheticHands:
         For a depth Z, keypoint i at ``rel_i + (X, Y, Z)`` projects inside the margins iff X
         lies in an interval that is linear in Z (one bound per keypoint); X and Y are drawn
         uniformly in theirs. A depth whose intervals are empty (hand too big, or a keypoint
-        too near the camera) is pushed back by 10% per round until it fits.
+        too near the camera) is pushed back by 10% per round (at most to the far end of the range) until it
+        fits.
         """
         cfg = self.config
         zmin, zmax = cfg.depth_range_m
@@ -486,7 +489,7 @@ class SyntheticHands:
             ok = bounds(z)[0]
             if bool(ok.all()):
                 break
-            z = torch.where(ok, z, z * 1.1)
+            z = torch.where(ok, z, (z * 1.1).clamp(max=zmax))
         ok, x_lo, x_hi, y_lo, y_hi = bounds(z)
         if not bool(ok.all()):
             raise RuntimeError("a synthetic hand does not fit the image at any depth; check "
@@ -524,8 +527,9 @@ class SyntheticHands:
         src = (finger * 4)[:, None] + offsets
         dst = (other * 4)[:, None] + offsets
         amount = _uniform(g, 0.3, 0.8, b, 1, 1) * torch.tensor([0.4, 0.8, 1.0], device=dev)[:, None]
-        moved = out[rows[:, None], src] + amount * (out[rows[:, None], dst] - out[rows[:, None], src])
-        out[rows[:, None], src] = torch.where(pull[:, None, None], moved, out[rows[:, None], src])
+        here, there = out[rows[:, None], src], out[rows[:, None], dst]
+        out[rows[:, None], src] = torch.where(pull[:, None, None], here + amount * (there - here),
+                                              here)
         return out, torch.stack([collapse, swap, pull], -1).float()
 
     def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -91,8 +91,8 @@ def forward_kinematics(
 
 
 def apply_transforms(points: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
-    """``(B,N,3)`` points through per-point ``(B,N,3,4)`` transforms, elementwise (no bmm)."""
-    return (transforms[..., :3] * points[:, :, None, :]).sum(-1) + transforms[..., 3]
+    """``(B,N,3)`` points through per-point ``(B,N,3,4)`` transforms."""
+    return (transforms[..., :3] @ points[..., None])[..., 0] + transforms[..., 3]
 
 
 class TorchHandModel(torch.nn.Module):

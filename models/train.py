@@ -45,7 +45,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 class TrainConfig:
     """Optimisation settings; the defaults reproduce the shipped weights."""
 
-    steps: int = 6000
+    steps: int = 5000
     batch: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4

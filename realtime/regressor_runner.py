@@ -1,0 +1,213 @@
+"""Runs the learned mesh regressor (ONNX) on MediaPipe detections, both hands in one batch.
+
+One onnxruntime session; execution providers tried in the order TensorRT, CUDA, CPU (the
+choice is logged); thread counts set for a real-time loop. The manifest beside the model
+says what the model expects; a model whose manifest, file hash or hand model does not match
+is refused with a message saying what to do. Any ONNX mesh regressor with the same
+manifest layout plugs in through ``--regressor path/to/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calibration.intrinsics import CameraIntrinsics
+from calibration.placement import project, solve_translation
+from models.hand_model import HandModel, flip_faces, mirror_x
+from models.rotations import matrix_to_axis_angle, rot6d_to_matrix
+from realtime.errors import RealtimeError
+from realtime.types import Detection, HandMesh
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+DEFAULT_MANIFEST = WEIGHTS_DIR / "regressor.json"
+PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+_INPUTS = ("world", "image", "handedness")
+_OUTPUTS = ("vertices", "vertex_std", "joints", "pose6d", "shape")
+MAX_WORLD_M = 0.5  # a MediaPipe world landmark farther than this from the hand is garbage
+
+
+class RegressorError(RealtimeError):
+    """The regressor model or its manifest is missing, corrupt or does not fit."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Which model to run and how."""
+
+    manifest: Path = DEFAULT_MANIFEST
+    threads: int = 2
+    providers: tuple[str, ...] = PROVIDER_ORDER
+    verify_hash: bool = True
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+
+
+def load_manifest(path: Path) -> dict:
+    """Read and check a regressor manifest; errors name the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RegressorError(f"regressor manifest not found: {path}. Train and export one with "
+                             "`python -m models.train`, or pass --regressor MANIFEST.json")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegressorError(f"{path} is not a JSON manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise RegressorError(f"{path}: a manifest must be a JSON object")
+    for field in ("kind", "model_file", "inputs", "outputs", "vertex_count", "hand_model"):
+        if field not in manifest:
+            raise RegressorError(f"{path}: manifest field {field!r} is missing")
+    if manifest["kind"] != "handmesh.mesh_regressor":
+        raise RegressorError(f"{path}: manifest kind is {manifest['kind']!r}, expected "
+                             "'handmesh.mesh_regressor'")
+    for name in _INPUTS:
+        if name not in manifest["inputs"]:
+            raise RegressorError(f"{path}: manifest inputs lack {name!r}")
+    for name in _OUTPUTS:
+        if name not in manifest["outputs"]:
+            raise RegressorError(f"{path}: manifest outputs lack {name!r}")
+    return manifest
+
+
+class RegressorRunner:
+    """ONNX session + manifest for one hand model; ``run`` takes network-ready arrays."""
+
+    def __init__(self, model: HandModel, config: RunnerConfig = RunnerConfig()) -> None:
+        import onnxruntime as ort
+
+        self.config = config
+        self.model = model
+        manifest = load_manifest(config.manifest)
+        self.manifest = manifest
+        model_path = Path(config.manifest).parent / manifest["model_file"]
+        if not model_path.is_file():
+            raise RegressorError(f"model file {model_path} named by {config.manifest} is missing")
+        if int(manifest["vertex_count"]) != model.num_vertices:
+            raise RegressorError(
+                f"{config.manifest}: the model outputs {manifest['vertex_count']} vertices but "
+                f"the hand model {model.data.name!r} has {model.num_vertices}; use the "
+                "regressor trained for this hand model")
+        want_hash = manifest["hand_model"].get("sha256")
+        if want_hash and model.data.sha256 and want_hash != model.data.sha256:
+            raise RegressorError(
+                f"{config.manifest} was trained for hand model {manifest['hand_model']['name']}"
+                f" ({want_hash[:12]}…), not for the loaded {model.data.name} "
+                f"({model.data.sha256[:12]}…); retrain with `python -m models.train`")
+        if config.verify_hash and "model_sha256" in manifest:
+            got = hashlib.sha256(model_path.read_bytes()).hexdigest()
+            if got != manifest["model_sha256"]:
+                raise RegressorError(f"{model_path} does not match the hash in its manifest "
+                                     "(corrupt or replaced file); re-export it")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = config.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        available = ort.get_available_providers()
+        providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
+        try:
+            # NchwcTransformer: onnxruntime >= 1.23 crashes on some FP16 transformer graphs.
+            self.session = ort.InferenceSession(
+                str(model_path), opts, providers=providers,
+                disabled_optimizers=["NchwcTransformer"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many kinds
+            raise RegressorError(f"{model_path} is not a loadable ONNX model ({exc})") from exc
+        names_in = [i.name for i in self.session.get_inputs()]
+        names_out = [o.name for o in self.session.get_outputs()]
+        if set(names_in) != set(_INPUTS) or not set(_OUTPUTS) <= set(names_out):
+            raise RegressorError(f"{model_path} has inputs {names_in} and outputs {names_out}; "
+                                 f"expected inputs {list(_INPUTS)} and outputs {list(_OUTPUTS)}")
+        self.provider = self.session.get_providers()[0]
+        log.info("regressor %s on %s", model_path.name, self.provider)
+
+    def run(self, world: np.ndarray, image: np.ndarray, handedness: np.ndarray) -> dict:
+        """Network-ready ``(B,21,3)``, ``(B,21,3)``, ``(B,1)`` float32 -> output arrays."""
+        feed = {"world": world.astype(np.float32), "image": image.astype(np.float32),
+                "handedness": handedness.astype(np.float32).reshape(-1, 1)}
+        outs = self.session.run(list(_OUTPUTS), feed)
+        return dict(zip(_OUTPUTS, outs))
+
+
+def detection_inputs(
+    dets: list[Detection], image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mirror left hands and normalise: network inputs for a list of detections.
+
+    Raises ValueError for NaN or out-of-range landmarks (never fed to the network).
+    """
+    w, h = image_size
+    world, image, handed = [], [], []
+    for det in dets:
+        if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))
+                and np.all(np.isfinite(det.landmarks_z))):
+            raise ValueError("landmarks contain NaN or inf")
+        if np.abs(det.world - det.world.mean(0)).max() > MAX_WORLD_M:
+            raise ValueError(f"world landmarks spread over more than {MAX_WORLD_M} m")
+        uv = det.landmarks_px
+        if np.any(uv < -w) or np.any(uv[:, 0] > 2 * w) or np.any(uv[:, 1] > 2 * h):
+            raise ValueError("image landmarks far outside the image")
+        left = det.handedness == "left"
+        wl = mirror_x(det.world) if left else det.world.copy()
+        u = (w - uv[:, 0]) if left else uv[:, 0]
+        world.append(wl - wl.mean(0))
+        image.append(np.stack([u / w, uv[:, 1] / w, det.landmarks_z], axis=1))
+        handed.append(0.0 if left else 1.0)
+    return (np.asarray(world, np.float32), np.asarray(image, np.float32),
+            np.asarray(handed, np.float32).reshape(-1, 1))
+
+
+class RegressorFitter:
+    """The learned path: detections -> :class:`HandMesh` in the camera frame, batched."""
+
+    def __init__(self, model: HandModel, config: RunnerConfig = RunnerConfig()) -> None:
+        self.model = model
+        self.runner = RegressorRunner(model, config)
+        self.faces_right = model.faces
+        self.faces_left = flip_faces(model.faces)
+
+    def faces(self, handedness: str) -> np.ndarray:
+        return self.faces_left if handedness == "left" else self.faces_right
+
+    def fit_all(
+        self, dets: list[Detection], intrinsics: CameraIntrinsics, track_ids: list[int]
+    ) -> list[HandMesh]:
+        if not dets:
+            return []
+        size = (intrinsics.width, intrinsics.height)
+        world, image, handed = detection_inputs(dets, size)
+        out = self.runner.run(world, image, handed)
+        K = intrinsics.K  # noqa: N806
+        hands = []
+        for i, det in enumerate(dets):
+            verts, joints = out["vertices"][i].astype(np.float64), out["joints"][i].astype(
+                np.float64)
+            if det.handedness == "left":
+                verts, joints = mirror_x(verts), mirror_x(joints)
+            t = solve_translation(joints, det.landmarks_px, K)
+            joints_cam = joints + t
+            uv = project(joints_cam, K)
+            pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))
+            hands.append(HandMesh(
+                vertices=verts + t,
+                joints=joints_cam,
+                vertex_std=out["vertex_std"][i].astype(np.float64),
+                pose=pose,
+                shape=out["shape"][i].astype(np.float64),
+                keypoints_2d=uv,
+                handedness=det.handedness,
+                score=det.score,
+                track_id=track_ids[i],
+                timestamp=det.timestamp,
+                frame_index=det.frame_index,
+                reprojection_error_px=float(np.linalg.norm(uv - det.landmarks_px, axis=1).mean()),
+            ))
+        return hands
