@@ -95,6 +95,7 @@ def write_manifest(
         "model_file": model_file.name,
         "model_sha256": sha256(model_file),
         "fp32_model_file": fp32_file.name,
+        "torch_state_file": "regressor.pt",
         "fp32_model_sha256": sha256(fp32_file),
         "weights_dtype": "float16 (cast to float32 in the graph)",
         "inputs": {
@@ -106,7 +107,8 @@ def write_manifest(
                                  "pixels and W the image width; left hands mirrored "
                                  "(u -> W - u)"},
             "handedness": {"shape": ["batch", 1], "dtype": "float32",
-                           "meaning": "1 for a right hand, 0 for a mirrored left hand"},
+                           "meaning": "1 for a right hand, 0 for a mirrored left hand "
+                                      "(unused unless network.use_handedness)"},
         },
         "outputs": {
             "vertices": {"shape": ["batch", v, 3], "dtype": "float32",
@@ -132,3 +134,43 @@ def write_manifest(
     }
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def export_all(net: MeshRegressor, info: dict, weights_dir: Path) -> Path:
+    """Write regressor.onnx (FP16 weights), regressor_fp32.onnx, regressor.pt and the manifest."""
+    from models.hand_model import HandModel
+
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    fp32, fp16 = weights_dir / "regressor_fp32.onnx", weights_dir / "regressor.onnx"
+    export_fp32(net, fp32)
+    to_fp16_weights(fp32, fp16)
+    # The torch weights too, so tests can hold the shipped ONNX files to the network.
+    torch.save({"state_dict": net.state_dict(), "config": net.config.to_dict()},
+               weights_dir / "regressor.pt")
+    manifest = weights_dir / "regressor.json"
+    write_manifest(manifest, fp16, fp32, HandModel.open_hand().data, net, info)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-export a training checkpoint: ``python -m models.export --checkpoint last.pt``."""
+    import argparse
+
+    from models.hand_model import HandModel
+    from models.regressor import RegressorConfig
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--checkpoint", type=Path, default=Path("runs/regressor/last.pt"))
+    p.add_argument("--weights-dir", type=Path,
+                   default=Path(__file__).resolve().parent / "weights")
+    args = p.parse_args(argv)
+    ck = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
+    net = MeshRegressor(HandModel.open_hand().data,
+                        RegressorConfig(**ck.get("net_config", {})))
+    net.load_state_dict(ck["net"])
+    info = {"config": ck.get("config"), "history": ck.get("history"), "steps": ck.get("step")}
+    print(f"wrote {export_all(net, info, args.weights_dir)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,9 @@ class RegressorConfig:
     joint_layers: int = 1
     vertex_layers: int = 1
     upsample_neighbours: int = 4
+    # MediaPipe's handedness is an input, but a network that used it would give a mirrored
+    # right hand a mesh that is not exactly the mirrored mesh; held at 0.5 unless asked.
+    use_handedness: bool = False
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -226,6 +229,8 @@ class MeshRegressor(nn.Module):
 
     def forward(self, world: torch.Tensor, image: torch.Tensor, handedness: torch.Tensor):
         b = world.shape[0]
+        if not self.config.use_handedness:
+            handedness = handedness * 0.0 + 0.5
         feats = self.features(world, image, handedness)  # (B,21,6)
         h = self.prior_mlp(torch.cat([feats.reshape(b, -1), handedness], dim=1))
         pose6d = (self.pose_head(h) + self.pose_identity).reshape(b, self.num_joints, 6)

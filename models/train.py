@@ -159,7 +159,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(),
                         "sched": sched.state_dict(), "gen": gen.get_state(), "step": done,
-                        "history": history, "config": asdict(cfg)}, out_dir / "last.pt")
+                        "history": history, "config": asdict(cfg),
+                        "net_config": net.config.to_dict()}, out_dir / "last.pt")
     return net, {"config": asdict(cfg), "history": history,
                  "minutes": (time.perf_counter() - t0) / 60}
 
@@ -182,17 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     net, info = train(cfg, resume=args.resume)
     if args.no_export:
         return
-    from models.export import export_fp32, to_fp16_weights, write_manifest
+    from models.export import export_all
 
-    wd = args.weights_dir
-    wd.mkdir(parents=True, exist_ok=True)
-    fp32, fp16 = wd / "regressor_fp32.onnx", wd / "regressor.onnx"
-    export_fp32(net, fp32)
-    to_fp16_weights(fp32, fp16)
-    model = HandModel.open_hand()
-    write_manifest(wd / "regressor.json", fp16, fp32, model.data, net, info)
-    log.info("exported %s (%.1f MB), %s and regressor.json", fp16,
-             fp16.stat().st_size / 1e6, fp32.name)
+    export_all(net, info, args.weights_dir)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -25,8 +25,12 @@ from models.hand_model import HandModel
 from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.errors import RealtimeError
 from realtime.fitting import FitterConfig, HandFitter
-from realtime.overlay import OverlayConfig, draw_hands, draw_hud
-from realtime.records import HandsWriter
+from realtime.overlay import OverlayConfig
+from realtime.pipeline import Packet, Pipeline, PipelineConfig
+from realtime.sinks import HandsFileSink, OverlaySink
+from realtime.smoothing import HandSmoother, SmootherConfig
+from realtime.stats import LatencyRecorder, StatsPrinter
+from realtime.types import Frame
 from realtime.sources import ImageFolderSource, SourceConfig, camera_available, open_source
 from realtime.tracking import SimpleTracker
 
@@ -50,6 +54,11 @@ class DemoConfig:
     mirror: bool = False
     write_video: bool = True
     write_vertices: bool = True
+    regressor: str = "auto"  # "auto", "fit" (the baseline) or a manifest path
+    realtime: bool = False  # play files at their frame rate, dropping stale frames like a camera
+    print_stats: bool = False
+    stats_json: Path | None = None
+    smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
@@ -81,13 +90,26 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--joints-only", action="store_true",
                    help="hands.jsonl without vertices (much smaller)")
     p.add_argument("--model-complexity", type=int, choices=(0, 1), default=1)
+    p.add_argument("--regressor", default="auto",
+                   help="'auto' (default): the shipped learned regressor; 'fit': the fitting "
+                        "baseline (inverse kinematics); or the path of a regressor manifest")
+    p.add_argument("--realtime", action="store_true",
+                   help="play a video at its own frame rate as if it were a live camera "
+                        "(stale frames are dropped, as with a webcam)")
+    p.add_argument("--no-smoothing", action="store_true", help="raw per-frame hands")
+    p.add_argument("--stats", action="store_true",
+                   help="print per-stage latency and throughput once a second")
+    p.add_argument("--stats-json", type=Path, default=None,
+                   help="write the latency statistics as JSON to this file at exit")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     return DemoConfig(
         source=a.source, output_dir=a.output, headless=a.headless, max_frames=a.max_frames,
         hfov_deg=a.fov, mirror=a.mirror, write_video=not a.no_video,
-        write_vertices=not a.joints_only,
+        write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
+        print_stats=a.stats, stats_json=a.stats_json,
+        smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
     )
 
@@ -122,20 +144,17 @@ def sample_intrinsics(spec: str) -> CameraIntrinsics | None:
     return None
 
 
-@dataclass
-class StageTimes:
-    """Per-stage wall time in milliseconds, one entry per frame."""
+def make_fitter(model: HandModel, config: DemoConfig):
+    """The learned regressor by default; the fitting baseline on request or as a fallback."""
+    if config.regressor == "fit":
+        return HandFitter(model, config.fitter)
+    from realtime.regressor_runner import DEFAULT_MANIFEST, RegressorFitter, RunnerConfig
 
-    ms: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.ms.setdefault(stage, []).append(seconds * 1000.0)
-
-    def summary(self) -> dict[str, dict[str, float]]:
-        return {k: {"mean_ms": round(float(np.mean(v)), 2),
-                    "p50_ms": round(float(np.percentile(v, 50)), 2),
-                    "p95_ms": round(float(np.percentile(v, 95)), 2)}
-                for k, v in self.ms.items() if v}
+    manifest = DEFAULT_MANIFEST if config.regressor == "auto" else Path(config.regressor)
+    if config.regressor == "auto" and not manifest.is_file():
+        print(f"no learned regressor at {manifest}: using the fitting baseline")
+        return HandFitter(model, config.fitter)
+    return RegressorFitter(model, RunnerConfig(manifest=manifest))
 
 
 def run(config: DemoConfig) -> dict:
@@ -152,104 +171,141 @@ def run(config: DemoConfig) -> dict:
     video_path, hands_path, stats_path = (out_dir / "overlay.mp4", out_dir / "hands.jsonl",
                                           out_dir / "stats.json")
     model = HandModel.open_hand()
-    fitter = HandFitter(model, config.fitter)
+    fitter = make_fitter(model, config)
     faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
     tracker = SimpleTracker()
-    times = StageTimes()
-    frames = frames_with_hands = hands_total = 0
-    fit_failures = 0
+    smoother = HandSmoother(config.smoothing, model) if config.smoothing else None
+    recorder = LatencyRecorder()
+    fit_failures = [0]
     interrupted = False
-    writer = None
-    start = time.perf_counter()
+    result = None
     with source:
+        live = source.is_live or config.realtime
         det_cfg = config.detector
         if isinstance(source, ImageFolderSource):
-            det_cfg = DetectorConfig(**{**det_cfg.__dict__, "static_image_mode": True})
-        width, height = source.size
-        intrinsics = sample_intrinsics(spec) or guess_intrinsics(width, height, config.hfov_deg)
+            det_cfg = replace(det_cfg, static_image_mode=True)
+        fixed = sample_intrinsics(spec)
+        cache: dict[tuple[int, int], CameraIntrinsics] = {}
+
+        def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
+            if fixed is not None and size == (fixed.width, fixed.height):
+                return fixed
+            if size not in cache:
+                cache[size] = guess_intrinsics(size[0], size[1], config.hfov_deg)
+            return cache[size]
+
+        intrinsics = intrinsics_for(source.size)
         if intrinsics.estimated:
             log.info("no calibration: intrinsics estimated from a %.0f degree field of view",
                      config.hfov_deg)
-        K = intrinsics.K  # noqa: N806
-        with MediaPipeDetector(det_cfg) as detector, HandsWriter(
-            hands_path, config.write_vertices
-        ) as hands_file:
-            try:
-                for frame in source:
-                    if config.max_frames is not None and frames >= config.max_frames:
-                        break
-                    if frame.size != (width, height):  # image folders may mix sizes
-                        width, height = frame.size
-                        intrinsics = guess_intrinsics(width, height, config.hfov_deg)
-                        K = intrinsics.K  # noqa: N806
-                    t0 = time.perf_counter()
-                    detections = detector.process(frame)
-                    t1 = time.perf_counter()
-                    ids = tracker.assign(detections, frame.size)
+        frames_read = [0]
+
+        def read() -> Frame | None:
+            if config.max_frames is not None and frames_read[0] >= config.max_frames:
+                return None
+            frame = source.read()
+            frames_read[0] += frame is not None
+            return frame
+
+        with MediaPipeDetector(det_cfg) as detector:
+            def detect(p: Packet) -> Packet:
+                return replace(p, detections=tuple(detector.process(p.frame)))
+
+            def regress(p: Packet) -> Packet:
+                dets = list(p.detections)
+                ids = tracker.assign(dets, p.frame.size)
+                try:
+                    hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    fit_failures[0] += 1
+                    log.warning("frame %d: hands not fitted (%s)", p.frame.index, exc)
                     hands = []
-                    for det, tid in zip(detections, ids):
-                        try:
-                            hands.append(fitter.fit(det, intrinsics, tid))
-                        except (ValueError, np.linalg.LinAlgError) as exc:
-                            fit_failures += 1
-                            log.warning("frame %d: hand not fitted (%s)", frame.index, exc)
-                    t2 = time.perf_counter()
-                    hands_file.write_frame(hands)
-                    frames += 1  # counted together with what was written
-                    frames_with_hands += bool(hands)
-                    hands_total += len(hands)
-                    image = draw_hands(frame.image, hands, faces_for, K, config.overlay)
-                    fps = frames / max(time.perf_counter() - start, 1e-6)
-                    draw_hud(image, [f"{fps:4.1f} FPS  frame {frame.index}",
-                                     f"detect {1e3 * (t1 - t0):.0f} ms  fit {1e3 * (t2 - t1):.0f} ms",
-                                     f"hands {len(hands)}"])
-                    t3 = time.perf_counter()
-                    if config.write_video:
-                        if writer is None:
-                            writer = _open_writer(video_path, source.fps, image.shape)
-                        writer.write(image)
-                    if not headless:
-                        cv2.imshow(WINDOW, image)
-                        if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                            break
-                    times.add("detect", t1 - t0)
-                    times.add("fit", t2 - t1)
-                    times.add("render", t3 - t2)
+                return replace(p, hands=tuple(hands))
+
+            def smooth(p: Packet) -> Packet:
+                return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
+
+            processors = [("detect", detect), ("regress", regress)]
+            if smoother is not None:
+                smoother.warmup()
+                processors.append(("smooth", smooth))
+            hands_sink = HandsFileSink(hands_path, config.write_vertices)
+
+            def hud() -> list[str]:
+                stages = recorder.snapshot().get("stages", {})
+                e2e = stages.get("end_to_end", {})
+                fps = stages.get("output", {}).get("rate_hz") or 0.0
+                return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
+                        f"hands {hands_sink.records}"]
+
+            overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K,
+                                  config.overlay,
+                                  video_path if config.write_video else None, source.fps, hud)
+            sinks = [hands_sink, overlay]
+            pipeline = Pipeline(read, processors, sinks,
+                                PipelineConfig(live=live, pace=config.realtime), recorder,
+                                source.fps)
+            printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
+            if printer:
+                printer.start()
+            on_poll = None if headless else _window_poller(overlay, pipeline)
+            t_start = time.perf_counter()
+            try:
+                result = pipeline.run(on_poll=on_poll)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
-                if writer is not None:
-                    writer.release()
+                if printer:
+                    printer.stop()
                 if not headless:
                     cv2.destroyAllWindows()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - t_start
+    if result is not None and result.error is not None:
+        raise result.error
+    snapshot = recorder.snapshot()
     stats = {
         "source": spec,
-        "frames": frames,
-        "frames_with_hands": frames_with_hands,
-        "hand_rate": round(frames_with_hands / frames, 4) if frames else 0.0,
-        "hands": hands_total,
-        "fit_failures": fit_failures,
+        "frames": hands_sink.frames,
+        "frames_with_hands": hands_sink.frames_with_hands,
+        "hand_rate": round(hands_sink.frames_with_hands / hands_sink.frames, 4)
+        if hands_sink.frames else 0.0,
+        "hands": hands_sink.records,
+        "fit_failures": fit_failures[0],
         "seconds": round(elapsed, 3),
-        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
-        "stages": times.summary(),
+        "fps": round(hands_sink.frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "live": live,
+        "latency": snapshot,
         "intrinsics": {"fx": intrinsics.fx, "fy": intrinsics.fy, "cx": intrinsics.cx,
                        "cy": intrinsics.cy, "estimated": intrinsics.estimated},
         "hand_model": model.data.name,
+        "hands_from": type(fitter).__name__,
         "interrupted": interrupted,
+        "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
         "outputs": {"hands": str(hands_path),
-                    "video": str(video_path) if config.write_video and frames else None},
+                    "video": str(video_path) if config.write_video else None},
     }
     stats_path.write_text(json.dumps(stats, indent=2) + "\n")
+    if config.stats_json is not None:
+        recorder.to_json(config.stats_json)
     return stats
 
 
-def _open_writer(path: Path, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps or 30.0),
-                             (shape[1], shape[0]))
-    if not writer.isOpened():
-        raise RealtimeError(f"cannot write video {path}: check the folder is writable")
-    return writer
+def _window_poller(overlay: OverlaySink, pipeline: Pipeline):
+    """Show the newest overlay in a window from the main thread; q, Esc or closing it stops."""
+    shown = [False]
+
+    def poll() -> None:
+        image = overlay.latest()
+        if image is not None:
+            cv2.imshow(WINDOW, image)
+            shown[0] = True
+        key = cv2.waitKey(1) & 0xFF
+        if key in (27, ord("q")):
+            pipeline.stop("key pressed")
+        elif shown[0] and cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+            pipeline.stop("window closed")
+
+    return poll
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RealtimeError, CalibrationError, ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a stage's unexpected failure, said in one line
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -48,6 +48,12 @@ class HandFitter:
     def faces(self, handedness: str) -> np.ndarray:
         return self.faces_left if handedness == "left" else self.faces_right
 
+    def fit_all(
+        self, dets: list[Detection], intrinsics: CameraIntrinsics, track_ids: list[int]
+    ) -> list[HandMesh]:
+        """Every detection of a frame (same interface as the learned regressor's)."""
+        return [self.fit(d, intrinsics, t) for d, t in zip(dets, track_ids)]
+
     def fit(self, det: Detection, intrinsics: CameraIntrinsics, track_id: int = -1) -> HandMesh:
         """One detection -> a :class:`HandMesh` in meters in the camera frame."""
         if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))):

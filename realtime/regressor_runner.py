@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
-from calibration.placement import project, solve_translation
+from calibration.placement import project, refine_pose_pnp, solve_translation
 from models.hand_model import HandModel, flip_faces, mirror_x
 from models.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from realtime.errors import RealtimeError
@@ -46,6 +46,7 @@ class RunnerConfig:
     threads: int = 2
     providers: tuple[str, ...] = PROVIDER_ORDER
     verify_hash: bool = True
+    refine_rotation: bool = True  # PnP: turn the predicted hand to match the 2D landmarks
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -70,6 +71,11 @@ def load_manifest(path: Path) -> dict:
     if manifest["kind"] != "handmesh.mesh_regressor":
         raise RegressorError(f"{path}: manifest kind is {manifest['kind']!r}, expected "
                              "'handmesh.mesh_regressor'")
+    for field, kind in (("inputs", dict), ("outputs", dict), ("hand_model", dict),
+                        ("vertex_count", int), ("model_file", str)):
+        if not isinstance(manifest[field], kind):
+            raise RegressorError(f"{path}: manifest field {field!r} must be a "
+                                 f"{kind.__name__}, got {type(manifest[field]).__name__}")
     for name in _INPUTS:
         if name not in manifest["inputs"]:
             raise RegressorError(f"{path}: manifest inputs lack {name!r}")
@@ -147,13 +153,17 @@ def detection_inputs(
     w, h = image_size
     world, image, handed = [], [], []
     for det in dets:
+        if det.world.shape != (21, 3) or det.landmarks_px.shape != (21, 2):
+            raise ValueError(f"expected 21 landmarks, got world {det.world.shape} and image "
+                             f"{det.landmarks_px.shape}")
         if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))
                 and np.all(np.isfinite(det.landmarks_z))):
             raise ValueError("landmarks contain NaN or inf")
         if np.abs(det.world - det.world.mean(0)).max() > MAX_WORLD_M:
             raise ValueError(f"world landmarks spread over more than {MAX_WORLD_M} m")
         uv = det.landmarks_px
-        if np.any(uv < -w) or np.any(uv[:, 0] > 2 * w) or np.any(uv[:, 1] > 2 * h):
+        if (np.any(uv[:, 0] < -w) or np.any(uv[:, 1] < -h) or np.any(uv[:, 0] > 2 * w)
+                or np.any(uv[:, 1] > 2 * h)):
             raise ValueError("image landmarks far outside the image")
         left = det.handedness == "left"
         wl = mirror_x(det.world) if left else det.world.copy()
@@ -182,6 +192,8 @@ class RegressorFitter:
     ) -> list[HandMesh]:
         if not dets:
             return []
+        if len(track_ids) != len(dets):
+            raise ValueError(f"{len(dets)} detections but {len(track_ids)} track ids")
         size = (intrinsics.width, intrinsics.height)
         world, image, handed = detection_inputs(dets, size)
         out = self.runner.run(world, image, handed)
@@ -193,6 +205,11 @@ class RegressorFitter:
             if det.handedness == "left":
                 verts, joints = mirror_x(verts), mirror_x(joints)
             t = solve_translation(joints, det.landmarks_px, K)
+            if self.runner.config.refine_rotation:
+                rot, t = refine_pose_pnp(joints, det.landmarks_px, K, t)
+                centre = joints.mean(0)
+                joints = (joints - centre) @ rot.T + centre
+                verts = (verts - centre) @ rot.T + centre
             joints_cam = joints + t
             uv = project(joints_cam, K)
             pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))

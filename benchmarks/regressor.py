@@ -1,0 +1,269 @@
+"""The learned mesh regressor against the fitting baseline and MediaPipe's own 3D landmarks.
+
+In one run:
+1. held-out synthetic hands with MediaPipe-like noise (fixed seed, 5000 hands): PA-MPVPE /
+   PA-MPJPE of the regressor and of the fitting baseline (IK on the same world landmarks),
+   and how well the predicted per-vertex std matches the actual errors;
+2. the built-in clip, closed loop (rendered -> MediaPipe -> both paths vs ground truth);
+3. real photos, ``hgcnn_realworld`` images 00300-00582: PA-MPJPE and root-relative MPJPE of
+   the 21 keypoints of both paths and of MediaPipe's world landmarks, and 2D errors;
+4. speed on the CPU execution provider for a batch of 2 hands, against the baseline fit.
+
+Prints a table; the last line is one JSON object. Writes docs/regressor_uncertainty.png.
+
+    python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from tqdm import tqdm
+
+from benchmarks.common import REPO, SHARED_DATA, mpjpe, pa_error
+from calibration.intrinsics import CameraIntrinsics
+from models.hand_model import HandModel
+from models.ik import fit_keypoints
+from models.regressor import prepare_inputs_torch
+from models.synthetic import SyntheticHands
+from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
+from realtime.detector import DetectorConfig, MediaPipeDetector
+from realtime.fitting import HandFitter
+from realtime.regressor_runner import RegressorFitter, RunnerConfig
+from realtime.sources import SourceConfig, open_source
+from realtime.types import Frame
+
+HGCNN = SHARED_DATA / "hgcnn_realworld"
+REPORT_FROM = 300
+MM = 1000.0
+
+
+def synthetic(model: HandModel, runner, n: int) -> dict:
+    """Regressor vs IK baseline on held-out synthetic hands; uncertainty calibration."""
+    torch.set_num_threads(2)
+    data = SyntheticHands(model.data).fixed_set(n, seed=20261123)
+    world, image, handed = prepare_inputs_torch(data["world"], data["image"],
+                                                data["image_size"], data["handedness"])
+    outs = [runner.run(world[i:i + 256].numpy(), image[i:i + 256].numpy(),
+                       handed[i:i + 256].numpy()) for i in range(0, n, 256)]
+    verts = np.concatenate([o["vertices"] for o in outs]).astype(np.float64)
+    joints = np.concatenate([o["joints"] for o in outs]).astype(np.float64)
+    std = np.concatenate([o["vertex_std"] for o in outs]).astype(np.float64)
+    gt_v = data["vertices"].numpy().astype(np.float64)
+    gt_k = data["keypoints"].numpy().astype(np.float64)
+    w = data["world"].numpy().astype(np.float64)
+    res = {k: [] for k in ("pa_v", "pa_k", "base_pa_v", "base_pa_k", "mp_pa_k", "err", "std")}
+    for i in tqdm(range(n), desc="synthetic (regressor + IK baseline)", unit="hand"):
+        res["pa_v"].append(pa_error(verts[i], gt_v[i]))
+        res["pa_k"].append(pa_error(joints[i], gt_k[i]))
+        res["mp_pa_k"].append(pa_error(w[i], gt_k[i]))
+        ik = fit_keypoints(model, w[i])
+        bv = model.forward(ik.pose[None], ik.shape[None]).vertices[0] + ik.translation
+        res["base_pa_v"].append(pa_error(bv, gt_v[i]))
+        res["base_pa_k"].append(pa_error(ik.keypoints, gt_k[i]))
+        res["err"].append(np.linalg.norm(verts[i] - gt_v[i], axis=1).mean())
+        res["std"].append(std[i].mean())
+    coord_err = np.abs(verts - gt_v)
+    within1 = float((coord_err <= std[..., None]).mean())
+    within2 = float((coord_err <= 2 * std[..., None]).mean())
+    rho = float(spearmanr(res["std"], res["err"]).statistic)
+    out = {k: float(np.mean(v)) for k, v in res.items() if k not in ("err", "std")}
+    out.update(within_1sigma=within1, within_2sigma=within2, spearman=rho,
+               per_hand_err=np.array(res["err"]), per_hand_std=np.array(res["std"]))
+    return out
+
+
+def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
+    """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections."""
+    gt = np.load(SAMPLE_GT)
+    intr = CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]), int(gt["height"]))
+    rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": []} for name in fitters}
+    src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
+    frames = 0
+    with src, MediaPipeDetector(DetectorConfig()) as det:
+        total = min(src.frame_count or 0, max_frames or 10**9)
+        for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
+            if max_frames is not None and frames >= max_frames:
+                break
+            frames += 1
+            dets = det.process(frame)
+            i = frame.index
+            for slot in np.where(gt["present"][i])[0]:
+                gt2d = gt["keypoints_2d"][i, slot]
+                best = min(dets, default=None,
+                           key=lambda d: np.linalg.norm(d.landmarks_px - gt2d, axis=1).mean())
+                if best is None or np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean() > 40:
+                    continue
+                for name, fitter in fitters.items():
+                    hand = fitter.fit_all([best], intr, [0])[0]
+                    rows[name]["pa_v"].append(pa_error(hand.vertices, gt["vertices"][i, slot]))
+                    rows[name]["pa_k"].append(pa_error(hand.joints, gt["keypoints"][i, slot]))
+                    rows[name]["mpjpe"].append(mpjpe(hand.joints, gt["keypoints"][i, slot]))
+    return {name: {k: float(np.mean(v)) for k, v in r.items()} for name, r in rows.items()}
+
+
+def real(fitters: dict, max_images: int | None) -> dict | None:
+    ann_path = HGCNN / "annotations.json"
+    if not ann_path.is_file():
+        print(f"skipping hgcnn_realworld: {ann_path} not found (shared data absent)")
+        return None
+    images = [im for im in json.loads(ann_path.read_text())["images"]
+              if int(Path(im["file"]).stem) >= REPORT_FROM][:max_images]
+    names = list(fitters) + ["mediapipe"]
+    rows = {n: {"pa": [], "rr": [], "px": []} for n in names}
+    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
+        for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
+            hand = im["hands"][0]
+            gt3 = np.array(hand["joints_3d_mm"]) / 1000.0
+            gt2 = np.array(hand["keypoints_2d"])
+            dets = det.process(Frame(cv2.imread(str(HGCNN / im["file"])), n, float(n)))
+            if not dets:
+                continue
+            d = min(dets, key=lambda x: np.linalg.norm(x.landmarks_px - gt2, axis=1).mean())
+            if np.linalg.norm(d.landmarks_px - gt2, axis=1).mean() > 0.5 * np.ptp(gt2, 0).max():
+                continue
+            intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
+            for name, fitter in fitters.items():
+                h = fitter.fit_all([d], intr, [0])[0]
+                rows[name]["pa"].append(pa_error(h.joints, gt3))
+                rows[name]["rr"].append(mpjpe(h.joints, gt3))
+                rows[name]["px"].append(np.linalg.norm(h.keypoints_2d - gt2, axis=1).mean())
+            rows["mediapipe"]["pa"].append(pa_error(d.world, gt3))
+            rows["mediapipe"]["rr"].append(mpjpe(d.world, gt3))
+            rows["mediapipe"]["px"].append(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean())
+    out = {n: {k: float(np.mean(v)) for k, v in r.items()} for n, r in rows.items()}
+    out["images"] = len(images)
+    out["detected"] = len(rows["mediapipe"]["pa"])
+    return out
+
+
+def speed(model: HandModel, runner, fitter: HandFitter, calls: int = 500) -> dict:
+    """Batch of 2 hands on the CPU execution provider, against two baseline fits."""
+    data = SyntheticHands(model.data).sample(2, torch.Generator().manual_seed(5))
+    world, image, handed = (t.numpy() for t in prepare_inputs_torch(
+        data["world"], data["image"], data["image_size"], data["handedness"]))
+    for _ in range(50):
+        runner.run(world, image, handed)
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        runner.run(world, image, handed)
+        times.append(time.perf_counter() - t)
+    w64 = data["world"].numpy().astype(np.float64)
+    fit_times = []
+    for _ in range(40):
+        t = time.perf_counter()
+        for i in range(2):
+            fit_keypoints(model, w64[i])
+        fit_times.append(time.perf_counter() - t)
+    return {"ms_2hands": 1000 * float(np.median(times)),
+            "ms_2hands_p95": 1000 * float(np.percentile(times, 95)),
+            "baseline_ms_2hands": 1000 * float(np.median(fit_times))}
+
+
+def plot(syn: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 1, figsize=(6, 4.5))
+    ax.scatter(syn["per_hand_std"] * MM, syn["per_hand_err"] * MM, s=3, alpha=0.3)
+    ax.set_xlabel("mean predicted vertex std (mm)")
+    ax.set_ylabel("mean vertex error (mm)")
+    ax.set_title(f"held-out synthetic hands: Spearman {syn['spearman']:.2f}, "
+                 f"{100 * syn['within_1sigma']:.0f}% within 1σ")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--synthetic", type=int, default=5000)
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--manifest", type=Path, default=None)
+    p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
+    args = p.parse_args(argv)
+    model = HandModel.open_hand()
+    cfg = RunnerConfig() if args.manifest is None else RunnerConfig(manifest=args.manifest)
+    learned = RegressorFitter(model, cfg)
+    baseline = HandFitter(model)
+    fitters = {"regressor": learned, "baseline": baseline}
+    sp = speed(model, learned.runner, baseline)
+    syn = synthetic(model, learned.runner, args.synthetic)
+    cl = clip(model, fitters, args.max_frames)
+    rl = real(fitters, args.max_images)
+    plot(syn, args.plot)
+
+    print(f"\n{'':44s} {'regressor':>10s} {'baseline':>10s} {'MediaPipe':>10s} {'ratio':>7s}")
+    print(f"{'synthetic PA-MPVPE (mm)':44s} {syn['pa_v'] * MM:10.2f} "
+          f"{syn['base_pa_v'] * MM:10.2f} {'-':>10s} {syn['pa_v'] / syn['base_pa_v']:7.2f}")
+    print(f"{'synthetic PA-MPJPE (mm)':44s} {syn['pa_k'] * MM:10.2f} "
+          f"{syn['base_pa_k'] * MM:10.2f} {syn['mp_pa_k'] * MM:10.2f} "
+          f"{syn['pa_k'] / syn['base_pa_k']:7.2f}")
+    print(f"{'clip PA-MPVPE (mm)':44s} {cl['regressor']['pa_v'] * MM:10.2f} "
+          f"{cl['baseline']['pa_v'] * MM:10.2f} {'-':>10s} "
+          f"{cl['regressor']['pa_v'] / cl['baseline']['pa_v']:7.2f}")
+    print(f"{'clip MPJPE root-relative (mm)':44s} {cl['regressor']['mpjpe'] * MM:10.2f} "
+          f"{cl['baseline']['mpjpe'] * MM:10.2f}")
+    result = {
+        "synthetic_hands": args.synthetic,
+        "synthetic_pa_mpvpe_mm": round(syn["pa_v"] * MM, 2),
+        "baseline_synthetic_pa_mpvpe_mm": round(syn["base_pa_v"] * MM, 2),
+        "synthetic_pa_mpjpe_mm": round(syn["pa_k"] * MM, 2),
+        "baseline_synthetic_pa_mpjpe_mm": round(syn["base_pa_k"] * MM, 2),
+        "mediapipe_like_synthetic_pa_mpjpe_mm": round(syn["mp_pa_k"] * MM, 2),
+        "synthetic_ratio_vs_baseline": round(syn["pa_v"] / syn["base_pa_v"], 3),
+        "clip_pa_mpvpe_mm": round(cl["regressor"]["pa_v"] * MM, 2),
+        "baseline_clip_pa_mpvpe_mm": round(cl["baseline"]["pa_v"] * MM, 2),
+        "clip_mpjpe_mm": round(cl["regressor"]["mpjpe"] * MM, 2),
+        "baseline_clip_mpjpe_mm": round(cl["baseline"]["mpjpe"] * MM, 2),
+        "within_1sigma": round(syn["within_1sigma"], 3),
+        "within_2sigma": round(syn["within_2sigma"], 3),
+        "uncertainty_spearman": round(syn["spearman"], 3),
+        "ms_per_call_2hands": round(sp["ms_2hands"], 3),
+        "ms_per_call_2hands_p95": round(sp["ms_2hands_p95"], 3),
+        "baseline_fit_ms_2hands": round(sp["baseline_ms_2hands"], 3),
+        "speedup_vs_baseline": round(sp["baseline_ms_2hands"] / sp["ms_2hands"], 2),
+    }
+    if rl:
+        for label, key in (("real PA-MPJPE (mm)", "pa"), ("real MPJPE root-relative (mm)", "rr"),
+                           ("real 2D error vs GT (px)", "px")):
+            scale = MM if key != "px" else 1.0
+            print(f"{label:44s} {rl['regressor'][key] * scale:10.2f} "
+                  f"{rl['baseline'][key] * scale:10.2f} {rl['mediapipe'][key] * scale:10.2f} "
+                  f"{rl['regressor'][key] / rl['mediapipe'][key]:7.2f}")
+        result.update({
+            "real_images": rl["images"], "real_detected": rl["detected"],
+            "real_pa_mpjpe_mm": round(rl["regressor"]["pa"] * MM, 2),
+            "real_mpjpe_mm": round(rl["regressor"]["rr"] * MM, 2),
+            "baseline_real_pa_mpjpe_mm": round(rl["baseline"]["pa"] * MM, 2),
+            "mediapipe_real_pa_mpjpe_mm": round(rl["mediapipe"]["pa"] * MM, 2),
+            "mediapipe_real_mpjpe_mm": round(rl["mediapipe"]["rr"] * MM, 2),
+            "real_2d_px": round(rl["regressor"]["px"], 2),
+            "mediapipe_real_2d_px": round(rl["mediapipe"]["px"], 2),
+        })
+    print(f"{'uncertainty: within 1σ / 2σ (per coordinate)':44s} "
+          f"{100 * syn['within_1sigma']:9.1f}% {100 * syn['within_2sigma']:9.1f}%  "
+          f"(Gaussian: 68.3% / 95.4%)")
+    print(f"{'uncertainty: Spearman(std, error) per hand':44s} {syn['spearman']:10.3f}")
+    print(f"{'ms per call, 2 hands (CPU EP, median)':44s} {sp['ms_2hands']:10.3f} "
+          f"{sp['baseline_ms_2hands']:10.3f} {'':>10s} "
+          f"{sp['ms_2hands'] / sp['baseline_ms_2hands']:7.2f}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

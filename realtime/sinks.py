@@ -1,0 +1,96 @@
+"""Where finished packets go: the overlay video, the hands file, the window.
+
+Each sink owns its resource and flushes it on ``close()``; the pipeline calls ``write``
+from its sink thread and ``close`` from the caller's thread after every stage has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from realtime.errors import RealtimeError
+from realtime.overlay import OverlayConfig, draw_hands, draw_hud
+from realtime.pipeline import Packet
+from realtime.records import HandsWriter
+
+log = logging.getLogger(__name__)
+
+
+class HandsFileSink:
+    """``hands.jsonl``: one record per hand per frame, flushed every frame."""
+
+    def __init__(self, path: Path, include_vertices: bool = True) -> None:
+        self.writer = HandsWriter(path, include_vertices)
+        self.frames = 0
+        self.frames_with_hands = 0
+
+    @property
+    def records(self) -> int:
+        return self.writer.records
+
+    def write(self, packet: Packet) -> None:
+        self.writer.write_frame(list(packet.hands))
+        self.frames += 1
+        self.frames_with_hands += bool(packet.hands)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class OverlaySink:
+    """Draws the hands over each frame; hands the image to a video file and/or a window."""
+
+    def __init__(
+        self,
+        faces_for: dict[str, np.ndarray],
+        K_for: Callable[[Packet], np.ndarray],  # noqa: N803
+        config: OverlayConfig = OverlayConfig(),
+        video_path: Path | None = None,
+        fps: float = 30.0,
+        hud: Callable[[], list[str]] | None = None,
+    ) -> None:
+        self.faces_for = faces_for
+        self.K_for = K_for
+        self.config = config
+        self.video_path = video_path
+        self.fps = fps or 30.0
+        self.hud = hud
+        self._writer: cv2.VideoWriter | None = None
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.frames_written = 0
+
+    def write(self, packet: Packet) -> None:
+        image = draw_hands(packet.frame.image, list(packet.hands), self.faces_for,
+                           self.K_for(packet), self.config)
+        if self.hud is not None:
+            draw_hud(image, self.hud())
+        if self.video_path is not None:
+            if self._writer is None:
+                h, w = image.shape[:2]
+                self._writer = cv2.VideoWriter(str(self.video_path),
+                                               cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                if not self._writer.isOpened():
+                    raise RealtimeError(f"cannot write video {self.video_path}: check the folder "
+                                        "is writable")
+            self._writer.write(image)
+            self.frames_written += 1
+        with self._lock:
+            self._latest = image
+
+    def latest(self) -> np.ndarray | None:
+        """The newest drawn frame (for a window shown by the main thread)."""
+        with self._lock:
+            image, self._latest = self._latest, None
+        return image
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
