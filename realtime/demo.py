@@ -241,10 +241,9 @@ def run(config: DemoConfig) -> dict:
             overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K,
                                   config.overlay,
                                   video_path if config.write_video else None, source.fps, hud)
-            sinks = [hands_sink, overlay]
-            pipeline = Pipeline(read, processors, sinks,
+            pipeline = Pipeline(read, processors, [hands_sink],
                                 PipelineConfig(live=live, pace=config.realtime), recorder,
-                                source.fps)
+                                source.fps, render_sinks=[overlay])
             printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
             if printer:
                 printer.start()

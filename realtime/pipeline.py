@@ -91,10 +91,14 @@ class Pipeline:
         config: PipelineConfig = PipelineConfig(),
         recorder: LatencyRecorder | None = None,
         fps: float = 30.0,
+        render_sinks: list[Sink] | None = None,
     ) -> None:
         self.read = read
         self.processors = processors
         self.sinks = sinks
+        # Drawing and video encoding run in their own thread behind their own channel, so
+        # they never delay what is published (display decoupled from inference).
+        self.render_sinks = render_sinks or []
         self.config = config
         self.recorder = recorder or LatencyRecorder()
         self.fps = fps
@@ -103,6 +107,7 @@ class Pipeline:
         self._result = PipelineResult()
         n = len(processors) + 1
         self._channels = [make_channel(config.live, config.queue_size) for _ in range(n)]
+        self._render_channel = make_channel(config.live, config.queue_size)
         self._threads: list[threading.Thread] = []
 
     # -- control -------------------------------------------------------------------------
@@ -114,6 +119,7 @@ class Pipeline:
                 self._stop.set()
         for ch in self._channels:
             ch.close()
+        self._render_channel.close()
 
     @property
     def stopping(self) -> bool:
@@ -137,6 +143,7 @@ class Pipeline:
                 frame = self.read()
                 if frame is None:
                     break
+                self.recorder.record("capture", time.perf_counter() - t0)
                 now = time.monotonic()
                 if self.config.pace:
                     # Wait until the frame is due, as a camera would deliver it.
@@ -145,8 +152,7 @@ class Pipeline:
                     due = start + (frame.timestamp - first_ts)
                     if due > now and self._stop.wait(due - now):
                         break
-                    now = max(due, now) if due <= time.monotonic() else due
-                self.recorder.record("capture", time.perf_counter() - t0)
+                    now = max(due, now)
                 self._result.frames_in += 1
                 if not out.put(Packet(frame, now)):
                     break
@@ -188,12 +194,32 @@ class Pipeline:
                 self.recorder.record("end_to_end", done - packet.t_capture)
                 self.recorder.mark("output")
                 self._result.frames_out += 1
+                if self.render_sinks and not self._render_channel.put(packet):
+                    break
         except Closed:
             pass
         except Exception as exc:  # noqa: BLE001
             self._fail("sinks", exc)
         finally:
+            self._render_channel.close()
             self._record_drops(len(self._channels) - 1)
+
+    def _render(self) -> None:
+        try:
+            while True:
+                packet = self._render_channel.get()
+                t0 = time.perf_counter()
+                for sink in self.render_sinks:
+                    sink.write(packet)
+                self.recorder.record("render", time.perf_counter() - t0)
+        except Closed:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self._fail("render", exc)
+        finally:
+            dropped = getattr(self._render_channel, "dropped", 0)
+            if dropped:
+                self.recorder.drop("dropped_before_render", dropped)
 
     def _record_drops(self, index: int) -> None:
         dropped = getattr(self._channels[index], "dropped", 0)
@@ -210,6 +236,9 @@ class Pipeline:
             self._threads.append(threading.Thread(target=self._process, args=(i, name, fn),
                                                   name=name, daemon=True))
         self._threads.append(threading.Thread(target=self._sink, name="sinks", daemon=True))
+        if self.render_sinks:
+            self._threads.append(threading.Thread(target=self._render, name="render",
+                                                  daemon=True))
         for t in self._threads:
             t.start()
 
@@ -238,7 +267,7 @@ class Pipeline:
 
     def close_sinks(self) -> None:
         """Flush and close every sink; called once, in the caller's thread."""
-        for sink in self.sinks:
+        for sink in self.sinks + self.render_sinks:
             try:
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - close the others all the same
