@@ -2,11 +2,16 @@
 
 This first end-to-end loop runs the stages one after another in the main thread; the
 threaded real-time engine replaces the loop, not the stages.
+
+A recorded ``hands.jsonl`` as the source (``--source run/hands.jsonl`` or ``--replay``)
+skips detection and regression: the recorded hands are published again at the recorded rate
+(``--fast``: as fast as the sinks go), drawn over a canvas with the recorded camera.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -27,11 +33,13 @@ from realtime.errors import RealtimeError
 from realtime.fitting import FitterConfig, HandFitter
 from realtime.overlay import OverlayConfig
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
+from realtime.replay import HandsReplay
 from realtime.sinks import HandsFileSink, OverlaySink
 from realtime.smoothing import HandSmoother, SmootherConfig
 from realtime.stats import LatencyRecorder, StatsPrinter
 from realtime.types import Frame
-from realtime.sources import ImageFolderSource, SourceConfig, camera_available, open_source
+from realtime.sources import (ImageFolderSource, Source, SourceConfig, camera_available,
+                              open_source)
 from realtime.tracking import SimpleTracker
 
 log = logging.getLogger(__name__)
@@ -56,6 +64,10 @@ class DemoConfig:
     write_vertices: bool = True
     regressor: str = "auto"  # "auto", "fit" (the baseline) or a manifest path
     realtime: bool = False  # play files at their frame rate, dropping stale frames like a camera
+    replay: bool = False  # the source is a recorded hands file (also implied by ".jsonl")
+    fast: bool = False  # replay as fast as possible, every frame (default: at the recorded rate)
+    loop: bool = False  # replay the hands file again and again, until stopped
+    smooth_replay: bool = False  # smooth replayed hands again (they were smoothed when recorded)
     print_stats: bool = False
     stats_json: Path | None = None
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
@@ -67,16 +79,32 @@ class DemoConfig:
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"--max-frames must be at least 1, got {self.max_frames}")
 
+    @property
+    def is_replay(self) -> bool:
+        """Whether the source is a recorded hands file rather than images."""
+        return self.replay or self.source.strip().lower().endswith(".jsonl")
+
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p = argparse.ArgumentParser(
         prog="run_demo.py",
-        description="Live 3D hand meshes from a webcam, a video file or a folder of images.",
+        description="Live 3D hand meshes from a webcam, a video file or a folder of images "
+                    "(or a replay of a recorded hands.jsonl).",
     )
     p.add_argument("--source", default="auto",
                    help="camera index (0), device path, video file, image or folder of "
-                        "images; 'auto' (default): webcam 0 if present, else the built-in "
-                        "sample clip")
+                        "images, or a recorded hands .jsonl file (replayed); 'auto' (default): "
+                        "webcam 0 if present, else the built-in sample clip")
+    p.add_argument("--replay", type=Path, default=None, metavar="FILE",
+                   help="replay a recorded hands file (hands.jsonl) instead of a camera: "
+                        "publishes the recorded hands without detection")
+    p.add_argument("--fast", action="store_true",
+                   help="replay as fast as possible, every frame (default: at the recorded rate)")
+    p.add_argument("--loop", action="store_true",
+                   help="replay the hands file endlessly (stop with Ctrl-C or --max-frames)")
+    p.add_argument("--smooth-replay", action="store_true",
+                   help="smooth replayed hands again (off by default: they were smoothed "
+                        "when recorded)")
     p.add_argument("--output", type=Path, default=Path("demo_output"),
                    help="folder for overlay.mp4, hands.jsonl and stats.json")
     p.add_argument("--headless", action="store_true",
@@ -104,8 +132,12 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if a.replay is not None and a.source != "auto":
+        raise ValueError(f"pass either --source {a.source} or --replay {a.replay}, not both")
     return DemoConfig(
-        source=a.source, output_dir=a.output, headless=a.headless, max_frames=a.max_frames,
+        source=str(a.replay) if a.replay is not None else a.source,
+        replay=a.replay is not None, fast=a.fast, loop=a.loop, smooth_replay=a.smooth_replay,
+        output_dir=a.output, headless=a.headless, max_frames=a.max_frames,
         hfov_deg=a.fov, mirror=a.mirror, write_video=not a.no_video,
         write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
         print_stats=a.stats, stats_json=a.stats_json,
@@ -157,6 +189,31 @@ def make_fitter(model: HandModel, config: DemoConfig):
     return RegressorFitter(model, RunnerConfig(manifest=manifest))
 
 
+class _CameraHandsSink(HandsFileSink):
+    """``hands.jsonl`` with the camera of each frame in its records, for replays."""
+
+    def __init__(self, path: Path, include_vertices: bool,
+                 camera_for: Callable[[tuple[int, int]], CameraIntrinsics]) -> None:
+        super().__init__(path, include_vertices)
+        self.camera_for = camera_for
+
+    def write(self, packet: Packet) -> None:
+        self.writer.camera = self.camera_for(packet.frame.size)
+        super().write(packet)
+
+
+def _replay_overlay(config: OverlayConfig, replay: HandsReplay, model: HandModel) -> OverlayConfig:
+    """Skeletons only when the file has no meshes to draw (joints-only, another hand model)."""
+    if replay.vertex_count == 0:
+        log.info("%s has no vertices (joints only): drawing skeletons", replay.name)
+        return replace(config, draw_mesh=False)
+    if replay.vertex_count <= int(model.faces.max()):
+        log.warning("%s: %d vertices per hand do not match the hand model %s: drawing "
+                    "skeletons only", replay.name, replay.vertex_count, model.data.name)
+        return replace(config, draw_mesh=False)
+    return config
+
+
 def run(config: DemoConfig) -> dict:
     """Run the demo; returns the stats also written to ``stats.json``."""
     spec, why = resolve_source(config.source)
@@ -165,29 +222,45 @@ def run(config: DemoConfig) -> dict:
     headless = config.headless or not display_available()
     if headless and not config.headless:
         print("no display: running headless (results are written to files)")
-    source = open_source(SourceConfig(spec=spec, mirror=config.mirror))
+    replaying = config.is_replay
+    if replaying:
+        source: Source | HandsReplay = HandsReplay(spec, loop=config.loop)
+        if config.mirror:
+            log.info("--mirror does not apply to a replay: the hands are replayed as recorded")
+    else:
+        source = open_source(SourceConfig(spec=spec, mirror=config.mirror))
     out_dir = config.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     video_path, hands_path, stats_path = (out_dir / "overlay.mp4", out_dir / "hands.jsonl",
                                           out_dir / "stats.json")
+    if replaying and Path(spec).expanduser().resolve() == hands_path.resolve():
+        raise RealtimeError(f"replaying {spec} into {out_dir} would overwrite it with its own "
+                            "replay: pass --output another folder")
     model = HandModel.open_hand()
-    fitter = make_fitter(model, config)
+    # A replay needs no detector or regressor, only the faces of the hand model to draw.
+    fitter = HandFitter(model, config.fitter) if replaying else make_fitter(model, config)
     faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
     tracker = SimpleTracker()
-    smoother = HandSmoother(config.smoothing, model) if config.smoothing else None
+    smoothing = config.smoothing if not replaying or config.smooth_replay else None
+    smoother = HandSmoother(smoothing, model) if smoothing else None
     recorder = LatencyRecorder()
     fit_failures = [0]
     interrupted = False
     result = None
-    with source:
-        live = source.is_live or config.realtime
-        det_cfg = config.detector
-        if isinstance(source, ImageFolderSource):
-            det_cfg = replace(det_cfg, static_image_mode=True)
-        fixed = sample_intrinsics(spec)
+    with source, contextlib.ExitStack() as stack:
+        if isinstance(source, HandsReplay):
+            live = pace = not config.fast
+            overlay_cfg = _replay_overlay(config.overlay, source, model)
+            fixed = None
+        else:
+            live, pace = source.is_live or config.realtime, config.realtime
+            overlay_cfg = config.overlay
+            fixed = sample_intrinsics(spec)
         cache: dict[tuple[int, int], CameraIntrinsics] = {}
 
         def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
+            if isinstance(source, HandsReplay):
+                return source.camera_for(size)
             if fixed is not None and size == (fixed.width, fixed.height):
                 return fixed
             if size not in cache:
@@ -195,7 +268,7 @@ def run(config: DemoConfig) -> dict:
             return cache[size]
 
         intrinsics = intrinsics_for(source.size)
-        if intrinsics.estimated:
+        if intrinsics.estimated and not replaying:
             log.info("no calibration: intrinsics estimated from a %.0f degree field of view",
                      config.hfov_deg)
         frames_read = [0]
@@ -203,61 +276,74 @@ def run(config: DemoConfig) -> dict:
         def read() -> Frame | None:
             if config.max_frames is not None and frames_read[0] >= config.max_frames:
                 return None
-            frame = source.read()
+            if isinstance(source, HandsReplay):
+                item = source.read()
+                frame = item[0] if item is not None else None
+            else:
+                frame = source.read()
             frames_read[0] += frame is not None
             return frame
 
-        with MediaPipeDetector(det_cfg) as detector:
+        def replay(p: Packet) -> Packet:
+            return replace(p, hands=p.frame.hands)  # a ReplayFrame carries its hands
+
+        def regress(p: Packet) -> Packet:
+            dets = list(p.detections)
+            ids = tracker.assign(dets, p.frame.size)
+            try:
+                hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                fit_failures[0] += 1
+                log.warning("frame %d: hands not fitted (%s)", p.frame.index, exc)
+                hands = []
+            return replace(p, hands=tuple(hands))
+
+        def smooth(p: Packet) -> Packet:
+            return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
+
+        if isinstance(source, HandsReplay):
+            processors = [("replay", replay)]
+        else:
+            det_cfg = config.detector
+            if isinstance(source, ImageFolderSource):
+                det_cfg = replace(det_cfg, static_image_mode=True)
+            detector = stack.enter_context(MediaPipeDetector(det_cfg))
+
             def detect(p: Packet) -> Packet:
                 return replace(p, detections=tuple(detector.process(p.frame)))
 
-            def regress(p: Packet) -> Packet:
-                dets = list(p.detections)
-                ids = tracker.assign(dets, p.frame.size)
-                try:
-                    hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
-                except (ValueError, np.linalg.LinAlgError) as exc:
-                    fit_failures[0] += 1
-                    log.warning("frame %d: hands not fitted (%s)", p.frame.index, exc)
-                    hands = []
-                return replace(p, hands=tuple(hands))
-
-            def smooth(p: Packet) -> Packet:
-                return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
-
             processors = [("detect", detect), ("regress", regress)]
-            if smoother is not None:
-                smoother.warmup()
-                processors.append(("smooth", smooth))
-            hands_sink = HandsFileSink(hands_path, config.write_vertices)
+        if smoother is not None:
+            smoother.warmup()
+            processors.append(("smooth", smooth))
+        hands_sink = _CameraHandsSink(hands_path, config.write_vertices, intrinsics_for)
 
-            def hud() -> list[str]:
-                stages = recorder.snapshot().get("stages", {})
-                e2e = stages.get("end_to_end", {})
-                fps = stages.get("output", {}).get("rate_hz") or 0.0
-                return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
-                        f"hands {hands_sink.records}"]
+        def hud() -> list[str]:
+            stages = recorder.snapshot().get("stages", {})
+            e2e = stages.get("end_to_end", {})
+            fps = stages.get("output", {}).get("rate_hz") or 0.0
+            return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
+                    f"hands {hands_sink.records}"]
 
-            overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K,
-                                  config.overlay,
-                                  video_path if config.write_video else None, source.fps, hud)
-            pipeline = Pipeline(read, processors, [hands_sink],
-                                PipelineConfig(live=live, pace=config.realtime), recorder,
-                                source.fps, render_sinks=[overlay])
-            printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
+        overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, overlay_cfg,
+                              video_path if config.write_video else None, source.fps, hud)
+        pipeline = Pipeline(read, processors, [hands_sink],
+                            PipelineConfig(live=live, pace=pace), recorder,
+                            source.fps, render_sinks=[overlay])
+        printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
+        if printer:
+            printer.start()
+        on_poll = None if headless else _window_poller(overlay, pipeline)
+        t_start = time.perf_counter()
+        try:
+            result = pipeline.run(on_poll=on_poll)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
             if printer:
-                printer.start()
-            on_poll = None if headless else _window_poller(overlay, pipeline)
-            t_start = time.perf_counter()
-            try:
-                result = pipeline.run(on_poll=on_poll)
-            except KeyboardInterrupt:
-                interrupted = True
-            finally:
-                if printer:
-                    printer.stop()
-                if not headless:
-                    cv2.destroyAllWindows()
+                printer.stop()
+            if not headless:
+                cv2.destroyAllWindows()
     elapsed = time.perf_counter() - t_start
     if result is not None and result.error is not None:
         raise result.error
@@ -277,12 +363,15 @@ def run(config: DemoConfig) -> dict:
         "intrinsics": {"fx": intrinsics.fx, "fy": intrinsics.fy, "cx": intrinsics.cx,
                        "cy": intrinsics.cy, "estimated": intrinsics.estimated},
         "hand_model": model.data.name,
-        "hands_from": type(fitter).__name__,
+        "hands_from": type(source if replaying else fitter).__name__,
         "interrupted": interrupted,
         "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
         "outputs": {"hands": str(hands_path),
                     "video": str(video_path) if config.write_video else None},
     }
+    if isinstance(source, HandsReplay):
+        stats["replay"] = {"passes": source.passes + 1, "fps": round(source.fps, 3),
+                           "truncated_line": source.truncated_line}
     stats_path.write_text(json.dumps(stats, indent=2) + "\n")
     if config.stats_json is not None:
         recorder.to_json(config.stats_json)

@@ -2,6 +2,10 @@
 
 Written line by line and flushed every frame, so a crash or Ctrl-C never leaves a
 truncated record behind; the reader skips nothing silently and says where a line is bad.
+
+Schema 2 adds ``"camera": {"fx", "fy", "cx", "cy", "width", "height"}`` (pixels) to every
+record, so a replay can draw the hands and place them in an image of the right size without
+the original video. Schema 1 files (no camera) are still read.
 """
 
 from __future__ import annotations
@@ -12,19 +16,40 @@ from typing import Iterator
 
 import numpy as np
 
+from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import RealtimeError
 from realtime.types import HandMesh
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 _DECIMALS = 5  # 10 micrometres: far below any error we make
+#: Fields every record of every schema has; a line without them is not a hands record.
+REQUIRED_FIELDS = ("frame_index", "timestamp", "track_id", "handedness", "joints")
 
 
 def _arr(a: np.ndarray, decimals: int = _DECIMALS) -> list:
     return np.round(np.asarray(a, dtype=np.float64), decimals).tolist()
 
 
-def hand_to_record(hand: HandMesh, include_vertices: bool = True) -> dict:
-    """A JSON-ready dict of one hand."""
+def camera_to_record(camera: CameraIntrinsics) -> dict:
+    """The ``"camera"`` field of a record: focal lengths and principal point in pixels."""
+    return {"fx": round(float(camera.fx), 4), "fy": round(float(camera.fy), 4),
+            "cx": round(float(camera.cx), 4), "cy": round(float(camera.cy), 4),
+            "width": int(camera.width), "height": int(camera.height)}
+
+
+def record_camera(record: dict) -> CameraIntrinsics | None:
+    """The camera of a record, or None for schema 1 records (which have none)."""
+    cam = record.get("camera")
+    if cam is None:
+        return None
+    return CameraIntrinsics(float(cam["fx"]), float(cam["fy"]), float(cam["cx"]),
+                            float(cam["cy"]), int(cam["width"]), int(cam["height"]))
+
+
+def hand_to_record(hand: HandMesh, include_vertices: bool = True,
+                   camera: CameraIntrinsics | None = None) -> dict:
+    """A JSON-ready dict of one hand; ``camera``: the intrinsics of its frame, if known."""
     rec = {
         "schema": SCHEMA_VERSION,
         "frame_index": hand.frame_index,
@@ -38,25 +63,65 @@ def hand_to_record(hand: HandMesh, include_vertices: bool = True) -> dict:
         "shape": _arr(hand.shape),
         "reprojection_error_px": round(float(hand.reprojection_error_px), 3),
     }
+    if camera is not None:
+        rec["camera"] = camera_to_record(camera)
     if include_vertices:
         rec["vertices"] = _arr(hand.vertices)
         rec["vertex_std"] = _arr(hand.vertex_std)
     return rec
 
 
-class HandsWriter:
-    """Appends hand records to a ``.jsonl`` file; one ``write_frame`` call per frame."""
+def _float_array(value: object, shape_tail: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(value if value is not None else [], dtype=np.float64)
+    return a.reshape((-1, *shape_tail))
 
-    def __init__(self, path: str | Path, include_vertices: bool = True) -> None:
+
+def record_to_hand(record: dict) -> HandMesh:
+    """The :class:`HandMesh` of a record (the inverse of :func:`hand_to_record`).
+
+    Joints-only files have no ``vertices``/``vertex_std``: the hand then has ``(0,3)``
+    vertices and a ``(0,)`` vertex_std. Missing optional fields (``pose``, ``shape``,
+    ``keypoints_2d``) become empty arrays; a missing required field raises ``KeyError``,
+    wrong shapes ``ValueError``.
+    """
+    joints = np.asarray(record["joints"], dtype=np.float64).reshape(-1, 3)
+    return HandMesh(
+        vertices=_float_array(record.get("vertices"), (3,)),
+        joints=joints,
+        vertex_std=_float_array(record.get("vertex_std"), ()),
+        pose=_float_array(record.get("pose"), (3,)),
+        shape=_float_array(record.get("shape"), ()),
+        keypoints_2d=_float_array(record.get("keypoints_2d"), (2,)),
+        handedness=str(record["handedness"]),
+        score=float(record.get("score", 1.0)),
+        track_id=int(record["track_id"]),
+        timestamp=float(record["timestamp"]),
+        frame_index=int(record["frame_index"]),
+        reprojection_error_px=float(record.get("reprojection_error_px", float("nan"))),
+    )
+
+
+class HandsWriter:
+    """Appends hand records to a ``.jsonl`` file; one ``write_frame`` call per frame.
+
+    ``camera`` goes into every record; ``write_frame(hands, camera)`` overrides it for one
+    frame (a folder of images of different sizes has one camera per size).
+    """
+
+    def __init__(self, path: str | Path, include_vertices: bool = True,
+                 camera: CameraIntrinsics | None = None) -> None:
         self.path = Path(path)
         self.include_vertices = include_vertices
+        self.camera = camera
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8")
         self.records = 0
 
-    def write_frame(self, hands: list[HandMesh]) -> None:
+    def write_frame(self, hands: list[HandMesh], camera: CameraIntrinsics | None = None) -> None:
+        camera = camera if camera is not None else self.camera
         for hand in hands:
-            self._file.write(json.dumps(hand_to_record(hand, self.include_vertices)) + "\n")
+            rec = hand_to_record(hand, self.include_vertices, camera)
+            self._file.write(json.dumps(rec) + "\n")
             self.records += 1
         self._file.flush()
 

@@ -1,43 +1,190 @@
-"""Stable track ids for hands across frames: same side, nearest wrist, recently seen."""
+"""Stable track ids for hands across frames, from handedness plus position.
+
+Each frame's detections are matched to the live tracks by the Hungarian algorithm
+(``scipy.optimize.linear_sum_assignment``): as many pairs as the distance gate allows, then
+the minimal total distance, not nearest-first: when two hands cross, the greedy choice for
+one hand can steal the other's track, while the minimal sum keeps both. Distances are
+measured from each track's *predicted* position (its last position plus its last velocity
+times the frames since it was seen), so a hand that vanishes for a few frames (motion blur,
+occlusion) and comes back where it was heading gets its old id back, and two hands passing
+each other are told apart by where they were going.
+
+Handedness rule. MediaPipe sometimes flips a hand's label for a frame or two. A detection may
+keep a track of the *other* side only when position says so unambiguously: that track is
+within ``flip_radius_fraction`` of the image diagonal of the detection and it is the only
+live track that near (so no track of the detection's own side is near it either). Otherwise
+labels win: a detection is matched only to tracks of its own side. A track's side changes
+only after ``relabel_after_frames`` consecutive frames with the other label, so a one-frame
+flip leaves the track's side (:meth:`HandTracker.handedness`) as it was.
+
+Pure bookkeeping: no I/O, no threads; one tracker per pipeline, called from one stage.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from realtime.types import Detection
 
+log = logging.getLogger(__name__)
+
+_INFEASIBLE = 1e6  # cost of a forbidden pairing (finite keeps the assignment well posed)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """How far and how long a hand may move or vanish and still keep its id.
+
+    Distances are fractions of the image diagonal, so the same config fits any resolution.
+    """
+
+    max_gap_frames: int = 15  # a track unseen for more frames than this is forgotten
+    max_jump_fraction: float = 0.3  # farthest match from the predicted position
+    flip_radius_fraction: float = 0.1  # how near a track must be to override the label
+    relabel_after_frames: int = 3  # consecutive other-label frames before a track's side flips
+
+    def __post_init__(self) -> None:
+        if self.max_gap_frames < 0:
+            raise ValueError(f"max_gap_frames must be >= 0, got {self.max_gap_frames}")
+        for name in ("max_jump_fraction", "flip_radius_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+        if self.flip_radius_fraction > self.max_jump_fraction:
+            raise ValueError(f"flip_radius_fraction ({self.flip_radius_fraction}) must not "
+                             f"exceed max_jump_fraction ({self.max_jump_fraction})")
+        if self.relabel_after_frames < 1:
+            raise ValueError(f"relabel_after_frames must be >= 1, got "
+                             f"{self.relabel_after_frames}")
+
 
 @dataclass
-class SimpleTracker:
-    """Greedy association; a track not seen for ``max_gap_frames`` frames is forgotten."""
+class _Track:
+    track_id: int
+    handedness: str
+    position: np.ndarray  # (2,) pixels: the centroid of the 21 landmarks
+    velocity: np.ndarray  # (2,) pixels per frame, from the last two sightings
+    last_frame: int
+    flip_streak: int = 0  # consecutive sightings with the other label
 
-    max_gap_frames: int = 15
-    max_jump_fraction: float = 0.3  # of the image diagonal
-    _tracks: dict[int, tuple[str, np.ndarray, int]] = field(default_factory=dict)
-    _next_id: int = 0
+    def predict(self, frame: int) -> np.ndarray:
+        return self.position + self.velocity * max(0, frame - self.last_frame)
 
-    def assign(self, detections: list[Detection], image_size: tuple[int, int]) -> list[int]:
-        """Track ids for ``detections``, in their order."""
+
+def _centre(det: Detection) -> np.ndarray:
+    """Centroid of the landmarks, pixels ``(2,)``: steadier than the wrist alone."""
+    return np.asarray(det.landmarks_px, dtype=np.float64).reshape(-1, 2).mean(axis=0)
+
+
+@dataclass
+class HandTracker:
+    """Assigns each detection a track id that stays the same for the same hand."""
+
+    config: TrackerConfig = field(default_factory=TrackerConfig)
+    _tracks: dict[int, _Track] = field(default_factory=dict, init=False, repr=False)
+    _next_id: int = field(default=0, init=False, repr=False)
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up, so old ids are never reused)."""
+        self._tracks.clear()
+
+    @property
+    def track_ids(self) -> list[int]:
+        """Ids of the live tracks (seen within ``max_gap_frames``)."""
+        return sorted(self._tracks)
+
+    def handedness(self, track_id: int) -> str | None:
+        """The track's side, robust to one-frame label flips; None for an unknown id."""
+        track = self._tracks.get(track_id)
+        return None if track is None else track.handedness
+
+    def assign(self, detections: list[Detection], image_size: tuple[int, int],
+               frame_index: int | None = None) -> list[int]:
+        """Track ids for ``detections``, in their order.
+
+        ``image_size`` is ``(width, height)`` in pixels; ``frame_index`` defaults to the
+        detections' own (pass it for a frame without hands to age the tracks).
+        """
+        if frame_index is None:
+            frame_index = detections[0].frame_index if detections else None
+        if frame_index is not None:
+            self._forget_old(frame_index)
+        if not detections:
+            return []
         diag = float(np.hypot(*image_size))
-        frame = detections[0].frame_index if detections else -1
-        self._tracks = {k: v for k, v in self._tracks.items()
-                        if frame - v[2] <= self.max_gap_frames}
-        free = dict(self._tracks)
-        ids = []
-        for det in detections:
-            wrist = det.landmarks_px[0]
-            best, best_d = None, self.max_jump_fraction * diag
-            for tid, (side, pos, _) in free.items():
-                dist = float(np.linalg.norm(pos - wrist))
-                if side == det.handedness and dist < best_d:
-                    best, best_d = tid, dist
-            if best is None:
-                best = self._next_id
-                self._next_id += 1
-            else:
-                free.pop(best)
-            self._tracks[best] = (det.handedness, wrist.copy(), det.frame_index)
-            ids.append(best)
+        centres = np.stack([_centre(d) for d in detections])
+        tracks = list(self._tracks.values())
+        cost = self._costs(detections, centres, tracks, frame_index, diag)
+        ids = [-1] * len(detections)
+        # Each forbidden pairing costs more than all allowed ones together, so the solver
+        # first matches as many hands as the gates allow, then minimises the total distance.
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols):
+            if cost[r, c] < _INFEASIBLE:
+                ids[r] = self._update(tracks[c], detections[r], centres[r], frame_index)
+        for r in range(len(detections)):
+            if ids[r] < 0:
+                ids[r] = self._new(detections[r], centres[r], frame_index)
         return ids
+
+    # -- internals ------------------------------------------------------------------------
+    def _forget_old(self, frame: int) -> None:
+        gone = [k for k, t in self._tracks.items()
+                if frame - t.last_frame > self.config.max_gap_frames]
+        for k in gone:
+            log.debug("track %d lost", k)
+            del self._tracks[k]
+
+    def _costs(self, detections: list[Detection], centres: np.ndarray, tracks: list[_Track],
+               frame: int | None, diag: float) -> np.ndarray:
+        """``(n_det, n_tracks)`` distances in diagonals; ``_INFEASIBLE`` where not allowed."""
+        cfg = self.config
+        cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
+        if not tracks:
+            return cost
+        now = frame if frame is not None else max(t.last_frame for t in tracks)
+        predicted = np.stack([t.predict(now) for t in tracks])
+        dist = np.linalg.norm(centres[:, None, :] - predicted[None, :, :], axis=2) / diag
+        for i, det in enumerate(detections):
+            near = dist[i] <= cfg.flip_radius_fraction
+            for j, track in enumerate(tracks):
+                if dist[i, j] > cfg.max_jump_fraction:
+                    continue
+                if track.handedness == det.handedness:
+                    cost[i, j] = dist[i, j]
+                elif near[j] and near.sum() == 1:
+                    # A flipped label on a hand that stayed put: keep its track, but let a
+                    # same-side pairing of similar distance win.
+                    cost[i, j] = dist[i, j] + cfg.flip_radius_fraction
+        return cost
+
+    def _update(self, track: _Track, det: Detection, centre: np.ndarray,
+                frame: int | None) -> int:
+        if frame is not None and frame > track.last_frame:
+            track.velocity = (centre - track.position) / (frame - track.last_frame)
+            track.last_frame = frame
+        track.position = centre
+        if det.handedness == track.handedness:
+            track.flip_streak = 0
+        else:
+            track.flip_streak += 1
+            if track.flip_streak >= self.config.relabel_after_frames:
+                log.debug("track %d relabelled %s -> %s", track.track_id, track.handedness,
+                          det.handedness)
+                track.handedness = det.handedness
+                track.flip_streak = 0
+        return track.track_id
+
+    def _new(self, det: Detection, centre: np.ndarray, frame: int | None) -> int:
+        tid = self._next_id
+        self._next_id += 1
+        self._tracks[tid] = _Track(tid, det.handedness, centre, np.zeros(2),
+                                   frame if frame is not None else det.frame_index)
+        return tid
+
+
+SimpleTracker = HandTracker  # the earlier name, kept for callers

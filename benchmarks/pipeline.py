@@ -1,0 +1,443 @@
+"""Throughput and latency of the whole real-time pipeline against MediaPipe alone.
+
+Each clip (the built-in sample and the real ASL clip, if present) is played at its own frame
+rate as if it were a live camera (``PipelineConfig(live=True, pace=True)``: frames are released
+at their timestamps, stale ones dropped in the one-slot mailboxes) through:
+
+- ours: detect -> regress -> smooth -> a ``HandsFileSink`` in a temp folder (standing in for
+  the publisher), with the ``OverlaySink`` (drawing + video encoding) in its own render
+  thread, wired exactly as ``realtime.demo.run`` wires them;
+- MediaPipe alone: the same ``Pipeline`` with only the detect processor and a no-op sink.
+
+Both are measured the same way: a probe sink placed last in ``sinks`` records
+``time.monotonic() - packet.t_capture`` (capture -> published) for every output packet;
+throughput = output packets / (last output - first capture). On a noisy shared 2-core machine
+the runs alternate per clip: MediaPipe, ours, MediaPipe, ours (``--repeats``); throughputs are
+the mean over repeats, latency percentiles are over the pooled samples of all repeats.
+"combined" pools both clips (frames over seconds; latency samples). One untimed warm-up of a
+few frames loads MediaPipe's graph and the Numba kernels first.
+
+The smoother's jitter/lag/cost come from ``benchmarks.smoothing`` (same functions, imported).
+Prints a table; the last line is one JSON object. Writes docs/pipeline_latency.png.
+
+    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import smoothing as smoothing_bench
+from benchmarks.common import REPO, SHARED_DATA
+from calibration.intrinsics import CameraIntrinsics, guess_intrinsics
+from models.hand_model import HandModel
+from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
+from realtime.detector import MediaPipeDetector
+from realtime.pipeline import Packet, Pipeline, PipelineConfig
+from realtime.sinks import HandsFileSink, OverlaySink
+from realtime.smoothing import HandSmoother, SmootherConfig
+from realtime.sources import SourceConfig, open_source
+from realtime.stats import LatencyRecorder
+from realtime.tracking import SimpleTracker
+from realtime.types import Frame
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnings
+
+REAL_CLIP = SHARED_DATA / "mediapipe_reference" / "asl_hand.25fps.mp4"
+LATENCY_PNG = REPO / "docs" / "pipeline_latency.png"
+THROUGHPUT_TARGET = 0.9
+LATENCY_MARGIN_MS = 10.0
+STAGES = ("capture", "detect", "regress", "smooth", "sinks", "render", "end_to_end")
+
+
+class LatencyProbe:
+    """A sink that keeps every capture -> now latency (s) and output time; put it last."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.t_capture: list[float] = []
+        self.t_out: list[float] = []
+
+    def write(self, packet: Packet) -> None:
+        now = time.monotonic()
+        self.latencies.append(now - packet.t_capture)
+        self.t_capture.append(packet.t_capture)
+        self.t_out.append(now)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    """One paced run of one variant over one clip."""
+
+    variant: str
+    frames_in: int
+    frames_out: int
+    seconds: float  # first capture -> last output
+    latencies_ms: np.ndarray
+    dropped: dict[str, int]
+    stages: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
+    return None if max_seconds is None else max(1, int(round(max_seconds * fps)))
+
+
+def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
+             max_seconds: float | None) -> RunResult:
+    """Play ``spec`` paced and live through ``variant`` ("ours" or "mediapipe")."""
+    config = DemoConfig(source=spec, output_dir=out_dir, headless=True, realtime=True)
+    probe = LatencyProbe()
+    recorder = LatencyRecorder()
+    with open_source(SourceConfig(spec=spec)) as source:
+        limit = _frame_limit(source.fps, max_seconds)
+        frames_read = [0]
+
+        def read() -> Frame | None:
+            if limit is not None and frames_read[0] >= limit:
+                return None
+            frame = source.read()
+            frames_read[0] += frame is not None
+            return frame
+
+        with MediaPipeDetector(config.detector) as detector:
+            def detect(p: Packet) -> Packet:
+                return replace(p, detections=tuple(detector.process(p.frame)))
+
+            live = PipelineConfig(live=True, pace=True)
+            if variant == "mediapipe":
+                pipeline = Pipeline(read, [("detect", detect)], [probe], live, recorder,
+                                    source.fps)
+            else:
+                pipeline = _ours(config, model, source, read, detect, probe, recorder, live,
+                                 render=variant != "ours_no_render")
+            result = pipeline.run()
+    if result.error is not None:
+        raise result.error
+    seconds = (probe.t_out[-1] - probe.t_capture[0]) if probe.t_out else 0.0
+    snap = result.stats
+    return RunResult(variant, result.frames_in, result.frames_out, seconds,
+                     np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"])
+
+
+def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, recorder, live,
+          render: bool = True) -> Pipeline:
+    """The demo's pipeline (``realtime.demo.run``), headless, with the probe after the hands.
+
+    ``render=False`` (diagnosis only, ``--ablate``) leaves out the overlay render sink.
+    """
+    spec = config.source
+    with contextlib.redirect_stdout(io.StringIO()):  # "no learned regressor": said once
+        fitter = make_fitter(model, config)
+    faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
+    tracker = SimpleTracker()
+    smoother = HandSmoother(config.smoothing, model)
+    fixed = sample_intrinsics(spec)
+    cache: dict[tuple[int, int], CameraIntrinsics] = {}
+
+    def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
+        if fixed is not None and size == (fixed.width, fixed.height):
+            return fixed
+        if size not in cache:
+            cache[size] = guess_intrinsics(size[0], size[1], config.hfov_deg)
+        return cache[size]
+
+    def regress(p: Packet) -> Packet:
+        dets = list(p.detections)
+        ids = tracker.assign(dets, p.frame.size)
+        try:
+            hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
+        except (ValueError, np.linalg.LinAlgError):
+            hands = []
+        return replace(p, hands=tuple(hands))
+
+    def smooth(p: Packet) -> Packet:
+        return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
+
+    smoother.warmup()
+    processors = [("detect", detect), ("regress", regress), ("smooth", smooth)]
+    hands_sink = HandsFileSink(config.output_dir / "hands.jsonl", config.write_vertices)
+
+    def hud() -> list[str]:
+        stages = recorder.snapshot().get("stages", {})
+        e2e = stages.get("end_to_end", {})
+        fps = stages.get("output", {}).get("rate_hz") or 0.0
+        return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
+                f"hands {hands_sink.records}"]
+
+    overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, config.overlay,
+                          config.output_dir / "overlay.mp4", source.fps, hud)
+    return Pipeline(read, processors, [hands_sink, probe], live, recorder, source.fps,
+                    render_sinks=[overlay] if render else None)
+
+
+def fitter_name(model: HandModel) -> str:
+    return type(make_fitter(model, DemoConfig())).__name__
+
+
+@dataclass
+class ClipResult:
+    name: str
+    fps: float
+    runs: list[RunResult]
+
+    def of(self, variant: str) -> list[RunResult]:
+        return [r for r in self.runs if r.variant == variant]
+
+
+def _pct(samples: np.ndarray, q: float) -> float:
+    return float(np.percentile(samples, q)) if len(samples) else float("nan")
+
+
+def summarise(runs_ours: list[RunResult], runs_mp: list[RunResult]) -> dict:
+    """Throughput (mean over repeats of frames / seconds), pooled latency percentiles, drops."""
+    def fps(runs):
+        return float(np.mean([r.fps for r in runs]))
+
+    ours_ms = np.concatenate([r.latencies_ms for r in runs_ours])
+    mp_ms = np.concatenate([r.latencies_ms for r in runs_mp])
+    stage_p50 = {}
+    for name in STAGES:
+        vals = [r.stages.get(name, {}).get("p50_ms") for r in runs_ours]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            stage_p50[name] = round(float(np.mean(vals)), 2)
+    mp_stage_p50 = {}
+    for name in ("capture", "detect", "sinks", "end_to_end"):
+        vals = [r.stages.get(name, {}).get("p50_ms") for r in runs_mp]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            mp_stage_p50[name] = round(float(np.mean(vals)), 2)
+    # End-to-end minus the time spent inside the stages on the published path: waiting in
+    # mailboxes for a busy stage (render runs beside it, capture before t_capture).
+    inside = sum(stage_p50.get(n, 0.0) for n in ("detect", "regress", "smooth", "sinks"))
+    return {
+        "fps": round(fps(runs_ours), 3),
+        "mediapipe_fps": round(fps(runs_mp), 3),
+        "throughput_ratio_vs_mediapipe": round(fps(runs_ours) / fps(runs_mp), 4),
+        "latency_p50_ms": round(_pct(ours_ms, 50), 2),
+        "latency_p95_ms": round(_pct(ours_ms, 95), 2),
+        "mediapipe_latency_p50_ms": round(_pct(mp_ms, 50), 2),
+        "mediapipe_latency_p95_ms": round(_pct(mp_ms, 95), 2),
+        "frames_in": [r.frames_in for r in runs_ours],
+        "frames_out": [r.frames_out for r in runs_ours],
+        "dropped": [r.dropped_total for r in runs_ours],
+        "dropped_where": [r.dropped for r in runs_ours],
+        "mediapipe_frames_in": [r.frames_in for r in runs_mp],
+        "mediapipe_frames_out": [r.frames_out for r in runs_mp],
+        "mediapipe_dropped": [r.dropped_total for r in runs_mp],
+        "mediapipe_dropped_where": [r.dropped for r in runs_mp],
+        "stage_p50_ms": stage_p50,
+        "waiting_p50_ms": round(stage_p50.get("end_to_end", 0.0) - inside, 2),
+        "mediapipe_stage_p50_ms": mp_stage_p50,
+    }
+
+
+def combined(clips: list[ClipResult]) -> dict:
+    """Both clips pooled: total frames over total seconds per variant; pooled latencies."""
+    out = {}
+    for variant, key in (("ours", ""), ("mediapipe", "mediapipe_")):
+        runs = [r for c in clips for r in c.of(variant)]
+        frames = sum(r.frames_out for r in runs)
+        seconds = sum(r.seconds for r in runs)
+        ms = np.concatenate([r.latencies_ms for r in runs])
+        out[f"{key}fps"] = round(frames / seconds, 3)
+        out[f"{key}latency_p50_ms"] = round(_pct(ms, 50), 2)
+        out[f"{key}latency_p95_ms"] = round(_pct(ms, 95), 2)
+        out[f"{key}dropped"] = sum(r.dropped_total for r in runs)
+        out[f"{key}frames_in"] = sum(r.frames_in for r in runs)
+    out["throughput_ratio_vs_mediapipe"] = round(out["fps"] / out["mediapipe_fps"], 4)
+    return out
+
+
+def plot(clips: list[ClipResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(clips), figsize=(5.5 * len(clips), 3.8), squeeze=False)
+    for ax, clip in zip(axes[0], clips):
+        ours = np.concatenate([r.latencies_ms for r in clip.of("ours")])
+        mp = np.concatenate([r.latencies_ms for r in clip.of("mediapipe")])
+        hi = np.percentile(np.concatenate([ours, mp]), 99.5)
+        bins = np.linspace(0, hi * 1.05, 50)
+        ax.hist(mp, bins, alpha=0.6, color="C0",
+                label=f"MediaPipe alone (p50 {np.median(mp):.0f} ms)")
+        ax.hist(ours, bins, alpha=0.6, color="C3",
+                label=f"ours, whole pipeline (p50 {np.median(ours):.0f} ms)")
+        ax.axvline(np.median(mp), color="C0", lw=1)
+        ax.axvline(np.median(ours), color="C3", lw=1)
+        ax.set_title(f"{clip.name} at {clip.fps:g} FPS, paced live")
+        ax.set_xlabel("end-to-end latency, capture -> published (ms)")
+        ax.set_ylabel("frames")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def warm_up(spec: str, model: HandModel, tmp: Path) -> None:
+    """A few untimed frames through ours: MediaPipe graph, Numba and OpenCV load once."""
+    run_clip(spec, "ours", model, tmp, max_seconds=0.5)
+
+
+def smoother_numbers(model: HandModel) -> dict:
+    config = SmootherConfig()
+    syn = smoothing_bench.synthetic(model, config)
+    syn.pop("trace")
+    sta = smoothing_bench.static(model, config)
+    cst = smoothing_bench.cost(model, config)
+    return {
+        "jitter_reduction": round(syn["jitter_reduction"], 4),
+        "static_jitter_reduction": round(sta["static_jitter_reduction"], 4),
+        "added_lag_frames": round(syn["lag_out"] - syn["lag_raw"], 3),
+        "smoothing_ms": round(cst["smoothing_ms"], 4),
+        "smoothing_ms_p95": round(cst["smoothing_ms_p95"], 4),
+    }
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def print_table(per_clip: dict, comb: dict, smooth: dict) -> None:
+    names = list(per_clip) + ["combined"]
+    cols = [per_clip[n] for n in per_clip] + [comb]
+    rows = [
+        ("output FPS, ours", "fps", ""),
+        ("output FPS, MediaPipe alone", "mediapipe_fps", ""),
+        ("throughput ratio ours / MediaPipe", "throughput_ratio_vs_mediapipe",
+         f">= {THROUGHPUT_TARGET}"),
+        ("latency p50 ours (ms)", "latency_p50_ms", f"<= MP + {LATENCY_MARGIN_MS:g}"),
+        ("latency p50 MediaPipe (ms)", "mediapipe_latency_p50_ms", ""),
+        ("latency p95 ours (ms)", "latency_p95_ms", ""),
+        ("latency p95 MediaPipe (ms)", "mediapipe_latency_p95_ms", ""),
+        ("p50 ours - MediaPipe (ms)", "p50_over_mediapipe_ms", f"<= {LATENCY_MARGIN_MS:g}"),
+        ("dropped frames ours (per run)", "dropped", ""),
+        ("dropped frames MediaPipe (per run)", "mediapipe_dropped", ""),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    print(f"{'':<{w0}}  " + "  ".join(f"{n:>16}" for n in names) + "  target")
+    for label, key, target in rows:
+        print(f"{label:<{w0}}  " + "  ".join(f"{_fmt(c.get(key, '')):>16}" for c in cols)
+              + f"  {target}")
+    for name, res in per_clip.items():
+        print(f"{name}: per-stage p50 ms, ours {res['stage_p50_ms']} "
+              f"(waiting in mailboxes ~{res['waiting_p50_ms']}); "
+              f"MediaPipe alone {res['mediapipe_stage_p50_ms']}")
+        if "no_render" in res:
+            print(f"{name}: ours without the render sink (diagnosis): {res['no_render']}")
+    print(f"smoother: jitter reduction {smooth['jitter_reduction']:.3f} (>= 0.6), static "
+          f"{smooth['static_jitter_reduction']:.3f}; added lag {smooth['added_lag_frames']:.2f} "
+          f"frames (<= 1); cost {smooth['smoothing_ms']:.3f} ms median (<= 0.2)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="play only the first N seconds of each clip (default: all)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="alternating MediaPipe/ours pairs per clip (default 2)")
+    parser.add_argument("--ablate", action="store_true",
+                        help="diagnosis: also run ours without the overlay render sink")
+    args = parser.parse_args(argv)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        parser.error(f"--max-seconds must be > 0, got {args.max_seconds}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    logging.basicConfig(level=logging.WARNING)
+
+    model = HandModel.open_hand()
+    fitter = fitter_name(model)
+    clips = [("sample", SAMPLE_VIDEO)]
+    if REAL_CLIP.is_file():
+        clips.append(("asl_hand", REAL_CLIP))
+    else:
+        print(f"skipping the real clip: {REAL_CLIP} not found")
+    variants = ("mediapipe", "ours") + (("ours_no_render",) if args.ablate else ())
+    results: list[ClipResult] = []
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
+        tmp = Path(tmp)
+        warm_up(str(SAMPLE_VIDEO), model, tmp)
+        for name, path in clips:
+            with open_source(SourceConfig(spec=str(path))) as src:
+                fps = src.fps
+            runs = []
+            for _ in range(args.repeats):
+                for variant in variants:
+                    run_dir = tmp / f"{name}_{variant}_{len(runs)}"
+                    run_dir.mkdir()
+                    runs.append(run_clip(str(path), variant, model, run_dir, args.max_seconds))
+            results.append(ClipResult(name, fps, runs))
+
+    per_clip = {}
+    for clip in results:
+        res = summarise(clip.of("ours"), clip.of("mediapipe"))
+        res["clip_fps"] = clip.fps
+        res["p50_over_mediapipe_ms"] = round(res["latency_p50_ms"]
+                                             - res["mediapipe_latency_p50_ms"], 2)
+        if args.ablate:
+            abl = summarise(clip.of("ours_no_render"), clip.of("mediapipe"))
+            res["no_render"] = {k: abl[k] for k in (
+                "fps", "throughput_ratio_vs_mediapipe", "latency_p50_ms", "latency_p95_ms",
+                "dropped", "stage_p50_ms", "waiting_p50_ms")}
+        per_clip[clip.name] = res
+    comb = combined(results)
+    comb["p50_over_mediapipe_ms"] = round(comb["latency_p50_ms"]
+                                          - comb["mediapipe_latency_p50_ms"], 2)
+    smooth = smoother_numbers(model)
+    plot(results, LATENCY_PNG)
+
+    print(f"hands from {fitter}; {args.repeats} alternating MediaPipe/ours pairs per clip, "
+          f"paced live; throughput = mean over runs, latency = pooled samples")
+    print_table(per_clip, comb, smooth)
+    print(f"latency histogram: {LATENCY_PNG.relative_to(REPO)}")
+    summary = {
+        "throughput_ratio_vs_mediapipe": comb["throughput_ratio_vs_mediapipe"],
+        "latency_p50_ms": comb["latency_p50_ms"],
+        "latency_p95_ms": comb["latency_p95_ms"],
+        "mediapipe_latency_p50_ms": comb["mediapipe_latency_p50_ms"],
+        "mediapipe_latency_p95_ms": comb["mediapipe_latency_p95_ms"],
+        "jitter_reduction": smooth["jitter_reduction"],
+        "added_lag_frames": smooth["added_lag_frames"],
+        "smoothing_ms": smooth["smoothing_ms"],
+        "static_jitter_reduction": smooth["static_jitter_reduction"],
+        "dropped": comb["dropped"],
+        "mediapipe_dropped": comb["mediapipe_dropped"],
+        "fps": comb["fps"],
+        "mediapipe_fps": comb["mediapipe_fps"],
+        "hands_from": fitter,
+        "repeats": args.repeats,
+        "max_seconds": args.max_seconds,
+        "clips": per_clip,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
