@@ -289,7 +289,9 @@ def run(config: DemoConfig) -> dict:
 
         def regress(p: Packet) -> Packet:
             dets = list(p.detections)
-            ids = tracker.assign(dets, p.frame.size)
+            ids = tracker.assign(dets, p.frame.size, p.frame.index)
+            # The track's settled side, not a one-frame flip of MediaPipe's label.
+            dets = [replace(d, handedness=tracker.handedness(t)) for d, t in zip(dets, ids)]
             try:
                 hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
             except (ValueError, np.linalg.LinAlgError) as exc:

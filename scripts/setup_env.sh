@@ -27,7 +27,7 @@ done
 
 VENV="${HANDMESH_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.handmesh-install-stamp"
-SYS_PKGS=(libusb-1.0-0 xvfb libgl1 libegl1 libgomp1)
+SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1)  # xdotool: the window tests
 
 say() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
