@@ -32,6 +32,7 @@ from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.errors import RealtimeError
 from realtime.fitting import FitterConfig, HandFitter
 from realtime.overlay import OverlayConfig
+from realtime.raster import warmup as render_warmup
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.replay import HandsReplay
 from realtime.sinks import HandsFileSink, OverlaySink
@@ -63,6 +64,9 @@ class DemoConfig:
     write_video: bool = True
     write_vertices: bool = True
     regressor: str = "auto"  # "auto", "fit" (the baseline) or a manifest path
+    camera_width: int | None = None
+    camera_height: int | None = None
+    camera_fps: float | None = None
     realtime: bool = False  # play files at their frame rate, dropping stale frames like a camera
     replay: bool = False  # the source is a recorded hands file (also implied by ".jsonl")
     fast: bool = False  # replay as fast as possible, every frame (default: at the recorded rate)
@@ -110,6 +114,9 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--headless", action="store_true",
                    help="no window (automatic when there is no display)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--width", type=int, default=None, help="camera resolution to request")
+    p.add_argument("--height", type=int, default=None, help="camera resolution to request")
+    p.add_argument("--fps", type=float, default=None, help="camera frame rate to request")
     p.add_argument("--fov", type=float, default=DEFAULT_HFOV_DEG,
                    help="horizontal field of view guess in degrees for an uncalibrated camera")
     p.add_argument("--mirror", action="store_true",
@@ -140,6 +147,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         output_dir=a.output, headless=a.headless, max_frames=a.max_frames,
         hfov_deg=a.fov, mirror=a.mirror, write_video=not a.no_video,
         write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
+        camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
         print_stats=a.stats, stats_json=a.stats_json,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
@@ -228,7 +236,9 @@ def run(config: DemoConfig) -> dict:
         if config.mirror:
             log.info("--mirror does not apply to a replay: the hands are replayed as recorded")
     else:
-        source = open_source(SourceConfig(spec=spec, mirror=config.mirror))
+        source = open_source(SourceConfig(spec=spec, mirror=config.mirror,
+                                          width=config.camera_width,
+                                          height=config.camera_height, fps=config.camera_fps))
     out_dir = config.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     video_path, hands_path, stats_path = (out_dir / "overlay.mp4", out_dir / "hands.jsonl",
@@ -318,6 +328,7 @@ def run(config: DemoConfig) -> dict:
         if smoother is not None:
             smoother.warmup()
             processors.append(("smooth", smooth))
+        render_warmup()  # compile (or load from Numba's cache) before the first frame
         hands_sink = _CameraHandsSink(hands_path, config.write_vertices, intrinsics_for)
 
         def hud() -> list[str]:
