@@ -4,7 +4,7 @@ Each clip (the built-in sample and the real ASL clip, if present) is played at i
 rate as if it were a live camera (``PipelineConfig(live=True, pace=True)``: frames are released
 at their timestamps, stale ones dropped in the one-slot mailboxes) through:
 
-- ours: detect -> regress -> smooth -> a ``HandsFileSink`` in a temp folder (standing in for
+- ours: detect -> regress -> smooth -> the demo's hands-file sink in a temp folder (standing in for
   the publisher), with the ``OverlaySink`` (drawing + video encoding) in its own render
   thread, wired exactly as ``realtime.demo.run`` wires them;
 - MediaPipe alone: the same ``Pipeline`` with only the detect processor and a no-op sink.
@@ -43,9 +43,11 @@ from benchmarks.common import REPO, SHARED_DATA
 from calibration.intrinsics import CameraIntrinsics, guess_intrinsics
 from models.hand_model import HandModel
 from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
+from realtime.demo import _CameraHandsSink as CameraHandsSink  # the demo's own hands sink
 from realtime.detector import MediaPipeDetector
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
-from realtime.sinks import HandsFileSink, OverlaySink
+from realtime.raster import warmup as render_warmup
+from realtime.sinks import OverlaySink
 from realtime.smoothing import HandSmoother, SmootherConfig
 from realtime.sources import SourceConfig, open_source
 from realtime.stats import LatencyRecorder
@@ -97,7 +99,8 @@ class RunResult:
 
     @property
     def dropped_total(self) -> int:
-        return sum(self.dropped.values())
+        """Frames lost on the published path (a frame skipped only by the overlay is not)."""
+        return sum(n for k, n in self.dropped.items() if k != "dropped_before_render")
 
 
 def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
@@ -165,7 +168,8 @@ def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, rec
 
     def regress(p: Packet) -> Packet:
         dets = list(p.detections)
-        ids = tracker.assign(dets, p.frame.size)
+        ids = tracker.assign(dets, p.frame.size, p.frame.index)
+        dets = [replace(d, handedness=tracker.handedness(t)) for d, t in zip(dets, ids)]
         try:
             hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
         except (ValueError, np.linalg.LinAlgError):
@@ -177,7 +181,9 @@ def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, rec
 
     smoother.warmup()
     processors = [("detect", detect), ("regress", regress), ("smooth", smooth)]
-    hands_sink = HandsFileSink(config.output_dir / "hands.jsonl", config.write_vertices)
+    render_warmup()
+    hands_sink = CameraHandsSink(config.output_dir / "hands.jsonl", config.write_vertices,
+                                 intrinsics_for)
 
     def hud() -> list[str]:
         stages = recorder.snapshot().get("stages", {})
@@ -188,8 +194,8 @@ def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, rec
 
     overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, config.overlay,
                           config.output_dir / "overlay.mp4", source.fps, hud)
-    return Pipeline(read, processors, [hands_sink, probe], live, recorder, source.fps,
-                    render_sinks=[overlay] if render else None)
+    return Pipeline(read, processors, [probe], live, recorder, source.fps,
+                    render_sinks=[overlay] if render else None, record_sinks=[hands_sink])
 
 
 def fitter_name(model: HandModel) -> str:

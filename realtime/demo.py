@@ -340,9 +340,11 @@ def run(config: DemoConfig) -> dict:
 
         overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, overlay_cfg,
                               video_path if config.write_video else None, source.fps, hud)
-        pipeline = Pipeline(read, processors, [hands_sink],
-                            PipelineConfig(live=live, pace=pace), recorder,
-                            source.fps, render_sinks=[overlay])
+        # Publish sinks (the ZeroMQ publisher) go on the latency path; recording and
+        # drawing run in their own threads beside it.
+        pipeline = Pipeline(read, processors, [], PipelineConfig(live=live, pace=pace),
+                            recorder, source.fps, render_sinks=[overlay],
+                            record_sinks=[hands_sink])
         printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
         if printer:
             printer.start()

@@ -14,6 +14,7 @@ closed in the caller's thread, so nothing written so far is lost or truncated.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,7 @@ class Pipeline:
         recorder: LatencyRecorder | None = None,
         fps: float = 30.0,
         render_sinks: list[Sink] | None = None,
+        record_sinks: list[Sink] | None = None,
     ) -> None:
         self.read = read
         self.processors = processors
@@ -99,6 +101,8 @@ class Pipeline:
         # Drawing and video encoding run in their own thread behind their own channel, so
         # they never delay what is published (display decoupled from inference).
         self.render_sinks = render_sinks or []
+        # Recording (the hands file) likewise: off the latency path, but never dropping.
+        self.record_sinks = record_sinks or []
         self.config = config
         self.recorder = recorder or LatencyRecorder()
         self.fps = fps
@@ -108,6 +112,7 @@ class Pipeline:
         n = len(processors) + 1
         self._channels = [make_channel(config.live, config.queue_size) for _ in range(n)]
         self._render_channel = make_channel(config.live, config.queue_size)
+        self._record_channel = make_channel(False, max(64, config.queue_size))
         self._threads: list[threading.Thread] = []
 
     # -- control -------------------------------------------------------------------------
@@ -120,6 +125,7 @@ class Pipeline:
         for ch in self._channels:
             ch.close()
         self._render_channel.close()
+        self._record_channel.close()
 
     @property
     def stopping(self) -> bool:
@@ -194,6 +200,8 @@ class Pipeline:
                 self.recorder.record("end_to_end", done - packet.t_capture)
                 self.recorder.mark("output")
                 self._result.frames_out += 1
+                if self.record_sinks:
+                    self._record_channel.put(packet)
                 if self.render_sinks and not self._render_channel.put(packet):
                     break
         except Closed:
@@ -202,24 +210,27 @@ class Pipeline:
             self._fail("sinks", exc)
         finally:
             self._render_channel.close()
+            self._record_channel.close()
             self._record_drops(len(self._channels) - 1)
 
-    def _render(self) -> None:
+    def _branch(self, name: str, sinks: list[Sink], channel, niceness: int) -> None:
+        """A side branch (render, record) in its own lower-priority thread."""
+        _lower_priority(niceness)
         try:
             while True:
-                packet = self._render_channel.get()
+                packet = channel.get()
                 t0 = time.perf_counter()
-                for sink in self.render_sinks:
+                for sink in sinks:
                     sink.write(packet)
-                self.recorder.record("render", time.perf_counter() - t0)
+                self.recorder.record(name, time.perf_counter() - t0)
         except Closed:
             pass
         except Exception as exc:  # noqa: BLE001
-            self._fail("render", exc)
+            self._fail(name, exc)
         finally:
-            dropped = getattr(self._render_channel, "dropped", 0)
+            dropped = getattr(channel, "dropped", 0)
             if dropped:
-                self.recorder.drop("dropped_before_render", dropped)
+                self.recorder.drop(f"dropped_before_{name}", dropped)
 
     def _record_drops(self, index: int) -> None:
         dropped = getattr(self._channels[index], "dropped", 0)
@@ -236,9 +247,15 @@ class Pipeline:
             self._threads.append(threading.Thread(target=self._process, args=(i, name, fn),
                                                   name=name, daemon=True))
         self._threads.append(threading.Thread(target=self._sink, name="sinks", daemon=True))
-        if self.render_sinks:
-            self._threads.append(threading.Thread(target=self._render, name="render",
-                                                  daemon=True))
+        # Render may drop frames (live) and yields most; recording must keep up, so less.
+        for name, sinks, channel, nice in (
+            ("render", self.render_sinks, self._render_channel, 10),
+            ("record", self.record_sinks, self._record_channel, 4),
+        ):
+            if sinks:
+                self._threads.append(threading.Thread(
+                    target=self._branch, args=(name, sinks, channel, nice), name=name,
+                    daemon=True))
         for t in self._threads:
             t.start()
 
@@ -267,7 +284,7 @@ class Pipeline:
 
     def close_sinks(self) -> None:
         """Flush and close every sink; called once, in the caller's thread."""
-        for sink in self.sinks + self.render_sinks:
+        for sink in self.sinks + self.record_sinks + self.render_sinks:
             try:
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - close the others all the same
@@ -282,6 +299,14 @@ class Pipeline:
             self.close_sinks()
             self._result.stats = self.recorder.snapshot()
         return self._result
+
+
+def _lower_priority(niceness: int = 10) -> None:
+    """Let the detector's threads win the CPU over drawing and writing (Linux: per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError, PermissionError):
+        pass
 
 
 def with_hands(packet: Packet, hands: list[HandMesh]) -> Packet:
