@@ -110,13 +110,13 @@ def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
     return {name: {k: float(np.mean(v)) for k, v in r.items()} for name, r in rows.items()}
 
 
-def real(fitters: dict, max_images: int | None) -> dict | None:
+def real(fitters: dict, max_images: int | None, tune: bool = False) -> dict | None:
     ann_path = HGCNN / "annotations.json"
     if not ann_path.is_file():
         print(f"skipping hgcnn_realworld: {ann_path} not found (shared data absent)")
         return None
     images = [im for im in json.loads(ann_path.read_text())["images"]
-              if int(Path(im["file"]).stem) >= REPORT_FROM][:max_images]
+              if (int(Path(im["file"]).stem) < REPORT_FROM) == tune][:max_images]
     names = list(fitters) + ["mediapipe"]
     rows = {n: {"pa": [], "rr": [], "px": []} for n in names}
     with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--manifest", type=Path, default=None)
+    p.add_argument("--tune", action="store_true",
+                   help="real photos 00000-00299 (the tuning split) instead of the report split")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
     args = p.parse_args(argv)
     model = HandModel.open_hand()
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = speed(model, learned.runner, baseline)
     syn = synthetic(model, learned.runner, args.synthetic)
     cl = clip(model, fitters, args.max_frames)
-    rl = real(fitters, args.max_images)
+    rl = real(fitters, args.max_images, args.tune)
     plot(syn, args.plot)
 
     print(f"\n{'':44s} {'regressor':>10s} {'baseline':>10s} {'MediaPipe':>10s} {'ratio':>7s}")

@@ -255,12 +255,14 @@ class MeshRegressor(nn.Module):
         logvar_f = (self.upsample @ out[..., 3:])[..., 0]
         mu_f = mu_p + delta
 
-        prec_p = torch.exp(-logvar_p)
-        prec_f = torch.exp(-logvar_f)
-        prec = prec_p + prec_f
-        mu = (mu_p * prec_p[..., None] + mu_f * prec_f[..., None]) / prec[..., None]
-        std = torch.rsqrt(prec)
-        joints = kp_p + self.kp_regressor @ (mu - mu_p)
+        # Precision-weighted fusion of N(mu_p, s_p^2) and N(mu_f, s_f^2) with mu_f = mu_p + d:
+        # mu = mu_p + d * s_p^2 / (s_p^2 + s_f^2) = mu_p + d * sigmoid(logvar_p - logvar_f),
+        # written so that only one op touches every coordinate (fewer, cheaper ONNX nodes).
+        gain = torch.sigmoid(logvar_p - logvar_f)
+        shift = delta * gain[..., None]
+        mu = mu_p + shift
+        std = torch.rsqrt(torch.exp(-logvar_p) + torch.exp(-logvar_f))
+        joints = kp_p + self.kp_regressor @ shift
         return {
             "vertices": mu, "vertex_std": std, "joints": joints, "pose6d": pose6d,
             "shape": shape, "prior_vertices": mu_p, "prior_logvar": logvar_p,

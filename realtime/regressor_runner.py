@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
-from calibration.placement import project, refine_pose_pnp, solve_translation
+from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
 from models.hand_model import HandModel, flip_faces, mirror_x
 from models.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from realtime.errors import RealtimeError
@@ -47,6 +47,8 @@ class RunnerConfig:
     providers: tuple[str, ...] = PROVIDER_ORDER
     verify_hash: bool = True
     refine_rotation: bool = True  # PnP: turn the predicted hand to match the 2D landmarks
+    follow_2d: float = 1.0  # 0..1: pull keypoints (and nearby vertices) onto the 2D rays
+    follow_2d_radius_m: float = 0.015
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -175,6 +177,25 @@ def detection_inputs(
             np.asarray(handed, np.float32).reshape(-1, 1))
 
 
+def follow_2d(
+    joints: np.ndarray, verts: np.ndarray, uv: np.ndarray, K: np.ndarray,  # noqa: N803
+    strength: float, radius_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move each keypoint toward MediaPipe's 2D ray at its own depth, and the mesh with it.
+
+    The network's articulation is a few pixels off MediaPipe's 2D landmarks, which are the
+    better witness of image position; depth stays the network's. Vertices follow the
+    displacements of nearby keypoints (Gaussian weights of ``radius_m``), so the surface
+    stays smooth. ``joints (21,3)``, ``verts (V,3)`` camera frame -> the same, moved.
+    """
+    lifted = backproject(uv, joints[:, 2], K)
+    shift = (lifted - joints) * strength
+    d2 = ((verts[:, None, :] - joints[None]) ** 2).sum(-1)
+    w = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * radius_m**2))
+    w /= w.sum(axis=1, keepdims=True)
+    return joints + shift, verts + w @ shift
+
+
 class RegressorFitter:
     """The learned path: detections -> :class:`HandMesh` in the camera frame, batched."""
 
@@ -211,10 +232,15 @@ class RegressorFitter:
                 joints = (joints - centre) @ rot.T + centre
                 verts = (verts - centre) @ rot.T + centre
             joints_cam = joints + t
+            verts = verts + t
+            if self.runner.config.follow_2d > 0:
+                joints_cam, verts = follow_2d(joints_cam, verts, det.landmarks_px, K,
+                                              self.runner.config.follow_2d,
+                                              self.runner.config.follow_2d_radius_m)
             uv = project(joints_cam, K)
             pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))
             hands.append(HandMesh(
-                vertices=verts + t,
+                vertices=verts,
                 joints=joints_cam,
                 vertex_std=out["vertex_std"][i].astype(np.float64),
                 pose=pose,

@@ -199,6 +199,14 @@ def fresh_fitter(hand_model, fresh) -> RegressorFitter:
 
 
 @pytest.fixture(scope="module")
+def raw_fitter(hand_model, fresh) -> RegressorFitter:
+    """Placement only: no PnP turn and no pull onto the 2D rays, so that the mesh is the
+    network's own output, translated."""
+    return RegressorFitter(hand_model, RunnerConfig(manifest=fresh[1], threads=THREADS,
+                                                    refine_rotation=False, follow_2d=0.0))
+
+
+@pytest.fixture(scope="module")
 def shipped() -> dict:
     """The shipped manifest, its files and the torch network from regressor.pt."""
     if not SHIPPED_MANIFEST.is_file():
@@ -558,13 +566,13 @@ def _mirror_pair(fitter: RegressorFitter, intrinsics, det: Detection):
     return right, left, t_right, t_left
 
 
-def test_left_detection_runs_mirrored_network_output(fresh_fitter, intrinsics, detections):
+def test_left_detection_runs_mirrored_network_output(raw_fitter, intrinsics, detections):
     """The runner feeds the mirrored-to-right inputs with handedness 0, mirrors back."""
     det = detections[0]
-    right, left, t_right, t_left = _mirror_pair(fresh_fitter, intrinsics, det)
+    right, left, t_right, t_left = _mirror_pair(raw_fitter, intrinsics, det)
     assert (right.handedness, left.handedness) == ("right", "left")
     world, image, _ = detection_inputs([det], (IMAGE_W, IMAGE_H))
-    net = fresh_fitter.runner.run(world, image, np.zeros((1, 1), np.float32))
+    net = raw_fitter.runner.run(world, image, np.zeros((1, 1), np.float32))
     centred = net["vertices"][0] - net["joints"][0].mean(0)
     err = _max_abs(left.vertices - t_left, mirror_x(centred))
     assert err < MIRROR_TOL_M, f"left mesh vs mirrored network output: {err:.3g} m"
@@ -619,3 +627,15 @@ def test_runner_exposes_and_logs_provider(hand_model, fresh, caplog):
 def test_unavailable_provider_falls_back_to_cpu(hand_model, fresh):
     config = RunnerConfig(manifest=fresh[1], threads=THREADS, providers=("NoSuchProvider",))
     assert RegressorRunner(hand_model, config).provider == "CPUExecutionProvider"
+
+
+def test_follow_2d_puts_keypoints_on_mediapipe_rays(fresh_fitter, raw_fitter, intrinsics,
+                                                      detections):
+    """With follow_2d=1 the 21 keypoints reproject onto MediaPipe's 2D landmarks; the mesh
+    moves with them and the depths stay the network's."""
+    det = detections[0]
+    pulled = fresh_fitter.fit_all([det], intrinsics, [0])[0]
+    assert pulled.reprojection_error_px < 1e-6
+    raw = raw_fitter.fit_all([det], intrinsics, [0])[0]
+    assert np.all(np.isfinite(pulled.vertices))
+    assert pulled.vertices.shape == raw.vertices.shape
