@@ -55,8 +55,9 @@ def solve_translation(
     a[1::2, 1] = fy
     a[1::2, 2] = cy - v
     b[1::2] = (v - cy) * Z - fy * Y
-    sw = np.sqrt(np.repeat(w, 2))
-    t = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)[0]
+    w2 = np.repeat(w, 2)
+    # 3 unknowns: the normal equations are tiny and well conditioned (hand points spread).
+    t = np.linalg.solve((a * w2[:, None]).T @ a, (a * w2[:, None]).T @ b)
     for _ in range(iterations):
         p = points + t
         z = np.maximum(p[:, 2], MIN_DEPTH_M)
@@ -67,7 +68,8 @@ def solve_translation(
         jac[0::2, 2] = -fx * p[:, 0] / z**2
         jac[1::2, 1] = fy / z
         jac[1::2, 2] = -fy * p[:, 1] / z**2
-        step = np.linalg.lstsq(jac * sw[:, None], -r * sw, rcond=None)[0]
+        jw = jac * w2[:, None]
+        step = np.linalg.solve(jw.T @ jac, -(jw.T @ r))
         t = t + step
         if np.linalg.norm(step) < 1e-7:
             break

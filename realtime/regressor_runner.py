@@ -177,23 +177,32 @@ def detection_inputs(
             np.asarray(handed, np.float32).reshape(-1, 1))
 
 
+def follow_weights(model: HandModel, radius_m: float) -> np.ndarray:
+    """``(V,21)``: how much each vertex follows each keypoint (Gaussian of rest distance).
+
+    Computed once on the rest mesh: posing moves a neighbourhood rigidly, so who is near
+    whom barely changes, and the per-frame cost becomes one small matrix product.
+    """
+    v = model.data.template
+    k = model.data.keypoints
+    d2 = ((v[:, None, :] - k[None]) ** 2).sum(-1)
+    w = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * radius_m**2))
+    return w / w.sum(axis=1, keepdims=True)
+
+
 def follow_2d(
     joints: np.ndarray, verts: np.ndarray, uv: np.ndarray, K: np.ndarray,  # noqa: N803
-    strength: float, radius_m: float,
+    strength: float, weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Move each keypoint toward MediaPipe's 2D ray at its own depth, and the mesh with it.
 
     The network's articulation is a few pixels off MediaPipe's 2D landmarks, which are the
     better witness of image position; depth stays the network's. Vertices follow the
-    displacements of nearby keypoints (Gaussian weights of ``radius_m``), so the surface
-    stays smooth. ``joints (21,3)``, ``verts (V,3)`` camera frame -> the same, moved.
+    displacements of nearby keypoints (``weights`` from :func:`follow_weights`), so the
+    surface stays smooth. ``joints (21,3)``, ``verts (V,3)`` camera frame -> moved copies.
     """
-    lifted = backproject(uv, joints[:, 2], K)
-    shift = (lifted - joints) * strength
-    d2 = ((verts[:, None, :] - joints[None]) ** 2).sum(-1)
-    w = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * radius_m**2))
-    w /= w.sum(axis=1, keepdims=True)
-    return joints + shift, verts + w @ shift
+    shift = (backproject(uv, joints[:, 2], K) - joints) * strength
+    return joints + shift, verts + weights @ shift
 
 
 class RegressorFitter:
@@ -204,6 +213,7 @@ class RegressorFitter:
         self.runner = RegressorRunner(model, config)
         self.faces_right = model.faces
         self.faces_left = flip_faces(model.faces)
+        self.follow = follow_weights(model, config.follow_2d_radius_m)
 
     def faces(self, handedness: str) -> np.ndarray:
         return self.faces_left if handedness == "left" else self.faces_right
@@ -235,8 +245,7 @@ class RegressorFitter:
             verts = verts + t
             if self.runner.config.follow_2d > 0:
                 joints_cam, verts = follow_2d(joints_cam, verts, det.landmarks_px, K,
-                                              self.runner.config.follow_2d,
-                                              self.runner.config.follow_2d_radius_m)
+                                              self.runner.config.follow_2d, self.follow)
             uv = project(joints_cam, K)
             pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))
             hands.append(HandMesh(
