@@ -33,14 +33,13 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
-from calibration.intrinsics import CameraIntrinsics, guess_intrinsics
 from models.hand_model import HandModel
 from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
 from realtime.demo import _CameraHandsSink as CameraHandsSink  # the demo's own hands sink
@@ -51,7 +50,7 @@ from realtime.sinks import OverlaySink
 from realtime.smoothing import HandSmoother, SmootherConfig
 from realtime.sources import SourceConfig, open_source
 from realtime.stats import LatencyRecorder
-from realtime.tracking import SimpleTracker
+from realtime.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
 from realtime.types import Frame
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnings
@@ -125,8 +124,7 @@ def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
             return frame
 
         with MediaPipeDetector(config.detector) as detector:
-            def detect(p: Packet) -> Packet:
-                return replace(p, detections=tuple(detector.process(p.frame)))
+            detect = DetectStage(detector)
 
             live = PipelineConfig(live=True, pace=True)
             if variant == "mediapipe":
@@ -154,43 +152,15 @@ def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, rec
     with contextlib.redirect_stdout(io.StringIO()):  # "no learned regressor": said once
         fitter = make_fitter(model, config)
     faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
-    tracker = SimpleTracker()
     smoother = HandSmoother(config.smoothing, model)
-    fixed = sample_intrinsics(spec)
-    cache: dict[tuple[int, int], CameraIntrinsics] = {}
-
-    def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
-        if fixed is not None and size == (fixed.width, fixed.height):
-            return fixed
-        if size not in cache:
-            cache[size] = guess_intrinsics(size[0], size[1], config.hfov_deg)
-        return cache[size]
-
-    def regress(p: Packet) -> Packet:
-        dets = list(p.detections)
-        ids = tracker.assign(dets, p.frame.size, p.frame.index)
-        dets = [replace(d, handedness=tracker.handedness(t)) for d, t in zip(dets, ids)]
-        try:
-            hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
-        except (ValueError, np.linalg.LinAlgError):
-            hands = []
-        return replace(p, hands=tuple(hands))
-
-    def smooth(p: Packet) -> Packet:
-        return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
-
+    intrinsics_for = IntrinsicsFor(sample_intrinsics(spec), config.hfov_deg)
     smoother.warmup()
-    processors = [("detect", detect), ("regress", regress), ("smooth", smooth)]
+    processors = [("detect", detect), ("regress", RegressStage(fitter, intrinsics_for)),
+                  ("smooth", SmoothStage(smoother))]
     render_warmup()
     hands_sink = CameraHandsSink(config.output_dir / "hands.jsonl", config.write_vertices,
                                  intrinsics_for)
-
-    def hud() -> list[str]:
-        stages = recorder.snapshot().get("stages", {})
-        e2e = stages.get("end_to_end", {})
-        fps = stages.get("output", {}).get("rate_hz") or 0.0
-        return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
-                f"hands {hands_sink.records}"]
+    hud = hud_lines(recorder, lambda: hands_sink.records, True)
 
     overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, config.overlay,
                           config.output_dir / "overlay.mp4", source.fps, hud)

@@ -32,7 +32,8 @@ class CameraIntrinsics:
             if not math.isfinite(value):
                 raise CalibrationError(f"intrinsics field {name} is not a finite number: {value}")
         if self.fx <= 0 or self.fy <= 0:
-            raise CalibrationError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
+            raise CalibrationError(
+                f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
         if self.width <= 0 or self.height <= 0:
             raise CalibrationError(f"image size must be positive, got {self.width}x{self.height}")
 
@@ -54,7 +55,9 @@ class CameraIntrinsics:
                                 width, height, self.estimated)
 
 
-def guess_intrinsics(width: int, height: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> CameraIntrinsics:
+def guess_intrinsics(
+    width: int, height: int, hfov_deg: float = DEFAULT_HFOV_DEG
+) -> CameraIntrinsics:
     """Square pixels, principal point at the centre, focal length from a field-of-view guess."""
     if not 10.0 <= hfov_deg <= 170.0:
         raise CalibrationError(f"field of view must be 10-170 degrees, got {hfov_deg}")

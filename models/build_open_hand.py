@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     base_v, sv = canon(base_v[0]), canon(sv)
     joint_idx = [labels.index(n) for n in SOMA_JOINTS]
     kp_idx = [labels.index(n) for n in SOMA_KEYPOINTS]
-    base_j, sj = canon(base_h[0, joint_idx]), canon(sh[:, joint_idx])
-    base_k, sk = canon(base_h[0, kp_idx]), canon(sh[:, kp_idx])
+    sj = canon(sh[:, joint_idx])
+    sk = canon(sh[:, kp_idx])
 
     # Skinning weights restricted to the 20 articulated joints.
     w_full = np.zeros((len(vids), len(SOMA_JOINTS)))

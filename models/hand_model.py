@@ -206,8 +206,10 @@ class HandModel:
                              f"{self.num_joints}")
         if shape is not None:
             shape = np.broadcast_to(np.asarray(shape, dtype=np.float64), (b, np.shape(shape)[-1]))
-        verts = np.broadcast_to(shaped_rest(d.template, d.shapedirs, shape), (b,) + d.template.shape)
-        joints = np.broadcast_to(shaped_rest(d.joints, d.joint_shapedirs, shape), (b,) + d.joints.shape)
+        verts = np.broadcast_to(shaped_rest(d.template, d.shapedirs, shape),
+                                (b,) + d.template.shape)
+        joints = np.broadcast_to(shaped_rest(d.joints, d.joint_shapedirs, shape),
+                                 (b,) + d.joints.shape)
         kps = np.broadcast_to(
             shaped_rest(d.keypoints, d.keypoint_shapedirs, shape), (b, 21, 3)
         )

@@ -32,7 +32,7 @@ def _index(names: tuple[str, ...]) -> dict[str, int]:
 def pose_from_curls(
     joint_names: tuple[str, ...], curls: np.ndarray, spread: np.ndarray | float = 0.0
 ) -> np.ndarray:
-    """Pose ``(B,J,3)`` from per-finger curl ``(B,5)`` in [0,1] (thumb first) and spread ``(B,)``."""
+    """Pose ``(B,J,3)`` from per-finger curl ``(B,5)`` in [0,1] (thumb first), spread ``(B,)``."""
     curls = np.atleast_2d(np.asarray(curls, dtype=np.float64))
     b = curls.shape[0]
     spread = np.broadcast_to(np.asarray(spread, dtype=np.float64), (b,))

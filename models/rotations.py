@@ -37,7 +37,7 @@ def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`axis_angle_to_matrix`, robust near 0 and pi. ``(...,3,3)`` -> ``(...,3)``."""
+    """Inverse of :func:`axis_angle_to_matrix`, robust near 0 and pi. ``(...,3,3)``->``(...,3)``."""
     m = np.asarray(matrix, dtype=np.float64)
     cos = np.clip((np.trace(m, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
     vee = np.stack(
@@ -66,7 +66,7 @@ def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
 
 
 def rot6d_to_matrix(x: np.ndarray) -> np.ndarray:
-    """6D (first two columns) -> rotation matrix by Gram-Schmidt. ``(..., 6)`` -> ``(..., 3, 3)``."""
+    """6D (first two columns) -> rotation by Gram-Schmidt. ``(..., 6)`` -> ``(..., 3, 3)``."""
     x = np.asarray(x, dtype=np.float64)
     a1, a2 = x[..., 0:3], x[..., 3:6]
     b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), _EPS)

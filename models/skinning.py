@@ -39,7 +39,7 @@ def anatomical_to_model(local_rot: np.ndarray, frames: np.ndarray) -> np.ndarray
 def shaped_rest(
     template: np.ndarray, shapedirs: np.ndarray, shape: np.ndarray | None
 ) -> np.ndarray:
-    """Rest geometry of a shape: ``template (N,3) + shapedirs (N,3,S) @ shape (B,S)`` -> ``(B,N,3)``."""
+    """Rest geometry: ``template (N,3) + shapedirs (N,3,S) @ shape (B,S)`` -> ``(B,N,3)``."""
     if shape is None:
         return template[None].astype(np.float64)
     shape = np.asarray(shape, dtype=np.float64)
@@ -76,14 +76,14 @@ def forward_kinematics(
 
 
 def blend_skin(points: np.ndarray, weights: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Linear blend skinning. points ``(B,N,3)``, weights ``(N,J)``, skin ``(B,J,4,4)`` -> ``(B,N,3)``."""
+    """Linear blend skinning: points ``(B,N,3)``, weights ``(N,J)``, skin ``(B,J,4,4)``."""
     b, j = skin.shape[:2]
     blended = (weights @ skin[:, :, :3, :].reshape(b, j, 12)).reshape(b, -1, 3, 4)
     return (blended[..., :3] @ points[..., None])[..., 0] + blended[..., 3]
 
 
 def rigid_points(points: np.ndarray, owner: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Points moved rigidly with one joint each. points ``(B,K,3)``, owner ``(K,)`` -> ``(B,K,3)``."""
+    """Points moved rigidly with one joint each: points ``(B,K,3)``, owner ``(K,)``."""
     t = skin[:, owner]
     return np.einsum("bkij,bkj->bki", t[..., :3, :3], points) + t[..., :3, 3]
 

@@ -467,8 +467,8 @@ class SyntheticHands:
         For a depth Z, keypoint i at ``rel_i + (X, Y, Z)`` projects inside the margins iff X
         lies in an interval that is linear in Z (one bound per keypoint); X and Y are drawn
         uniformly in theirs. A depth whose intervals are empty (hand too big, or a keypoint
-        too near the camera) is pushed back by 10% per round (at most to the far end of the range) until it
-        fits.
+        too near the camera) is pushed back by 10% per round (at most to the far end of the
+        range) until it fits.
         """
         cfg = self.config
         zmin, zmax = cfg.depth_range_m

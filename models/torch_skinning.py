@@ -151,7 +151,6 @@ class TorchHandModel(torch.nn.Module):
             feats = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(b, -1)
             verts = verts + (feats @ self.posedirs).reshape(b, -1, 3)
         posed_joints, skin = forward_kinematics(rot, joints, self.parents)
-        j = skin.shape[1]
         posed_verts = linear_blend(verts, self.weights, skin)
         posed_kps = apply_transforms(kps, skin[:, self.keypoint_parents])
         on_vertex = [i for i, v in enumerate(self.keypoint_vertices) if v >= 0]
@@ -161,5 +160,6 @@ class TorchHandModel(torch.nn.Module):
             posed_kps[:, on_vertex] = posed_verts[:, vids]
         if trans is not None:
             t3 = trans.reshape(-1, 1, 3)
-            posed_verts, posed_joints, posed_kps = posed_verts + t3, posed_joints + t3, posed_kps + t3
+            posed_verts, posed_joints = posed_verts + t3, posed_joints + t3
+            posed_kps = posed_kps + t3
         return posed_verts, posed_joints, posed_kps

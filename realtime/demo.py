@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from calibration.errors import CalibrationError
-from calibration.intrinsics import DEFAULT_HFOV_DEG, CameraIntrinsics, guess_intrinsics
+from calibration.intrinsics import DEFAULT_HFOV_DEG, CameraIntrinsics
 from models.errors import ModelError
 from models.hand_model import HandModel
 from realtime.detector import DetectorConfig, MediaPipeDetector
@@ -37,6 +37,7 @@ from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.replay import HandsReplay
 from realtime.sinks import HandsFileSink, OverlaySink
 from realtime.smoothing import HandSmoother, SmootherConfig
+from realtime.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
 from realtime.stats import LatencyRecorder, StatsPrinter
 from realtime.types import Frame
 from realtime.sources import (ImageFolderSource, Source, SourceConfig, camera_available,
@@ -254,7 +255,7 @@ def run(config: DemoConfig) -> dict:
     smoothing = config.smoothing if not replaying or config.smooth_replay else None
     smoother = HandSmoother(smoothing, model) if smoothing else None
     recorder = LatencyRecorder()
-    fit_failures = [0]
+    regress = None
     interrupted = False
     result = None
     with source, contextlib.ExitStack() as stack:
@@ -270,16 +271,12 @@ def run(config: DemoConfig) -> dict:
             live, pace = source.is_live or as_camera, as_camera
             overlay_cfg = config.overlay
             fixed = sample_intrinsics(spec)
-        cache: dict[tuple[int, int], CameraIntrinsics] = {}
+        known = IntrinsicsFor(fixed, config.hfov_deg)
 
         def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
             if isinstance(source, HandsReplay):
                 return source.camera_for(size)
-            if fixed is not None and size == (fixed.width, fixed.height):
-                return fixed
-            if size not in cache:
-                cache[size] = guess_intrinsics(size[0], size[1], config.hfov_deg)
-            return cache[size]
+            return known(size)
 
         intrinsics = intrinsics_for(source.size)
         if intrinsics.estimated and not replaying:
@@ -301,22 +298,6 @@ def run(config: DemoConfig) -> dict:
         def replay(p: Packet) -> Packet:
             return replace(p, hands=p.frame.hands)  # a ReplayFrame carries its hands
 
-        def regress(p: Packet) -> Packet:
-            dets = list(p.detections)
-            ids = tracker.assign(dets, p.frame.size, p.frame.index)
-            # The track's settled side, not a one-frame flip of MediaPipe's label.
-            dets = [replace(d, handedness=tracker.handedness(t)) for d, t in zip(dets, ids)]
-            try:
-                hands = fitter.fit_all(dets, intrinsics_for(p.frame.size), ids)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                fit_failures[0] += 1
-                log.warning("frame %d: hands not fitted (%s)", p.frame.index, exc)
-                hands = []
-            return replace(p, hands=tuple(hands))
-
-        def smooth(p: Packet) -> Packet:
-            return replace(p, hands=tuple(smoother.smooth(list(p.hands))))
-
         if isinstance(source, HandsReplay):
             processors = [("replay", replay)]
         else:
@@ -324,25 +305,15 @@ def run(config: DemoConfig) -> dict:
             if isinstance(source, ImageFolderSource):
                 det_cfg = replace(det_cfg, static_image_mode=True)
             detector = stack.enter_context(MediaPipeDetector(det_cfg))
-
-            def detect(p: Packet) -> Packet:
-                return replace(p, detections=tuple(detector.process(p.frame)))
-
-            processors = [("detect", detect), ("regress", regress)]
+            regress = RegressStage(fitter, intrinsics_for, tracker)
+            processors = [("detect", DetectStage(detector)), ("regress", regress)]
         if smoother is not None:
             smoother.warmup()
-            processors.append(("smooth", smooth))
+            processors.append(("smooth", SmoothStage(smoother)))
         render_warmup()  # compile (or load from Numba's cache) before the first frame
         hands_sink = _CameraHandsSink(hands_path, config.write_vertices, intrinsics_for)
 
-        def hud() -> list[str]:
-            stages = recorder.snapshot().get("stages", {})
-            fps = stages.get("output", {}).get("rate_hz") or 0.0
-            if not live:  # queued file processing: latency would only measure the queues
-                return [f"{fps:4.1f} FPS (file, every frame)", f"hands {hands_sink.records}"]
-            e2e = stages.get("end_to_end", {})
-            return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
-                    f"hands {hands_sink.records}"]
+        hud = hud_lines(recorder, lambda: hands_sink.records, live)
 
         overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, overlay_cfg,
                               video_path if config.write_video else None, source.fps, hud)
@@ -376,7 +347,7 @@ def run(config: DemoConfig) -> dict:
         "hand_rate": round(hands_sink.frames_with_hands / hands_sink.frames, 4)
         if hands_sink.frames else 0.0,
         "hands": hands_sink.records,
-        "fit_failures": fit_failures[0],
+        "fit_failures": regress.failures if regress is not None else 0,
         "seconds": round(elapsed, 3),
         "fps": round(hands_sink.frames / elapsed, 2) if elapsed > 0 else 0.0,
         "live": live,
