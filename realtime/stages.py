@@ -4,6 +4,7 @@ the benchmarks, so both measure exactly the same loop)."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -82,10 +83,21 @@ class SmoothStage:
 
 
 def hud_lines(recorder: LatencyRecorder, hands_written: Callable[[], int],
-              live: bool) -> Callable[[], list[str]]:
-    """The HUD's text: throughput, and end-to-end latency where it means something."""
+              live: bool, refresh_s: float = 0.5) -> Callable[[], list[str]]:
+    """The HUD's text: throughput, and end-to-end latency where it means something.
+
+    The statistics are recomputed twice a second, not every frame: percentiles over the
+    recorder's buffers cost CPU and hold its lock, which the other stages need.
+    """
+    cached: list = [float("-inf"), []]
 
     def lines() -> list[str]:
+        now = time.monotonic()
+        if now - cached[0] >= refresh_s:
+            cached[0], cached[1] = now, compute()
+        return cached[1]
+
+    def compute() -> list[str]:
         stages = recorder.snapshot().get("stages", {})
         fps = stages.get("output", {}).get("rate_hz") or 0.0
         if not live:  # queued file processing: latency would only measure the queues
