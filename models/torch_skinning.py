@@ -142,7 +142,9 @@ class TorchHandModel(torch.nn.Module):
             if shape is None:
                 return template[None].expand(b, -1, -1)
             s = min(shape.shape[-1], dirs.shape[-1])
-            return template[None] + torch.einsum("nds,bs->bnd", dirs[..., :s], shape[:, :s])
+            # A plain matmul rather than an einsum: one GEMM node in the exported graph.
+            offsets = shape[:, :s] @ dirs[..., :s].reshape(-1, s).t()
+            return template[None] + offsets.reshape(b, -1, 3)
 
         verts = rest(self.template, self.shapedirs)
         joints = rest(self.joints, self.joint_shapedirs)
@@ -152,7 +154,8 @@ class TorchHandModel(torch.nn.Module):
             verts = verts + (feats @ self.posedirs).reshape(b, -1, 3)
         posed_joints, skin = forward_kinematics(rot, joints, self.parents)
         posed_verts = linear_blend(verts, self.weights, skin)
-        posed_kps = apply_transforms(kps, skin[:, self.keypoint_parents])
+        carried = skin[:, self.keypoint_parents]
+        posed_kps = (carried[..., :3] * kps[:, :, None, :]).sum(-1) + carried[..., 3]
         on_vertex = [i for i, v in enumerate(self.keypoint_vertices) if v >= 0]
         if on_vertex:
             vids = [self.keypoint_vertices[i] for i in on_vertex]
