@@ -65,66 +65,48 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-class LatestMailbox(Generic[T]):
-    """One slot holding only the newest item; an unread item overwritten by ``put`` is dropped.
+class _Channel(Generic[T]):
+    """What both kinds share: a deque behind one Condition, ``get``, ``close``, counters."""
 
-    Why: a live camera keeps producing whether or not detection keeps up; queueing its frames
-    would add their wait to every later frame's latency, so the consumer always gets the
-    freshest one and the overwritten ones are counted in ``dropped`` for the stats.
-    """
+    _kind = "channel"
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._item: T | None = None
-        self._full = False
+        self._items: collections.deque[T] = collections.deque()
         self._closed = False
         self._dropped = 0
         self._put_count = 0
         self._get_count = 0
 
-    def put(self, item: T, timeout: float | None = None) -> bool:
-        """Store ``item``, replacing (and counting as dropped) any unread one; never blocks.
-
-        ``timeout`` is accepted for protocol compatibility and ignored. Returns False, storing
-        nothing, when the mailbox is already closed (a producer racing shutdown is not an error).
-        """
-        with self._cond:
-            if self._closed:
-                return False
-            if self._full:
-                self._dropped += 1
-            self._item = item
-            self._full = True
-            self._put_count += 1
-            self._cond.notify()
-            return True
-
     def get(self, timeout: float | None = None) -> T:
-        """Take the newest item, blocking until one arrives or the mailbox is closed.
+        """Take the next item, blocking until one arrives or the channel is closed.
 
-        Raises ``Closed`` once closed and empty, ``TimeoutError`` if ``timeout`` seconds pass.
+        Items put before ``close()`` are still delivered; then ``Closed`` is raised.
+        ``TimeoutError`` if ``timeout`` seconds pass.
         """
         deadline = _deadline(timeout)
         with self._cond:
-            while not self._full:
+            while not self._items:
                 if self._closed:
-                    raise Closed("mailbox closed")
-                if not self._cond.wait(_remaining(deadline)) and not (self._full or self._closed):
+                    raise Closed(f"{self._kind} closed")
+                if not self._cond.wait(_remaining(deadline)) and not (
+                    self._items or self._closed
+                ):
                     raise TimeoutError(f"no item within {timeout} s")
-            item = self._item
-            self._item = None
-            self._full = False
+            item = self._items.popleft()
             self._get_count += 1
-            return item  # type: ignore[return-value]
+            self._cond.notify_all()
+            return item
 
     def close(self) -> None:
-        """Refuse further items and wake every waiter; an unread item can still be taken."""
+        """Refuse further items and wake every blocked ``get`` and ``put``; unread items can
+        still be taken."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
     def __iter__(self) -> Iterator[T]:
-        """Yield items until the mailbox is closed and drained."""
+        """Yield items until the channel is closed and drained."""
         while True:
             try:
                 yield self.get()
@@ -133,7 +115,7 @@ class LatestMailbox(Generic[T]):
 
     def __len__(self) -> int:
         with self._cond:
-            return int(self._full)
+            return len(self._items)
 
     @property
     def closed(self) -> bool:
@@ -141,7 +123,7 @@ class LatestMailbox(Generic[T]):
 
     @property
     def dropped(self) -> int:
-        """Items overwritten before anyone read them."""
+        """Items overwritten before anyone read them (always 0 for the lossless queue)."""
         return self._dropped
 
     @property
@@ -153,7 +135,35 @@ class LatestMailbox(Generic[T]):
         return self._get_count
 
 
-class LosslessQueue(Generic[T]):
+class LatestMailbox(_Channel[T]):
+    """One slot holding only the newest item; an unread item overwritten by ``put`` is dropped.
+
+    Why: a live camera keeps producing whether or not detection keeps up; queueing its frames
+    would add their wait to every later frame's latency, so the consumer always gets the
+    freshest one and the overwritten ones are counted in ``dropped`` for the stats.
+    """
+
+    _kind = "mailbox"
+
+    def put(self, item: T, timeout: float | None = None) -> bool:
+        """Store ``item``, replacing (and counting as dropped) any unread one; never blocks.
+
+        ``timeout`` is accepted for protocol compatibility and ignored. Returns False, storing
+        nothing, when the mailbox is already closed (a producer racing shutdown is not an error).
+        """
+        with self._cond:
+            if self._closed:
+                return False
+            if self._items:
+                self._items.clear()
+                self._dropped += 1
+            self._items.append(item)
+            self._put_count += 1
+            self._cond.notify_all()
+            return True
+
+
+class LosslessQueue(_Channel[T]):
     """A bounded FIFO whose ``put`` blocks when full: back-pressure instead of dropping.
 
     Why bounded and small: a deep queue would hide a slow stage behind growing latency and
@@ -161,15 +171,13 @@ class LosslessQueue(Generic[T]):
     every frame is processed in order, so file runs are identical run to run.
     """
 
+    _kind = "queue"
+
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 1:
             raise ValueError(f"maxsize must be an int >= 1, got {maxsize!r}")
+        super().__init__()
         self.maxsize = maxsize
-        self._cond = threading.Condition()
-        self._items: collections.deque[T] = collections.deque()
-        self._closed = False
-        self._put_count = 0
-        self._get_count = 0
 
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Append ``item``, blocking while the queue is full; returns True once stored.
@@ -191,61 +199,6 @@ class LosslessQueue(Generic[T]):
             self._put_count += 1
             self._cond.notify_all()
             return True
-
-    def get(self, timeout: float | None = None) -> T:
-        """Take the oldest item, blocking until one arrives or the queue is closed.
-
-        Items put before ``close()`` are still delivered; then ``Closed`` is raised.
-        ``TimeoutError`` if ``timeout`` seconds pass.
-        """
-        deadline = _deadline(timeout)
-        with self._cond:
-            while not self._items:
-                if self._closed:
-                    raise Closed("queue closed")
-                if not self._cond.wait(_remaining(deadline)) and not (
-                    self._items or self._closed
-                ):
-                    raise TimeoutError(f"no item within {timeout} s")
-            item = self._items.popleft()
-            self._get_count += 1
-            self._cond.notify_all()
-            return item
-
-    def close(self) -> None:
-        """Refuse further items and wake every blocked ``get`` and ``put``."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def __iter__(self) -> Iterator[T]:
-        """Yield items in order until the queue is closed and drained."""
-        while True:
-            try:
-                yield self.get()
-            except Closed:
-                return
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def dropped(self) -> int:
-        """Always 0: this queue never drops (kept so both kinds report the same counters)."""
-        return 0
-
-    @property
-    def put_count(self) -> int:
-        return self._put_count
-
-    @property
-    def get_count(self) -> int:
-        return self._get_count
 
 
 def make_channel(live: bool, maxsize: int = DEFAULT_MAXSIZE) -> Channel[T]:
