@@ -74,6 +74,8 @@ class DemoConfig:
     loop: bool = False  # replay the hands file again and again, until stopped
     smooth_replay: bool = False  # smooth replayed hands again (they were smoothed when recorded)
     print_stats: bool = False
+    publish: str | None = None  # a ZeroMQ endpoint to stream the hands to (realtime.publisher)
+    insecure: bool = False  # allow publishing unencrypted on a non-loopback address
     stats_json: Path | None = None
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -137,6 +139,11 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
                    help="print per-stage latency and throughput once a second")
     p.add_argument("--stats-json", type=Path, default=None,
                    help="write the latency statistics as JSON to this file at exit")
+    p.add_argument("--publish", default=None, metavar="ENDPOINT",
+                   help="stream the hands over ZeroMQ (docs/protocol.md), e.g. "
+                        "tcp://127.0.0.1:5555; topology requests on the next port")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow --publish on a non-loopback address without encryption")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -149,7 +156,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         hfov_deg=a.fov, mirror=a.mirror, write_video=not a.no_video,
         write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
         camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
-        print_stats=a.stats, stats_json=a.stats_json,
+        print_stats=a.stats, stats_json=a.stats_json, publish=a.publish, insecure=a.insecure,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
     )
@@ -319,7 +326,12 @@ def run(config: DemoConfig) -> dict:
                               video_path if config.write_video else None, source.fps, hud)
         # Publish sinks (the ZeroMQ publisher) go on the latency path; recording and
         # drawing run in their own threads beside it.
-        pipeline = Pipeline(read, processors, [], PipelineConfig(live=live, pace=pace),
+        publish_sinks = []
+        if config.publish:
+            publish_sinks.append(make_publisher(config.publish, config.insecure, model))
+            stack.callback(publish_sinks[-1].close)  # closed by the pipeline; idempotent
+        pipeline = Pipeline(read, processors, publish_sinks,
+                            PipelineConfig(live=live, pace=pace),
                             recorder, source.fps, render_sinks=[overlay],
                             record_sinks=[hands_sink])
         printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
@@ -368,6 +380,27 @@ def run(config: DemoConfig) -> dict:
     if config.stats_json is not None:
         recorder.to_json(config.stats_json)
     return stats
+
+
+def topology_endpoint_for(endpoint: str) -> str:
+    """The REP endpoint for topology requests: the next tcp port, or ``<path>.topology``."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        if port.isdigit():
+            return f"tcp://{host}:{int(port) + 1}"
+        raise ValueError(f"--publish {endpoint}: give a port number, e.g. tcp://127.0.0.1:5555")
+    return f"{endpoint}.topology"
+
+
+def make_publisher(endpoint: str, insecure: bool, model: HandModel):
+    """The ZeroMQ publish sink of ``--publish`` (imported only when asked for)."""
+    from realtime.publisher import Publisher, PublisherConfig
+
+    config = PublisherConfig(endpoint=endpoint, topology_endpoint=topology_endpoint_for(endpoint),
+                             insecure=insecure)
+    print(f"publishing hands on {endpoint} (topology requests on {config.topology_endpoint})")
+    return Publisher(config, model)
 
 
 def _window_poller(overlay: OverlaySink, pipeline: Pipeline):

@@ -1,0 +1,190 @@
+"""Python client for the hand stream: subscribe, decode into NumPy, iterate.
+
+::
+
+    from realtime.client import HandClient
+
+    with HandClient(topics=("joints",)) as client:  # joints only: no vertices, less bandwidth
+        faces = client.topology().arrays.get("faces")  # asks the publisher's REP socket
+        for msg in client:                            # blocks; Ctrl-C to stop
+            for hand in msg.hands:
+                print(hand["handedness"], hand["wrist_position"], hand["finger_angles"])
+
+Run ``python -m realtime.client`` for a live per-frame summary. A message that cannot be
+decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` and kept in
+``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
+(updating one side is the only fix). ``missed`` counts messages lost between publisher and
+client, from gaps in the per-topic sequence numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import zmq
+
+from realtime import protocol
+from realtime.errors import RealtimeError
+from realtime.protocol import Message, ProtocolError, SchemaMismatch
+
+log = logging.getLogger(__name__)
+
+
+class HandClient:
+    """A SUB socket on the publisher's endpoint, for some topics (``hands``, ``joints``...).
+
+    ``conflate=True`` keeps only the newest message (latest-only, for control loops; then
+    ``missed`` counts what was skipped over).
+    """
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555",
+                 topics: Iterable[str | bytes] = ("hands",),
+                 topology_endpoint: str = "tcp://127.0.0.1:5556", conflate: bool = False,
+                 max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
+                 context: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.topology_endpoint = topology_endpoint
+        self.max_message_bytes = max_message_bytes
+        self.topics = tuple(t.encode() if isinstance(t, str) else bytes(t) for t in topics)
+        self._ctx = context or zmq.Context.instance()
+        self._sub = self._ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, 10_000)
+        if conflate:
+            self._sub.setsockopt(zmq.CONFLATE, 1)  # single-frame messages: safe
+        for t in self.topics:
+            self._sub.setsockopt(zmq.SUBSCRIBE, t + b" ")  # exact topic, not a prefix
+        self._sub.connect(endpoint)
+        self._last_seq: dict[str, int] = {}
+        self.received = 0
+        self.missed = 0
+        self.rejected = 0
+        self.last_error: ProtocolError | None = None
+
+    # -- receiving ------------------------------------------------------------------------
+    def _count(self, msg: Message) -> None:
+        seq = msg.seq
+        last = self._last_seq.get(msg.topic)
+        if last is not None and seq > last + 1:
+            self.missed += seq - last - 1
+        self._last_seq[msg.topic] = seq  # a smaller one: the publisher restarted
+        self.received += 1
+
+    def recv(self, timeout_ms: int | None = 1000) -> Message | None:
+        """The next decodable message, or None after ``timeout_ms`` (None: wait forever)."""
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._sub.poll(wait, zmq.POLLIN):
+                return None
+            raw = self._sub.recv(zmq.NOBLOCK, copy=False)
+            try:
+                msg = protocol.decode(raw.buffer, self.max_message_bytes)
+            except SchemaMismatch:
+                raise
+            except ProtocolError as exc:
+                self.rejected += 1
+                self.last_error = exc
+                log.warning("rejected a message: %s", exc)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            self._count(msg)
+            return msg
+
+    def __iter__(self) -> Iterator[Message]:
+        while True:
+            msg = self.recv(None)
+            if msg is not None:
+                yield msg
+
+    def topology(self, timeout_ms: int = 2000) -> Message:
+        """Ask the publisher for the topology (faces, joint tree) through its REP socket."""
+        req = self._ctx.socket(zmq.REQ)
+        req.setsockopt(zmq.LINGER, 0)
+        try:
+            req.connect(self.topology_endpoint)
+            req.send(b"topology")
+            if not req.poll(timeout_ms, zmq.POLLIN):
+                raise RealtimeError(f"no topology from {self.topology_endpoint} within "
+                                    f"{timeout_ms} ms: is the publisher running?")
+            return protocol.decode(req.recv(), self.max_message_bytes)
+        finally:
+            req.close(linger=0)
+
+    def close(self) -> None:
+        if not self._sub.closed:
+            self._sub.close(linger=0)
+
+    def __enter__(self) -> HandClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def summary(msg: Message) -> str:
+    """One line per frame: sequence, latency, and each hand's side, wrist and spread."""
+    h = msg.header
+    lat = ""
+    if h.get("t_capture") is not None:
+        lat = f" {1000 * (time.monotonic() - h['t_capture']):5.1f} ms"
+    parts = [f"{msg.topic} #{msg.seq} frame {h.get('frame_index')}{lat}"]
+    for hand in msg.hands:
+        w = hand.get("wrist_position", np.full(3, np.nan))
+        ang = np.degrees(np.nanmean(hand["finger_angles"])) if "finger_angles" in hand and \
+            np.isfinite(hand["finger_angles"]).any() else float("nan")
+        nv = len(hand["vertices"]) if "vertices" in hand else 0
+        parts.append(f"{hand.get('handedness')}#{hand.get('track_id')} wrist "
+                     f"({w[0]:+.3f},{w[1]:+.3f},{w[2]:+.3f}) m, flexion {ang:4.0f} deg, "
+                     f"{nv} vertices")
+    if not msg.hands:
+        parts.append("no hands")
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m realtime.client",
+                                description="Print the hands streamed by run_demo.py --publish")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
+    p.add_argument("--topology-endpoint", default="tcp://127.0.0.1:5556")
+    p.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
+    p.add_argument("--conflate", action="store_true", help="latest message only")
+    p.add_argument("--count", type=int, default=None, help="stop after N messages")
+    a = p.parse_args(argv)
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    topic = "joints" if a.joints_only else "hands"
+    with HandClient(a.endpoint, (topic, "status"), a.topology_endpoint, a.conflate) as client:
+        try:
+            topo = client.topology()
+            print(f"topology: {topo.header.get('hand_model')} "
+                  f"{topo.header.get('vertex_count')} vertices, "
+                  f"{len(topo.arrays.get('faces', []))} faces")
+        except RealtimeError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+        n = 0
+        try:
+            for msg in client:
+                if msg.topic == "status":
+                    print(f"status: {msg.header.get('fps')} fps, dropped "
+                          f"{msg.header.get('dropped')}, missed here {client.missed}")
+                else:
+                    print(summary(msg))
+                    n += 1
+                if a.count is not None and n >= a.count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        except SchemaMismatch as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

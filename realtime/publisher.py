@@ -1,0 +1,297 @@
+"""The ZeroMQ publisher: a pipeline publish sink that streams every frame's hands.
+
+``Publisher.write(packet)`` runs on the latency path, so it never waits: each message is
+sent with ``NOBLOCK``; a PUB socket drops a message silently for a subscriber whose queue
+(``sndhwm``) is full, so a slow, dead or absent subscriber costs nothing and its losses
+show as sequence gaps on its side (``HandClient.missed``); ``zmq.Again`` (not raised by PUB
+in ZeroMQ 4, kept as a guard) and send errors are counted in ``dropped``. Topics
+(``docs/protocol.md``): ``hands`` (full meshes), ``joints`` (the same without vertices),
+``topology`` (faces, joint tree: at start, every ``topology_every_s`` and on request through a REP socket served by a small thread),
+``status`` (fps, latency, drops, once a second). Every frame is published, with or without
+hands (an empty ``hands`` list says the hand is lost).
+
+Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc://,
+inproc://) without CURVE keys requires ``insecure=True`` (``--insecure``) and logs a
+warning. TODO: CURVE encryption/authentication (``curve_secret_key_file``,
+``curve_allowed_clients_file``, a ``zmq.auth.thread.ThreadAuthenticator`` with the allowed
+clients' public keys) is NOT implemented yet: passing key files raises an error rather than
+silently streaming in the clear.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from models.topology import KEYPOINT_PARENTS, Keypoint
+from realtime import protocol
+from realtime.pipeline import Packet
+
+log = logging.getLogger(__name__)
+
+#: Send queue per subscriber, in messages. ZeroMQ's default of 1000 silently dropped ~20%
+#: of messages at full rate over tcp in our measurements; on tcp most of a slow
+#: subscriber's backlog sits in kernel buffers anyway, so a deep queue buys little.
+DEFAULT_SNDHWM = 10_000
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether an endpoint only accepts connections from this machine."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    if scheme != "tcp" or not rest:
+        return False
+    host = rest.rsplit(":", 1)[0] if not rest.startswith("[") else rest[: rest.find("]") + 1]
+    return host.lower() in _LOOPBACK_HOSTS
+
+
+@dataclass(frozen=True)
+class PublisherConfig:
+    """Where and how to publish. See the module docstring for the security rule."""
+
+    endpoint: str = "tcp://127.0.0.1:5555"
+    topology_endpoint: str = "tcp://127.0.0.1:5556"
+    conflate: bool = False  # keep only the newest message per subscriber (tcp: see docs)
+    sndhwm: int = DEFAULT_SNDHWM
+    float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
+    insecure: bool = False  # allow a non-loopback bind without CURVE
+    curve_secret_key_file: Path | None = None  # TODO: CURVE is not implemented yet
+    curve_allowed_clients_file: Path | None = None
+    topology_every_s: float = 5.0
+    status_every_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for ep in (self.endpoint, self.topology_endpoint):
+            if "://" not in ep:
+                raise ValueError(f"endpoint {ep!r} is not a ZeroMQ endpoint "
+                                 "(e.g. tcp://127.0.0.1:5555)")
+        if self.endpoint == self.topology_endpoint:
+            raise ValueError("the topology endpoint must differ from the publish endpoint")
+        if self.sndhwm < 1:
+            raise ValueError(f"sndhwm must be at least 1, got {self.sndhwm}")
+        if self.topology_every_s <= 0 or self.status_every_s <= 0:
+            raise ValueError("topology_every_s and status_every_s must be positive")
+        if self.curve_secret_key_file or self.curve_allowed_clients_file:
+            raise ValueError("CURVE keys are not supported yet by this publisher; bind to "
+                             "127.0.0.1 (and tunnel, e.g. ssh -L), or pass --insecure on a "
+                             "trusted network")
+        remote = [ep for ep in (self.endpoint, self.topology_endpoint) if not is_loopback(ep)]
+        if remote and not self.insecure:
+            raise ValueError(f"refusing to publish unencrypted on {', '.join(remote)}: anyone "
+                             "on the network could read (and act on) the hands. Bind to "
+                             "127.0.0.1, or pass --insecure on a trusted network")
+
+
+class Publisher:
+    """Publish sink for :class:`realtime.pipeline.Pipeline` (``write`` / ``close``).
+
+    ``model``: the :class:`models.hand_model.HandModel` whose meshes are published (faces,
+    joint names for ``finger_angles``, name and checksum on ``topology``); without one the
+    topology carries only the keypoint tree and finger angles are NaN.
+    """
+
+    def __init__(self, config: PublisherConfig = PublisherConfig(), model=None,
+                 context: zmq.Context | None = None) -> None:
+        self.config = config
+        self.model = model
+        if config.insecure and not all(is_loopback(e) for e in
+                                       (config.endpoint, config.topology_endpoint)):
+            log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
+                        "network can read it", config.endpoint)
+        self._joint_names = tuple(model.data.joint_names) if model is not None else ()
+        self._ctx = context or zmq.Context.instance()
+        self._pub = self._ctx.socket(zmq.PUB)
+        self._rep = None
+        try:
+            self._pub.setsockopt(zmq.LINGER, 0)
+            self._pub.setsockopt(zmq.SNDHWM, config.sndhwm)
+            if config.conflate:
+                self._pub.setsockopt(zmq.CONFLATE, 1)
+            self._pub.bind(config.endpoint)
+            self._rep = self._ctx.socket(zmq.REP)
+            self._rep.setsockopt(zmq.LINGER, 0)
+            self._rep.bind(config.topology_endpoint)
+        except zmq.ZMQError as exc:
+            self._close_sockets()
+            raise ValueError(f"cannot bind {config.endpoint} / {config.topology_endpoint}: "
+                             f"{exc}") from exc
+        self._lock = threading.Lock()  # the PUB socket is used by write() and the REP thread
+        self._seq = {t: 0 for t in protocol.TOPICS}
+        self.sent = {t.decode(): 0 for t in protocol.TOPICS}
+        self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
+        self.topology_requests = 0
+        self._topology_msg_header = self._topology_parts()
+        self._frames: deque[tuple[float, float]] = deque(maxlen=4096)  # (t_publish, latency)
+        self._closed = threading.Event()
+        now = time.monotonic()
+        self._next_topology = now + config.topology_every_s
+        self._next_status = now + config.status_every_s
+        self._publish_topology()
+        self._rep_thread = threading.Thread(target=self._serve_topology,
+                                            name="topology-rep", daemon=True)
+        self._rep_thread.start()
+
+    # -- topics ---------------------------------------------------------------------------
+    def _next_seq(self, topic: bytes) -> int:
+        self._seq[topic] += 1
+        return self._seq[topic]
+
+    def _send(self, topic: bytes, msg: bytes) -> bool:
+        """Send without ever blocking; a full queue counts as dropped."""
+        name = topic.decode()
+        try:
+            with self._lock:
+                self._pub.send(msg, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self.dropped[name] += 1
+            return False
+        except zmq.ZMQError as exc:  # a closed socket during shutdown: never raise here
+            self.dropped[name] += 1
+            log.debug("publish %s failed: %s", name, exc)
+            return False
+        self.sent[name] += 1
+        return True
+
+    def _topology_parts(self) -> tuple[dict, dict]:
+        header = {
+            "keypoint_names": [k.name.lower() for k in Keypoint],
+            "keypoint_parents": [int(p) for p in KEYPOINT_PARENTS],
+            "finger_joints": list(protocol.FINGER_JOINTS),
+            "winding": "faces are counter-clockwise seen from outside for right hands; "
+                       "reverse each triangle (a, b, c) -> (c, b, a) for left hands",
+            "units": "meters",
+            "frame": "OpenCV camera: x right, y down, z forward",
+        }
+        arrays: dict[str, np.ndarray] = {}
+        if self.model is not None:
+            d = self.model.data
+            header.update({
+                "hand_model": d.name, "hand_model_sha256": d.sha256,
+                "vertex_count": int(d.template.shape[0]),
+                "joint_names": list(d.joint_names),
+                "joint_parents": [int(p) for p in d.parents],
+            })
+            arrays["faces"] = np.asarray(d.faces, dtype="<i4")
+            if d.uv is not None:
+                arrays["uv"] = np.asarray(d.uv, dtype="<f4")
+        else:
+            header["vertex_count"] = None
+        return header, arrays
+
+    def topology_message(self, seq: int | None = None) -> bytes:
+        header, arrays = self._topology_msg_header
+        return protocol.encode(protocol.TOPIC_TOPOLOGY,
+                               {"seq": seq if seq is not None else self._seq[
+                                   protocol.TOPIC_TOPOLOGY], "t_publish": time.monotonic(),
+                                **header}, (), arrays)
+
+    def _publish_topology(self) -> None:
+        self._send(protocol.TOPIC_TOPOLOGY,
+                   self.topology_message(self._next_seq(protocol.TOPIC_TOPOLOGY)))
+
+    def status(self) -> dict:
+        """fps and latency (publish - capture, ms) over the last second; counts so far."""
+        now = time.monotonic()
+        recent = [lat for t, lat in self._frames if now - t <= 1.0]
+        lat = np.asarray(recent) * 1000.0 if recent else np.zeros(0)
+        return {
+            "fps": float(len(recent)),
+            "latency_ms_p50": round(float(np.median(lat)), 3) if lat.size else None,
+            "latency_ms_max": round(float(lat.max()), 3) if lat.size else None,
+            "sent": dict(self.sent), "dropped": dict(self.dropped),
+            "topology_requests": self.topology_requests,
+        }
+
+    def _publish_status(self) -> None:
+        seq = self._next_seq(protocol.TOPIC_STATUS)
+        self._send(protocol.TOPIC_STATUS, protocol.encode(
+            protocol.TOPIC_STATUS, {"seq": seq, "t_publish": time.monotonic(),
+                                    **self.status()}))
+
+    # -- sink -----------------------------------------------------------------------------
+    def messages(self, packet: Packet) -> tuple[bytes, bytes]:
+        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced)."""
+        t_pub = time.monotonic()
+        common = {"t_capture": packet.t_capture, "t_publish": t_pub,
+                  "t_publish_wall": time.time(), "camera_id": packet.frame.source,
+                  "frame_index": int(packet.frame.index),
+                  "image_size": list(packet.frame.size)}
+        full, light = [], []
+        for hand in packet.hands:
+            fields = protocol.hand_header(hand)
+            arrays = protocol.hand_arrays(hand, self._joint_names, self.config.float16)
+            full.append((fields, arrays))
+            light.append((fields, {k: v for k, v in arrays.items()
+                                   if k not in protocol.MESH_ARRAYS}))
+        hands = protocol.encode(protocol.TOPIC_HANDS, {
+            "seq": self._next_seq(protocol.TOPIC_HANDS), **common, "hands": []}, full)
+        joints = protocol.encode(protocol.TOPIC_JOINTS, {
+            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common, "hands": []}, light)
+        self._frames.append((t_pub, t_pub - packet.t_capture))
+        return hands, joints
+
+    def write(self, packet: Packet) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            hands, joints = self.messages(packet)
+        except (ValueError, TypeError) as exc:  # a hand that cannot be encoded: skip it
+            log.warning("frame %s not published: %s", packet.frame.index, exc)
+            self.dropped["hands"] += 1
+            return
+        self._send(protocol.TOPIC_HANDS, hands)
+        self._send(protocol.TOPIC_JOINTS, joints)
+        now = time.monotonic()
+        if now >= self._next_topology:
+            self._next_topology = now + self.config.topology_every_s
+            self._publish_topology()
+        if now >= self._next_status:
+            self._next_status = now + self.config.status_every_s
+            self._publish_status()
+
+    # -- topology requests ----------------------------------------------------------------
+    def _serve_topology(self) -> None:
+        """Answer every request on the REP socket with the topology message."""
+        poller = zmq.Poller()
+        poller.register(self._rep, zmq.POLLIN)
+        while not self._closed.is_set():
+            try:
+                if not poller.poll(100):
+                    continue
+                self._rep.recv(zmq.NOBLOCK)  # any request: the content is not read
+                self._rep.send(self.topology_message(), zmq.NOBLOCK)
+                self.topology_requests += 1
+            except zmq.ZMQError as exc:
+                if self._closed.is_set():
+                    break
+                log.debug("topology request failed: %s", exc)
+
+    # -- shutdown -------------------------------------------------------------------------
+    def _close_sockets(self) -> None:
+        for sock in (self._pub, self._rep):
+            if sock is not None and not sock.closed:
+                sock.close(linger=0)
+
+    def close(self) -> None:
+        """Stop the REP thread (within a second) and close both sockets, dropping queues."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._rep_thread.join(timeout=1.0)
+        with self._lock:
+            self._close_sockets()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

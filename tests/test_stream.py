@@ -1,0 +1,383 @@
+"""The ZeroMQ stream: real sockets on 127.0.0.1, publisher -> client, every field."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from models.hand_model import HandModel, flip_faces, mirror_x
+from realtime import protocol
+from realtime.client import HandClient
+from realtime.pipeline import Packet
+from realtime.protocol import MalformedMessage, OversizedMessage, SchemaMismatch, TruncatedMessage
+from realtime.publisher import Publisher, PublisherConfig, is_loopback
+from realtime.types import Frame, HandMesh
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model() -> HandModel:
+    return HandModel.open_hand()
+
+
+def make_hand(model: HandModel, side: str = "right", track: int = 1) -> HandMesh:
+    rng = np.random.default_rng(track)
+    pose = rng.normal(0, 0.2, (model.num_joints, 3))
+    shape = rng.normal(0, 0.5, model.num_shape)
+    out = model.forward(pose[None], shape[None], trans=np.array([[0.02, -0.01, 0.45]]))
+    verts, joints = out.vertices[0], out.keypoints[0]
+    if side == "left":
+        verts, joints = mirror_x(verts), mirror_x(joints)
+    return HandMesh(vertices=verts, joints=joints,
+                    vertex_std=rng.uniform(0.001, 0.01, model.num_vertices), pose=pose,
+                    shape=shape, keypoints_2d=rng.uniform(0, 640, (21, 2)), handedness=side,
+                    score=0.93, track_id=track, timestamp=12.5, frame_index=7,
+                    reprojection_error_px=2.25)
+
+
+def make_packet(hands, index: int = 7) -> Packet:
+    frame = Frame(np.zeros((480, 640, 3), np.uint8), index, 12.5, source="cam0")
+    return Packet(frame, time.monotonic(), (), tuple(hands))
+
+
+@pytest.fixture
+def endpoints():
+    return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def publisher(endpoints, model):
+    pub = Publisher(PublisherConfig(*endpoints), model)
+    yield pub
+    pub.close()
+
+
+def connect(endpoints, topics=("hands",), **kw) -> HandClient:
+    client = HandClient(endpoints[0], topics, endpoints[1], **kw)
+    time.sleep(0.3)  # the slow joiner: let the subscription reach the publisher
+    return client
+
+
+def publish_until(pub, client, packet, timeout_s=5.0):
+    """Write until the client gets a message (the first ones may precede the connection)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pub.write(packet)
+        msg = client.recv(100)
+        if msg is not None:
+            return msg
+    raise AssertionError("no message received")
+
+
+def test_every_field_round_trips(publisher, endpoints, model):
+    right, left = make_hand(model, "right", 1), make_hand(model, "left", 2)
+    with connect(endpoints) as client:
+        msg = publish_until(publisher, client, make_packet([right, left]))
+    assert msg.topic == "hands" and msg.header["schema"] == protocol.SCHEMA_VERSION
+    assert msg.header["camera_id"] == "cam0" and msg.header["frame_index"] == 7
+    assert msg.header["image_size"] == [640, 480]
+    assert msg.header["t_publish"] >= msg.header["t_capture"]
+    assert len(msg.hands) == 2
+    for got, hand in zip(msg.hands, (right, left)):
+        assert got["handedness"] == hand.handedness and got["track_id"] == hand.track_id
+        assert got["score"] == pytest.approx(hand.score)
+        assert got["mean_std"] == pytest.approx(hand.vertex_std.mean())
+        assert got["frame_index"] == 7 and got["timestamp"] == 12.5
+        assert got["reprojection_error_px"] == 2.25
+        for name in ("joints", "vertices", "vertex_std", "pose", "shape", "keypoints_2d"):
+            want = getattr(hand, name)
+            assert got[name].dtype == np.float32 and got[name].shape == want.shape, name
+            np.testing.assert_allclose(got[name], want, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(got["wrist_position"], hand.joints[0], atol=1e-6)
+        rot = got["wrist_rotation"].astype(np.float64)
+        np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-5)
+        assert np.linalg.det(rot) == pytest.approx(1.0, abs=1e-5)
+        names = model.data.joint_names
+        want_angles = [hand.pose[names.index(n), 0] for n in protocol.FINGER_JOINTS]
+        assert got["finger_angles"].shape == (15,)
+        np.testing.assert_allclose(got["finger_angles"], want_angles, atol=1e-6)
+
+
+def test_wrist_rotation_is_identity_for_an_upright_right_hand(model):
+    hand = make_hand(model)
+    rest = model.forward().keypoints[0]
+    rot = protocol.wrist_frame(rest)
+    # fingers up (-y in the camera), thumb side +x, back of the hand +z (towards the camera)
+    assert rot[1, 1] > 0.9 and rot[0, 0] > 0.8 and rot[2, 2] > 0.8
+    assert protocol.hand_arrays(hand)["wrist_rotation"].shape == (3, 3)
+
+
+def test_joints_topic_has_no_vertices(publisher, endpoints, model):
+    with connect(endpoints, ("joints",)) as client:
+        msg = publish_until(publisher, client, make_packet([make_hand(model)]))
+        assert msg.topic == "joints"
+        hand = msg.hands[0]
+        assert "vertices" not in hand and "vertex_std" not in hand
+        assert hand["joints"].shape == (21, 3) and hand["finger_angles"].shape == (15,)
+        # only joints were subscribed to: no hands message arrives
+        publisher.write(make_packet([make_hand(model)]))
+        msg = client.recv(300)
+        assert msg is None or msg.topic == "joints"
+
+
+def test_float16_vertices(endpoints, model):
+    hand = make_hand(model)
+    with Publisher(PublisherConfig(*endpoints, float16=True), model) as pub, \
+            connect(endpoints) as client:
+        msg = publish_until(pub, client, make_packet([hand]))
+    got = msg.hands[0]
+    assert got["vertices"].dtype == np.float16 and got["joints"].dtype == np.float32
+    np.testing.assert_allclose(got["vertices"], hand.vertices, atol=1e-3)
+
+
+def test_frame_without_hands_is_published(publisher, endpoints):
+    with connect(endpoints) as client:
+        msg = publish_until(publisher, client, make_packet([]))
+    assert msg.hands == [] and msg.header["hands"] == []
+
+
+def test_late_client_gets_topology_by_request(publisher, endpoints, model):
+    for _ in range(20):
+        publisher.write(make_packet([make_hand(model)]))
+    with HandClient(endpoints[0], ("hands",), endpoints[1]) as client:  # joins late
+        topo = client.topology(timeout_ms=2000)
+    assert topo.topic == "topology"
+    np.testing.assert_array_equal(topo.arrays["faces"], model.faces)
+    assert topo.arrays["faces"].dtype == np.int32
+    assert np.array_equal(flip_faces(topo.arrays["faces"]), flip_faces(model.faces))
+    h = topo.header
+    assert h["vertex_count"] == model.num_vertices
+    assert h["hand_model"] == model.data.name and h["hand_model_sha256"] == model.data.sha256
+    assert len(h["keypoint_names"]) == 21 and h["keypoint_parents"][0] == -1
+    assert h["joint_parents"] == [int(p) for p in model.data.parents]
+    assert "left" in h["winding"]
+    assert publisher.topology_requests == 1
+
+
+def test_topology_published_on_its_topic(endpoints, model):
+    cfg = PublisherConfig(*endpoints, topology_every_s=0.05)
+    with connect(endpoints, ("topology",)) as client, Publisher(cfg, model) as pub:
+        time.sleep(0.3)
+        msg = None
+        deadline = time.monotonic() + 5
+        while msg is None and time.monotonic() < deadline:
+            pub.write(make_packet([]))
+            msg = client.recv(100)
+    assert msg is not None and msg.topic == "topology" and "faces" in msg.arrays
+
+
+def test_status_topic(endpoints, model):
+    cfg = PublisherConfig(*endpoints, status_every_s=0.05)
+    with Publisher(cfg, model) as pub, connect(endpoints, ("status",)) as client:
+        msg = None
+        deadline = time.monotonic() + 5
+        while msg is None and time.monotonic() < deadline:
+            pub.write(make_packet([]))
+            time.sleep(0.01)
+            msg = client.recv(10)
+    assert msg is not None and msg.topic == "status"
+    assert {"fps", "latency_ms_p50", "dropped", "sent"} <= set(msg.header)
+    assert msg.header["sent"]["hands"] > 0
+
+
+def test_sequence_gaps_are_counted(publisher, endpoints, model):
+    with connect(endpoints) as client:
+        first = publish_until(publisher, client, make_packet([]))
+        while client.recv(100) is not None:
+            pass
+        publisher._seq[protocol.TOPIC_HANDS] += 5  # five messages lost on the way
+        publisher.write(make_packet([]))
+        msg = client.recv(2000)
+    assert msg is not None and msg.seq > first.seq
+    assert client.missed == 5
+
+
+# -- bad messages -----------------------------------------------------------------------------
+def raw(topic: bytes, header: dict | bytes, payload: bytes = b"", hlen: int | None = None):
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return topic + b" " + struct.pack("<I", len(text) if hlen is None else hlen) + text + payload
+
+
+GOOD = protocol.encode(b"hands", {"seq": 1, "hands": []},
+                       [({"track_id": 1}, {"joints": np.zeros((21, 3), "<f4")})])
+
+
+@pytest.mark.parametrize("msg, error", [
+    (raw(b"hands", {"schema": 2, "seq": 1}), SchemaMismatch),
+    (raw(b"hands", b"{not json"), MalformedMessage),
+    (raw(b"hands", b"[1, 2]"), MalformedMessage),
+    (raw(b"hands", {"schema": 1}, hlen=1000), TruncatedMessage),
+    (b"hands", MalformedMessage),
+    (b"hands \x01", TruncatedMessage),
+    (b"", MalformedMessage),
+    (GOOD[:-8], TruncatedMessage),
+    (raw(b"hands", {"schema": 1, "hands": [{"arrays": {"j": {"dtype": "<f8", "shape": [3],
+                                                               "offset": 0, "nbytes": 24}}}]},
+         bytes(24)), MalformedMessage),
+    (raw(b"hands", {"schema": 1, "hands": [{"arrays": {"j": {"dtype": "<f4", "shape": [4],
+                                                               "offset": 0, "nbytes": 8}}}]},
+         bytes(16)), MalformedMessage),
+    (raw(b"hands", {"schema": 1, "hands": "x"}), MalformedMessage),
+    (raw(b"hands", {"schema": 1}, hlen=2 << 20), OversizedMessage),
+])
+def test_decode_rejects_bad_messages(msg, error):
+    with pytest.raises(error):
+        protocol.decode(msg)
+
+
+def test_schema_mismatch_message():
+    with pytest.raises(SchemaMismatch, match="schema 2 from the publisher, this client reads "
+                                             "1: update the client"):
+        protocol.decode(raw(b"hands", {"schema": 2}))
+
+
+def test_oversized_message_rejected():
+    with pytest.raises(OversizedMessage):
+        protocol.decode(GOOD, max_bytes=len(GOOD) - 1)
+    assert protocol.decode(GOOD).hands[0]["joints"].shape == (21, 3)
+
+
+def test_payload_is_aligned():
+    hlen = struct.unpack("<I", GOOD[6:10])[0]
+    assert (10 + hlen) % 8 == 0
+
+
+def test_client_survives_bad_messages(endpoints):
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoints[0])
+    try:
+        with connect(endpoints, max_message_bytes=1 << 16) as client:
+            bad = [raw(b"hands", b"{oops"), GOOD[:-8], raw(b"hands", {"schema": 1}, hlen=99),
+                   GOOD + bytes(1 << 16)]
+            for m in bad:
+                pub.send(m)
+            pub.send(GOOD)
+            msg = client.recv(3000)
+            assert msg is not None and msg.hands[0]["joints"].shape == (21, 3)
+            assert client.rejected == len(bad)
+            assert isinstance(client.last_error, OversizedMessage)
+            pub.send(raw(b"hands", {"schema": 2, "seq": 3}))
+            with pytest.raises(SchemaMismatch, match="update the client"):
+                client.recv(3000)
+    finally:
+        pub.close(linger=0)
+
+
+# -- never stall, security --------------------------------------------------------------------
+def test_slow_subscriber_never_blocks_publisher(endpoints, model):
+    packet = make_packet([make_hand(model, "right", 1), make_hand(model, "left", 2)])
+    cfg = PublisherConfig(*endpoints, sndhwm=10)
+    sub = zmq.Context.instance().socket(zmq.SUB)  # subscribes, then never reads
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 1)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        with Publisher(cfg, model) as pub:
+            sub.connect(endpoints[0])
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            for _ in range(2000):
+                pub.write(packet)
+            elapsed = time.monotonic() - t0
+            assert elapsed < 20.0  # a hang guard, not a performance threshold
+            assert pub.sent["hands"] + pub.dropped["hands"] == 2000
+            # A PUB socket drops silently at its high-water mark (no zmq.Again): the slow
+            # subscriber's losses show up as sequence gaps on its side, not as an error here.
+    finally:
+        sub.close(linger=0)
+
+
+def test_close_is_prompt(endpoints, model):
+    pub = Publisher(PublisherConfig(*endpoints), model)
+    t0 = time.monotonic()
+    pub.close()
+    assert time.monotonic() - t0 < 1.5
+    pub.write(make_packet([]))  # after close: ignored, no exception
+    pub.close()
+
+
+@pytest.mark.parametrize("ep", ["tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://192.168.1.5:5555",
+                                "tcp://eth0:5555"])
+def test_non_loopback_requires_insecure(ep):
+    assert not is_loopback(ep)
+    with pytest.raises(ValueError, match="--insecure"):
+        PublisherConfig(endpoint=ep)
+    PublisherConfig(endpoint=ep, insecure=True)
+
+
+@pytest.mark.parametrize("ep", ["tcp://127.0.0.1:5555", "tcp://localhost:1", "tcp://[::1]:5",
+                                "ipc:///tmp/hands", "inproc://hands"])
+def test_loopback_endpoints(ep):
+    assert is_loopback(ep)
+
+
+def test_insecure_bind_warns(model, caplog):
+    cfg = PublisherConfig(f"tcp://0.0.0.0:{free_port()}", f"tcp://127.0.0.1:{free_port()}",
+                          insecure=True)
+    with caplog.at_level("WARNING"), Publisher(cfg, model):
+        pass
+    assert "UNENCRYPTED" in caplog.text
+
+
+def test_curve_keys_not_silently_ignored(tmp_path):
+    with pytest.raises(ValueError, match="CURVE"):
+        PublisherConfig(curve_secret_key_file=tmp_path / "server.key_secret")
+
+
+# -- the demo's --publish ---------------------------------------------------------------------
+def test_demo_flags():
+    from realtime.demo import parse_args, topology_endpoint_for
+
+    cfg = parse_args(["--publish", "tcp://127.0.0.1:6000", "--insecure"])
+    assert cfg.publish == "tcp://127.0.0.1:6000" and cfg.insecure
+    assert parse_args([]).publish is None and not parse_args([]).insecure
+    assert topology_endpoint_for("tcp://127.0.0.1:6000") == "tcp://127.0.0.1:6001"
+    assert topology_endpoint_for("ipc:///tmp/h") == "ipc:///tmp/h.topology"
+
+
+def test_demo_publishes_hands(tmp_path):
+    import threading
+
+    from realtime.demo import SAMPLE_VIDEO, main
+
+    port = free_port()
+    endpoints = (f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}")
+    got, codes = [], []
+    client = HandClient(endpoints[0], ("joints",), endpoints[1])
+    run = threading.Thread(target=lambda: codes.append(main([
+        "--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless", "--no-video",
+        "--max-frames", "30", "--realtime", "--publish", endpoints[0]])))
+    run.start()
+    try:
+        deadline = time.monotonic() + 60
+        while run.is_alive() and time.monotonic() < deadline:
+            msg = client.recv(100)
+            if msg is not None:
+                got.append(msg)
+        run.join(30)
+    finally:
+        client.close()
+    assert codes == [0]
+    assert got and any(m.hands for m in got)
+    assert all(m.topic == "joints" for m in got)
+
+
+def test_demo_refuses_remote_publish_without_insecure(tmp_path, capsys):
+    from realtime.demo import SAMPLE_VIDEO, main
+
+    code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless",
+                 "--no-video", "--max-frames", "2", "--publish", "tcp://0.0.0.0:5555"])
+    assert code == 2 and "--insecure" in capsys.readouterr().err
