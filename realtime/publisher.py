@@ -6,7 +6,8 @@ sent with ``NOBLOCK``; a PUB socket drops a message silently for a subscriber wh
 show as sequence gaps on its side (``HandClient.missed``); ``zmq.Again`` (not raised by PUB
 in ZeroMQ 4, kept as a guard) and send errors are counted in ``dropped``. Topics
 (``docs/protocol.md``): ``hands`` (full meshes), ``joints`` (the same without vertices),
-``topology`` (faces, joint tree: at start, every ``topology_every_s`` and on request through a REP socket served by a small thread),
+``topology`` (faces, joint tree: at start, every ``topology_every_s`` and on request
+through a REP socket served by a small thread),
 ``status`` (fps, latency, drops, once a second). Every frame is published, with or without
 hands (an empty ``hands`` list says the hand is lost).
 
