@@ -15,6 +15,12 @@ decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` an
 ``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
 (updating one side is the only fix). ``missed`` counts messages lost between publisher and
 client, from gaps in the per-topic sequence numbers.
+
+A publisher with CURVE keys (``docs/protocol.md``, Security) needs this client's own key pair
+and the server's public key: ``HandClient(endpoint, curve_secret_key_file=
+"keys/client-me.key_secret", curve_server_public_key_file="keys/server.key")``. A client whose
+key the publisher does not list, or one without keys, receives nothing (ZeroMQ retries the
+handshake quietly; ``recv`` times out).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 import zmq
@@ -39,14 +46,31 @@ class HandClient:
     """A SUB socket on the publisher's endpoint, for some topics (``hands``, ``joints``...).
 
     ``conflate=True`` keeps only the newest message (latest-only, for control loops; then
-    ``missed`` counts what was skipped over).
+    ``missed`` counts what was skipped over). ``curve_secret_key_file`` (this client's
+    ``.key_secret``) and ``curve_server_public_key_file`` (the publisher's ``server.key``)
+    make both the SUB and the topology REQ socket CURVE clients; give both or neither.
     """
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555",
                  topics: Iterable[str | bytes] = ("hands",),
                  topology_endpoint: str = "tcp://127.0.0.1:5556", conflate: bool = False,
                  max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None,
+                 curve_secret_key_file: str | Path | None = None,
+                 curve_server_public_key_file: str | Path | None = None) -> None:
+        if (curve_secret_key_file is None) != (curve_server_public_key_file is None):
+            raise ValueError("a CURVE client needs both its own secret key file and the "
+                             "server's public key file")
+        self._curve: tuple[bytes, bytes, bytes] | None = None
+        if curve_secret_key_file is not None:
+            from realtime import keys
+
+            try:
+                public, secret = keys.load_secret(curve_secret_key_file)
+                server = keys.load_public(curve_server_public_key_file)
+            except keys.CurveKeyError as exc:
+                raise ValueError(str(exc)) from exc
+            self._curve = (public, secret, server)
         self.endpoint = endpoint
         self.topology_endpoint = topology_endpoint
         self.max_message_bytes = max_message_bytes
@@ -54,6 +78,7 @@ class HandClient:
         self._ctx = context or zmq.Context.instance()
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
+        self._set_curve(self._sub)
         self._sub.setsockopt(zmq.RCVHWM, 10_000)
         if conflate:
             self._sub.setsockopt(zmq.CONFLATE, 1)  # single-frame messages: safe
@@ -65,6 +90,13 @@ class HandClient:
         self.missed = 0
         self.rejected = 0
         self.last_error: ProtocolError | None = None
+
+    def _set_curve(self, sock: zmq.Socket) -> None:
+        if self._curve is not None:
+            public, secret, server = self._curve
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+            sock.curve_serverkey = server
 
     # -- receiving ------------------------------------------------------------------------
     def _count(self, msg: Message) -> None:
@@ -108,6 +140,7 @@ class HandClient:
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
         try:
+            self._set_curve(req)
             req.connect(self.topology_endpoint)
             req.send(b"topology")
             if not req.poll(timeout_ms, zmq.POLLIN):
@@ -156,10 +189,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
     p.add_argument("--conflate", action="store_true", help="latest message only")
     p.add_argument("--count", type=int, default=None, help="stop after N messages")
+    p.add_argument("--curve-key", type=Path, default=None, metavar="CLIENT_SECRET_FILE",
+                   help="this client's .key_secret (a publisher with CURVE keys)")
+    p.add_argument("--server-key", type=Path, default=None, metavar="SERVER_PUBLIC_FILE",
+                   help="the publisher's server.key (with --curve-key)")
     a = p.parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     topic = "joints" if a.joints_only else "hands"
-    with HandClient(a.endpoint, (topic, "status"), a.topology_endpoint, a.conflate) as client:
+    try:
+        client = HandClient(a.endpoint, (topic, "status"), a.topology_endpoint, a.conflate,
+                            curve_secret_key_file=a.curve_key,
+                            curve_server_public_key_file=a.server_key)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with client:
         try:
             topo = client.topology()
             print(f"topology: {topo.header.get('hand_model')} "

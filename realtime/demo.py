@@ -76,6 +76,8 @@ class DemoConfig:
     print_stats: bool = False
     publish: str | None = None  # a ZeroMQ endpoint to stream the hands to (realtime.publisher)
     insecure: bool = False  # allow publishing unencrypted on a non-loopback address
+    curve_keys: Path | None = None  # the publisher's server.key_secret (CURVE)
+    allowed_clients: Path | None = None  # allowed client public keys: a dir or a key list
     stats_json: Path | None = None
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -144,6 +146,12 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
                         "tcp://127.0.0.1:5555; topology requests on the next port")
     p.add_argument("--insecure", action="store_true",
                    help="allow --publish on a non-loopback address without encryption")
+    p.add_argument("--curve-keys", type=Path, default=None, metavar="SERVER_SECRET_FILE",
+                   help="encrypt and authenticate --publish with CURVE: the server's "
+                        ".key_secret (python -m realtime.keys generate DIR)")
+    p.add_argument("--allowed-clients", type=Path, default=None, metavar="FILE_OR_DIR",
+                   help="with --curve-keys: a directory of client .key files, or a file of "
+                        "client public keys (one per line); only these may connect")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -157,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
         camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
         print_stats=a.stats, stats_json=a.stats_json, publish=a.publish, insecure=a.insecure,
+        curve_keys=a.curve_keys, allowed_clients=a.allowed_clients,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
     )
@@ -328,7 +337,8 @@ def run(config: DemoConfig) -> dict:
         # drawing run in their own threads beside it.
         publish_sinks = []
         if config.publish:
-            publish_sinks.append(make_publisher(config.publish, config.insecure, model))
+            publish_sinks.append(make_publisher(config.publish, config.insecure, model,
+                                                config.curve_keys, config.allowed_clients))
             stack.callback(publish_sinks[-1].close)  # closed by the pipeline; idempotent
         pipeline = Pipeline(read, processors, publish_sinks,
                             PipelineConfig(live=live, pace=pace),
@@ -393,13 +403,16 @@ def topology_endpoint_for(endpoint: str) -> str:
     return f"{endpoint}.topology"
 
 
-def make_publisher(endpoint: str, insecure: bool, model: HandModel):
+def make_publisher(endpoint: str, insecure: bool, model: HandModel,
+                   curve_keys: Path | None = None, allowed_clients: Path | None = None):
     """The ZeroMQ publish sink of ``--publish`` (imported only when asked for)."""
     from realtime.publisher import Publisher, PublisherConfig
 
     config = PublisherConfig(endpoint=endpoint, topology_endpoint=topology_endpoint_for(endpoint),
-                             insecure=insecure)
-    print(f"publishing hands on {endpoint} (topology requests on {config.topology_endpoint})")
+                             insecure=insecure, curve_secret_key_file=curve_keys,
+                             curve_allowed_clients_file=allowed_clients)
+    print(f"publishing hands on {endpoint} (topology requests on {config.topology_endpoint})"
+          + (" with CURVE encryption, allowed clients only" if config.curve else ""))
     return Publisher(config, model)
 
 

@@ -12,11 +12,13 @@ through a REP socket served by a small thread),
 hands (an empty ``hands`` list says the hand is lost).
 
 Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc://,
-inproc://) without CURVE keys requires ``insecure=True`` (``--insecure``) and logs a
-warning. TODO: CURVE encryption/authentication (``curve_secret_key_file``,
-``curve_allowed_clients_file``, a ``zmq.auth.thread.ThreadAuthenticator`` with the allowed
-clients' public keys) is NOT implemented yet: passing key files raises an error rather than
-silently streaming in the clear.
+inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which logs a
+warning). With ``curve_secret_key_file`` (the server's ``.key_secret``, from ``python -m
+realtime.keys generate``) and ``curve_allowed_clients_file`` (a directory of client ``.key``
+files, or a file of z85 public keys, one per line), both sockets (PUB and the topology REP)
+are CURVE servers: traffic is encrypted, and a ``zmq.auth.thread.ThreadAuthenticator`` (on
+the publisher's own ZeroMQ context, stopped by ``close``) lets in only the listed clients;
+anyone else completes no handshake and receives nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 #: of messages at full rate over tcp in our measurements; on tcp most of a slow
 #: subscriber's backlog sits in kernel buffers anyway, so a deep queue buys little.
 DEFAULT_SNDHWM = 10_000
+ZAP_DOMAIN = "handmesh"  # the authentication domain of both CURVE server sockets
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -65,8 +68,8 @@ class PublisherConfig:
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
     insecure: bool = False  # allow a non-loopback bind without CURVE
-    curve_secret_key_file: Path | None = None  # TODO: CURVE is not implemented yet
-    curve_allowed_clients_file: Path | None = None
+    curve_secret_key_file: Path | None = None  # the server's .key_secret (realtime.keys)
+    curve_allowed_clients_file: Path | None = None  # dir of client .key files, or key list
     topology_every_s: float = 5.0
     status_every_s: float = 1.0
 
@@ -81,15 +84,28 @@ class PublisherConfig:
             raise ValueError(f"sndhwm must be at least 1, got {self.sndhwm}")
         if self.topology_every_s <= 0 or self.status_every_s <= 0:
             raise ValueError("topology_every_s and status_every_s must be positive")
-        if self.curve_secret_key_file or self.curve_allowed_clients_file:
-            raise ValueError("CURVE keys are not supported yet by this publisher; bind to "
-                             "127.0.0.1 (and tunnel, e.g. ssh -L), or pass --insecure on a "
-                             "trusted network")
+        if (self.curve_secret_key_file is None) != (self.curve_allowed_clients_file is None):
+            raise ValueError("CURVE needs both the server's secret key file (--curve-keys) and "
+                             "the allowed clients (--allowed-clients): a directory of client "
+                             ".key files or a file of their public keys")
+        if self.curve:
+            for f in (self.curve_secret_key_file, self.curve_allowed_clients_file):
+                if not Path(f).exists():
+                    raise ValueError(f"CURVE key file {f}: no such file or directory (make "
+                                     "keys with python -m realtime.keys generate DIR)")
+            if not zmq.has("curve"):
+                raise ValueError("CURVE keys given, but this libzmq has no CURVE support")
         remote = [ep for ep in (self.endpoint, self.topology_endpoint) if not is_loopback(ep)]
-        if remote and not self.insecure:
+        if remote and not self.insecure and not self.curve:
             raise ValueError(f"refusing to publish unencrypted on {', '.join(remote)}: anyone "
                              "on the network could read (and act on) the hands. Bind to "
-                             "127.0.0.1, or pass --insecure on a trusted network")
+                             "127.0.0.1, give CURVE keys (--curve-keys, --allowed-clients), "
+                             "or pass --insecure on a trusted network")
+
+    @property
+    def curve(self) -> bool:
+        """Whether the sockets are CURVE servers (encrypted, allowed clients only)."""
+        return self.curve_secret_key_file is not None
 
 
 class Publisher:
@@ -104,22 +120,49 @@ class Publisher:
                  context: zmq.Context | None = None) -> None:
         self.config = config
         self.model = model
-        if config.insecure and not all(is_loopback(e) for e in
-                                       (config.endpoint, config.topology_endpoint)):
+        if config.insecure and not config.curve and not all(
+                is_loopback(e) for e in (config.endpoint, config.topology_endpoint)):
             log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
                         "network can read it", config.endpoint)
         self._joint_names = tuple(model.data.joint_names) if model is not None else ()
+        self._auth = None
+        self._own_ctx = None
+        self._pub = self._rep = None
+        server_keys = allowed = None
+        if config.curve:
+            from realtime import keys
+
+            try:
+                server_keys = keys.load_secret(config.curve_secret_key_file)
+                allowed = keys.load_allowed_clients(config.curve_allowed_clients_file)
+            except keys.CurveKeyError as exc:
+                raise ValueError(str(exc)) from exc
+            # ZAP handlers are per context (one inproc://zeromq.zap.01 each): an own context
+            # keeps this authenticator away from any other publisher's or client's.
+            if context is None:
+                self._own_ctx = context = zmq.Context()
         self._ctx = context or zmq.Context.instance()
-        self._pub = self._ctx.socket(zmq.PUB)
-        self._rep = None
         try:
+            if config.curve:
+                from zmq.auth.thread import ThreadAuthenticator
+
+                self._auth = ThreadAuthenticator(self._ctx, log=log.getChild("auth"))
+                self._auth.start()
+                self._auth.configure_curve_callback(ZAP_DOMAIN, keys.AllowedClients(allowed))
+                log.info("CURVE: %d allowed client key(s)", len(allowed))
+            self._pub = self._ctx.socket(zmq.PUB)
             self._pub.setsockopt(zmq.LINGER, 0)
             self._pub.setsockopt(zmq.SNDHWM, config.sndhwm)
             if config.conflate:
                 self._pub.setsockopt(zmq.CONFLATE, 1)
-            self._pub.bind(config.endpoint)
             self._rep = self._ctx.socket(zmq.REP)
             self._rep.setsockopt(zmq.LINGER, 0)
+            if server_keys is not None:
+                for sock in (self._pub, self._rep):
+                    sock.curve_publickey, sock.curve_secretkey = server_keys
+                    sock.curve_server = True
+                    sock.zap_domain = ZAP_DOMAIN.encode()
+            self._pub.bind(config.endpoint)
             self._rep.bind(config.topology_endpoint)
         except zmq.ZMQError as exc:
             self._close_sockets()
@@ -278,9 +321,16 @@ class Publisher:
 
     # -- shutdown -------------------------------------------------------------------------
     def _close_sockets(self) -> None:
+        """Close both sockets, then stop the authenticator and end an own context."""
         for sock in (self._pub, self._rep):
             if sock is not None and not sock.closed:
                 sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()  # joins the authenticator thread
+            self._auth = None
+        if self._own_ctx is not None:
+            self._own_ctx.term()
+            self._own_ctx = None
 
     def close(self) -> None:
         """Stop the REP thread (within a second) and close both sockets, dropping queues."""

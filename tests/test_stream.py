@@ -14,6 +14,7 @@ import zmq
 from models.hand_model import HandModel, flip_faces, mirror_x
 from realtime import protocol
 from realtime.client import HandClient
+from realtime.errors import RealtimeError
 from realtime.pipeline import Packet
 from realtime.protocol import MalformedMessage, OversizedMessage, SchemaMismatch, TruncatedMessage
 from realtime.publisher import Publisher, PublisherConfig, is_loopback
@@ -332,9 +333,130 @@ def test_insecure_bind_warns(model, caplog):
     assert "UNENCRYPTED" in caplog.text
 
 
-def test_curve_keys_not_silently_ignored(tmp_path):
-    with pytest.raises(ValueError, match="CURVE"):
-        PublisherConfig(curve_secret_key_file=tmp_path / "server.key_secret")
+# -- CURVE ------------------------------------------------------------------------------------
+@pytest.fixture
+def curve_keys(tmp_path):
+    """A server key pair and two client key pairs; only client-good is allowed."""
+    from realtime import keys
+
+    keys.generate(tmp_path, "server")
+    allowed = tmp_path / "allowed"
+    keys.generate(allowed, "client-good")
+    keys.generate(tmp_path / "others", "client-bad")
+    return tmp_path
+
+
+def curve_publisher(endpoints, model, keydir, allowed=None, **kw):
+    return Publisher(PublisherConfig(*endpoints, curve_secret_key_file=keydir / "server.key_secret",
+                                     curve_allowed_clients_file=allowed or keydir / "allowed",
+                                     **kw), model)
+
+
+def curve_client(endpoints, keydir, name, topics=("hands",)):
+    sub = "allowed" if name == "client-good" else "others"
+    return connect(endpoints, topics, curve_secret_key_file=keydir / sub / f"{name}.key_secret",
+                   curve_server_public_key_file=keydir / "server.key")
+
+
+def test_key_generation_round_trip(tmp_path, capsys):
+    import os
+    import stat
+
+    from realtime import keys
+
+    assert keys.main(["generate", str(tmp_path), "--name", "client-robot"]) == 0
+    public, secret = tmp_path / "client-robot.key", tmp_path / "client-robot.key_secret"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    pub, sec = keys.load_secret(secret)
+    assert keys.load_public(public) == pub and len(pub) == len(sec) == 40
+    assert zmq.curve_public(sec) == pub  # the pair belongs together
+    assert pub.decode() in capsys.readouterr().out
+    assert keys.main(["generate", str(tmp_path), "--name", "client-robot"]) == 2  # no overwrite
+    assert keys.load_public(public) == pub
+    with pytest.raises(ValueError, match="server' or 'client-NAME"):
+        keys.generate(tmp_path, "robot")
+    with pytest.raises(keys.CurveKeyError, match="no secret key"):
+        keys.load_secret(public)
+    listing = tmp_path / "clients.txt"
+    listing.write_text(f"# the robot\n{pub.decode()}  # arm 1\n\n")
+    assert keys.load_allowed_clients(listing) == {pub}
+    assert keys.load_allowed_clients(tmp_path) == {pub}  # a directory of .key files
+    listing.write_text("# nobody\n")
+    with pytest.raises(keys.CurveKeyError, match="nobody could connect"):
+        keys.load_allowed_clients(listing)
+    listing.write_text("not-a-key\n")
+    with pytest.raises(keys.CurveKeyError, match="40 characters"):
+        keys.load_allowed_clients(listing)
+
+
+def test_curve_authorised_client_gets_hands_and_topology(endpoints, model, curve_keys):
+    with curve_publisher(endpoints, model, curve_keys) as pub, \
+            curve_client(endpoints, curve_keys, "client-good") as client:
+        msg = publish_until(pub, client, make_packet([make_hand(model)]))
+        topo = client.topology(timeout_ms=3000)
+    assert msg.topic == "hands" and msg.hands[0]["vertices"].shape == (model.num_vertices, 3)
+    np.testing.assert_array_equal(topo.arrays["faces"], model.faces)
+
+
+def test_curve_allowed_clients_from_a_key_list(endpoints, model, curve_keys):
+    from realtime import keys
+
+    listing = curve_keys / "allowed.txt"
+    good = keys.load_public(curve_keys / "allowed" / "client-good.key").decode()
+    listing.write_text(f"# clients\n{good}\n")
+    with curve_publisher(endpoints, model, curve_keys, allowed=listing) as pub, \
+            curve_client(endpoints, curve_keys, "client-good") as client:
+        assert publish_until(pub, client, make_packet([])).topic == "hands"
+
+
+def test_curve_wrong_key_and_plain_clients_receive_nothing(endpoints, model, curve_keys):
+    with curve_publisher(endpoints, model, curve_keys) as pub, \
+            curve_client(endpoints, curve_keys, "client-good") as good, \
+            curve_client(endpoints, curve_keys, "client-bad") as bad, \
+            connect(endpoints) as plain:
+        publish_until(pub, good, make_packet([]))  # the authorised one does receive
+        for _ in range(20):
+            pub.write(make_packet([make_hand(model)]))
+            time.sleep(0.02)
+        assert good.recv(1000) is not None
+        assert bad.recv(500) is None and plain.recv(500) is None
+        assert bad.received == plain.received == 0
+        with pytest.raises(RealtimeError, match="no topology"):
+            bad.topology(timeout_ms=500)
+        with pytest.raises(RealtimeError, match="no topology"):
+            plain.topology(timeout_ms=500)
+        assert pub.topology_requests == 0
+
+
+def test_curve_authenticator_stopped_on_close(endpoints, model, curve_keys):
+    import threading
+
+    before = set(threading.enumerate())
+    pub = curve_publisher(endpoints, model, curve_keys)
+    assert pub._auth is not None and pub._auth.is_alive()
+    pub.close()
+    time.sleep(0.1)
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leaked == []
+    # the ports are free again: a second CURVE publisher binds them
+    curve_publisher(endpoints, model, curve_keys).close()
+
+
+def test_curve_allows_remote_bind_without_insecure(curve_keys, caplog):
+    cfg = PublisherConfig("tcp://0.0.0.0:5555", "tcp://0.0.0.0:5556",
+                          curve_secret_key_file=curve_keys / "server.key_secret",
+                          curve_allowed_clients_file=curve_keys / "allowed")
+    assert cfg.curve and not cfg.insecure
+    with pytest.raises(ValueError, match="both"):
+        PublisherConfig(curve_secret_key_file=curve_keys / "server.key_secret")
+    with pytest.raises(ValueError, match="no such file"):
+        PublisherConfig(curve_secret_key_file=curve_keys / "nope.key_secret",
+                        curve_allowed_clients_file=curve_keys / "allowed")
+    with pytest.raises(ValueError, match="no secret key"):  # the public file by mistake
+        Publisher(PublisherConfig(f"tcp://127.0.0.1:{free_port()}",
+                                  f"tcp://127.0.0.1:{free_port()}",
+                                  curve_secret_key_file=curve_keys / "server.key",
+                                  curve_allowed_clients_file=curve_keys / "allowed"))
 
 
 # -- the demo's --publish ---------------------------------------------------------------------
@@ -346,6 +468,10 @@ def test_demo_flags():
     assert parse_args([]).publish is None and not parse_args([]).insecure
     assert topology_endpoint_for("tcp://127.0.0.1:6000") == "tcp://127.0.0.1:6001"
     assert topology_endpoint_for("ipc:///tmp/h") == "ipc:///tmp/h.topology"
+    cfg = parse_args(["--publish", "tcp://0.0.0.0:6000", "--curve-keys", "k/server.key_secret",
+                      "--allowed-clients", "k/clients"])
+    assert str(cfg.curve_keys) == "k/server.key_secret" and str(cfg.allowed_clients) == "k/clients"
+    assert not cfg.insecure and parse_args([]).curve_keys is None
 
 
 def test_demo_publishes_hands(tmp_path):

@@ -1,0 +1,320 @@
+"""The ZeroMQ hand stream on real sockets over 127.0.0.1: cost, latency, slow subscribers.
+
+One run, one ``realtime.publisher.Publisher`` in this process, subscribers in their own
+processes (``multiprocessing`` spawn: they never share this process's GIL or memory):
+
+1. **without** the slow subscriber: ``--messages`` frames at ``--rate`` Hz, one fast
+   subscriber (a ``HandClient`` on ``hands``, decoding every message);
+2. **with** it: the same again, plus a deliberately slow subscriber on ``hands`` (RCVHWM 2,
+   sleeps ``--slow-sleep`` s between receives).
+
+Every frame is two hands with full meshes (``HandModel.open_hand().forward``, random pose
+and shape), so each ``write`` encodes and sends a ``hands`` (~42 kB) and a ``joints`` message.
+
+- ``publish_ms``: median time of ``Publisher.write`` (encode + NOBLOCK send of both
+  messages) in phase 1; p95 in the table.
+- ``latency_p50_ms`` / ``latency_p95_ms``: ``time.monotonic()`` at the fast subscriber after
+  decoding minus the header's ``t_publish`` (``CLOCK_MONOTONIC``, the same clock in every
+  process of the machine), over both phases.
+- ``fast_subscriber_lost``: sequence gaps (missing ``hands`` messages) seen by the fast
+  subscriber over both phases; out-of-order arrivals are counted in the table.
+- ``loop_time_ratio_with_slow_subscriber``: median ``write`` time in phase 2 over phase 1.
+- ``memory_growth_mb``: this (publisher) process's VmRSS after phase 2 minus before
+  phase 1 (after a warm-up), from ``/proc/self/status``.
+
+The issue's target run is 10,000 messages at 60 Hz (167 s per phase, so ~6 min): that is the
+default. For a quick run: ``--messages 2000 --rate 200``. Prints a table; the last line is
+one JSON object. Writes docs/stream_latency.png.
+
+    .venv/bin/python -m benchmarks.stream [--messages 10000] [--rate 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- subscribers (child processes) ------------------------------------------------------------
+def fast_subscriber(endpoint: str, topology: str, ready, done, results) -> None:
+    from realtime.client import HandClient
+
+    seqs, lat = [], []
+    with HandClient(endpoint, ("hands",), topology) as client:
+        quiet_since = None
+        while True:
+            msg = client.recv(100)
+            now = time.monotonic()
+            if msg is None:
+                if done.is_set():
+                    quiet_since = quiet_since or now
+                    if now - quiet_since > 1.0:
+                        break
+                continue
+            quiet_since = None
+            if not ready.is_set():
+                ready.set()
+            seqs.append(msg.seq)
+            lat.append(now - msg.header["t_publish"])
+    results.put(("fast", seqs, lat))
+
+
+def slow_subscriber(endpoint: str, sleep_s: float, ready, done, results) -> None:
+    import zmq
+
+    from realtime import protocol
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 2)
+    sub.setsockopt(zmq.SUBSCRIBE, b"hands ")
+    sub.connect(endpoint)
+    seqs = []
+    while not done.is_set():
+        if sub.poll(100):
+            seqs.append(protocol.decode(sub.recv()).seq)
+            ready.set()
+            time.sleep(sleep_s)
+    sub.close(linger=0)
+    ctx.term()
+    results.put(("slow", seqs, []))
+
+
+# -- publisher --------------------------------------------------------------------------------
+def make_hands(model, n: int = 2):
+    from models.hand_model import mirror_x
+    from realtime.types import HandMesh
+
+    hands = []
+    for k, side in enumerate(("right", "left")[:n]):
+        rng = np.random.default_rng(k)
+        pose = rng.normal(0, 0.2, (model.num_joints, 3))
+        shape = rng.normal(0, 0.5, model.num_shape)
+        out = model.forward(pose[None], shape[None], trans=np.array([[0.02, -0.01, 0.45]]))
+        verts, joints = out.vertices[0], out.keypoints[0]
+        if side == "left":
+            verts, joints = mirror_x(verts), mirror_x(joints)
+        hands.append(HandMesh(vertices=verts, joints=joints,
+                              vertex_std=rng.uniform(0.001, 0.01, model.num_vertices),
+                              pose=pose, shape=shape, keypoints_2d=rng.uniform(0, 640, (21, 2)),
+                              handedness=side, score=0.9, track_id=k + 1,
+                              timestamp=0.0, frame_index=0))
+    return tuple(hands)
+
+
+def run_phase(pub, hands, image, n: int, rate: float, start_index: int) -> np.ndarray:
+    """Publish ``n`` frames paced at ``rate``; the duration of each ``write``, seconds."""
+    from realtime.pipeline import Packet
+    from realtime.types import Frame
+
+    costs = np.empty(n)
+    period = 1.0 / rate
+    t0 = time.monotonic()
+    for i in range(n):
+        wait = t0 + i * period - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        now = time.monotonic()
+        packet = Packet(Frame(image, start_index + i, now, source="bench"), now, (), hands)
+        t = time.perf_counter()
+        pub.write(packet)
+        costs[i] = time.perf_counter() - t
+    return costs
+
+
+def order_stats(seqs: list[int], lo: int, hi: int) -> tuple[int, int, int]:
+    """(received, lost, out of order) among hands sequence numbers lo..hi."""
+    got = [s for s in seqs if lo <= s <= hi]
+    if not got:
+        return 0, hi - lo + 1, 0
+    arr = np.asarray(got)
+    back = int((np.diff(arr) <= 0).sum())
+    lost = (hi - lo + 1) - len(set(got))
+    return len(got), lost, back
+
+
+def ms(x) -> float:
+    return round(float(x) * 1000.0, 4)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.stream", description=__doc__.split(
+        "\n")[0])
+    p.add_argument("--messages", type=int, default=10_000, help="frames per phase (10000)")
+    p.add_argument("--rate", type=float, default=60.0, help="frames per second (60)")
+    p.add_argument("--slow-sleep", type=float, default=0.1,
+                   help="the slow subscriber's sleep between receives, s (0.1)")
+    p.add_argument("--plot", type=Path, default=REPO / "docs" / "stream_latency.png")
+    a = p.parse_args(argv)
+
+    from models.hand_model import HandModel
+    from realtime.pipeline import Packet
+    from realtime.publisher import Publisher, PublisherConfig
+    from realtime.types import Frame
+
+    model = HandModel.open_hand()
+    hands = make_hands(model)
+    image = np.zeros((480, 640, 3), np.uint8)
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    topo = f"tcp://127.0.0.1:{free_port()}"
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    done_fast, done_slow = ctx.Event(), ctx.Event()
+    fast_ready, slow_ready = ctx.Event(), ctx.Event()
+    with Publisher(PublisherConfig(ep, topo, topology_every_s=3600, status_every_s=3600),
+                   model) as pub:
+        fast = ctx.Process(target=fast_subscriber, args=(ep, topo, fast_ready, done_fast, results))
+        fast.start()
+        # warm-up: until the fast subscriber is connected, then 200 more frames
+        i = 0
+        deadline = time.monotonic() + 30
+        while not fast_ready.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
+            i += 1
+            time.sleep(0.01)
+        if not fast_ready.is_set():
+            raise SystemExit("the fast subscriber never connected")
+        run_phase(pub, hands, image, 200, 1000.0, i)
+        i += 200
+        time.sleep(0.5)
+        rss0 = rss_mb()
+        first_a = pub._seq[b"hands"] + 1
+        cost_a = run_phase(pub, hands, image, a.messages, a.rate, i)
+        i += a.messages
+        last_a = pub._seq[b"hands"]
+        rss_a = rss_mb()
+
+        slow = ctx.Process(target=slow_subscriber, args=(ep, a.slow_sleep, slow_ready,
+                                                         done_slow, results))
+        slow.start()
+        deadline = time.monotonic() + 30
+        while not slow_ready.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
+            i += 1
+            time.sleep(0.01)
+        first_b = pub._seq[b"hands"] + 1
+        cost_b = run_phase(pub, hands, image, a.messages, a.rate, i)
+        last_b = pub._seq[b"hands"]
+        rss_b = rss_mb()
+        done_fast.set()
+        got = dict((name, (s, lat)) for name, s, lat in (results.get(timeout=60),))
+        done_slow.set()
+        got.update({name: (s, lat) for name, s, lat in (results.get(timeout=60),)})
+        fast.join(10)
+        slow.join(10)
+        dropped = dict(pub.dropped)
+    rss_end = rss_mb()
+
+    fseq, flat = got["fast"]
+    fseq_arr, flat_arr = np.asarray(fseq), np.asarray(flat)
+    in_a = (fseq_arr >= first_a) & (fseq_arr <= last_a)
+    in_b = (fseq_arr >= first_b) & (fseq_arr <= last_b)
+    lat_a, lat_b = flat_arr[in_a], flat_arr[in_b]
+    lat_all = np.concatenate([lat_a, lat_b])
+    rec_a, lost_a, back_a = order_stats(fseq, first_a, last_a)
+    rec_b, lost_b, back_b = order_stats(fseq, first_b, last_b)
+    slow_got = [s for s in got["slow"][0] if first_b <= s <= last_b]
+    ratio = float(np.median(cost_b) / np.median(cost_a))
+    growth = rss_b - rss0
+
+    rows = [
+        ("frames per phase, rate", f"{a.messages} at {a.rate:g} Hz "
+                                   f"({a.messages / a.rate:.0f} s each)"),
+        ("message sizes", "hands ~{:.0f} kB per frame (two full-mesh hands)".format(
+            len(pub_messages_size(model, hands)) / 1024)),
+        ("publish (write) ms, no slow sub", f"median {ms(np.median(cost_a)):.3f}, "
+                                            f"p95 {ms(np.percentile(cost_a, 95)):.3f}, "
+                                            f"max {ms(cost_a.max()):.3f}"),
+        ("publish (write) ms, slow sub", f"median {ms(np.median(cost_b)):.3f}, "
+                                         f"p95 {ms(np.percentile(cost_b, 95)):.3f}, "
+                                         f"max {ms(cost_b.max()):.3f}"),
+        ("loop time ratio (median, p95)",
+         f"{ratio:.3f}, {np.percentile(cost_b, 95) / np.percentile(cost_a, 95):.3f}"),
+        ("latency ms, no slow sub", f"p50 {ms(np.median(lat_a)):.3f}, "
+                                    f"p95 {ms(np.percentile(lat_a, 95)):.3f}, "
+                                    f"max {ms(lat_a.max()):.3f}"),
+        ("latency ms, slow sub", f"p50 {ms(np.median(lat_b)):.3f}, "
+                                 f"p95 {ms(np.percentile(lat_b, 95)):.3f}, "
+                                 f"max {ms(lat_b.max()):.3f}"),
+        ("fast sub received / lost / out of order",
+         f"no slow: {rec_a}/{lost_a}/{back_a}; slow: {rec_b}/{lost_b}/{back_b}"),
+        ("slow sub received", f"{len(slow_got)} of {last_b - first_b + 1} "
+                              f"(sleeps {a.slow_sleep:g} s per message)"),
+        ("publisher dropped (zmq.Again)", str(dropped)),
+        ("publisher VmRSS MB", f"start {rss0:.1f}, after phase 1 {rss_a:.1f}, after phase 2 "
+                               f"{rss_b:.1f}, after close {rss_end:.1f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        hi = float(np.percentile(lat_all, 99.5)) * 1000
+        bins = np.linspace(0, max(hi, 0.1), 80)
+        ax.hist(lat_a * 1000, bins, alpha=0.6, label="fast subscriber alone")
+        ax.hist(lat_b * 1000, bins, alpha=0.6, label="with a slow subscriber")
+        ax.set_xlabel("publish -> receive + decode latency, ms (127.0.0.1)")
+        ax.set_ylabel("messages")
+        ax.set_title(f"hands stream: {a.messages} frames per phase at {a.rate:g} Hz, "
+                     "two full-mesh hands")
+        ax.legend()
+        fig.tight_layout()
+        a.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(a.plot, dpi=110)
+        print(f"wrote {a.plot}")
+    except ImportError:
+        print("matplotlib missing: no plot")
+
+    print(json.dumps({
+        "publish_ms": ms(np.median(cost_a)),
+        "latency_p50_ms": ms(np.median(lat_all)),
+        "latency_p95_ms": ms(np.percentile(lat_all, 95)),
+        "fast_subscriber_lost": int(lost_a + lost_b),
+        "loop_time_ratio_with_slow_subscriber": round(ratio, 4),
+        "memory_growth_mb": round(growth, 2),
+    }))
+    return 0
+
+
+def pub_messages_size(model, hands) -> bytes:
+    from realtime import protocol
+
+    return protocol.encode(protocol.TOPIC_HANDS, {"seq": 0}, [
+        (protocol.hand_header(h), protocol.hand_arrays(h, model.data.joint_names))
+        for h in hands])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
