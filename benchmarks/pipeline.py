@@ -42,11 +42,10 @@ from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
 from models.hand_model import HandModel
 from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
-from realtime.demo import _CameraHandsSink as CameraHandsSink  # the demo's own hands sink
 from realtime.detector import MediaPipeDetector
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.raster import warmup as render_warmup
-from realtime.sinks import OverlaySink
+from realtime.sinks import HandsFileSink, OverlaySink
 from realtime.smoothing import HandSmoother, SmootherConfig
 from realtime.sources import SourceConfig, open_source
 from realtime.stats import LatencyRecorder
@@ -158,7 +157,7 @@ def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, rec
     processors = [("detect", detect), ("regress", RegressStage(fitter, intrinsics_for)),
                   ("smooth", SmoothStage(smoother))]
     render_warmup()
-    hands_sink = CameraHandsSink(config.output_dir / "hands.jsonl", config.write_vertices,
+    hands_sink = HandsFileSink(config.output_dir / "hands.jsonl", config.write_vertices,
                                  intrinsics_for)
     hud = hud_lines(recorder, lambda: hands_sink.records, True)
 

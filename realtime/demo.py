@@ -19,7 +19,6 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -214,19 +213,6 @@ def make_fitter(model: HandModel, config: DemoConfig):
     return RegressorFitter(model, RunnerConfig(manifest=manifest))
 
 
-class _CameraHandsSink(HandsFileSink):
-    """``hands.jsonl`` with the camera of each frame in its records, for replays."""
-
-    def __init__(self, path: Path, include_vertices: bool,
-                 camera_for: Callable[[tuple[int, int]], CameraIntrinsics]) -> None:
-        super().__init__(path, include_vertices)
-        self.camera_for = camera_for
-
-    def write(self, packet: Packet) -> None:
-        self.writer.camera = self.camera_for(packet.frame.size)
-        super().write(packet)
-
-
 def _replay_overlay(config: OverlayConfig, replay: HandsReplay, model: HandModel) -> OverlayConfig:
     """Skeletons only when the file has no meshes to draw (joints-only, another hand model)."""
     if replay.vertex_count == 0:
@@ -327,7 +313,7 @@ def run(config: DemoConfig) -> dict:
             smoother.warmup()
             processors.append(("smooth", SmoothStage(smoother)))
         render_warmup()  # compile (or load from Numba's cache) before the first frame
-        hands_sink = _CameraHandsSink(hands_path, config.write_vertices, intrinsics_for)
+        hands_sink = HandsFileSink(hands_path, config.write_vertices, intrinsics_for)
 
         hud = hud_lines(recorder, lambda: hands_sink.records, live)
 

@@ -14,6 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import RealtimeError
 from realtime.overlay import OverlayConfig, draw_hands, draw_hud
 from realtime.pipeline import Packet
@@ -23,10 +24,18 @@ log = logging.getLogger(__name__)
 
 
 class HandsFileSink:
-    """``hands.jsonl``: one record per hand per frame, flushed every frame."""
+    """``hands.jsonl``: one record per hand per frame, flushed every frame.
 
-    def __init__(self, path: Path, include_vertices: bool = True) -> None:
+    With ``camera_for`` every record carries the camera of its frame, so that a replay can
+    draw and place the hands without the original video.
+    """
+
+    def __init__(
+        self, path: Path, include_vertices: bool = True,
+        camera_for: Callable[[tuple[int, int]], CameraIntrinsics] | None = None,
+    ) -> None:
         self.writer = HandsWriter(path, include_vertices)
+        self.camera_for = camera_for
         self.frames = 0
         self.frames_with_hands = 0
 
@@ -35,7 +44,8 @@ class HandsFileSink:
         return self.writer.records
 
     def write(self, packet: Packet) -> None:
-        self.writer.write_frame(list(packet.hands))
+        camera = self.camera_for(packet.frame.size) if self.camera_for else None
+        self.writer.write_frame(list(packet.hands), camera=camera)
         self.frames += 1
         self.frames_with_hands += bool(packet.hands)
 
