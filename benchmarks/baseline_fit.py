@@ -19,66 +19,52 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
-from tqdm import tqdm
 
-from benchmarks.common import REPO, SHARED_DATA, mpjpe, pa_error, pa_error_per_point
+from benchmarks.common import (
+    REPO,
+    REPORT_FROM,
+    clip_hands,
+    hgcnn_hands,
+    hgcnn_images,
+    mpjpe,
+    pa_error,
+    pa_error_per_point,
+    save_figure,
+)
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-from realtime.detector import DetectorConfig, MediaPipeDetector
+from realtime.demo import SAMPLE_GT
 from realtime.fitting import HandFitter
-from realtime.sources import SourceConfig, open_source
-from realtime.types import Frame
 
-HGCNN = SHARED_DATA / "hgcnn_realworld"
-REPORT_FROM = 300  # hgcnn images 00300-00582 are the report split
 
 
 def evaluate_sample(max_frames: int | None) -> dict:
     """Run the baseline on the built-in clip and compare with its ground truth."""
     gt = np.load(SAMPLE_GT)
-    K = gt["K"]  # noqa: N806
-    intr = CameraIntrinsics.from_matrix(K, int(gt["width"]), int(gt["height"]))
-    model = HandModel.open_hand()
-    fitter = HandFitter(model)
+    intr = CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]), int(gt["height"]))
+    fitter = HandFitter(HandModel.open_hand())
     rows = {k: [] for k in ("mpjpe", "pa_mpjpe", "pa_mpvpe", "abs_mpjpe", "ours_2d", "mp_2d",
                             "mp_world_mpjpe", "mp_world_pa")}
     frames = all_found = any_found = hands_present = hands_found = 0
-    src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
-    with src, MediaPipeDetector(DetectorConfig()) as det:
-        total = min(src.frame_count or 0, max_frames or 10**9)
-        for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
-            if max_frames is not None and frames >= max_frames:
-                break
-            i = frame.index
-            present = np.where(gt["present"][i])[0]
-            dets = det.process(frame)
-            found = 0
-            for slot in present:
-                gt2d = gt["keypoints_2d"][i, slot]
-                best = min(dets, default=None,
-                           key=lambda d: np.linalg.norm(d.landmarks_px - gt2d, axis=1).mean())
-                if best is None or np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean() > 40:
-                    continue
-                found += 1
-                hand = fitter.fit(best, intr)
-                gk, gv = gt["keypoints"][i, slot], gt["vertices"][i, slot]
-                rows["mpjpe"].append(mpjpe(hand.joints, gk))
-                rows["pa_mpjpe"].append(pa_error(hand.joints, gk))
-                rows["pa_mpvpe"].append(pa_error(hand.vertices, gv))
-                rows["abs_mpjpe"].append(float(np.linalg.norm(hand.joints - gk, axis=1).mean()))
-                err2d = np.linalg.norm(hand.keypoints_2d - gt2d, axis=1).mean()
-                rows["ours_2d"].append(float(err2d))
-                rows["mp_2d"].append(float(np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean()))
-                rows["mp_world_mpjpe"].append(mpjpe(best.world, gk))
-                rows["mp_world_pa"].append(pa_error(best.world, gk))
-            frames += 1
-            hands_present += len(present)
-            hands_found += found
-            all_found += found == len(present)
-            any_found += found > 0
+    for i, present, matches in clip_hands(max_frames):
+        for slot, best in matches.items():
+            gt2d = gt["keypoints_2d"][i, slot]
+            hand = fitter.fit(best, intr)
+            gk, gv = gt["keypoints"][i, slot], gt["vertices"][i, slot]
+            rows["mpjpe"].append(mpjpe(hand.joints, gk))
+            rows["pa_mpjpe"].append(pa_error(hand.joints, gk))
+            rows["pa_mpvpe"].append(pa_error(hand.vertices, gv))
+            rows["abs_mpjpe"].append(float(np.linalg.norm(hand.joints - gk, axis=1).mean()))
+            rows["ours_2d"].append(float(np.linalg.norm(hand.keypoints_2d - gt2d, axis=1).mean()))
+            rows["mp_2d"].append(float(np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean()))
+            rows["mp_world_mpjpe"].append(mpjpe(best.world, gk))
+            rows["mp_world_pa"].append(pa_error(best.world, gk))
+        frames += 1
+        hands_present += len(present)
+        hands_found += len(matches)
+        all_found += len(matches) == len(present)
+        any_found += len(matches) > 0
     out = {k: float(np.mean(v)) if v else float("nan") for k, v in rows.items()}
     out.update(frames=frames, all_hands_rate=all_found / max(frames, 1),
                any_hand_rate=any_found / max(frames, 1),
@@ -88,45 +74,25 @@ def evaluate_sample(max_frames: int | None) -> dict:
 
 def evaluate_hgcnn(max_images: int | None) -> dict | None:
     """MediaPipe (static mode) + our fit on the real hgcnn photos with 3D ground truth."""
-    ann_path = HGCNN / "annotations.json"
-    if not ann_path.is_file():
-        print(f"skipping hgcnn_realworld: {ann_path} not found (shared data absent)")
+    images = hgcnn_images(max_images)
+    if images is None:
         return None
-    images = json.loads(ann_path.read_text())["images"]
-    images = [im for im in images if int(Path(im["file"]).stem) >= REPORT_FROM]
-    if max_images:
-        images = images[:max_images]
-    model = HandModel.open_hand()
-    fitter = HandFitter(model)
+    fitter = HandFitter(HandModel.open_hand())
     res = {k: [] for k in ("ours_pa", "ours_rr", "mp_pa", "mp_rr", "ours_2d", "mp_2d", "reproj")}
     per_kp_ours, per_kp_mp = [], []
-    detected = 0
-    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
-        for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
-            img = cv2.imread(str(HGCNN / im["file"]))
-            hand = im["hands"][0]
-            gt3 = np.array(hand["joints_3d_mm"]) / 1000.0
-            gt2 = np.array(hand["keypoints_2d"])
-            dets = det.process(Frame(img, n, float(n)))
-            if not dets:
-                continue
-            d = min(dets, key=lambda x: np.linalg.norm(x.landmarks_px - gt2, axis=1).mean())
-            if np.linalg.norm(d.landmarks_px - gt2, axis=1).mean() > 0.5 * np.ptp(gt2, 0).max():
-                continue
-            detected += 1
-            intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
-            fit = fitter.fit(d, intr)
-            res["ours_pa"].append(pa_error(fit.joints, gt3))
-            res["ours_rr"].append(mpjpe(fit.joints, gt3))
-            res["mp_pa"].append(pa_error(d.world, gt3))
-            res["mp_rr"].append(mpjpe(d.world, gt3))
-            res["ours_2d"].append(float(np.linalg.norm(fit.keypoints_2d - gt2, axis=1).mean()))
-            res["mp_2d"].append(float(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean()))
-            res["reproj"].append(fit.reprojection_error_px)
-            per_kp_ours.append(pa_error_per_point(fit.joints, gt3))
-            per_kp_mp.append(pa_error_per_point(d.world, gt3))
+    for gt3, gt2, intr, d in hgcnn_hands(images):
+        fit = fitter.fit(d, intr)
+        res["ours_pa"].append(pa_error(fit.joints, gt3))
+        res["ours_rr"].append(mpjpe(fit.joints, gt3))
+        res["mp_pa"].append(pa_error(d.world, gt3))
+        res["mp_rr"].append(mpjpe(d.world, gt3))
+        res["ours_2d"].append(float(np.linalg.norm(fit.keypoints_2d - gt2, axis=1).mean()))
+        res["mp_2d"].append(float(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean()))
+        res["reproj"].append(fit.reprojection_error_px)
+        per_kp_ours.append(pa_error_per_point(fit.joints, gt3))
+        per_kp_mp.append(pa_error_per_point(d.world, gt3))
     out = {k: float(np.mean(v)) for k, v in res.items()}
-    out.update(images=len(images), detected=detected,
+    out.update(images=len(images), detected=len(res["ours_pa"]),
                per_kp_ours=np.mean(per_kp_ours, 0), per_kp_mp=np.mean(per_kp_mp, 0))
     return out
 
@@ -148,10 +114,7 @@ def plot_per_keypoint(hg: dict, path: Path) -> None:
     ax.set_ylabel("PA error (mm)")
     ax.set_title(f"hgcnn_realworld (images {REPORT_FROM}-582): error per keypoint")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,3 +34,97 @@ def pa_error(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def pa_error_per_point(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.linalg.norm(procrustes_align(pred, gt) - gt, axis=-1)
+
+
+# -- data walkers shared by the accuracy benchmarks ---------------------------------------
+HGCNN = SHARED_DATA / "hgcnn_realworld"
+REPORT_FROM = 300  # hgcnn images 00300-00582 are the report split; 00000-00299 for tuning
+CLIP_MATCH_PX = 40.0  # a detection farther than this (mean px) from a clip hand is a miss
+
+
+def nearest_detection(dets, gt2d: np.ndarray, max_px: float):
+    """The detection whose 21 landmarks lie closest (mean px) to ``gt2d``, or None."""
+    best = min(dets, default=None,
+               key=lambda d: np.linalg.norm(d.landmarks_px - gt2d, axis=1).mean())
+    if best is None or np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean() > max_px:
+        return None
+    return best
+
+
+def clip_hands(max_frames: int | None):
+    """Walk the built-in clip through MediaPipe (tracking mode).
+
+    Yields ``(frame_index, present_slots, matches)`` per frame, where ``matches`` maps a
+    present hand slot to its matched detection (missing slots are misses). The ground
+    truth is ``np.load(SAMPLE_GT)``.
+    """
+    from tqdm import tqdm
+
+    from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
+    from realtime.detector import DetectorConfig, MediaPipeDetector
+    from realtime.sources import SourceConfig, open_source
+
+    gt = np.load(SAMPLE_GT)
+    src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
+    frames = 0
+    with src, MediaPipeDetector(DetectorConfig()) as det:
+        total = min(src.frame_count or 0, max_frames or 10**9)
+        for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
+            if max_frames is not None and frames >= max_frames:
+                break
+            frames += 1
+            dets = det.process(frame)
+            present = np.where(gt["present"][frame.index])[0]
+            matches = {}
+            for slot in present:
+                d = nearest_detection(dets, gt["keypoints_2d"][frame.index, slot], CLIP_MATCH_PX)
+                if d is not None:
+                    matches[int(slot)] = d
+            yield frame.index, present, matches
+
+
+def hgcnn_images(max_images: int | None, tune: bool = False) -> list[dict] | None:
+    """The report split (or, with ``tune``, the tuning split) of hgcnn_realworld; None with a
+    printed reason when the shared data is absent."""
+    import json
+
+    ann_path = HGCNN / "annotations.json"
+    if not ann_path.is_file():
+        print(f"skipping hgcnn_realworld: {ann_path} not found (shared data absent)")
+        return None
+    images = [im for im in json.loads(ann_path.read_text())["images"]
+              if (int(Path(im["file"]).stem) < REPORT_FROM) == tune]
+    return images[:max_images] if max_images else images
+
+
+def hgcnn_hands(images: list[dict]):
+    """MediaPipe (static mode) on each photo. Yields ``(gt3 m, gt2 px, intrinsics,
+    detection)`` for every photo whose hand was found (within half the hand's size)."""
+    import cv2
+    from tqdm import tqdm
+
+    from calibration.intrinsics import CameraIntrinsics
+    from realtime.detector import DetectorConfig, MediaPipeDetector
+    from realtime.types import Frame
+
+    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
+        for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
+            hand = im["hands"][0]
+            gt3 = np.array(hand["joints_3d_mm"]) / 1000.0
+            gt2 = np.array(hand["keypoints_2d"])
+            dets = det.process(Frame(cv2.imread(str(HGCNN / im["file"])), n, float(n)))
+            d = nearest_detection(dets, gt2, 0.5 * np.ptp(gt2, 0).max())
+            if d is None:
+                continue
+            intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
+            yield gt3, gt2, intr, d
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure (creating the folder) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

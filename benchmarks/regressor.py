@@ -22,27 +22,29 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
-from benchmarks.common import REPO, SHARED_DATA, mpjpe, pa_error
+from benchmarks.common import (
+    REPO,
+    clip_hands,
+    hgcnn_hands,
+    hgcnn_images,
+    mpjpe,
+    pa_error,
+    save_figure,
+)
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
 from models.ik import fit_keypoints
 from models.regressor import prepare_inputs_torch
 from models.synthetic import SyntheticHands
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-from realtime.detector import DetectorConfig, MediaPipeDetector
+from realtime.demo import SAMPLE_GT
 from realtime.fitting import HandFitter
 from realtime.regressor_runner import RegressorFitter, RunnerConfig
-from realtime.sources import SourceConfig, open_source
-from realtime.types import Frame
 
-HGCNN = SHARED_DATA / "hgcnn_realworld"
-REPORT_FROM = 300
 MM = 1000.0
 
 
@@ -86,59 +88,31 @@ def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
     gt = np.load(SAMPLE_GT)
     intr = CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]), int(gt["height"]))
     rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": []} for name in fitters}
-    src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
-    frames = 0
-    with src, MediaPipeDetector(DetectorConfig()) as det:
-        total = min(src.frame_count or 0, max_frames or 10**9)
-        for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
-            if max_frames is not None and frames >= max_frames:
-                break
-            frames += 1
-            dets = det.process(frame)
-            i = frame.index
-            for slot in np.where(gt["present"][i])[0]:
-                gt2d = gt["keypoints_2d"][i, slot]
-                best = min(dets, default=None,
-                           key=lambda d: np.linalg.norm(d.landmarks_px - gt2d, axis=1).mean())
-                if best is None or np.linalg.norm(best.landmarks_px - gt2d, axis=1).mean() > 40:
-                    continue
-                for name, fitter in fitters.items():
-                    hand = fitter.fit_all([best], intr, [0])[0]
-                    rows[name]["pa_v"].append(pa_error(hand.vertices, gt["vertices"][i, slot]))
-                    rows[name]["pa_k"].append(pa_error(hand.joints, gt["keypoints"][i, slot]))
-                    rows[name]["mpjpe"].append(mpjpe(hand.joints, gt["keypoints"][i, slot]))
+    for i, _, matches in clip_hands(max_frames):
+        for slot, best in matches.items():
+            for name, fitter in fitters.items():
+                hand = fitter.fit_all([best], intr, [0])[0]
+                rows[name]["pa_v"].append(pa_error(hand.vertices, gt["vertices"][i, slot]))
+                rows[name]["pa_k"].append(pa_error(hand.joints, gt["keypoints"][i, slot]))
+                rows[name]["mpjpe"].append(mpjpe(hand.joints, gt["keypoints"][i, slot]))
     return {name: {k: float(np.mean(v)) for k, v in r.items()} for name, r in rows.items()}
 
 
 def real(fitters: dict, max_images: int | None, tune: bool = False) -> dict | None:
-    ann_path = HGCNN / "annotations.json"
-    if not ann_path.is_file():
-        print(f"skipping hgcnn_realworld: {ann_path} not found (shared data absent)")
+    images = hgcnn_images(max_images, tune)
+    if images is None:
         return None
-    images = [im for im in json.loads(ann_path.read_text())["images"]
-              if (int(Path(im["file"]).stem) < REPORT_FROM) == tune][:max_images]
     names = list(fitters) + ["mediapipe"]
     rows = {n: {"pa": [], "rr": [], "px": []} for n in names}
-    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
-        for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
-            hand = im["hands"][0]
-            gt3 = np.array(hand["joints_3d_mm"]) / 1000.0
-            gt2 = np.array(hand["keypoints_2d"])
-            dets = det.process(Frame(cv2.imread(str(HGCNN / im["file"])), n, float(n)))
-            if not dets:
-                continue
-            d = min(dets, key=lambda x: np.linalg.norm(x.landmarks_px - gt2, axis=1).mean())
-            if np.linalg.norm(d.landmarks_px - gt2, axis=1).mean() > 0.5 * np.ptp(gt2, 0).max():
-                continue
-            intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
-            for name, fitter in fitters.items():
-                h = fitter.fit_all([d], intr, [0])[0]
-                rows[name]["pa"].append(pa_error(h.joints, gt3))
-                rows[name]["rr"].append(mpjpe(h.joints, gt3))
-                rows[name]["px"].append(np.linalg.norm(h.keypoints_2d - gt2, axis=1).mean())
-            rows["mediapipe"]["pa"].append(pa_error(d.world, gt3))
-            rows["mediapipe"]["rr"].append(mpjpe(d.world, gt3))
-            rows["mediapipe"]["px"].append(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean())
+    for gt3, gt2, intr, d in hgcnn_hands(images):
+        for name, fitter in fitters.items():
+            h = fitter.fit_all([d], intr, [0])[0]
+            rows[name]["pa"].append(pa_error(h.joints, gt3))
+            rows[name]["rr"].append(mpjpe(h.joints, gt3))
+            rows[name]["px"].append(np.linalg.norm(h.keypoints_2d - gt2, axis=1).mean())
+        rows["mediapipe"]["pa"].append(pa_error(d.world, gt3))
+        rows["mediapipe"]["rr"].append(mpjpe(d.world, gt3))
+        rows["mediapipe"]["px"].append(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean())
     out = {n: {k: float(np.mean(v)) for k, v in r.items()} for n, r in rows.items()}
     out["images"] = len(images)
     out["detected"] = len(rows["mediapipe"]["pa"])
@@ -181,10 +155,7 @@ def plot(syn: dict, path: Path) -> None:
     ax.set_ylabel("mean vertex error (mm)")
     ax.set_title(f"held-out synthetic hands: Spearman {syn['spearman']:.2f}, "
                  f"{100 * syn['within_1sigma']:.0f}% within 1σ")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
