@@ -55,6 +55,7 @@ class TrainConfig:
     shape_weight: float = 0.02
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # "cuda" trains on a GPU (not bit-identical to the CPU run)
     checkpoint_every: int = 500
     validate_every: int = 500
     val_hands: int = 1000
@@ -116,23 +117,24 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     model = HandModel.open_hand()
-    net = MeshRegressor(model.data, RegressorConfig())
-    data = SyntheticHands(model.data, SyntheticConfig())
+    dev = torch.device(cfg.device)
+    net = MeshRegressor(model.data, RegressorConfig()).to(dev)
+    data = SyntheticHands(model.data, SyntheticConfig(), device=dev)
     val = data.fixed_set(cfg.val_hands, seed=cfg.seed + 12345)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
                                                 pct_start=0.05)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = 0
     history: list[dict] = []
     if resume and (out_dir / "last.pt").is_file():
-        ck = torch.load(out_dir / "last.pt", weights_only=False)
+        ck = torch.load(out_dir / "last.pt", weights_only=False, map_location=dev)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"])
+        gen.set_state(ck["gen"].cpu())
         start, history = ck["step"], ck["history"]
         log.info("resumed at step %d", start)
     t0 = time.perf_counter()
@@ -161,7 +163,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
                         "sched": sched.state_dict(), "gen": gen.get_state(), "step": done,
                         "history": history, "config": asdict(cfg),
                         "net_config": net.config.to_dict()}, out_dir / "last.pt")
-    return net, {"config": asdict(cfg), "history": history,
+    return net.cpu(), {"config": asdict(cfg), "history": history,
                  "minutes": (time.perf_counter() - t0) / 60}
 
 
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=TrainConfig.threads)
+    p.add_argument("--device", default=TrainConfig.device,
+                   help="torch device to train on: cpu (default) or cuda")
     p.add_argument("--out-dir", default=TrainConfig.out_dir)
     p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
                    help="where the exported ONNX files and manifest go")
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
-                      out_dir=args.out_dir)
+                      device=args.device, out_dir=args.out_dir)
     net, info = train(cfg, resume=args.resume)
     if args.no_export:
         return
