@@ -61,7 +61,7 @@ def bench_intrinsics(n_views: int, seed: int = 3) -> dict:
     rng = np.random.default_rng(seed)
     poses = board_poses(spec, n_views, seed=seed)
     offers = [(R, t, rng.uniform(0.0, 0.8)) for R, t in poses]  # noqa: N806
-    offers += [(R, t, 3.5) for R, t in poses[:3]]  # motion blur stand-ins: must be rejected
+    offers += [(R, t, 2.5) for R, t in poses[:3]]  # defocused: must be rejected
     offers += [(R, t + np.array([0.001, 0, 0]), 0.3) for R, t in poses[3:5]]  # near copies
     outcome: dict[str, int] = {}
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ from calibration.intrinsics import CameraIntrinsics
 class SelectorConfig:
     """When a view is accepted."""
 
-    min_sharpness: float = 60.0  # variance of the Laplacian near the corners (8-bit gray)
+    min_sharpness: float = 0.05  # Laplacian variance / intensity variance near the corners
     min_new_motion: float = 0.03  # mean corner shift / image diagonal to count as new
     min_corners: int = 6
     grid: tuple[int, int] = (6, 4)  # coverage cells across, down
@@ -34,14 +34,17 @@ class SelectorConfig:
 
 
 def sharpness(gray: np.ndarray, view: BoardView) -> float:
-    """Variance of the Laplacian inside the board's bounding box (blur lowers it)."""
+    """Variance of the Laplacian inside the board's bounding box over the variance of the
+    intensity there: blur lowers it, and dividing by the contrast makes one threshold
+    work for a dim printout and a bright screen alike."""
     x0, y0 = np.floor(view.corners.min(0)).astype(int)
     x1, y1 = np.ceil(view.corners.max(0)).astype(int)
     h, w = gray.shape[:2]
     roi = gray[max(0, y0):min(h, y1 + 1), max(0, x0):min(w, x1 + 1)]
     if roi.size < 16:
         return 0.0
-    return float(cv2.Laplacian(roi, cv2.CV_64F).var())
+    contrast = float(roi.astype(np.float64).var())
+    return float(cv2.Laplacian(roi, cv2.CV_64F).var()) / max(contrast, 1.0)
 
 
 @dataclass

@@ -113,7 +113,10 @@ def triangulate(
     a *= np.sqrt(np.repeat(w.T, 2, axis=1))[:, :, None]
     _, _, vt = np.linalg.svd(a)
     h = vt[:, -1]
-    x = h[:, :3] / h[:, 3:4]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a point with < 2 views: NaN below
+        x = h[:, :3] / h[:, 3:4]
+    few = (w > 0).sum(0) < 2
+    x[few | ~np.all(np.isfinite(x), axis=1)] = x[~few].mean(0) if np.any(~few) else 0.0
     for _ in range(refine):
         xh = np.concatenate([x, np.ones((n, 1))], 1)
         q = np.einsum("cij,nj->cni", p, xh)  # (C,N,3)
@@ -126,7 +129,7 @@ def triangulate(
         h_mat = np.einsum("cnki,cnkj->nij", jw, jac) + 1e-9 * np.eye(3)
         g = np.einsum("cnki,cnk->ni", jw, r)
         x = x - np.linalg.solve(h_mat, g[..., None])[..., 0]
-    x[(w > 0).sum(0) < 2] = np.nan
+    x[few] = np.nan
     return x
 
 
