@@ -167,7 +167,7 @@ def associate(
         members[gi] |= members.pop(gj)
         for k in members[gi]:
             group_of[k] = gi
-    return [[views[k] for k in sorted(m)] for m in members.values()]
+    return [sorted((views[k] for k in m), key=lambda v: v.camera) for m in members.values()]
 
 
 def single_view_joints(view: HandView, rig: list[RigCamera],
