@@ -10,9 +10,10 @@ and multi-view fusion, all against known truth.
    keypoints of the generic (mean) shape plus noise, as a single view reports them.
    Translation error of the hand's centre: guessed K without undistortion (baseline),
    calibrated K with the generic shape, and with the user's hand profile.
-3. Multi-view: a rig of 3 calibrated cameras around the hands; keypoint and depth error
-   (camera 0's z) with 1, 2 and 3 views. ``multiview_depth_error_reduction`` is
-   ``1 - err(2 views) / err(1 view)`` at 50 cm.
+3. Multi-view: a rig of 3 cameras around the hands, its extrinsics calibrated from
+   rendered board views shared by the cameras (the camera-centre and rotation errors are
+   printed); keypoint and depth error (camera 0's z) with 1, 2 and 3 views.
+   ``multiview_depth_error_reduction`` is ``1 - err(2 views) / err(1 view)`` at 50 cm.
 
 Real board photos in ``../shared/data`` are used when there are any (none so far).
 
@@ -38,11 +39,12 @@ import numpy as np
 from calibration.board import BoardDetector, BoardSpec
 from calibration.calibrate import SelectorConfig, ViewSelector, calibrate_views
 from calibration.intrinsics import guess_intrinsics
-from calibration.multiview import HandView, fuse_views, single_view_joints
+from calibration.extrinsics import calibrate_extrinsics
+from calibration.multiview import HandView, RigCamera, fuse_views, single_view_joints
 from calibration.placement import solve_translation
 from calibration.profile import HandProfile, bone_lengths, profile_scale
-from calibration.synthetic import (board_poses, render_board, synthetic_hands, synthetic_rig,
-                                   webcam_calibration)
+from calibration.synthetic import (board_poses, render_board, rotation, synthetic_hands,
+                                   synthetic_rig, webcam_calibration)
 from models.hand_model import HandModel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,14 +120,39 @@ def bench_placement(model: HandModel, n: int, seed: int = 5) -> dict:
     return out
 
 
-def bench_multiview(model: HandModel, n: int, seed: int = 7) -> dict:
-    """Keypoint and depth error (mm) with 1, 2, 3 views, per depth."""
+def calibrated_rig(rig: list[RigCamera], depth: float, frames: int, seed: int
+                   ) -> tuple[list[RigCamera], float, float]:
+    """The rig as ``calibrate_extrinsics`` finds it from rendered board views shared by all
+    cameras; also the worst camera-centre error (mm) and rotation error (degrees)."""
+    spec = BoardSpec()
+    det = BoardDetector(spec)
+    rng = np.random.default_rng(seed)
+    centre = np.array([spec.squares_x, spec.squares_y, 0]) * spec.square_m / 2
+    views = []
+    for k in range(frames):
+        rb = rotation(*rng.uniform(-25, 25, 3))
+        tb = np.array([0.0, 0.0, depth]) + rng.uniform(-0.04, 0.04, 3) * depth - rb @ centre
+        views.append([det.detect(render_board(spec, c.calibration, c.R @ rb, c.R @ tb + c.t,
+                                              blur_sigma_px=0.4, noise_std=2.0, seed=k))
+                      for c in rig])
+    result = calibrate_extrinsics(spec, [c.calibration for c in rig], views)
+    est = [RigCamera(c.calibration, r, t) for c, (r, t) in zip(rig, result.poses)]
+    centre_err = max(np.linalg.norm(e.centre - c.centre) for e, c in zip(est, rig)) * 1000
+    rot_err = max(np.degrees(np.linalg.norm(cv2.Rodrigues(e.R @ c.R.T)[0]))
+                  for e, c in zip(est, rig))
+    return est, float(centre_err), float(rot_err)
+
+
+def bench_multiview(model: HandModel, n: int, board_frames: int, seed: int = 7) -> dict:
+    """Keypoint and depth error (mm) with 1, 2, 3 views, per depth; the fusion uses the
+    extrinsics calibrated from board views, the images come from the true rig."""
     rng = np.random.default_rng(seed)
     out: dict = {}
     for depth in DEPTHS_M:
         rig = synthetic_rig(3, distance_m=depth)
         rig = [type(c)(webcam_calibration(640, 480, 60.0 + 3 * i, name=f"cam{i}"), c.R, c.t)
                for i, c in enumerate(rig)]
+        est, centre_err, rot_err = calibrated_rig(rig, depth, board_frames, seed)
         true, observed = _noisy_views(model, n, rng)
         acc = {k: ([], []) for k in ("1", "1+profile", "2", "3")}
         for i in range(n):
@@ -138,15 +165,16 @@ def bench_multiview(model: HandModel, n: int, seed: int = 7) -> dict:
                 world_c = observed[i] @ cam.R.T  # hand-centred, in that camera's axes
                 views.append(HandView(c, uv, np.ones(21), "right", 0.9, world_c))
             prof = HandProfile(bone_lengths(true[i]))
-            res = {"1": single_view_joints(views[0], rig),
-                   "1+profile": single_view_joints(views[0], rig, prof),
-                   "2": fuse_views(views[:2], rig)[0].joints,
-                   "3": fuse_views(views, rig)[0].joints}
+            res = {"1": single_view_joints(views[0], est),
+                   "1+profile": single_view_joints(views[0], est, prof),
+                   "2": fuse_views(views[:2], est)[0].joints,
+                   "3": fuse_views(views, est)[0].joints}
             for k, x in res.items():
                 acc[k][0].append(np.linalg.norm(x - x_true, axis=1).mean())
                 acc[k][1].append(np.abs(x[:, 2] - x_true[:, 2]).mean())
         out[depth] = {k: {"keypoint_mm": float(np.median(a) * 1000),
                           "depth_mm": float(np.median(b) * 1000)} for k, (a, b) in acc.items()}
+        out[depth]["extrinsics"] = {"centre_mm": centre_err, "rotation_deg": rot_err}
     return out
 
 
@@ -188,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="fewer views and hands")
     ap.add_argument("--plot", type=Path, default=DOCS / "calibration_errors.png")
     a = ap.parse_args(argv)
-    n_views, n_hands = (10, 60) if a.quick else (16, 300)
+    n_views, n_hands, n_board = (10, 60, 3) if a.quick else (16, 300, 6)
     model = HandModel.open_hand()
 
     intr = bench_intrinsics(n_views)
@@ -212,8 +240,13 @@ def main(argv: list[str] | None = None) -> dict:
               f"{p['calibrated_profile']:10.1f}"
               f"{p['calibrated_profile'] / p['guessed_K']:8.2f}")
 
-    mv = bench_multiview(model, n_hands // 2)
-    print("\n== multi-view: median keypoint / depth error (mm), 3-camera rig ==")
+    mv = bench_multiview(model, n_hands // 2, n_board)
+    print("\n== extrinsics from shared board views: worst camera of the rig ==")
+    for d in DEPTHS_M:
+        e = mv[d]["extrinsics"]
+        print(f"rig around {d * 100:.0f} cm: centre error {e['centre_mm']:.1f} mm, rotation "
+              f"error {e['rotation_deg']:.2f}°")
+    print("\n== multi-view: median keypoint / depth error (mm), 3-camera rig, calibrated ==")
     print(f"{'distance':>9}" + "".join(f"{k + ' view':>16}" for k in ("1", "1+profile", "2", "3")))
     for d in DEPTHS_M:
         print(f"{d * 100:7.0f}cm" + "".join(

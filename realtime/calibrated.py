@@ -34,7 +34,7 @@ class CalibratedFitter:
         self.calibration = calibration
         self.profile = profile
         self.recorder = recorder
-        self._scaled: dict[tuple[int, int], CameraCalibration] = {}
+        self._scaled: dict[tuple[int, int], CameraCalibration | None] = {}
 
     def faces(self, handedness: str) -> np.ndarray:
         return self.fitter.faces(handedness)
@@ -44,7 +44,11 @@ class CalibratedFitter:
             return None
         size = (intrinsics.width, intrinsics.height)
         if size not in self._scaled:
-            self._scaled[size] = self.calibration.rescaled(*size)
+            try:
+                self._scaled[size] = self.calibration.rescaled(*size)
+            except CalibrationError as exc:  # a frame of another aspect ratio (image folders)
+                log.warning("%s: landmarks of %dx%d frames are not undistorted", exc, *size)
+                self._scaled[size] = None
         return self._scaled[size]
 
     def fit_all(self, dets: list[Detection], intrinsics: CameraIntrinsics,

@@ -210,3 +210,30 @@ def test_bad_profile_is_named(tmp_path):
     path.write_text(json.dumps({"kind": "handmesh.hand_profile", "bone_lengths_m": [0.03] * 5}))
     with pytest.raises(CalibrationError, match="bone_lengths_m"):
         load_profile(path)
+
+
+def test_command_line_board_and_intrinsics_from_a_folder(tmp_path, capsys):
+    from calibration.__main__ import draw_feedback, main
+
+    assert main(["board", "--out", str(tmp_path / "board.png"), "--dpi", "72"]) == 0
+    spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
+    truth = webcam_calibration(480, 360)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for i, (R, t) in enumerate(board_poses(spec, 6, seed=4, distance_m=(0.35, 0.55))):  # noqa: N806
+        cv2.imwrite(str(shots / f"{i:02d}.png"), render_board(spec, truth, R, t, seed=i))
+    (shots / "zz.png").write_bytes(b"not an image")
+    out = tmp_path / "cam.yaml"
+    code = main(["intrinsics", "--images", str(shots), "--out", str(out), "--squares-x", "6",
+                 "--squares-y", "4", "--square-mm", "40", "--marker-mm", "30"])
+    text = capsys.readouterr().out
+    assert code == 0 and "RMS reprojection error" in text and "zz.png: not readable" in text
+    got = load_calibration(out)
+    assert abs(got.intrinsics.fx / truth.intrinsics.fx - 1) < FOCAL_TOL
+    sel = ViewSelector(truth.size)
+    img = cv2.imread(str(shots / "00.png"))
+    view = BoardDetector(spec).detect(img)
+    sel.offer(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), view)
+    shown = draw_feedback(img, sel, view, "accepted", 25)
+    assert shown.shape == img.shape and not np.array_equal(shown, img)
+    assert main(["intrinsics", "--images", str(tmp_path / "none"), "--out", str(out)]) == 2
