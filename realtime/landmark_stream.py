@@ -33,7 +33,7 @@ import zmq
 
 from calibration.errors import CalibrationError
 from calibration.multiview import FusedHand, HandView, RigCamera, fit_mesh, fuse_views
-from calibration.profile import HandProfile
+from calibration.profile import HandProfile, ProfileRecorder, save_profile
 from realtime import protocol
 from realtime.pipeline import Packet
 from realtime.publisher import is_loopback
@@ -181,8 +181,10 @@ class FusionNode:
     """
 
     def __init__(self, rig: list[RigCamera], model=None, profile: HandProfile | None = None,
-                 max_skew_s: float = 0.05, fit: bool = True) -> None:
+                 max_skew_s: float = 0.05, fit: bool = True,
+                 recorder: ProfileRecorder | None = None) -> None:
         self.rig = rig
+        self.recorder = recorder  # metric hand profiles from triangulated (>= 2 views) hands
         self.model = model
         self.profile = profile
         self.max_skew_s = max_skew_s
@@ -203,6 +205,10 @@ class FusionNode:
         views = [v for t, f in self.latest.values() if newest - t <= self.max_skew_s
                  for v in f.views]
         hands = fuse_views(views, self.rig, self.profile)
+        if self.recorder is not None:
+            for h in hands:
+                if len(h.views) >= 2:
+                    self.recorder.add(h.joints, h.score)
         if self.fit:
             shape = self.profile.shape if (self.profile is not None
                                            and self.profile.shape.size) else None
@@ -263,7 +269,8 @@ def run_fuse(a: argparse.Namespace) -> int:
     rig = [RigCamera(c, r, t) for c, (r, t) in zip(calibs, poses)]
     model = HandModel.open_hand()
     profile = load_profile(a.hand_profile) if a.hand_profile else None
-    node = FusionNode(rig, model, profile, a.max_skew_ms / 1000.0)
+    recorder = ProfileRecorder() if a.record_profile else None
+    node = FusionNode(rig, model, profile, a.max_skew_ms / 1000.0, recorder=recorder)
     sub = LandmarkSubscriber(a.connect)
     publisher = None
     if a.publish:
@@ -302,6 +309,11 @@ def run_fuse(a: argparse.Namespace) -> int:
         sub.close()
         if publisher is not None:
             publisher.close()
+    if recorder is not None:
+        prof = recorder.profile(source="multi-view")
+        save_profile(a.record_profile, prof)
+        print(f"metric hand profile from {prof.samples} triangulated open hands: hand length "
+              f"{prof.hand_length_mm:.0f} mm, saved to {a.record_profile}")
     return 0
 
 
@@ -322,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--connect", action="append", default=[], help="a camera node endpoint")
     f.add_argument("--publish", default=None, help="re-publish fused hands (hands/joints)")
     f.add_argument("--hand-profile", default=None)
+    f.add_argument("--record-profile", default=None, metavar="FILE",
+                   help="save a metric hand profile from triangulated open hands (use it "
+                        "with run_demo.py --hand-profile on a single camera)")
     f.add_argument("--max-skew-ms", type=float, default=50.0)
     f.add_argument("--seconds", type=float, default=None)
     f.add_argument("--print", action="store_true", help="print each fused frame")

@@ -13,6 +13,7 @@ from calibration.errors import CalibrationError
 from calibration.extrinsics import calibrate_extrinsics, load_rig, save_rig
 from calibration.multiview import (HandView, RigCamera, associate, fit_mesh, fuse_views,
                                    triangulate)
+from calibration.profile import ProfileRecorder, bone_lengths
 from calibration.synthetic import render_board, rotation, synthetic_rig, webcam_calibration
 from models.hand_model import HandModel
 from models.poses import named_pose
@@ -163,7 +164,8 @@ def test_camera_nodes_to_fusion_node_over_sockets():
     x = _hand()
     pubs = [LandmarkPublisher("tcp://127.0.0.1:*", c) for c in range(2)]
     sub = LandmarkSubscriber([p.endpoint for p in pubs])
-    node = FusionNode(rig, HandModel.open_hand(), max_skew_s=0.5)
+    recorder = ProfileRecorder(target_samples=1)
+    node = FusionNode(rig, HandModel.open_hand(), max_skew_s=0.5, recorder=recorder)
     try:
         got: dict[int, int] = {}
         deadline = time.monotonic() + 5.0
@@ -178,6 +180,9 @@ def test_camera_nodes_to_fusion_node_over_sockets():
         assert len(hands) == 1 and hands[0].views == (0, 1)
         assert np.abs(hands[0].joints - x).max() < 1e-3  # float32 on the wire
         assert hands[0].vertices is not None
+        # Triangulated hands give a metric profile (a single view cannot).
+        assert recorder.done
+        assert np.allclose(recorder.profile().bone_lengths_m, bone_lengths(x), atol=1e-3)
         time.sleep(0.6)  # camera 0 goes quiet
         pubs[1].send(99, time.monotonic(), (640, 480), _detections(rig, x, 1))
         frames = []
