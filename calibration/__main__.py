@@ -107,9 +107,11 @@ def cmd_intrinsics(a) -> int:
             verdict = selector.offer(img, det.detect(img))
             print(f"{path.name}: {verdict}")
     else:
-        cap = cv2.VideoCapture(a.camera)
+        cam = int(a.camera) if a.camera.isdigit() else a.camera
+        cap = cv2.VideoCapture(cam)
         if not cap.isOpened():
-            raise CalibrationError(f"camera {a.camera} cannot be opened")
+            raise CalibrationError(f"camera {a.camera} cannot be opened (busy, missing, or "
+                                   "not a video file)")
         if a.width and a.height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, a.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, a.height)
@@ -221,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     _board_args(i)
     src = i.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", type=Path, help="a folder of board photos")
-    src.add_argument("--camera", type=int, help="a live camera index")
+    src.add_argument("--camera", help="a live camera index (0), or a video file of the "
+                     "board being moved around")
     i.add_argument("--out", type=Path, required=True, help=".yaml (OpenCV) or .json")
     i.add_argument("--name", default="camera")
     i.add_argument("--views", type=int, default=25, help="live: stop after this many views")

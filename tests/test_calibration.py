@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import cv2
 import numpy as np
@@ -237,3 +238,30 @@ def test_command_line_board_and_intrinsics_from_a_folder(tmp_path, capsys):
     shown = draw_feedback(img, sel, view, "accepted", 25)
     assert shown.shape == img.shape and not np.array_equal(shown, img)
     assert main(["intrinsics", "--images", str(tmp_path / "none"), "--out", str(out)]) == 2
+
+
+def test_live_calibration_from_a_video(tmp_path, capsys):
+    """The live path (``--camera``) reading a video of the board moving, as from a webcam."""
+    from calibration.__main__ import main
+
+    spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
+    truth = webcam_calibration(480, 360)
+    video = tmp_path / "board.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, truth.size)
+    for i, (R, t) in enumerate(board_poses(spec, 8, seed=6, distance_m=(0.35, 0.55))):  # noqa: N806
+        frame = render_board(spec, truth, R, t, seed=i, supersample=1)
+        for _ in range(2):  # a still board for two frames: the copy is rejected
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "cam.json"
+    code = main(["intrinsics", "--camera", str(video), "--headless", "--out", str(out),
+                 "--squares-x", "6", "--squares-y", "4", "--square-mm", "40",
+                 "--marker-mm", "30"])
+    text = capsys.readouterr().out
+    assert code == 0
+    accepted = int(re.search(r"(\d+) views accepted", text).group(1))
+    duplicates = int(re.search(r"'duplicate': (\d+)", text).group(1))
+    assert accepted >= 5 and accepted + duplicates == 16  # every repeated frame rejected
+    assert abs(load_calibration(out).intrinsics.fx / truth.intrinsics.fx - 1) < 2 * FOCAL_TOL
+    assert main(["intrinsics", "--camera", str(tmp_path / "missing.avi"), "--out",
+                 str(out)]) == 2
