@@ -63,6 +63,9 @@ def calibrate_extrinsics(
 ) -> ExtrinsicsResult:
     """``frames[k][c]``: the board view of camera ``c`` at moment ``k`` (None if unseen)."""
     n = len(calibs)
+    if spec.kind != "charuco":
+        raise CalibrationError("extrinsics need a ChArUco board: a plain chessboard's corner "
+                               "order can flip between cameras (pass --kind charuco)")
     if not 2 <= n <= 8:
         raise CalibrationError(f"extrinsics need 2-8 cameras, got {n}")
     pair_est: dict[tuple[int, int], list[Pose]] = {}

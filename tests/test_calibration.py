@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 import cv2
@@ -265,3 +266,37 @@ def test_live_calibration_from_a_video(tmp_path, capsys):
     assert abs(load_calibration(out).intrinsics.fx / truth.intrinsics.fx - 1) < 2 * FOCAL_TOL
     assert main(["intrinsics", "--camera", str(tmp_path / "missing.avi"), "--out",
                  str(out)]) == 2
+
+
+@pytest.mark.skipif(not os.environ.get("DISPLAY"),
+                    reason="no X display (DISPLAY unset; scripts/test.sh starts Xvfb :99)")
+def test_live_calibration_window(tmp_path, capsys):
+    """The feedback window opens and closes with the video's end."""
+    from calibration.__main__ import main
+
+    spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
+    truth = webcam_calibration(480, 360)
+    video = tmp_path / "board.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, truth.size)
+    for i, (R, t) in enumerate(board_poses(spec, 6, seed=8, distance_m=(0.35, 0.55))):  # noqa: N806
+        writer.write(cv2.cvtColor(render_board(spec, truth, R, t, seed=i, supersample=1),
+                                  cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "cam.yaml"
+    assert main(["intrinsics", "--camera", str(video), "--out", str(out), "--squares-x", "6",
+                 "--squares-y", "4", "--square-mm", "40", "--marker-mm", "30"]) == 0
+    assert load_calibration(out).rms_px < RMS_MAX_PX
+
+
+def test_plain_chessboard_calibrates_too():
+    spec = BoardSpec(kind="chessboard", squares_x=8, squares_y=6, square_m=0.03)
+    truth = webcam_calibration(480, 360)
+    det = BoardDetector(spec)
+    sel = ViewSelector(truth.size)
+    for i, (R, t) in enumerate(board_poses(spec, 8, seed=12, distance_m=(0.35, 0.5))):  # noqa: N806
+        img = render_board(spec, truth, R, t, noise_std=1.0, seed=i, supersample=1)
+        sel.offer(img, det.detect(img))
+    assert len(sel.views) >= 5
+    result = calibrate_views(spec, sel.views, truth.size)
+    assert abs(result.calibration.intrinsics.fx / truth.intrinsics.fx - 1) < FOCAL_TOL
+    assert result.rms_px < RMS_MAX_PX
