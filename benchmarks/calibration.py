@@ -36,6 +36,7 @@ if __name__ == "__main__":  # run as a file, this folder would shadow the calibr
 import cv2
 import numpy as np
 
+from benchmarks.common import save_figure
 from calibration.board import BoardDetector, BoardSpec
 from calibration.calibrate import SelectorConfig, ViewSelector, calibrate_views
 from calibration.intrinsics import guess_intrinsics
@@ -206,9 +207,7 @@ def plot(place: dict, mv: dict, path: Path) -> None:
     b.set(xlabel="hand distance (cm)", ylabel="median keypoint depth error (mm)",
           title="multi-view fusion", yscale="log")
     b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -255,7 +254,6 @@ def main(argv: list[str] | None = None) -> dict:
     reduction = 1 - mv[0.5]["2"]["depth_mm"] / mv[0.5]["1"]["depth_mm"]
     print(f"depth error 2 views vs 1 at 50 cm: ratio {1 - reduction:.3f} "
           f"(reduction {reduction:.1%}, target >= 50%)")
-    a.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(place, mv, a.plot)
     print(f"plot: {a.plot}")
     result = {
