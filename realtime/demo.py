@@ -78,6 +78,10 @@ class DemoConfig:
     curve_keys: Path | None = None  # the publisher's server.key_secret (CURVE)
     allowed_clients: Path | None = None  # allowed client public keys: a dir or a key list
     stats_json: Path | None = None
+    calib: Path | None = None  # a camera calibration file (python -m calibration intrinsics)
+    hand_profile: Path | None = None  # a hand shape profile: the user's hand size
+    calibrate_hand: Path | None = None  # record a hand profile into this file
+    hand_length_mm: float | None = None  # measured wrist-to-middle-fingertip length
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
@@ -151,6 +155,18 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--allowed-clients", type=Path, default=None, metavar="FILE_OR_DIR",
                    help="with --curve-keys: a directory of client .key files, or a file of "
                         "client public keys (one per line); only these may connect")
+    p.add_argument("--calib", type=Path, default=None, metavar="FILE",
+                   help="camera calibration (.yaml/.json from `python -m calibration "
+                        "intrinsics`); without one K is estimated from --fov")
+    p.add_argument("--hand-profile", type=Path, default=None, metavar="FILE",
+                   help="the user's hand profile (from --calibrate-hand): hands take its "
+                        "size, which fixes their depth")
+    p.add_argument("--calibrate-hand", type=Path, default=None, metavar="FILE",
+                   help="record a hand profile: hold one hand open towards the camera for a "
+                        "few seconds; saved to FILE")
+    p.add_argument("--hand-length-mm", type=float, default=None,
+                   help="with --calibrate-hand: your measured wrist-crease to middle-"
+                        "fingertip length, which sets the profile's true size")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -165,6 +181,8 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
         print_stats=a.stats, stats_json=a.stats_json, publish=a.publish, insecure=a.insecure,
         curve_keys=a.curve_keys, allowed_clients=a.allowed_clients,
+        calib=a.calib, hand_profile=a.hand_profile, calibrate_hand=a.calibrate_hand,
+        hand_length_mm=a.hand_length_mm,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
     )
@@ -213,6 +231,39 @@ def make_fitter(model: HandModel, config: DemoConfig):
     return RegressorFitter(model, RunnerConfig(manifest=manifest))
 
 
+def calibrate_fitter(fitter, config: DemoConfig, size: tuple[int, int]):
+    """``(fitter, calibration, recorder)``: the fitter wrapped for --calib, --hand-profile
+    and --calibrate-hand (unchanged when none is given)."""
+    from calibration.camera_file import load_calibration
+    from calibration.profile import ProfileRecorder, load_profile
+    from realtime.calibrated import CalibratedFitter
+
+    calib = load_calibration(config.calib).rescaled(*size) if config.calib else None
+    if calib is not None:
+        print(f"calibration {config.calib} ({calib.camera_name}, {size[0]}x{size[1]}"
+              f"{', undistorting landmarks' if calib.has_distortion else ''})")
+    profile = load_profile(config.hand_profile) if config.hand_profile else None
+    recorder = ProfileRecorder() if config.calibrate_hand else None
+    if recorder is not None:
+        print(f"hand calibration: hold one hand open, fingers straight, towards the camera; "
+              f"{recorder.target_samples} open-hand frames are needed")
+    if calib is None and profile is None and recorder is None:
+        return fitter, None, None
+    return CalibratedFitter(fitter, calib, profile, recorder), calib, recorder
+
+
+def save_hand_profile(recorder, config: DemoConfig) -> None:
+    """Average the recorded open hands into the --calibrate-hand file."""
+    from calibration.profile import save_profile
+
+    profile = recorder.profile()
+    if config.hand_length_mm is not None:
+        profile = profile.with_hand_length(config.hand_length_mm)
+    save_profile(config.calibrate_hand, profile)
+    print(f"hand profile from {profile.samples} open-hand frames ({profile.source}): hand "
+          f"length {profile.hand_length_mm:.0f} mm, saved to {config.calibrate_hand}")
+
+
 def _replay_overlay(config: OverlayConfig, replay: HandsReplay, model: HandModel) -> OverlayConfig:
     """Skeletons only when the file has no meshes to draw (joints-only, another hand model)."""
     if replay.vertex_count == 0:
@@ -252,6 +303,7 @@ def run(config: DemoConfig) -> dict:
     model = HandModel.open_hand()
     # A replay needs no detector or regressor, only the faces of the hand model to draw.
     fitter = HandFitter(model, config.fitter) if replaying else make_fitter(model, config)
+    calib, hand_recorder = None, None
     faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
     tracker = SimpleTracker()
     smoothing = config.smoothing if not replaying or config.smooth_replay else None
@@ -272,7 +324,8 @@ def run(config: DemoConfig) -> dict:
                                             and not source.is_live)
             live, pace = source.is_live or as_camera, as_camera
             overlay_cfg = config.overlay
-            fixed = sample_intrinsics(spec)
+            fitter, calib, hand_recorder = calibrate_fitter(fitter, config, source.size)
+            fixed = calib.intrinsics if calib is not None else sample_intrinsics(spec)
         known = IntrinsicsFor(fixed, config.hfov_deg)
 
         def intrinsics_for(size: tuple[int, int]) -> CameraIntrinsics:
@@ -282,12 +335,14 @@ def run(config: DemoConfig) -> dict:
 
         intrinsics = intrinsics_for(source.size)
         if intrinsics.estimated and not replaying:
-            log.info("no calibration: intrinsics estimated from a %.0f degree field of view",
-                     config.hfov_deg)
+            print(f"no calibration: estimating K from image size with hfov="
+                  f"{config.hfov_deg:g}° (pass --calib FILE for metric accuracy)")
         frames_read = [0]
 
         def read() -> Frame | None:
             if config.max_frames is not None and frames_read[0] >= config.max_frames:
+                return None
+            if hand_recorder is not None and hand_recorder.done:
                 return None
             if isinstance(source, HandsReplay):
                 item = source.read()
@@ -347,6 +402,8 @@ def run(config: DemoConfig) -> dict:
     elapsed = time.perf_counter() - t_start
     if result is not None and result.error is not None:
         raise result.error
+    if hand_recorder is not None:
+        save_hand_profile(hand_recorder, config)
     snapshot = recorder.snapshot()
     stats = {
         "source": spec,

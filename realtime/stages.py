@@ -31,8 +31,21 @@ class IntrinsicsFor:
         if self.fixed is not None and size == (self.fixed.width, self.fixed.height):
             return self.fixed
         if size not in self._cache:
-            self._cache[size] = guess_intrinsics(size[0], size[1], self.hfov_deg)
+            self._cache[size] = self._for_size(size)
         return self._cache[size]
+
+    def _for_size(self, size: tuple[int, int]) -> CameraIntrinsics:
+        """A known camera at another resolution of the same aspect is rescaled (webcams
+        scale the whole sensor); anything else is guessed from the field of view."""
+        fixed = self.fixed
+        if fixed is not None and not fixed.estimated:
+            sx, sy = size[0] / fixed.width, size[1] / fixed.height
+            if abs(sx - sy) <= 0.01 * max(sx, sy):
+                return fixed.scaled_to(*size)
+            log.warning("frame size %dx%d does not match the calibrated %dx%d (another "
+                        "aspect ratio): guessing its intrinsics", size[0], size[1],
+                        fixed.width, fixed.height)
+        return guess_intrinsics(size[0], size[1], self.hfov_deg)
 
 
 class DetectStage:

@@ -1,0 +1,246 @@
+"""A calibrated camera (intrinsics + lens distortion) and its file formats.
+
+Files are OpenCV-compatible: the YAML is what ``cv2.FileStorage`` writes and OpenCV's own
+calibration sample reads (``image_width``, ``image_height``, ``camera_matrix``,
+``distortion_coefficients``, ``avg_reprojection_error``, ``calibration_time``), plus
+``camera_name``; the JSON file has the same keys with nested lists. Doubles are written with
+17 significant digits, so a save/load round trip is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from calibration.errors import CalibrationError
+from calibration.intrinsics import CameraIntrinsics
+
+DIST_LENGTHS = (4, 5, 8, 12, 14)  # the distortion vector lengths OpenCV accepts
+_REQUIRED = ("image_width", "image_height", "camera_matrix", "distortion_coefficients")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class CameraCalibration:
+    """A camera's pinhole intrinsics, its distortion ``(k1, k2, p1, p2[, k3, ...])`` and
+    where they came from. ``rms_px`` is the calibration's RMS reprojection error."""
+
+    intrinsics: CameraIntrinsics
+    dist: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    camera_name: str = "camera"
+    date: str = field(default_factory=_now)
+    rms_px: float = float("nan")
+
+    def __post_init__(self) -> None:
+        dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
+        if len(dist) not in DIST_LENGTHS:
+            raise CalibrationError(f"distortion_coefficients must have one of {DIST_LENGTHS} "
+                                   f"values, got {len(dist)}")
+        if not np.all(np.isfinite(dist)):
+            raise CalibrationError(f"distortion_coefficients contain NaN or inf: {dist}")
+        object.__setattr__(self, "dist", dist)
+
+    @property
+    def K(self) -> np.ndarray:  # noqa: N802
+        return self.intrinsics.K
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.intrinsics.width, self.intrinsics.height
+
+    @property
+    def has_distortion(self) -> bool:
+        return bool(np.any(self.dist != 0.0))
+
+    def rescaled(self, width: int, height: int) -> "CameraCalibration":
+        """The same camera streaming at another resolution.
+
+        Webcams scale the full sensor image to each mode, so K scales with the image and
+        the distortion (defined on normalised coordinates) stays. A different aspect ratio
+        means a crop, which cannot be recovered from the file: refused.
+        """
+        w0, h0 = self.size
+        if (width, height) == (w0, h0):
+            return self
+        if abs(width / w0 - height / h0) > 0.01 * max(width / w0, height / h0):
+            raise CalibrationError(
+                f"image_width/image_height: calibrated at {w0}x{h0} but the stream is "
+                f"{width}x{height} (another aspect ratio, i.e. a crop): calibrate this "
+                "resolution with `python -m calibration intrinsics`")
+        return CameraCalibration(self.intrinsics.scaled_to(width, height), self.dist,
+                                 self.camera_name, self.date, self.rms_px)
+
+    def undistort_points(self, uv: np.ndarray) -> np.ndarray:
+        """Pixels ``(N,2)`` of the distorted image -> pixels of the ideal pinhole image."""
+        uv = np.asarray(uv, dtype=np.float64)
+        if not self.has_distortion or len(uv) == 0:
+            return uv.copy()
+        import cv2
+
+        out = cv2.undistortPoints(uv.reshape(-1, 1, 2), self.K, self.dist, P=self.K)
+        return out.reshape(-1, 2)
+
+    def distort_points(self, uv: np.ndarray) -> np.ndarray:
+        """Ideal pinhole pixels ``(N,2)`` -> pixels of the real (distorted) image."""
+        uv = np.asarray(uv, dtype=np.float64)
+        if not self.has_distortion or len(uv) == 0:
+            return uv.copy()
+        import cv2
+
+        K = self.K  # noqa: N806
+        xy = (uv - K[:2, 2]) / np.array([K[0, 0], K[1, 1]])
+        pts = np.concatenate([xy, np.ones((len(xy), 1))], 1)
+        out, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), K, self.dist)
+        return out.reshape(-1, 2)
+
+    def to_dict(self) -> dict:
+        """The JSON layout (OpenCV's key names)."""
+        return {
+            "camera_name": self.camera_name,
+            "calibration_time": self.date,
+            "image_width": int(self.intrinsics.width),
+            "image_height": int(self.intrinsics.height),
+            "camera_matrix": self.K.tolist(),
+            "distortion_coefficients": self.dist.tolist(),
+            "avg_reprojection_error": None if math.isnan(self.rms_px) else float(self.rms_px),
+        }
+
+
+def _field_number(where: str, name: str, value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"{where}: field {name!r} is not a number: {value!r}") from exc
+    if not math.isfinite(out):
+        raise CalibrationError(f"{where}: field {name!r} is not finite: {value!r}; "
+                               "recalibrate the camera")
+    return out
+
+
+def calibration_from_dict(data: dict, where: str = "calibration") -> CameraCalibration:
+    """Validate the JSON/YAML fields; every error names the field and says what to do."""
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{where}: expected a mapping of calibration fields")
+    for name in _REQUIRED:
+        if data.get(name) is None:
+            raise CalibrationError(f"{where}: field {name!r} is missing; a calibration file "
+                                   f"needs {', '.join(_REQUIRED)} "
+                                   "(write one with `python -m calibration intrinsics`)")
+    width = _field_number(where, "image_width", data["image_width"])
+    height = _field_number(where, "image_height", data["image_height"])
+    if width != int(width) or height != int(height) or width <= 0 or height <= 0:
+        raise CalibrationError(f"{where}: fields 'image_width'/'image_height' must be positive "
+                               f"integers, got {width}x{height}")
+    try:
+        K = np.asarray(data["camera_matrix"], dtype=np.float64)  # noqa: N806
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"{where}: field 'camera_matrix' is not a 3x3 matrix") from exc
+    if K.shape != (3, 3):
+        raise CalibrationError(f"{where}: field 'camera_matrix' must be 3x3, got {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise CalibrationError(f"{where}: field 'camera_matrix' contains NaN or inf")
+    if K[0, 1] != 0 or np.any(K[2] != (0, 0, 1)) or K[1, 0] != 0:
+        raise CalibrationError(f"{where}: field 'camera_matrix' must be [[fx,0,cx],[0,fy,cy],"
+                               f"[0,0,1]], got {K.tolist()}")
+    if not (0 < K[0, 2] < width and 0 < K[1, 2] < height):
+        raise CalibrationError(
+            f"{where}: field 'camera_matrix' puts the principal point at ({K[0, 2]:.1f}, "
+            f"{K[1, 2]:.1f}), outside the {int(width)}x{int(height)} image given by "
+            "'image_width'/'image_height': wrong image size or wrong file")
+    try:
+        dist = np.asarray(data["distortion_coefficients"], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"{where}: field 'distortion_coefficients' is not a list of "
+                               "numbers") from exc
+    if len(dist) not in DIST_LENGTHS or not np.all(np.isfinite(dist)):
+        raise CalibrationError(f"{where}: field 'distortion_coefficients' must be "
+                               f"{DIST_LENGTHS} finite numbers, got {dist.tolist()}")
+    rms = data.get("avg_reprojection_error")
+    rms = float("nan") if rms is None else _field_number(where, "avg_reprojection_error", rms)
+    try:
+        intr = CameraIntrinsics.from_matrix(K, int(width), int(height))
+    except CalibrationError as exc:
+        raise CalibrationError(f"{where}: field 'camera_matrix': {exc}") from exc
+    return CameraCalibration(intr, dist, str(data.get("camera_name", "camera")),
+                             str(data.get("calibration_time", "")), rms)
+
+
+def save_calibration(path: str | Path, calib: CameraCalibration) -> Path:
+    """Write ``.yaml``/``.yml`` (cv2.FileStorage) or ``.json``; returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        path.write_text(json.dumps(calib.to_dict(), indent=2) + "\n")
+        return path
+    if suffix not in (".yaml", ".yml", ".xml"):
+        raise CalibrationError(f"{path}: unknown calibration format {suffix!r}; use .yaml or "
+                               ".json")
+    import cv2
+
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    try:
+        fs.write("camera_name", calib.camera_name)
+        fs.write("calibration_time", calib.date)
+        fs.write("image_width", int(calib.intrinsics.width))
+        fs.write("image_height", int(calib.intrinsics.height))
+        fs.write("camera_matrix", calib.K)
+        fs.write("distortion_coefficients", calib.dist.reshape(1, -1))
+        if not math.isnan(calib.rms_px):
+            fs.write("avg_reprojection_error", float(calib.rms_px))
+    finally:
+        fs.release()
+    return path
+
+
+def _read_yaml(path: Path) -> dict:
+    import cv2
+
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except cv2.error as exc:
+        raise CalibrationError(f"{path}: not an OpenCV YAML/XML file ({exc})") from exc
+    if not fs.isOpened():
+        raise CalibrationError(f"{path}: cannot be opened as an OpenCV YAML/XML file")
+    try:
+        out: dict = {}
+        for name in ("camera_name", "calibration_time"):
+            node = fs.getNode(name)
+            if not node.empty():
+                out[name] = node.string() if node.isString() else str(node.real())
+        for name in ("image_width", "image_height", "avg_reprojection_error"):
+            node = fs.getNode(name)
+            if not node.empty():
+                out[name] = node.real()
+        for name in ("camera_matrix", "distortion_coefficients"):
+            node = fs.getNode(name)
+            if not node.empty():
+                mat = node.mat()
+                out[name] = None if mat is None else np.asarray(mat, dtype=np.float64)
+        return out
+    finally:
+        fs.release()
+
+
+def load_calibration(path: str | Path) -> CameraCalibration:
+    """Read and validate a calibration file (``.yaml``/``.yml``/``.xml`` or ``.json``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CalibrationError(f"calibration file not found: {path}; make one with "
+                               "`python -m calibration intrinsics --camera 0 --out FILE`")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CalibrationError(f"{path}: not a JSON calibration file ({exc})") from exc
+    else:
+        data = _read_yaml(path)
+    return calibration_from_dict(data, str(path))
