@@ -53,6 +53,10 @@ SHIPPED_MANIFEST = SHIPPED_DIR / "regressor.json"
 ONNX_TORCH_TOL_M = 1e-4  # FP32 ONNX vs torch, every output (pose6d, shape: same number)
 FP16_FP32_TOL_M = 5e-4  # FP16-weight vs FP32 ONNX vertices, max abs (issue 3: 0.5 mm)
 FRESH_PROCESS_TOL_M = 1e-3  # shipped files run by the runner in a new process vs torch
+# the same for unitless outputs (6D rotation entries, shape coefficients): FP16 weights move
+# them by ~1e-3 (0.06 degrees), far below anything visible
+FRESH_PROCESS_TOL_UNITLESS = 5e-3
+UNITLESS_OUTPUTS = ("pose6d", "shape")
 MIRROR_TOL_M = 1e-4  # left (mirrored) detection vs mirrored right-hand mesh
 SHIPPED_REPROJ_MEAN_PX = 15.0  # trained model: mean |keypoints_2d - landmarks| per hand
 DET_CONSISTENCY_TOL = 1e-6  # detection_inputs vs prepare_inputs_np, float32 inputs
@@ -334,7 +338,8 @@ def test_shipped_files_load_in_fresh_process_and_agree_with_torch(
         got = np.asarray(result["outputs"][name])
         assert got.shape == ref[name].shape, name
         err = _max_abs(got, ref[name])
-        assert err < FRESH_PROCESS_TOL_M, f"{which} {name}: runner vs torch max abs {err:.3g}"
+        tol = FRESH_PROCESS_TOL_UNITLESS if name in UNITLESS_OUTPUTS else FRESH_PROCESS_TOL_M
+        assert err < tol, f"{which} {name}: runner vs torch max abs {err:.3g}"
 
 
 # ---------------------------------------------------------------------------------------
