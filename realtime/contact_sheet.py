@@ -23,7 +23,7 @@ class ContactSheetConfig:
 
     count: int = 12
     columns: int = 4
-    thumb_width: int = 320
+    thumb_width: int = 240
 
     def __post_init__(self) -> None:
         for name in ("count", "columns", "thumb_width"):

@@ -48,7 +48,7 @@ def image_plane_mesh(K: np.ndarray, width: int, height: int,  # noqa: N803
     facing the camera, and per-corner UVs (6,2) in Open3D's layout (one per triangle
     corner; v = 0 at the image's top row)."""
     verts = image_plane_corners(K, width, height, depth_m)
-    tris = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
+    tris = np.array([[0, 2, 1], [0, 3, 2]], dtype=np.int32)  # normal -z: toward the camera
     corner_uv = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
     return verts, tris, corner_uv[tris.reshape(-1)]
 

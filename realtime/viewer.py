@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -62,6 +63,7 @@ class ViewerConfig:
     video_width: int = 320  # the image plane's texture is the frame shrunk to this width
     screenshot_dir: Path = Path(".")
     visible: bool = True
+    max_update_hz: float = 30.0  # newer hands wait: software GL (Xvfb) costs ~20 ms a draw
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 64:
@@ -71,6 +73,8 @@ class ViewerConfig:
             raise ValueError(f"max_hands must be at least 1, got {self.max_hands}")
         if not self.image_plane_depth_m > 0.0:
             raise ValueError(f"image_plane_depth_m must be > 0, got {self.image_plane_depth_m}")
+        if not self.max_update_hz > 0.0:
+            raise ValueError(f"max_update_hz must be > 0, got {self.max_update_hz}")
         if not 0.0 < self.texture_rate <= 1.0:
             raise ValueError(f"texture_rate must be in (0, 1], got {self.texture_rate}")
 
@@ -417,3 +421,36 @@ class HandViewer:
         }
         for key, cb in keys.items():
             vis.register_key_callback(key, cb)
+
+
+def open_viewer(config: ViewerConfig, faces_for: dict[str, np.ndarray], K: np.ndarray,  # noqa: N803
+                image_size: tuple[int, int]) -> HandViewer | None:
+    """The viewer's window, or None with one printed line saying why it was skipped."""
+    try:
+        return HandViewer(config, faces_for, K, image_size, notify=print).open()
+    except (RealtimeError, ImportError, RuntimeError) as exc:
+        print(f"3D viewer skipped: {exc}")
+        return None
+
+
+def viewer_poller(viewer: HandViewer, feed: ViewerFeed, stop: Callable[[str], None],
+                  then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """The main thread's poll: newest hands into the viewer, events, redraw; closing the
+    window (or Q/Esc in it) calls ``stop("viewer closed")``. ``then``: another poller
+    (the 2D window) run after it."""
+
+    period = 1.0 / viewer.config.max_update_hz
+    last = [float("-inf")]
+
+    def poll() -> None:
+        now = time.monotonic()
+        packet = feed.take() if now - last[0] >= period else None
+        if packet is not None:
+            last[0] = now
+            viewer.show(list(packet.hands), packet.frame.image)
+        if not viewer.closed and not viewer.poll():
+            stop("viewer closed")
+        if then is not None:
+            then()
+
+    return poll
