@@ -29,7 +29,8 @@ class OverlayConfig:
     """What the overlay draws.
 
     ``uncertainty``: colour each vertex by its predicted std (turbo heat map, 0 to
-    ``std_max_mm``) instead of the hand's side colour.
+    ``std_max_mm``) instead of the hand's side colour. ``vertex_lighting``: light once per
+    vertex and interpolate (``raster.render_mesh``), the live budget's choice.
     """
 
     mesh_alpha: float = 0.65
@@ -38,6 +39,7 @@ class OverlayConfig:
     draw_labels: bool = True
     uncertainty: bool = False
     std_max_mm: float = 15.0
+    vertex_lighting: bool = True  # Gouraud: half the cost, looks alike at hand scale
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mesh_alpha <= 1.0:
@@ -94,7 +96,8 @@ def draw_hands(
                       if config.uncertainty and len(hand.vertex_std) == len(hand.vertices)
                       else np.array(hand_color(hand)))
             render_mesh(out, hand.vertices, faces_for[hand.handedness], K, colors,
-                        alpha=config.mesh_alpha, zbuffer=zbuf)
+                        alpha=config.mesh_alpha, zbuffer=zbuf,
+                        vertex_lighting=config.vertex_lighting)
     for hand in hands:
         if config.draw_skeleton:
             draw_skeleton(out, hand.keypoints_2d, SKELETON_EDGES,

@@ -17,6 +17,7 @@ from tests.render_fixtures import (HEIGHT, K, WIDTH, faces_for, iou, projected_s
 
 OVERLAY_MIN_IOU = 0.9  # the bar: overlay silhouette vs an independent projection
 CORNER_TOL_PX = 1e-6
+GOURAUD_MEAN_TOL_LEVELS = 6.0  # per-vertex vs per-pixel lighting, mean 8-bit difference
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -179,3 +180,16 @@ def test_contact_sheet_keeps_bounded_evenly_spaced_frames(tmp_path):
     assert cv2.imread(str(tmp_path / "sheet.png")).shape == image.shape
     assert not ContactSheet().save(tmp_path / "empty.png")
     assert not (tmp_path / "empty.png").exists()
+
+
+def test_vertex_lighting_matches_pixel_lighting():
+    hand = synthetic_hand("right")
+    frames, masks = [], []
+    for per_vertex in (False, True):
+        image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        masks.append(raster.render_mesh(image, hand.vertices, faces_for()["right"], K,
+                                        (0.35, 0.7, 0.95), vertex_lighting=per_vertex))
+        frames.append(image.astype(int))
+    np.testing.assert_array_equal(masks[0], masks[1])  # same visibility
+    diff = np.abs(frames[0] - frames[1])[masks[0]]
+    assert diff.mean() < GOURAUD_MEAN_TOL_LEVELS
