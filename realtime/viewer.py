@@ -49,8 +49,8 @@ class ViewerConfig:
     """The window and what it shows at start (keys toggle it later)."""
 
     window_name: str = "handmesh 3D"
-    width: int = 960
-    height: int = 720
+    width: int = 800
+    height: int = 600
     max_hands: int = 2
     show_mesh: bool = True
     show_skeleton: bool = True
@@ -63,7 +63,10 @@ class ViewerConfig:
     video_width: int = 320  # the image plane's texture is the frame shrunk to this width
     screenshot_dir: Path = Path(".")
     visible: bool = True
-    max_update_hz: float = 30.0  # newer hands wait: software GL (Xvfb) costs ~20 ms a draw
+    max_update_hz: float = 30.0
+    # Open3D holds the GIL while it draws (software GL under Xvfb: 20-70 ms a frame), so
+    # the viewer takes at most this share of the main thread's time, slowing down if needed
+    max_busy_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 64:
@@ -73,6 +76,9 @@ class ViewerConfig:
             raise ValueError(f"max_hands must be at least 1, got {self.max_hands}")
         if not self.image_plane_depth_m > 0.0:
             raise ValueError(f"image_plane_depth_m must be > 0, got {self.image_plane_depth_m}")
+        if not 0.0 < self.max_busy_fraction <= 1.0:
+            raise ValueError(f"max_busy_fraction must be in (0, 1], got "
+                             f"{self.max_busy_fraction}")
         if not self.max_update_hz > 0.0:
             raise ValueError(f"max_update_hz must be > 0, got {self.max_update_hz}")
         if not 0.0 < self.texture_rate <= 1.0:
@@ -440,16 +446,18 @@ def viewer_poller(viewer: HandViewer, feed: ViewerFeed, stop: Callable[[str], No
     (the 2D window) run after it."""
 
     period = 1.0 / viewer.config.max_update_hz
-    last = [float("-inf")]
+    next_at = [float("-inf")]
 
     def poll() -> None:
-        now = time.monotonic()
-        packet = feed.take() if now - last[0] >= period else None
+        t0 = time.monotonic()
+        packet = feed.take() if t0 >= next_at[0] else None
         if packet is not None:
-            last[0] = now
             viewer.show(list(packet.hands), packet.frame.image)
         if not viewer.closed and not viewer.poll():
             stop("viewer closed")
+        if packet is not None:  # the next update waits for the rate and the busy share
+            busy = time.monotonic() - t0
+            next_at[0] = t0 + max(period, busy / viewer.config.max_busy_fraction)
         if then is not None:
             then()
 
