@@ -197,7 +197,8 @@ class HandViewer:
                                           o3d.utility.Vector3iVector(tris))
         plane.triangle_uvs = o3d.utility.Vector2dVector(uvs)
         plane.triangle_material_ids = o3d.utility.IntVector([0, 0])
-        plane.compute_vertex_normals()
+        # normals tilted up, away from the lights at the camera: no glare on the video
+        plane.vertex_normals = o3d.utility.Vector3dVector(np.tile([0.0, -0.8, -0.6], (4, 1)))
         plane.textures = [o3d.geometry.Image(self._blank_video())]
         self._plane = plane
         for geometry in (grid, axes, cam, plane):
