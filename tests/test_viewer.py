@@ -18,7 +18,7 @@ from tests.render_fixtures import (HEIGHT, K, WIDTH, faces_for, iou, projected_s
                                    synthetic_hand, write_gt_hands_file)
 
 REPO = Path(__file__).resolve().parent.parent
-VIEWER_MIN_IOU = 0.85  # OpenGL's rasterization (pixel centres, edges) vs cv2.fillPoly
+VIEWER_MIN_IOU = 0.9  # OpenGL's rasterization (pixel centres, edges) vs cv2.fillPoly (0.98 here)
 CENTROID_TOL_PX = 2.0
 CHANGED = 0.02  # a pixel differs from the empty scene by more than this (of 1.0)
 
