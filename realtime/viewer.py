@@ -287,10 +287,19 @@ class HandViewer:
         self._set_camera(K, look_at_extrinsic(eye, np.array([0.0, 0.0, 0.5 * depth])))
 
     def view_from_camera(self) -> None:
-        """Look through the real camera: the hands land where the video shows them."""
-        K = fit_intrinsics(self.K, self.image_size, self._window_size())
+        """Look through the real camera: the hands land where the video shows them.
+
+        Open3D's legacy view always puts the principal point at the window's centre, so an
+        off-centre one (a calibrated camera) is met by turning the view toward it: exact
+        at the centre, off by about ``offset * x^2`` toward the edges (x the normalised
+        image coordinate, e.g. 2 px at the border for a 10 px offset).
+        """
+        size = self._window_size()
+        K = fit_intrinsics(self.K, self.image_size, size)
         self._show_axes(False)  # the camera's axes would fill the view from inside
-        self._set_camera(K, np.eye(4))
+        centre = np.array([(size[0] - 1) / 2.0, (size[1] - 1) / 2.0])
+        axis = np.linalg.solve(K, np.array([centre[0], centre[1], 1.0]))
+        self._set_camera(K, look_at_extrinsic(np.zeros(3), axis))
 
     def _show_axes(self, show: bool) -> None:
         if show and not self._axes_shown:

@@ -40,9 +40,10 @@ def faces_for() -> dict[str, np.ndarray]:
 
 
 def projected_silhouette(vertices: np.ndarray, faces: np.ndarray,
-                         size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
+                         size: tuple[int, int] = (WIDTH, HEIGHT),
+                         camera: np.ndarray = K) -> np.ndarray:
     """Independent reference: cv2.projectPoints, then every triangle filled with fillPoly."""
-    uv, _ = cv2.projectPoints(vertices, np.zeros(3), np.zeros(3), K, None)
+    uv, _ = cv2.projectPoints(vertices, np.zeros(3), np.zeros(3), camera, None)
     shift = 4
     polys = np.round(uv.reshape(-1, 2)[faces] * (1 << shift)).astype(np.int32)
     ref = np.zeros((size[1], size[0]), dtype=np.uint8)

@@ -62,6 +62,26 @@ def test_viewer_draws_the_hand_where_the_projection_says(viewer):
     assert abs(ys.mean() - ry.mean()) < CENTROID_TOL_PX
 
 
+def test_view_from_an_off_centre_camera(tmp_path):
+    # a calibrated camera's principal point is rarely the image centre
+    camera = K + np.array([[0.0, 0.0, -19.5], [0.0, 0.0, 12.5], [0.0, 0.0, 0.0]])
+    v = HandViewer(ViewerConfig(window_name="handmesh 3D test", width=WIDTH, height=HEIGHT,
+                                show_video=False), faces_for(), camera, (WIDTH, HEIGHT)).open()
+    try:
+        v.view_from_camera()
+        empty = _frame(v, [])
+        hand = synthetic_hand("right")
+        drawn = _changed(_frame(v, [hand]), empty)
+    finally:
+        v.close()
+    reference = projected_silhouette(hand.vertices, faces_for()["right"], camera=camera)
+    assert iou(drawn, reference) >= VIEWER_MIN_IOU
+    ys, xs = np.nonzero(drawn)
+    ry, rx = np.nonzero(reference)
+    assert abs(xs.mean() - rx.mean()) < CENTROID_TOL_PX
+    assert abs(ys.mean() - ry.mean()) < CENTROID_TOL_PX
+
+
 def test_viewer_updates_in_place_and_hides_absent_hands(viewer):
     viewer.view_from_camera()
     empty = _frame(viewer, [])
