@@ -66,7 +66,7 @@ class ViewerConfig:
     max_update_hz: float = 30.0
     # Open3D holds the GIL while it draws (software GL under Xvfb: 20-70 ms a frame), so
     # the viewer takes at most this share of the main thread's time, slowing down if needed
-    max_busy_fraction: float = 0.25
+    max_busy_fraction: float = 0.15
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 64:
