@@ -136,14 +136,18 @@ def test_keys_toggle_the_mesh_and_take_screenshots(viewer, tmp_path):
     found = _xdotool("search", "--name", "^handmesh 3D test$")
     assert found.returncode == 0, found.stderr
     window = found.stdout.split()[0]
-    assert _xdotool("windowfocus", "--sync", window, "key", "m", "c").returncode == 0
+    assert _xdotool("windowfocus", "--sync", window, "key", "m", "c", "p").returncode == 0
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (viewer.show_mesh or not viewer.screenshots):
+    while time.monotonic() < deadline and not viewer.paused:
         viewer.poll()
         time.sleep(0.02)
-    assert viewer.show_mesh is False
-    assert _changed(_frame(viewer, [hand]), empty).sum() < 0.5 * with_mesh
+    assert viewer.show_mesh is False and viewer.paused is True
+    skeleton_only = _changed(viewer.capture(), empty)
+    assert skeleton_only.sum() < 0.5 * with_mesh
     assert (tmp_path / "viewer_000.png").is_file()
+    # paused: new hands are ignored, the picture stays
+    moved = synthetic_hand("right", centre_m=(-0.1, 0.05, 0.5))
+    assert (_changed(_frame(viewer, [moved]), empty) == skeleton_only).all()
 
 
 @pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed")
