@@ -35,6 +35,8 @@ from realtime.raster import warmup as render_warmup
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.replay import HandsReplay
 from realtime.sinks import HandsFileSink, OverlaySink
+from realtime.contact_sheet import ContactSheet
+from realtime.viewer import ViewerConfig, ViewerFeed, open_viewer, viewer_poller
 from realtime.smoothing import HandSmoother, SmootherConfig
 from realtime.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
 from realtime.stats import LatencyRecorder, StatsPrinter
@@ -86,6 +88,7 @@ class DemoConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    viewer: bool | None = None  # the Open3D 3D window; None: whenever a window is shown
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
@@ -167,6 +170,12 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--hand-length-mm", type=float, default=None,
                    help="with --calibrate-hand: your measured wrist-crease to middle-"
                         "fingertip length, which sets the profile's true size")
+    # -- rendering (issue 5) --
+    p.add_argument("--viewer", action=argparse.BooleanOptionalAction, default=None,
+                   help="the Open3D 3D view of the hands and the camera (default: on whenever "
+                        "the video window is shown; keys in README 'Rendering')")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="colour the overlay's meshes by their predicted uncertainty")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -185,6 +194,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         hand_length_mm=a.hand_length_mm,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
+        viewer=a.viewer, overlay=OverlayConfig(uncertainty=a.uncertainty),
     )
 
 
@@ -372,8 +382,20 @@ def run(config: DemoConfig) -> dict:
 
         hud = hud_lines(recorder, lambda: hands_sink.records, live)
 
+        sheet = ContactSheet()
         overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, overlay_cfg,
-                              video_path if config.write_video else None, source.fps, hud)
+                              video_path if config.write_video else None, source.fps, hud,
+                              contact_sheet=sheet)
+        # -- the 3D viewer (issue 5): polled from this thread, fed the newest packet --
+        feed, viewer = ViewerFeed(), None
+        if config.viewer is not False and headless:
+            print("3D viewer skipped: " + ("--headless" if config.headless else
+                                           "no display (DISPLAY unset)"))
+        elif config.viewer is not False:
+            viewer = open_viewer(ViewerConfig(screenshot_dir=out_dir), faces_for,
+                                 intrinsics.K, source.size)
+            if viewer is not None:
+                stack.callback(viewer.close)
         # Publish sinks (the ZeroMQ publisher) go on the latency path; recording and
         # drawing run in their own threads beside it.
         publish_sinks = []
@@ -383,15 +405,18 @@ def run(config: DemoConfig) -> dict:
             stack.callback(publish_sinks[-1].close)  # closed by the pipeline; idempotent
         pipeline = Pipeline(read, processors, publish_sinks,
                             PipelineConfig(live=live, pace=pace),
-                            recorder, source.fps, render_sinks=[overlay],
+                            recorder, source.fps,
+                            render_sinks=[overlay] + ([feed] if viewer else []),
                             record_sinks=[hands_sink])
         printer = StatsPrinter(recorder, sys.stdout) if config.print_stats else None
         if printer:
             printer.start()
         on_poll = None if headless else _window_poller(overlay, pipeline)
+        if viewer is not None:
+            on_poll = viewer_poller(viewer, feed, pipeline.stop, then=on_poll)
         t_start = time.perf_counter()
         try:
-            result = pipeline.run(on_poll=on_poll)
+            result = pipeline.run(on_poll=on_poll, poll_s=0.05 if headless else 1 / 60)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -405,6 +430,8 @@ def run(config: DemoConfig) -> dict:
     if hand_recorder is not None:
         save_hand_profile(hand_recorder, config)
     snapshot = recorder.snapshot()
+    sheet_path = out_dir / "contact_sheet.png"
+    sheet_written = sheet.save(sheet_path)
     stats = {
         "source": spec,
         "frames": hands_sink.frames,
@@ -424,7 +451,8 @@ def run(config: DemoConfig) -> dict:
         "interrupted": interrupted,
         "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
         "outputs": {"hands": str(hands_path),
-                    "video": str(video_path) if config.write_video else None},
+                    "video": str(video_path) if config.write_video else None,
+                    "contact_sheet": str(sheet_path) if sheet_written else None},
     }
     if isinstance(source, HandsReplay):
         stats["replay"] = {"passes": source.passes + 1, "fps": round(source.fps, 3),
@@ -494,6 +522,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{stats['frames']} frames, hands in {stats['frames_with_hands']} "
           f"({100 * stats['hand_rate']:.0f}%), {stats['fps']} FPS")
     out = config.output_dir
-    print(f"results in {out}/: overlay.mp4 (video with meshes), hands.jsonl (one record per "
-          f"hand per frame), stats.json")
+    print(f"results in {out}/: overlay.mp4 (video with meshes), contact_sheet.png (12 frames), "
+          f"hands.jsonl (one record per hand per frame), stats.json")
     return 130 if stats["interrupted"] else 0

@@ -290,11 +290,12 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - close the others all the same
                 log.error("closing %s failed: %s", type(sink).__name__, exc)
 
-    def run(self, on_poll: Callable[[], None] | None = None) -> PipelineResult:
+    def run(self, on_poll: Callable[[], None] | None = None,
+            poll_s: float = 0.05) -> PipelineResult:
         """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks."""
         self.start()
         try:
-            self.wait(on_poll=on_poll)
+            self.wait(poll_s=poll_s, on_poll=on_poll)
         finally:
             self.close_sinks()
             self._result.stats = self.recorder.snapshot()

@@ -16,7 +16,8 @@ import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import RealtimeError
-from realtime.overlay import OverlayConfig, draw_hands, draw_hud
+from realtime.contact_sheet import ContactSheet
+from realtime.overlay import OverlayConfig, draw_hands, draw_hud, hand_hud_lines
 from realtime.pipeline import Packet
 from realtime.records import HandsWriter
 
@@ -64,6 +65,7 @@ class OverlaySink:
         video_path: Path | None = None,
         fps: float = 30.0,
         hud: Callable[[], list[str]] | None = None,
+        contact_sheet: ContactSheet | None = None,
     ) -> None:
         self.faces_for = faces_for
         self.K_for = K_for
@@ -71,6 +73,7 @@ class OverlaySink:
         self.video_path = video_path
         self.fps = fps or 30.0
         self.hud = hud
+        self.contact_sheet = contact_sheet
         self._writer: cv2.VideoWriter | None = None
         self._latest: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -80,7 +83,9 @@ class OverlaySink:
         image = draw_hands(packet.frame.image, list(packet.hands), self.faces_for,
                            self.K_for(packet), self.config)
         if self.hud is not None:
-            draw_hud(image, self.hud())
+            draw_hud(image, self.hud() + hand_hud_lines(list(packet.hands)))
+        if self.contact_sheet is not None:
+            self.contact_sheet.add(packet.frame.index, image)
         if self.video_path is not None:
             if self._writer is None:
                 h, w = image.shape[:2]
