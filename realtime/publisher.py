@@ -39,10 +39,13 @@ from realtime.pipeline import Packet
 
 log = logging.getLogger(__name__)
 
-#: Send queue per subscriber, in messages. ZeroMQ's default of 1000 silently dropped ~20%
-#: of messages at full rate over tcp in our measurements; on tcp most of a slow
-#: subscriber's backlog sits in kernel buffers anyway, so a deep queue buys little.
-DEFAULT_SNDHWM = 10_000
+#: Send queue per subscriber, in messages: 2 s at 60 Hz, so a subscriber that keeps up
+#: never loses a message, while a slow or stalled one costs at most ~120 x 42 kB (~5 MB)
+#: before ZeroMQ drops for it (10,000 let the publisher grow by ~80 MB with one slow
+#: subscriber). On tcp a slow subscriber's backlog also sits in kernel buffers; its losses
+#: show as sequence gaps on its side.
+DEFAULT_SNDHWM = 120
+MODES = ("mesh", "rigged")
 ZAP_DOMAIN = "handmesh"  # the authentication domain of both CURVE server sockets
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -67,6 +70,7 @@ class PublisherConfig:
     conflate: bool = False  # keep only the newest message per subscriber (tcp: see docs)
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
+    mode: str = "mesh"  # "mesh": vertices per frame; "rigged": bone rotations (realtime.rig)
     insecure: bool = False  # allow a non-loopback bind without CURVE
     curve_secret_key_file: Path | None = None  # the server's .key_secret (realtime.keys)
     curve_allowed_clients_file: Path | None = None  # dir of client .key files, or key list
@@ -80,6 +84,8 @@ class PublisherConfig:
                                  "(e.g. tcp://127.0.0.1:5555)")
         if self.endpoint == self.topology_endpoint:
             raise ValueError("the topology endpoint must differ from the publish endpoint")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.sndhwm < 1:
             raise ValueError(f"sndhwm must be at least 1, got {self.sndhwm}")
         if self.topology_every_s <= 0 or self.status_every_s <= 0:
@@ -124,7 +130,10 @@ class Publisher:
                 is_loopback(e) for e in (config.endpoint, config.topology_endpoint)):
             log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
                         "network can read it", config.endpoint)
+        if config.mode == "rigged" and model is None:
+            raise ValueError("rigged mode sends the hand model's rig: pass the HandModel")
         self._joint_names = tuple(model.data.joint_names) if model is not None else ()
+        self._packer = protocol.HandPacker(self._joint_names, config.float16)
         self._auth = None
         self._own_ctx = None
         self._pub = self._rep = None
@@ -194,7 +203,7 @@ class Publisher:
         name = topic.decode()
         try:
             with self._lock:
-                self._pub.send(msg, zmq.NOBLOCK, copy=False)
+                self._pub.send(msg, zmq.NOBLOCK)
         except zmq.Again:
             self.dropped[name] += 1
             return False
@@ -214,6 +223,7 @@ class Publisher:
                        "reverse each triangle (a, b, c) -> (c, b, a) for left hands",
             "units": "meters",
             "frame": "OpenCV camera: x right, y down, z forward",
+            "mode": self.config.mode,
         }
         arrays: dict[str, np.ndarray] = {}
         if self.model is not None:
@@ -227,6 +237,12 @@ class Publisher:
             arrays["faces"] = np.asarray(d.faces, dtype="<i4")
             if d.uv is not None:
                 arrays["uv"] = np.asarray(d.uv, dtype="<f4")
+            if self.config.mode == "rigged":
+                from realtime import rig
+
+                rig_header, rig_arrays = rig.rig_topology(self.model)
+                header.update(rig_header)
+                arrays.update(rig_arrays)
         else:
             header["vertex_count"] = None
         return header, arrays
@@ -263,25 +279,31 @@ class Publisher:
 
     # -- sink -----------------------------------------------------------------------------
     def messages(self, packet: Packet) -> tuple[bytes, bytes]:
-        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced)."""
+        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced).
+
+        Both come from one packing of each hand (``protocol.HandPacker``): a ``joints``
+        message is the ``hands`` payload without its mesh (or rig) block.
+        """
         t_pub = time.monotonic()
         common = {"t_capture": packet.t_capture, "t_publish": t_pub,
                   "t_publish_wall": time.time(), "camera_id": packet.frame.source,
                   "frame_index": int(packet.frame.index),
-                  "image_size": list(packet.frame.size)}
-        full, light = [], []
-        for hand in packet.hands:
-            fields = protocol.hand_header(hand)
-            arrays = protocol.hand_arrays(hand, self._joint_names, self.config.float16)
-            full.append((fields, arrays))
-            light.append((fields, {k: v for k, v in arrays.items()
-                                   if k not in protocol.MESH_ARRAYS}))
-        hands = protocol.encode(protocol.TOPIC_HANDS, {
-            "seq": self._next_seq(protocol.TOPIC_HANDS), **common, "hands": []}, full)
-        joints = protocol.encode(protocol.TOPIC_JOINTS, {
-            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common, "hands": []}, light)
+                  "image_size": list(packet.frame.size), "mode": self.config.mode}
+        hands = packet.hands
+        if self.config.mode == "rigged" and hands:
+            from realtime import rig
+
+            rigs = rig.rig_arrays(self.model, list(hands))
+            packed = [self._packer.pack(i, h, mesh=r is None, extra=r)
+                      for i, (h, r) in enumerate(zip(hands, rigs))]
+        else:
+            packed = [self._packer.pack(i, h) for i, h in enumerate(hands)]
+        full = protocol.encode_packed(protocol.TOPIC_HANDS, {
+            "seq": self._next_seq(protocol.TOPIC_HANDS), **common}, packed)
+        light = protocol.encode_packed(protocol.TOPIC_JOINTS, {
+            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common}, packed, extra=False)
         self._frames.append((t_pub, t_pub - packet.t_capture))
-        return hands, joints
+        return full, light
 
     def write(self, packet: Packet) -> None:
         if self._closed.is_set():
