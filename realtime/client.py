@@ -10,6 +10,9 @@
             for hand in msg.hands:
                 print(hand["handedness"], hand["wrist_position"], hand["finger_angles"])
 
+Rigged mode (``--publish-mode rigged``): hands carry bone rotations instead of vertices;
+``skin_rigged(client.topology(), hand)`` skins them exactly as the Unity script does.
+
 Run ``python -m realtime.client`` for a live per-frame summary. A message that cannot be
 decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` and kept in
 ``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
@@ -38,6 +41,9 @@ import zmq
 from realtime import protocol
 from realtime.errors import RealtimeError
 from realtime.protocol import Message, ProtocolError, SchemaMismatch
+from realtime.rig import skin_rigged
+
+__all__ = ["HandClient", "Message", "ProtocolError", "SchemaMismatch", "skin_rigged", "summary"]
 
 log = logging.getLogger(__name__)
 
