@@ -135,6 +135,12 @@ class HandClient:
             self._count(msg)
             return msg
 
+    def recv_raw(self, timeout_ms: int | None = 1000) -> bytes | None:
+        """The next message undecoded (recording), or None after ``timeout_ms``."""
+        if not self._sub.poll(-1 if timeout_ms is None else timeout_ms, zmq.POLLIN):
+            return None
+        return self._sub.recv(zmq.NOBLOCK)
+
     def __iter__(self) -> Iterator[Message]:
         while True:
             msg = self.recv(None)
@@ -143,6 +149,10 @@ class HandClient:
 
     def topology(self, timeout_ms: int = 2000) -> Message:
         """Ask the publisher for the topology (faces, joint tree) through its REP socket."""
+        return protocol.decode(self.topology_raw(timeout_ms), self.max_message_bytes)
+
+    def topology_raw(self, timeout_ms: int = 2000) -> bytes:
+        """The publisher's topology message, undecoded (REQ/REP)."""
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
         try:
@@ -152,7 +162,7 @@ class HandClient:
             if not req.poll(timeout_ms, zmq.POLLIN):
                 raise RealtimeError(f"no topology from {self.topology_endpoint} within "
                                     f"{timeout_ms} ms: is the publisher running?")
-            return protocol.decode(req.recv(), self.max_message_bytes)
+            return req.recv()
         finally:
             req.close(linger=0)
 

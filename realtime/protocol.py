@@ -109,6 +109,21 @@ class Message:
         return int(self.header.get("seq", -1))
 
 
+def topology_endpoint_for(endpoint: str) -> str:
+    """The REP endpoint for topology requests: the next tcp port, or ``<path>.topology``.
+
+    The convention every tool uses (``run_demo.py --publish``, the recorder, the replayer,
+    ``python -m realtime.client``): a client given only the PUB endpoint finds it from that.
+    """
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        if port.isdigit():
+            return f"tcp://{host}:{int(port) + 1}"
+        raise ValueError(f"{endpoint}: give a port number, e.g. tcp://127.0.0.1:5555")
+    return f"{endpoint}.topology"
+
+
 # -- arrays of a hand -------------------------------------------------------------------------
 def wrist_frame(joints: np.ndarray) -> np.ndarray:
     """The (3,3) rotation of the hand frame (columns: axes in camera coordinates).

@@ -119,11 +119,12 @@ class Publisher:
 
     ``model``: the :class:`models.hand_model.HandModel` whose meshes are published (faces,
     joint names for ``finger_angles``, name and checksum on ``topology``); without one the
-    topology carries only the keypoint tree and finger angles are NaN.
+    topology carries only the keypoint tree and finger angles are NaN. ``topology``: a
+    recorded ``topology`` message to serve instead (stream replay, :meth:`send_raw`).
     """
 
     def __init__(self, config: PublisherConfig = PublisherConfig(), model=None,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, topology: bytes | None = None) -> None:
         self.config = config
         self.model = model
         if config.insecure and not config.curve and not all(
@@ -183,6 +184,9 @@ class Publisher:
         self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
         self.topology_requests = 0
         self._topology_msg_header = self._topology_parts()
+        self._topology_raw: bytes | None = None
+        if topology is not None:
+            self.set_topology(topology)
         self._frames: deque[tuple[float, float]] = deque(maxlen=4096)  # (t_publish, latency)
         self._closed = threading.Event()
         now = time.monotonic()
@@ -247,7 +251,17 @@ class Publisher:
             header["vertex_count"] = None
         return header, arrays
 
+    def set_topology(self, msg: bytes) -> None:
+        """Serve (on REP and the periodic ``topology`` topic) this recorded message instead."""
+        if protocol.peek_topic(msg) != protocol.TOPIC_TOPOLOGY:
+            raise ValueError("set_topology needs a 'topology' message, got topic "
+                             f"{protocol.peek_topic(msg)!r}")
+        protocol.decode(msg)  # raises ProtocolError if it is not a readable message
+        self._topology_raw = bytes(msg)
+
     def topology_message(self, seq: int | None = None) -> bytes:
+        if self._topology_raw is not None:
+            return self._topology_raw
         header, arrays = self._topology_msg_header
         return protocol.encode(protocol.TOPIC_TOPOLOGY,
                                {"seq": seq if seq is not None else self._seq[
@@ -304,6 +318,16 @@ class Publisher:
             "seq": self._next_seq(protocol.TOPIC_JOINTS), **common}, packed, extra=False)
         self._frames.append((t_pub, t_pub - packet.t_capture))
         return full, light
+
+    def send_raw(self, msg: bytes) -> bool:
+        """Send an already encoded message as it is (stream replay); a topology message also
+        becomes the one served on request. False if it was dropped or the topic is unknown."""
+        topic = protocol.peek_topic(msg)
+        if topic not in protocol.TOPICS or self._closed.is_set():
+            return False
+        if topic == protocol.TOPIC_TOPOLOGY:
+            self._topology_raw = bytes(msg)
+        return self._send(topic, msg)
 
     def write(self, packet: Packet) -> None:
         if self._closed.is_set():
