@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 class HandClient:
     """A SUB socket on the publisher's endpoint, for some topics (``hands``, ``joints``...).
 
+    ``topology_endpoint`` defaults to the PUB port + 1 (``protocol.topology_endpoint_for``).
     ``conflate=True`` keeps only the newest message (latest-only, for control loops; then
     ``missed`` counts what was skipped over). ``curve_secret_key_file`` (this client's
     ``.key_secret``) and ``curve_server_public_key_file`` (the publisher's ``server.key``)
@@ -59,7 +60,7 @@ class HandClient:
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555",
                  topics: Iterable[str | bytes] = ("hands",),
-                 topology_endpoint: str = "tcp://127.0.0.1:5556", conflate: bool = False,
+                 topology_endpoint: str | None = None, conflate: bool = False,
                  max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
                  context: zmq.Context | None = None,
                  curve_secret_key_file: str | Path | None = None,
@@ -78,7 +79,8 @@ class HandClient:
                 raise ValueError(str(exc)) from exc
             self._curve = (public, secret, server)
         self.endpoint = endpoint
-        self.topology_endpoint = topology_endpoint
+        # The convention (docs/protocol.md): the REP socket is on the PUB port + 1.
+        self.topology_endpoint = topology_endpoint or protocol.topology_endpoint_for(endpoint)
         self.max_message_bytes = max_message_bytes
         self.topics = tuple(t.encode() if isinstance(t, str) else bytes(t) for t in topics)
         self._ctx = context or zmq.Context.instance()
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m realtime.client",
                                 description="Print the hands streamed by run_demo.py --publish")
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
-    p.add_argument("--topology-endpoint", default="tcp://127.0.0.1:5556")
+    p.add_argument("--topology-endpoint", default=None, help="default: the next port")
     p.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
     p.add_argument("--conflate", action="store_true", help="latest message only")
     p.add_argument("--count", type=int, default=None, help="stop after N messages")

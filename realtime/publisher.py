@@ -299,7 +299,7 @@ class Publisher:
         message is the ``hands`` payload without its mesh (or rig) block.
         """
         t_pub = time.monotonic()
-        common = {"t_capture": packet.t_capture, "t_publish": t_pub,
+        common = {"t_capture": protocol.json_safe(float(packet.t_capture)), "t_publish": t_pub,
                   "t_publish_wall": time.time(), "camera_id": packet.frame.source,
                   "frame_index": int(packet.frame.index),
                   "image_size": list(packet.frame.size), "mode": self.config.mode}

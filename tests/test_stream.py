@@ -507,3 +507,25 @@ def test_demo_refuses_remote_publish_without_insecure(tmp_path, capsys):
     code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless",
                  "--no-video", "--max-frames", "2", "--publish", "tcp://0.0.0.0:5555"])
     assert code == 2 and "--insecure" in capsys.readouterr().err
+
+
+def test_non_finite_numbers_are_sent_as_null(publisher, endpoints, model):
+    hand = make_hand(model)
+    hand = HandMesh(**{**hand.__dict__, "score": float("nan"),
+                       "reprojection_error_px": float("inf")})
+    packet = make_packet([hand])
+    packet = Packet(packet.frame, float("nan"), (), packet.hands)
+    with connect(endpoints) as client:
+        msg = publish_until(publisher, client, packet)
+    assert msg.header["t_capture"] is None
+    assert msg.hands[0]["score"] is None and msg.hands[0]["reprojection_error_px"] is None
+    np.testing.assert_allclose(msg.hands[0]["vertices"], hand.vertices, atol=1e-6)
+
+
+@pytest.mark.parametrize("ep,want", [("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556"),
+                                     ("tcp://[::1]:7000", "tcp://[::1]:7001"),
+                                     ("ipc:///tmp/hands", "ipc:///tmp/hands.topology")])
+def test_topology_endpoint_convention(ep, want):
+    assert protocol.topology_endpoint_for(ep) == want
+    with HandClient(ep) as client:
+        assert client.topology_endpoint == want
