@@ -140,8 +140,9 @@ def _skin(model: HandModel, rot: np.ndarray, shape: np.ndarray,
           sub: slice = slice(None)) -> np.ndarray:
     """``HandModel.forward(...).vertices[:, sub]`` for rotations in model axes ``(B,J,3,3)``.
 
-    The same linear blend skinning with the per-vertex 3x4 product done by ``einsum``: NumPy's
-    batched ``matmul`` on 3x3 blocks took ~1.8 ms per hand here, einsum ~0.05 ms.
+    The same linear blend skinning with the per-vertex 3x4 product done by ``einsum``
+    (``models.skinning.blend_skin``'s batched ``matmul`` on 3x3 blocks was several times
+    slower for two hands here), on the ``sub`` vertices only.
     """
     d = model.data
     verts = shaped_rest(d.template[sub], d.shapedirs[sub], shape)

@@ -141,3 +141,21 @@ def test_record_cli_and_missing_publisher(tmp_path, model, capsys):
     hand = next(d for d in decoded if d.topic == "hands").hands[0]
     np.testing.assert_allclose(hand["vertices"], make_hand(model).vertices, atol=1e-6)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_replay_cli(tmp_path, model, capsys):
+    path = tmp_path / "short.hmstream"
+    topo_pub = Publisher(PublisherConfig(*endpoints()), model)
+    with StreamWriter(path) as w:
+        w.write(topo_pub.topology_message(), 10.0)
+        for i, t in enumerate((10.0, 10.05, 10.1)):
+            w.write(protocol.encode(b"hands", {"seq": i + 1, "hands": []}), t)
+    topo_pub.close()
+    from realtime.stream_replay import main as replay_main
+
+    port = free_port()
+    assert replay_main([str(path), "--publish", f"tcp://127.0.0.1:{port}",
+                        "--topology-endpoint", f"tcp://127.0.0.1:{free_port()}"]) == 0
+    out = capsys.readouterr().out
+    assert "replaying 4 messages" in out and "sent 4 messages" in out
+    assert replay_main([str(tmp_path / "missing.hmstream")]) == 2
