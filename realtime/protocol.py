@@ -209,12 +209,12 @@ def json_safe(value: object) -> object:
 
 def hand_header(hand: HandMesh) -> dict:
     """The JSON fields of a hand (its arrays are added by :func:`encode`)."""
-    std = np.asarray(hand.vertex_std, dtype=np.float64)
+    std = np.asarray(hand.vertex_std)
     return {
         "track_id": int(hand.track_id),
         "handedness": str(hand.handedness),
         "score": _finite(hand.score),
-        "mean_std": _finite(std.mean()) if std.size else None,
+        "mean_std": _finite(std.sum(dtype=np.float64) / std.size) if std.size else None,
         "frame_index": int(hand.frame_index),
         "timestamp": _finite(hand.timestamp),
         "reprojection_error_px": _finite(hand.reprojection_error_px),
