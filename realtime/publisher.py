@@ -364,8 +364,8 @@ class Publisher:
                 if not poller.poll(100):
                     continue
                 self._rep.recv(zmq.NOBLOCK)  # any request: the content is not read
+                self.topology_requests += 1  # counted before the reply: no race with it
                 self._rep.send(self.topology_message(), zmq.NOBLOCK)
-                self.topology_requests += 1
             except zmq.ZMQError as exc:
                 if self._closed.is_set():
                     break
