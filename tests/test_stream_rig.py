@@ -210,3 +210,41 @@ def test_rigged_mode_needs_a_model(endpoints):
         Publisher(PublisherConfig(*endpoints, mode="rigged"), None)
     with pytest.raises(ValueError, match="mode"):
         PublisherConfig(*endpoints, mode="bones")
+
+
+def test_demo_publishes_rigged_hands(tmp_path):
+    """run_demo --publish-mode rigged on the sample clip: real detector, regressor, smoother."""
+    import threading
+
+    from realtime.demo import SAMPLE_VIDEO, main, parse_args
+
+    assert parse_args(["--publish-mode", "rigged"]).publish_mode == "rigged"
+    assert parse_args([]).publish_mode == "mesh"
+    port = free_port()
+    endpoints = (f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}")
+    got, codes, topo = [], [], []
+    client = HandClient(endpoints[0], ("hands",))  # the topology REP: port + 1, derived
+    run = threading.Thread(target=lambda: codes.append(main([
+        "--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless", "--no-video",
+        "--max-frames", "30", "--realtime", "--publish", endpoints[0],
+        "--publish-mode", "rigged"])))
+    run.start()
+    try:
+        deadline = time.monotonic() + 60
+        while run.is_alive() and time.monotonic() < deadline:
+            msg = client.recv(100)
+            if msg is not None and msg.hands:
+                got.append(msg)
+                if not topo:
+                    topo.append(client.topology())
+        run.join(30)
+    finally:
+        client.close()
+    assert codes == [0] and got and topo
+    assert topo[0].header["mode"] == "rigged"
+    for msg in got:
+        for hand in msg.hands:
+            verts = skin_rigged(topo[0], hand)
+            assert np.all(np.isfinite(verts))
+            # the skinned hand lies on the published keypoints (same pose, same placement)
+            assert np.linalg.norm(verts.mean(0) - hand["joints"].mean(0)) < 0.03
