@@ -190,10 +190,12 @@ def summary(msg: Message) -> str:
         w = hand.get("wrist_position", np.full(3, np.nan))
         ang = np.degrees(np.nanmean(hand["finger_angles"])) if "finger_angles" in hand and \
             np.isfinite(hand["finger_angles"]).any() else float("nan")
-        nv = len(hand["vertices"]) if "vertices" in hand else 0
+        mesh = (f"{len(hand['vertices'])} vertices" if "vertices" in hand else
+                f"rigged ({len(hand['rotations'])} joints)" if "rotations" in hand else
+                "no mesh")
         parts.append(f"{hand.get('handedness')}#{hand.get('track_id')} wrist "
                      f"({w[0]:+.3f},{w[1]:+.3f},{w[2]:+.3f}) m, flexion {ang:4.0f} deg, "
-                     f"{nv} vertices")
+                     f"{mesh}")
     if not msg.hands:
         parts.append("no hands")
     return " | ".join(parts)

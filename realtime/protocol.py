@@ -28,7 +28,12 @@ Per hand (``hands`` and ``joints`` topics):
   palm). NaN where the hand model has no such joint.
 * ``keypoints_2d`` (21,2) pixels; ``pose`` (J,3) anatomical axis-angle of the model's joints
   (a right hand; left hands are mirrored before the model); ``shape`` (S,).
-* ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only.
+* ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only,
+  mesh mode. In rigged mode ``hands`` carries ``rotations``, ``model_rotation`` and
+  ``model_translation`` instead (``realtime.rig``).
+
+Non-finite numbers in the JSON header go out as ``null`` (:func:`json_safe`); the hot path
+(:class:`HandPacker`, :func:`encode_packed`) packs each hand once into a reused buffer.
 """
 
 from __future__ import annotations

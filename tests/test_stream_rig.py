@@ -248,3 +248,25 @@ def test_demo_publishes_rigged_hands(tmp_path):
             assert np.all(np.isfinite(verts))
             # the skinned hand lies on the published keypoints (same pose, same placement)
             assert np.linalg.norm(verts.mean(0) - hand["joints"].mean(0)) < 0.03
+
+
+def test_client_cli_prints_rigged_hands(model, endpoints, capsys):
+    import threading
+
+    from realtime.client import main as client_main
+
+    hands = random_hands(model, 2, 7)
+    codes = []
+    with Publisher(PublisherConfig(*endpoints, mode="rigged"), model) as pub:
+        run = threading.Thread(target=lambda: codes.append(client_main(
+            ["--endpoint", endpoints[0], "--topology-endpoint", endpoints[1], "--count", "2"])))
+        run.start()
+        deadline = time.monotonic() + 20
+        while run.is_alive() and time.monotonic() < deadline:
+            pub.write(make_packet(hands))
+            time.sleep(0.02)
+        run.join(5)
+    out = capsys.readouterr().out
+    assert codes == [0]
+    assert f"{model.num_vertices} vertices" in out  # the topology line
+    assert f"rigged ({model.num_joints} joints)" in out and "left#2" in out
