@@ -220,10 +220,20 @@ def skin_rigged(topology, hand: dict, unity: bool = False) -> np.ndarray:
     for k in RIG_ARRAYS + ("shape",):
         if k not in hand:
             raise ValueError(f"hand {hand.get('track_id')} has no {k!r}: not a rigged hand")
+    nv, nj = len(arrays["rest_vertices"]), len(arrays["rest_joints"])
+    idx = arrays["skin_joints"]
+    if (len(parents := topology.header["joint_parents"]) != nj
+            or np.shape(hand["rotations"]) != (nj, 4) or idx.shape[0] != nv
+            or arrays["skin_weights"].shape != idx.shape or idx.size and (
+                idx.min() < 0 or idx.max() >= nj)
+            or any(int(p) >= j for j, p in enumerate(parents))):
+        raise ValueError(f"rigged topology and hand {hand.get('track_id')} do not fit: "
+                         f"{nj} joints, {nv} vertices, rotations {np.shape(hand['rotations'])}, "
+                         "skin indices must be < joints and parents listed first; ask the "
+                         "publisher for the topology again")
     rest_v = arrays["rest_vertices"].astype(f32)
     rest_j = arrays["rest_joints"].astype(f32)
     dirs, jdirs = arrays["shape_dirs"].astype(f32), arrays["joint_shape_dirs"].astype(f32)
-    parents = topology.header["joint_parents"]
     shape = np.nan_to_num(np.asarray(hand["shape"], f32).reshape(-1))
     for s in range(min(len(shape), dirs.shape[-1])):  # the C# loop order
         rest_v = rest_v + dirs[..., s] * shape[s]
@@ -240,7 +250,7 @@ def skin_rigged(topology, hand: dict, unity: bool = False) -> np.ndarray:
             g[j] = g[p] @ rot[j]
             t[j] = g[p] @ (rest_j[j] - rest_j[p]) + t[p]
     b = t - np.einsum("jik,jk->ji", g, rest_j)  # skinning translation: T_j - G_j J_j
-    idx, w = arrays["skin_joints"], arrays["skin_weights"].astype(f32)
+    w = arrays["skin_weights"].astype(f32)
     m = (w[..., None, None] * g[idx]).sum(1)  # (V,3,3)
     bb = (w[..., None] * b[idx]).sum(1)  # (V,3)
     v = np.einsum("vik,vk->vi", m, rest_v) + bb

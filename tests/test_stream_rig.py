@@ -270,3 +270,14 @@ def test_client_cli_prints_rigged_hands(model, endpoints, capsys):
     assert codes == [0]
     assert f"{model.num_vertices} vertices" in out  # the topology line
     assert f"rigged ({model.num_joints} joints)" in out and "left#2" in out
+
+
+def test_decoder_refuses_mismatched_rig(model):
+    topo, full, _ = decode_rigged(model, random_hands(model, 1, 8))
+    hand = dict(full.hands[0])
+    hand["rotations"] = hand["rotations"][:-1]
+    with pytest.raises(ValueError, match="do not fit"):
+        skin_rigged(topo, hand)
+    topo.arrays["skin_joints"] = topo.arrays["skin_joints"] + model.num_joints
+    with pytest.raises(ValueError, match="do not fit"):
+        skin_rigged(topo, full.hands[0])

@@ -309,7 +309,10 @@ public class HandMeshReceiver : MonoBehaviour
     void UpdateMesh(HandView view, HandData hand)
     {
         if (hand.vertices == null && hand.rotations != null && _topology != null && _topology.restVertices != null)
-            hand.vertices = SkinRigged(_topology, hand);  // rigged mode: skin on the CPU
+        {
+            try { hand.vertices = SkinRigged(_topology, hand); }  // rigged mode: skin on the CPU
+            catch (FormatException e) { _lastError = e.Message; Interlocked.Increment(ref _rejected); }
+        }
         if (hand.vertices == null) { _wantTopology = true; return; }
         if (_topology == null || _topology.faces == null || hand.vertices.Length != _topology.vertexCount)
         {
