@@ -22,7 +22,9 @@ and shape), so each ``write`` encodes and sends a ``hands`` (~42 kB) and a ``joi
 - ``memory_growth_mb``: this (publisher) process's VmRSS after phase 2 minus before
   phase 1 (after a warm-up), from ``/proc/self/status``.
 
-Also, in the same run and without sockets: the publish cost before this encoder (the
+Also, in the same run: what the loop pays with ``PublisherConfig(sender_thread=True)`` (paced,
+no subscriber) against inline publishing, and the sender thread's CPU time; without sockets,
+the publish cost before this encoder (the
 generic ``protocol.encode`` of freshly built arrays, as a ratio), the cost of rigged mode
 (``--publish-mode rigged``: skinning for the rigid fit + quaternions), the reference
 decoder's error against mesh-mode vertices (pure skinning: the 1 mm target), and the gap
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     hands = make_hands(model)
     image = np.zeros((480, 640, 3), np.uint8)
     offline = offline_costs(model, hands, image)
+    sender = sender_thread_costs(model, hands, image)
     gap = rigged_gap(model)
     ep = f"tcp://127.0.0.1:{free_port()}"
     topo = f"tcp://127.0.0.1:{free_port()}"
@@ -295,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
                                                f"(now {offline['packed_ms']:.3f}: x"
                                                f"{offline['generic_ms'] / offline['packed_ms']:.1f}"
                                                " faster)"),
+        ("sender_thread=True: loop pays ms", f"median {sender['threaded_ms']:.3f} (inline, same "
+                                             f"conditions: {sender['inline_ms']:.3f}); sender "
+                                             f"thread CPU {sender['sender_cpu_ms']:.3f} ms per "
+                                             f"frame, {sender['sender_dropped']} dropped"),
         ("rigged mode: messages ms", f"median {offline['rigged_ms']:.3f} (two hands; fit + "
                                      f"quaternions), hands message {offline['rigged_kb']:.1f} kB"),
         ("rigged decoder vs mesh vertices", f"max {offline['rig_err_mm']:.2e} mm "
@@ -382,6 +389,25 @@ def offline_costs(model, hands, image, n: int = 300) -> dict:
     out["rig_err_mm"] = max(float(np.linalg.norm(rig.skin_rigged(topo, got) - h.vertices,
                                                  axis=1).max()) * 1000
                             for h, got in zip(hands, msg.hands))
+    return out
+
+
+def sender_thread_costs(model, hands, image, n: int = 1200, rate: float = 120.0) -> dict:
+    """What the loop pays per frame, inline vs with ``sender_thread`` (paced, no subscriber),
+    and the sender thread's own CPU time per frame."""
+    from realtime.publisher import Publisher, PublisherConfig
+
+    out = {}
+    for threaded in (False, True):
+        eps = [f"tcp://127.0.0.1:{free_port()}" for _ in range(2)]
+        with Publisher(PublisherConfig(*eps, sender_thread=threaded, sender_queue=64),
+                       model) as pub:
+            costs = run_phase(pub, hands, image, n, rate, 0)
+            if threaded:
+                pub.flush()
+                out["sender_cpu_ms"] = ms(pub.sender_cpu_s / n)
+                out["sender_dropped"] = pub.dropped["hands"]
+        out["threaded_ms" if threaded else "inline_ms"] = ms(np.median(costs))
     return out
 
 

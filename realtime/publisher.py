@@ -16,6 +16,9 @@ builds both messages from it with cached JSON array tables (~0.15 ms for two ful
 hands on a quiet core). ``mode="rigged"`` sends bone rotations, the model-to-camera pose and
 shape instead of vertices (``realtime.rig``; the rest mesh and weights go on ``topology``).
 ``send_raw`` sends recorded messages unchanged (``realtime.stream_replay``).
+``sender_thread=True`` moves encoding and sending to a thread of its own, so the loop only
+hands the frame over (a few µs; a bounded queue that drops the oldest frame when the sender
+falls behind, counted in ``dropped``); ``flush`` waits for it.
 
 Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc://,
 inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which logs a
@@ -77,6 +80,8 @@ class PublisherConfig:
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
     mode: str = "mesh"  # "mesh": vertices per frame; "rigged": bone rotations (realtime.rig)
+    sender_thread: bool = False  # encode and send on an own thread; write() only hands over
+    sender_queue: int = 4  # frames waiting for the sender thread; more: the oldest is dropped
     insecure: bool = False  # allow a non-loopback bind without CURVE
     curve_secret_key_file: Path | None = None  # the server's .key_secret (realtime.keys)
     curve_allowed_clients_file: Path | None = None  # dir of client .key files, or key list
@@ -92,6 +97,8 @@ class PublisherConfig:
             raise ValueError("the topology endpoint must differ from the publish endpoint")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.sender_queue < 1:
+            raise ValueError(f"sender_queue must be at least 1, got {self.sender_queue}")
         if self.sndhwm < 1:
             raise ValueError(f"sndhwm must be at least 1, got {self.sndhwm}")
         if self.topology_every_s <= 0 or self.status_every_s <= 0:
@@ -202,6 +209,15 @@ class Publisher:
         self._rep_thread = threading.Thread(target=self._serve_topology,
                                             name="topology-rep", daemon=True)
         self._rep_thread.start()
+        self._queue: deque[Packet] = deque()
+        self._queue_cv = threading.Condition()
+        self._pending = 0  # frames handed over and not yet published (sender thread)
+        self.sender_cpu_s = 0.0  # CPU time the sender thread spent publishing
+        self._sender = None
+        if config.sender_thread:
+            self._sender = threading.Thread(target=self._send_loop, name="publisher-send",
+                                            daemon=True)
+            self._sender.start()
 
     # -- topics ---------------------------------------------------------------------------
     def _next_seq(self, topic: bytes) -> int:
@@ -336,8 +352,46 @@ class Publisher:
         return self._send(topic, msg)
 
     def write(self, packet: Packet) -> None:
+        """Publish a frame: here, or (``sender_thread``) hand it to the sender thread."""
         if self._closed.is_set():
             return
+        if self._sender is None:
+            self._publish(packet)
+            return
+        with self._queue_cv:
+            if len(self._queue) >= self.config.sender_queue:  # the sender fell behind
+                self._queue.popleft()
+                self._pending -= 1
+                self.dropped["hands"] += 1
+            self._queue.append(packet)
+            self._pending += 1
+            self._queue_cv.notify_all()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the sender thread has published every frame handed over so far."""
+        with self._queue_cv:
+            return self._queue_cv.wait_for(lambda: self._pending == 0 or self._closed.is_set(),
+                                           timeout_s)
+
+    def _send_loop(self) -> None:
+        """The sender thread: publish frames in order until ``close``."""
+        while True:
+            with self._queue_cv:
+                self._queue_cv.wait_for(lambda: self._queue or self._closed.is_set())
+                if self._closed.is_set():
+                    return
+                packet = self._queue.popleft()
+            c = time.thread_time()
+            try:
+                self._publish(packet)
+            except Exception:  # noqa: BLE001 - the sender thread must not die silently
+                log.exception("publishing frame %s failed", packet.frame.index)
+            self.sender_cpu_s += time.thread_time() - c
+            with self._queue_cv:
+                self._pending -= 1
+                self._queue_cv.notify_all()
+
+    def _publish(self, packet: Packet) -> None:
         try:
             hands, joints = self.messages(packet)
         except (ValueError, TypeError) as exc:  # a hand that cannot be encoded: skip it
@@ -389,6 +443,10 @@ class Publisher:
         if self._closed.is_set():
             return
         self._closed.set()
+        with self._queue_cv:
+            self._queue_cv.notify_all()
+        if self._sender is not None:
+            self._sender.join(timeout=1.0)
         self._rep_thread.join(timeout=1.0)
         with self._lock:
             self._close_sockets()

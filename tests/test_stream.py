@@ -529,3 +529,34 @@ def test_topology_endpoint_convention(ep, want):
     assert protocol.topology_endpoint_for(ep) == want
     with HandClient(ep) as client:
         assert client.topology_endpoint == want
+
+
+def test_sender_thread_publishes_every_frame_in_order(endpoints, model):
+    hands = [make_hand(model, "right", 1), make_hand(model, "left", 2)]
+    with Publisher(PublisherConfig(*endpoints, sender_thread=True, sender_queue=64),
+                   model) as pub:
+        with connect(endpoints) as client:
+            first = publish_until(pub, client, make_packet(hands))
+            assert pub.flush()
+            while client.recv(100) is not None:  # whatever the warm-up left
+                pass
+            for i in range(50):
+                pub.write(make_packet(hands, index=i))
+            assert pub.flush()
+            got = [client.recv(1000) for _ in range(50)]
+        assert all(m is not None for m in got)
+        assert [m.seq for m in got] == list(range(got[0].seq, got[0].seq + 50))
+        assert [m.header["frame_index"] for m in got] == list(range(50))
+        np.testing.assert_allclose(got[-1].hands[1]["vertices"], hands[1].vertices, atol=1e-6)
+        assert first.topic == "hands" and pub.sender_cpu_s > 0
+        t = time.monotonic()
+    assert time.monotonic() - t < 2.0  # close stops the sender thread promptly
+
+
+def test_sender_thread_drops_oldest_when_behind(endpoints, model):
+    with Publisher(PublisherConfig(*endpoints, sender_thread=True, sender_queue=1),
+                   model) as pub:
+        for i in range(200):
+            pub.write(make_packet([make_hand(model)], index=i))
+        assert pub.flush()
+        assert pub.sent["hands"] + pub.dropped["hands"] == 200
