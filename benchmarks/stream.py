@@ -22,11 +22,20 @@ and shape), so each ``write`` encodes and sends a ``hands`` (~42 kB) and a ``joi
 - ``memory_growth_mb``: this (publisher) process's VmRSS after phase 2 minus before
   phase 1 (after a warm-up), from ``/proc/self/status``.
 
+Also, in the same run: what the loop pays with ``PublisherConfig(sender_thread=True)`` (paced,
+no subscriber) against inline publishing, and the sender thread's CPU time; without sockets,
+the publish cost before this encoder (the
+generic ``protocol.encode`` of freshly built arrays, as a ratio), the cost of rigged mode
+(``--publish-mode rigged``: skinning for the rigid fit + quaternions), the reference
+decoder's error against mesh-mode vertices (pure skinning: the 1 mm target), and the gap
+between the rigged mesh and the regressor's own vertices on the sample clip (its
+model-free refinement, which rigged mode leaves out).
+
 The issue's target run is 10,000 messages at 60 Hz (167 s per phase, so ~6 min): that is the
-default. For a quick run: ``--messages 2000 --rate 200``. Prints a table; the last line is
+default. ``--quick``: 2,000 messages at 200 Hz (~25 s). Prints a table; the last line is
 one JSON object. Writes docs/stream_latency.png.
 
-    .venv/bin/python -m benchmarks.stream [--messages 10000] [--rate 60]
+    .venv/bin/python -m benchmarks.stream [--quick] [--messages 10000] [--rate 60]
 """
 
 from __future__ import annotations
@@ -126,8 +135,13 @@ def make_hands(model, n: int = 2):
     return tuple(hands)
 
 
-def run_phase(pub, hands, image, n: int, rate: float, start_index: int) -> np.ndarray:
-    """Publish ``n`` frames paced at ``rate``; the duration of each ``write``, seconds."""
+def run_phase(pub, hands, image, n: int, rate: float, start_index: int,
+              cpu: list | None = None) -> np.ndarray:
+    """Publish ``n`` frames paced at ``rate``; the duration of each ``write``, seconds.
+
+    ``cpu``: filled with each ``write``'s CPU time of this thread (``time.thread_time``),
+    which, unlike the wall time, leaves out waiting for a core on a busy machine.
+    """
     from realtime.pipeline import Packet
     from realtime.types import Frame
 
@@ -140,9 +154,12 @@ def run_phase(pub, hands, image, n: int, rate: float, start_index: int) -> np.nd
             time.sleep(wait)
         now = time.monotonic()
         packet = Packet(Frame(image, start_index + i, now, source="bench"), now, (), hands)
+        c = time.thread_time()
         t = time.perf_counter()
         pub.write(packet)
         costs[i] = time.perf_counter() - t
+        if cpu is not None:
+            cpu.append(time.thread_time() - c)
     return costs
 
 
@@ -164,12 +181,15 @@ def ms(x) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.stream", description=__doc__.split(
         "\n")[0])
-    p.add_argument("--messages", type=int, default=10_000, help="frames per phase (10000)")
-    p.add_argument("--rate", type=float, default=60.0, help="frames per second (60)")
+    p.add_argument("--messages", type=int, default=None, help="frames per phase (10000)")
+    p.add_argument("--rate", type=float, default=None, help="frames per second (60)")
+    p.add_argument("--quick", action="store_true", help="2000 frames per phase at 200 Hz")
     p.add_argument("--slow-sleep", type=float, default=0.1,
                    help="the slow subscriber's sleep between receives, s (0.1)")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "stream_latency.png")
     a = p.parse_args(argv)
+    a.messages = a.messages or (2000 if a.quick else 10_000)
+    a.rate = a.rate or (200.0 if a.quick else 60.0)
 
     from models.hand_model import HandModel
     from realtime.pipeline import Packet
@@ -179,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     model = HandModel.open_hand()
     hands = make_hands(model)
     image = np.zeros((480, 640, 3), np.uint8)
+    offline = offline_costs(model, hands, image)
+    sender = sender_thread_costs(model, hands, image)
+    gap = rigged_gap(model)
     ep = f"tcp://127.0.0.1:{free_port()}"
     topo = f"tcp://127.0.0.1:{free_port()}"
     ctx = mp.get_context("spawn")
@@ -204,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)
         rss0 = rss_mb()
         first_a = pub._seq[b"hands"] + 1
-        cost_a = run_phase(pub, hands, image, a.messages, a.rate, i)
+        cpu_a: list[float] = []
+        cost_a = run_phase(pub, hands, image, a.messages, a.rate, i, cpu_a)
         i += a.messages
         last_a = pub._seq[b"hands"]
         rss_a = rss_mb()
@@ -251,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         ("publish (write) ms, no slow sub", f"median {ms(np.median(cost_a)):.3f}, "
                                             f"p95 {ms(np.percentile(cost_a, 95)):.3f}, "
                                             f"max {ms(cost_a.max()):.3f}"),
+        ("publish (write) CPU ms, no slow sub", f"median {ms(np.median(cpu_a)):.3f}, p95 "
+                                                f"{ms(np.percentile(cpu_a, 95)):.3f} (thread "
+                                                "CPU time: without waiting for a core)"),
         ("publish (write) ms, slow sub", f"median {ms(np.median(cost_b)):.3f}, "
                                          f"p95 {ms(np.percentile(cost_b, 95)):.3f}, "
                                          f"max {ms(cost_b.max()):.3f}"),
@@ -267,6 +294,19 @@ def main(argv: list[str] | None = None) -> int:
         ("slow sub received", f"{len(slow_got)} of {last_b - first_b + 1} "
                               f"(sleeps {a.slow_sleep:g} s per message)"),
         ("publisher dropped (zmq.Again)", str(dropped)),
+        ("encode ms, before (generic encode)", f"median {offline['generic_ms']:.3f} "
+                                               f"(now {offline['packed_ms']:.3f}: x"
+                                               f"{offline['generic_ms'] / offline['packed_ms']:.1f}"
+                                               " faster)"),
+        ("sender_thread=True: loop pays ms", f"median {sender['threaded_ms']:.3f} (inline, same "
+                                             f"conditions: {sender['inline_ms']:.3f}); sender "
+                                             f"thread CPU {sender['sender_cpu_ms']:.3f} ms per "
+                                             f"frame, {sender['sender_dropped']} dropped"),
+        ("rigged mode: messages ms", f"median {offline['rigged_ms']:.3f} (two hands; fit + "
+                                     f"quaternions), hands message {offline['rigged_kb']:.1f} kB"),
+        ("rigged decoder vs mesh vertices", f"max {offline['rig_err_mm']:.2e} mm "
+                                            "(pure skinning in; target < 1 mm)"),
+        ("rigged vs regressor vertices", gap),
         ("publisher VmRSS MB", f"start {rss0:.1f}, after phase 1 {rss_a:.1f}, after phase 2 "
                                f"{rss_b:.1f}, after close {rss_end:.1f}"),
     ]
@@ -306,6 +346,102 @@ def main(argv: list[str] | None = None) -> int:
         "memory_growth_mb": round(growth, 2),
     }))
     return 0
+
+
+def offline_costs(model, hands, image, n: int = 300) -> dict:
+    """Publish cost without sockets: generic encode (before) vs packed; rigged mode."""
+    from realtime import protocol, rig
+    from realtime.pipeline import Packet
+    from realtime.publisher import Publisher, PublisherConfig
+    from realtime.types import Frame
+
+    names = model.data.joint_names
+
+    def generic():
+        full = [(protocol.hand_header(h), protocol.hand_arrays(h, names)) for h in hands]
+        light = [(f, {k: v for k, v in arr.items() if k not in protocol.MESH_ARRAYS})
+                 for f, arr in full]
+        protocol.encode(protocol.TOPIC_HANDS, {"seq": 1}, full)
+        protocol.encode(protocol.TOPIC_JOINTS, {"seq": 1}, light)
+
+    def timed(f) -> float:
+        for _ in range(20):
+            f()
+        t = np.empty(n)
+        for i in range(n):
+            t0 = time.perf_counter()
+            f()
+            t[i] = time.perf_counter() - t0
+        return ms(np.median(t))
+
+    out = {"generic_ms": timed(generic)}
+    eps = [f"tcp://127.0.0.1:{free_port()}" for _ in range(4)]
+    now = time.monotonic()
+    packet = Packet(Frame(image, 0, now, source="bench"), now, (), hands)
+    with Publisher(PublisherConfig(eps[0], eps[1]), model) as pub:
+        out["packed_ms"] = timed(lambda: pub.messages(packet))
+    with Publisher(PublisherConfig(eps[2], eps[3], mode="rigged"), model) as pub:
+        out["rigged_ms"] = timed(lambda: pub.messages(packet))
+        full, _ = pub.messages(packet)
+        topo = protocol.decode(pub.topology_message())
+    out["rigged_kb"] = len(full) / 1024
+    msg = protocol.decode(full)
+    out["rig_err_mm"] = max(float(np.linalg.norm(rig.skin_rigged(topo, got) - h.vertices,
+                                                 axis=1).max()) * 1000
+                            for h, got in zip(hands, msg.hands))
+    return out
+
+
+def sender_thread_costs(model, hands, image, n: int = 1200, rate: float = 120.0) -> dict:
+    """What the loop pays per frame, inline vs with ``sender_thread`` (paced, no subscriber),
+    and the sender thread's own CPU time per frame."""
+    from realtime.publisher import Publisher, PublisherConfig
+
+    out = {}
+    for threaded in (False, True):
+        eps = [f"tcp://127.0.0.1:{free_port()}" for _ in range(2)]
+        with Publisher(PublisherConfig(*eps, sender_thread=threaded, sender_queue=64),
+                       model) as pub:
+            costs = run_phase(pub, hands, image, n, rate, 0)
+            if threaded:
+                pub.flush()
+                out["sender_cpu_ms"] = ms(pub.sender_cpu_s / n)
+                out["sender_dropped"] = pub.dropped["hands"]
+        out["threaded_ms" if threaded else "inline_ms"] = ms(np.median(costs))
+    return out
+
+
+def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
+    """Mean/max distance, mm, between the rigged mesh and the regressor's vertices."""
+    try:
+        from calibration.intrinsics import CameraIntrinsics
+        from realtime import rig
+        from realtime.regressor_runner import RegressorFitter, RunnerConfig
+        from realtime.types import Detection
+
+        z = np.load(REPO / "realtime" / "assets" / "sample" / "sample_gt.npz")
+        k = z["K"]
+        intr = CameraIntrinsics(k[0, 0], k[1, 1], k[0, 2], k[1, 2], int(z["width"]),
+                                int(z["height"]))
+        fitter = RegressorFitter(model, RunnerConfig(threads=1))
+    except Exception as exc:  # noqa: BLE001 - optional row: say why it is missing
+        return f"not measured ({type(exc).__name__}: {exc})"
+    dists = []
+    for f in frames:
+        dets = []
+        for h in np.nonzero(z["present"][f])[0]:
+            kp = z["keypoints"][f, h]
+            rel_z = (kp[:, 2] - kp[0, 2]) * k[0, 0] / kp[:, 2].mean() / float(z["width"])
+            dets.append(Detection(z["keypoints_2d"][f, h], rel_z, kp - kp.mean(0),
+                                  str(z["handedness"][h]), 0.95, int(f), 0.0))
+        got = fitter.fit_all(dets, intr, list(range(len(dets))))
+        for hand, arrays in zip(got, rig.rig_arrays(model, got)):
+            ref = rig.rigged_reference(model, hand, arrays)
+            dists.append(np.linalg.norm(ref - hand.vertices, axis=1))
+    d = np.concatenate(dists) * 1000
+    return (f"mean {d.mean():.2f} mm, p95 {np.percentile(d, 95):.2f} mm, max {d.max():.2f} mm "
+            f"({len(dists)} regressed hands of the sample clip: the refinement rigged mode "
+            "leaves out)")
 
 
 def pub_messages_size(model, hands) -> bytes:

@@ -63,7 +63,7 @@ class TeleopConfig:
     """Stream endpoints, which hand drives the robot, and the dead-man thresholds."""
 
     endpoint: str = "tcp://127.0.0.1:5555"
-    topology_endpoint: str = "tcp://127.0.0.1:5556"
+    topology_endpoint: str | None = None  # None: the PUB port + 1 (docs/protocol.md)
     topic: str = "joints"  # joints only: no vertices needed here
     conflate: bool = True  # latest message only: a control loop wants the newest frame
     hand: str = "right"  # "right", "left" or "any"
@@ -308,7 +308,7 @@ def run(config: TeleopConfig, emit: Callable[[Command], None] | None = None,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default=TeleopConfig.endpoint)
-    p.add_argument("--topology-endpoint", default=TeleopConfig.topology_endpoint)
+    p.add_argument("--topology-endpoint", default=None, help="default: the next port")
     p.add_argument("--hand", default=TeleopConfig.hand, choices=("right", "left", "any"))
     p.add_argument("--lost-timeout", type=float, default=TeleopConfig.lost_timeout_s,
                    help="seconds without a usable hand before holding (default 0.2)")

@@ -10,6 +10,9 @@
             for hand in msg.hands:
                 print(hand["handedness"], hand["wrist_position"], hand["finger_angles"])
 
+Rigged mode (``--publish-mode rigged``): hands carry bone rotations instead of vertices;
+``skin_rigged(client.topology(), hand)`` skins them exactly as the Unity script does.
+
 Run ``python -m realtime.client`` for a live per-frame summary. A message that cannot be
 decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` and kept in
 ``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
@@ -38,6 +41,9 @@ import zmq
 from realtime import protocol
 from realtime.errors import RealtimeError
 from realtime.protocol import Message, ProtocolError, SchemaMismatch
+from realtime.rig import skin_rigged
+
+__all__ = ["HandClient", "Message", "ProtocolError", "SchemaMismatch", "skin_rigged", "summary"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 class HandClient:
     """A SUB socket on the publisher's endpoint, for some topics (``hands``, ``joints``...).
 
+    ``topology_endpoint`` defaults to the PUB port + 1 (``protocol.topology_endpoint_for``).
     ``conflate=True`` keeps only the newest message (latest-only, for control loops; then
     ``missed`` counts what was skipped over). ``curve_secret_key_file`` (this client's
     ``.key_secret``) and ``curve_server_public_key_file`` (the publisher's ``server.key``)
@@ -53,7 +60,7 @@ class HandClient:
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555",
                  topics: Iterable[str | bytes] = ("hands",),
-                 topology_endpoint: str = "tcp://127.0.0.1:5556", conflate: bool = False,
+                 topology_endpoint: str | None = None, conflate: bool = False,
                  max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
                  context: zmq.Context | None = None,
                  curve_secret_key_file: str | Path | None = None,
@@ -72,7 +79,8 @@ class HandClient:
                 raise ValueError(str(exc)) from exc
             self._curve = (public, secret, server)
         self.endpoint = endpoint
-        self.topology_endpoint = topology_endpoint
+        # The convention (docs/protocol.md): the REP socket is on the PUB port + 1.
+        self.topology_endpoint = topology_endpoint or protocol.topology_endpoint_for(endpoint)
         self.max_message_bytes = max_message_bytes
         self.topics = tuple(t.encode() if isinstance(t, str) else bytes(t) for t in topics)
         self._ctx = context or zmq.Context.instance()
@@ -129,6 +137,12 @@ class HandClient:
             self._count(msg)
             return msg
 
+    def recv_raw(self, timeout_ms: int | None = 1000) -> bytes | None:
+        """The next message undecoded (recording), or None after ``timeout_ms``."""
+        if not self._sub.poll(-1 if timeout_ms is None else timeout_ms, zmq.POLLIN):
+            return None
+        return self._sub.recv(zmq.NOBLOCK)
+
     def __iter__(self) -> Iterator[Message]:
         while True:
             msg = self.recv(None)
@@ -137,6 +151,10 @@ class HandClient:
 
     def topology(self, timeout_ms: int = 2000) -> Message:
         """Ask the publisher for the topology (faces, joint tree) through its REP socket."""
+        return protocol.decode(self.topology_raw(timeout_ms), self.max_message_bytes)
+
+    def topology_raw(self, timeout_ms: int = 2000) -> bytes:
+        """The publisher's topology message, undecoded (REQ/REP)."""
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
         try:
@@ -146,7 +164,7 @@ class HandClient:
             if not req.poll(timeout_ms, zmq.POLLIN):
                 raise RealtimeError(f"no topology from {self.topology_endpoint} within "
                                     f"{timeout_ms} ms: is the publisher running?")
-            return protocol.decode(req.recv(), self.max_message_bytes)
+            return req.recv()
         finally:
             req.close(linger=0)
 
@@ -172,10 +190,12 @@ def summary(msg: Message) -> str:
         w = hand.get("wrist_position", np.full(3, np.nan))
         ang = np.degrees(np.nanmean(hand["finger_angles"])) if "finger_angles" in hand and \
             np.isfinite(hand["finger_angles"]).any() else float("nan")
-        nv = len(hand["vertices"]) if "vertices" in hand else 0
+        mesh = (f"{len(hand['vertices'])} vertices" if "vertices" in hand else
+                f"rigged ({len(hand['rotations'])} joints)" if "rotations" in hand else
+                "no mesh")
         parts.append(f"{hand.get('handedness')}#{hand.get('track_id')} wrist "
                      f"({w[0]:+.3f},{w[1]:+.3f},{w[2]:+.3f}) m, flexion {ang:4.0f} deg, "
-                     f"{nv} vertices")
+                     f"{mesh}")
     if not msg.hands:
         parts.append("no hands")
     return " | ".join(parts)
@@ -185,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m realtime.client",
                                 description="Print the hands streamed by run_demo.py --publish")
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
-    p.add_argument("--topology-endpoint", default="tcp://127.0.0.1:5556")
+    p.add_argument("--topology-endpoint", default=None, help="default: the next port")
     p.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
     p.add_argument("--conflate", action="store_true", help="latest message only")
     p.add_argument("--count", type=int, default=None, help="stop after N messages")

@@ -79,6 +79,7 @@ class DemoConfig:
     insecure: bool = False  # allow publishing unencrypted on a non-loopback address
     curve_keys: Path | None = None  # the publisher's server.key_secret (CURVE)
     allowed_clients: Path | None = None  # allowed client public keys: a dir or a key list
+    publish_mode: str = "mesh"  # "rigged": bone rotations per frame, mesh and weights once
     stats_json: Path | None = None
     calib: Path | None = None  # a camera calibration file (python -m calibration intrinsics)
     hand_profile: Path | None = None  # a hand shape profile: the user's hand size
@@ -176,6 +177,9 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
                         "the video window is shown; keys in README 'Rendering')")
     p.add_argument("--uncertainty", action="store_true",
                    help="colour the overlay's meshes by their predicted uncertainty")
+    p.add_argument("--publish-mode", choices=("mesh", "rigged"), default="mesh",
+                   help="mesh: vertices every frame; rigged: joint rotations, wrist pose and "
+                        "shape every frame, rest mesh and skin weights on 'topology'")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -189,7 +193,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         write_vertices=not a.joints_only, regressor=a.regressor, realtime=a.realtime,
         camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
         print_stats=a.stats, stats_json=a.stats_json, publish=a.publish, insecure=a.insecure,
-        curve_keys=a.curve_keys, allowed_clients=a.allowed_clients,
+        curve_keys=a.curve_keys, allowed_clients=a.allowed_clients, publish_mode=a.publish_mode,
         calib=a.calib, hand_profile=a.hand_profile, calibrate_hand=a.calibrate_hand,
         hand_length_mm=a.hand_length_mm,
         smoothing=None if a.no_smoothing else SmootherConfig(),
@@ -401,7 +405,8 @@ def run(config: DemoConfig) -> dict:
         publish_sinks = []
         if config.publish:
             publish_sinks.append(make_publisher(config.publish, config.insecure, model,
-                                                config.curve_keys, config.allowed_clients))
+                                                config.curve_keys, config.allowed_clients,
+                                                config.publish_mode))
             stack.callback(publish_sinks[-1].close)  # closed by the pipeline; idempotent
         pipeline = Pipeline(read, processors, publish_sinks,
                             PipelineConfig(live=live, pace=pace),
@@ -465,23 +470,23 @@ def run(config: DemoConfig) -> dict:
 
 def topology_endpoint_for(endpoint: str) -> str:
     """The REP endpoint for topology requests: the next tcp port, or ``<path>.topology``."""
-    scheme, _, rest = endpoint.partition("://")
-    if scheme == "tcp":
-        host, _, port = rest.rpartition(":")
-        if port.isdigit():
-            return f"tcp://{host}:{int(port) + 1}"
-        raise ValueError(f"--publish {endpoint}: give a port number, e.g. tcp://127.0.0.1:5555")
-    return f"{endpoint}.topology"
+    from realtime.protocol import topology_endpoint_for as for_endpoint
+
+    try:
+        return for_endpoint(endpoint)
+    except ValueError as exc:
+        raise ValueError(f"--publish {exc}") from exc
 
 
 def make_publisher(endpoint: str, insecure: bool, model: HandModel,
-                   curve_keys: Path | None = None, allowed_clients: Path | None = None):
+                   curve_keys: Path | None = None, allowed_clients: Path | None = None,
+                   mode: str = "mesh"):
     """The ZeroMQ publish sink of ``--publish`` (imported only when asked for)."""
     from realtime.publisher import Publisher, PublisherConfig
 
     config = PublisherConfig(endpoint=endpoint, topology_endpoint=topology_endpoint_for(endpoint),
                              insecure=insecure, curve_secret_key_file=curve_keys,
-                             curve_allowed_clients_file=allowed_clients)
+                             curve_allowed_clients_file=allowed_clients, mode=mode)
     print(f"publishing hands on {endpoint} (topology requests on {config.topology_endpoint})"
           + (" with CURVE encryption, allowed clients only" if config.curve else ""))
     return Publisher(config, model)

@@ -28,7 +28,12 @@ Per hand (``hands`` and ``joints`` topics):
   palm). NaN where the hand model has no such joint.
 * ``keypoints_2d`` (21,2) pixels; ``pose`` (J,3) anatomical axis-angle of the model's joints
   (a right hand; left hands are mirrored before the model); ``shape`` (S,).
-* ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only.
+* ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only,
+  mesh mode. In rigged mode ``hands`` carries ``rotations``, ``model_rotation`` and
+  ``model_translation`` instead (``realtime.rig``).
+
+Non-finite numbers in the JSON header go out as ``null`` (:func:`json_safe`); the hot path
+(:class:`HandPacker`, :func:`encode_packed`) packs each hand once into a reused buffer.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import math
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -108,57 +114,86 @@ class Message:
         return int(self.header.get("seq", -1))
 
 
+def topology_endpoint_for(endpoint: str) -> str:
+    """The REP endpoint for topology requests: the next tcp port, or ``<path>.topology``.
+
+    The convention every tool uses (``run_demo.py --publish``, the recorder, the replayer,
+    ``python -m realtime.client``): a client given only the PUB endpoint finds it from that.
+    """
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        if port.isdigit():
+            return f"tcp://{host}:{int(port) + 1}"
+        raise ValueError(f"{endpoint}: give a port number, e.g. tcp://127.0.0.1:5555")
+    return f"{endpoint}.topology"
+
+
 # -- arrays of a hand -------------------------------------------------------------------------
 def wrist_frame(joints: np.ndarray) -> np.ndarray:
-    """The (3,3) rotation of the hand frame (columns: axes in camera coordinates)."""
+    """The (3,3) rotation of the hand frame (columns: axes in camera coordinates).
+
+    Plain-float arithmetic on four keypoints: NumPy's per-call overhead on 3-vectors
+    (``cross``, ``norm``) cost ~50 µs per hand, a fifth of the publish budget.
+    """
     j = np.asarray(joints, dtype=np.float64)
-    y = j[0] - j[9]  # middle MCP -> wrist
-    x = j[5] - j[17]  # pinky MCP -> index MCP
-    ny = np.linalg.norm(y)
-    if not np.isfinite(ny) or ny < 1e-9:
+    w, i, m, p = j[0].tolist(), j[5].tolist(), j[9].tolist(), j[17].tolist()
+    y = [w[0] - m[0], w[1] - m[1], w[2] - m[2]]  # middle MCP -> wrist
+    x = [i[0] - p[0], i[1] - p[1], i[2] - p[2]]  # pinky MCP -> index MCP
+    ny = math.sqrt(y[0] * y[0] + y[1] * y[1] + y[2] * y[2])
+    if not math.isfinite(ny) or ny < 1e-9:
         return np.eye(3)
-    y = y / ny
-    x = x - y * float(x @ y)
-    nx = np.linalg.norm(x)
-    if not np.isfinite(nx) or nx < 1e-9:
+    y = [c / ny for c in y]
+    d = x[0] * y[0] + x[1] * y[1] + x[2] * y[2]
+    x = [x[k] - y[k] * d for k in range(3)]
+    nx = math.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
+    if not math.isfinite(nx) or nx < 1e-9:
         return np.eye(3)
-    x = x / nx
-    z = np.cross(x, y)
-    return np.stack([x, y, z], axis=1)
+    x = [c / nx for c in x]
+    z = [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
+    return np.array([[x[0], y[0], z[0]], [x[1], y[1], z[1]], [x[2], y[2], z[2]]])
+
+
+@lru_cache(maxsize=16)
+def _finger_index(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    index = {n: i for i, n in enumerate(names)}
+    have = np.array([n in index for n in FINGER_JOINTS])
+    return np.array([index.get(n, 0) for n in FINGER_JOINTS]), have
 
 
 def finger_angles(pose: np.ndarray, joint_names: Iterable[str]) -> np.ndarray:
     """Flexion (radians) of the 15 :data:`FINGER_JOINTS` from an anatomical pose (J,3)."""
-    names = list(joint_names)
+    names = tuple(joint_names)
     pose = np.asarray(pose, dtype=np.float64).reshape(-1, 3) if np.size(pose) else np.zeros((0, 3))
-    out = np.full(len(FINGER_JOINTS), np.nan)
-    if len(pose) != len(names):
-        return out
-    index = {n: i for i, n in enumerate(names)}
-    for k, name in enumerate(FINGER_JOINTS):
-        if name in index:
-            out[k] = pose[index[name], 0]
-    return out
+    if len(pose) != len(names) or not names:
+        return np.full(len(FINGER_JOINTS), np.nan)
+    idx, have = _finger_index(names)
+    return np.where(have, pose[idx, 0], np.nan)
 
 
 def hand_arrays(hand: HandMesh, joint_names: Iterable[str] = (),
-                float16: bool = False) -> dict[str, np.ndarray]:
-    """Every array a hand is sent with (see the module docstring), in wire dtypes."""
+                float16: bool = False, mesh: bool = True) -> dict[str, np.ndarray]:
+    """Every array a hand is sent with (see the module docstring), in wire dtypes.
+
+    ``mesh=False`` leaves out ``vertices`` and ``vertex_std`` (the ``joints`` topic and
+    rigged mode).
+    """
     joints = np.asarray(hand.joints, dtype="<f4").reshape(-1, 3)
-    mesh_dtype = "<f2" if float16 else "<f4"
-    return {
+    out = {
         "joints": joints,
-        "wrist_position": np.asarray(hand.joints, dtype="<f4").reshape(-1, 3)[0]
-        if len(joints) else np.full(3, np.nan, dtype="<f4"),
+        "wrist_position": joints[0] if len(joints) else np.full(3, np.nan, dtype="<f4"),
         "wrist_rotation": wrist_frame(hand.joints).astype("<f4")
         if len(joints) >= 21 else np.eye(3, dtype="<f4"),
         "finger_angles": finger_angles(hand.pose, joint_names).astype("<f4"),
         "keypoints_2d": np.asarray(hand.keypoints_2d, dtype="<f4").reshape(-1, 2),
         "pose": np.asarray(hand.pose, dtype="<f4").reshape(-1, 3),
         "shape": np.asarray(hand.shape, dtype="<f4").reshape(-1),
-        "vertices": np.asarray(hand.vertices, dtype=mesh_dtype).reshape(-1, 3),
-        "vertex_std": np.asarray(hand.vertex_std, dtype=mesh_dtype).reshape(-1),
     }
+    if mesh:
+        mesh_dtype = "<f2" if float16 else "<f4"
+        out["vertices"] = np.asarray(hand.vertices, dtype=mesh_dtype).reshape(-1, 3)
+        out["vertex_std"] = np.asarray(hand.vertex_std, dtype=mesh_dtype).reshape(-1)
+    return out
 
 
 def _finite(x: float) -> float | None:
@@ -166,14 +201,25 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float replaced by None (JSON ``null``), recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def hand_header(hand: HandMesh) -> dict:
     """The JSON fields of a hand (its arrays are added by :func:`encode`)."""
-    std = np.asarray(hand.vertex_std, dtype=np.float64)
+    std = np.asarray(hand.vertex_std)
     return {
         "track_id": int(hand.track_id),
         "handedness": str(hand.handedness),
         "score": _finite(hand.score),
-        "mean_std": _finite(std.mean()) if std.size else None,
+        "mean_std": _finite(std.sum(dtype=np.float64) / std.size) if std.size else None,
         "frame_index": int(hand.frame_index),
         "timestamp": _finite(hand.timestamp),
         "reprojection_error_px": _finite(hand.reprojection_error_px),
@@ -185,48 +231,211 @@ def _pad(n: int) -> int:
     return (-n) % ALIGN
 
 
+_ZEROS = bytes(ALIGN)
+_DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+@lru_cache(maxsize=256)
+def _table_text(layout: tuple[tuple[str, str, tuple[int, ...], int], ...], start: int
+                ) -> tuple[str, int]:
+    """The JSON array table of a layout ((name, dtype, shape, nbytes), ...) from ``start``.
+
+    Cached: every frame has the same layout, so the table is built once, not per message.
+    Returns the text and the payload size after these arrays.
+    """
+    out = {}
+    size = start
+    for name, dt, shape, nbytes in layout:
+        out[name] = {"dtype": dt, "shape": list(shape), "offset": size, "nbytes": nbytes}
+        size += nbytes + _pad(nbytes)
+    return _DUMPS(out), size
+
+
+def _table(named: Mapping[str, np.ndarray], start: int, chunks: list) -> tuple[str, int]:
+    layout = []
+    for name, a in named.items():
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        dt = a.dtype.str
+        if dt not in DTYPES:
+            raise ValueError(f"array {name!r} has dtype {a.dtype}, not one of {list(DTYPES)}")
+        layout.append((name, dt, a.shape, a.nbytes))
+        chunks.append(a.data.cast("B") if a.ndim else a.tobytes())
+        pad = _pad(a.nbytes)
+        if pad:
+            chunks.append(_ZEROS[:pad])
+    return _table_text(tuple(layout), start)
+
+
 def encode(topic: bytes, header: Mapping, hands: Iterable[tuple[dict, Mapping[str, np.ndarray]]]
            = (), arrays: Mapping[str, np.ndarray] | None = None) -> bytes:
     """One frame: ``topic`` + the header (``schema`` set here) + the arrays of each hand.
 
     ``hands``: ``(fields, arrays)`` per hand; ``arrays``: top-level arrays (topology).
-    Arrays must already have a wire dtype (``<f4``, ``<f2``, ``<i4``).
+    Arrays must already have a wire dtype (``<f4``, ``<f2``, ``<i4``). Non-finite numbers
+    in ``header`` or the hand fields raise ValueError: pass them through :func:`json_safe`.
+    The JSON is assembled from cached array tables (the hot path: ~2 encodes per frame).
     """
     if b" " in topic or not topic.isascii():
         raise ValueError(f"topic must be ASCII without spaces, got {topic!r}")
-    chunks: list[bytes] = []
+    chunks: list = []
     size = 0
-
-    def table(named: Mapping[str, np.ndarray]) -> dict:
-        nonlocal size
-        out = {}
-        for name, a in named.items():
-            a = np.ascontiguousarray(a)
-            dt = a.dtype.str if a.dtype.str in DTYPES else None
-            if dt is None:
-                raise ValueError(f"array {name!r} has dtype {a.dtype}, not one of {list(DTYPES)}")
-            data = a.tobytes()
-            out[name] = {"dtype": dt, "shape": list(a.shape), "offset": size,
-                         "nbytes": len(data)}
-            chunks.append(data)
-            pad = _pad(len(data))
-            if pad:
-                chunks.append(b"\0" * pad)
-            size += len(data) + pad
-        return out
-
     head = {"schema": SCHEMA_VERSION, **header}
-    hand_list = []
+    hand_texts = []
     for fields, named in hands:
-        hand_list.append({**fields, "arrays": table(named)})
-    if hand_list or "hands" in head:
-        head["hands"] = hand_list
+        table, size = _table(named, size, chunks)
+        text = _DUMPS(dict(fields))
+        hand_texts.append((text[:-1] + "," if len(text) > 2 else "{")
+                          + '"arrays":' + table + "}")
+    head.pop("hands", None)
+    has_hands = bool(hand_texts) or "hands" in header
+    top = None
     if arrays:
-        head["arrays"] = table(arrays)
-    text = json.dumps(head, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        top, size = _table(arrays, size, chunks)
+    text = _DUMPS(head)[:-1]
+    if has_hands:
+        text += ',"hands":[' + ",".join(hand_texts) + "]"
+    if top is not None:
+        text += ',"arrays":' + top
+    raw = (text + "}").encode("utf-8")
     prefix = len(topic) + 1 + _LEN.size
-    text += b" " * _pad(prefix + len(text))
-    return b"".join([topic, b" ", _LEN.pack(len(text)), text, *chunks])
+    raw += b" " * _pad(prefix + len(raw))
+    return b"".join([topic, b" ", _LEN.pack(len(raw)), raw, *chunks])
+
+
+# -- the hot path: hands packed into reused buffers -------------------------------------------
+#: Arrays of a hand in wire order: the light ones (``joints`` topic) first, then the mesh.
+LIGHT_ARRAYS = ("joints", "wrist_position", "wrist_rotation", "finger_angles", "keypoints_2d",
+                "pose", "shape")
+
+
+@dataclass(frozen=True)
+class PackedHand:
+    """A hand's JSON fields and its arrays as two payload blocks (light, then mesh or rig).
+
+    ``light``/``extra`` are views of the packer's reused buffer: valid until the same slot
+    is packed again (``encode_packed`` copies them into the message at once).
+    """
+
+    fields_json: str
+    light: memoryview
+    light_layout: tuple
+    extra: memoryview
+    extra_layout: tuple
+
+
+class _Slot:
+    """A reused buffer with one typed view per array, for one layout."""
+
+    def __init__(self, specs: list[tuple[str, str, tuple[int, ...]]], n_light: int) -> None:
+        layout, offsets, size = [], [], 0
+        for name, dt, shape in specs:
+            nbytes = int(np.dtype(dt).itemsize * math.prod(shape))
+            layout.append((name, dt, tuple(shape), nbytes))
+            offsets.append(size)
+            size += nbytes + _pad(nbytes)
+        self.buf = np.zeros(size, np.uint8)
+        self.views = {name: self.buf[o:o + nb].view(dt).reshape(shape)
+                      for (name, dt, shape, nb), o in zip(layout, offsets)}
+        split = offsets[n_light] if n_light < len(offsets) else size
+        mem = memoryview(self.buf)
+        self.light, self.extra = mem[:split], mem[split:]
+        self.light_layout, self.extra_layout = tuple(layout[:n_light]), tuple(layout[n_light:])
+
+
+class HandPacker:
+    """Packs hands for ``hands``/``joints`` messages without per-frame allocation.
+
+    The per-frame publish budget is 0.3 ms for two full-mesh hands: building nine small
+    arrays and their JSON table per hand per message cost more than that. Here each hand
+    slot owns one buffer with a typed view per array (the layout rarely changes), the
+    arrays are cast into it in place, and the JSON table text is cached per layout.
+    ``extra`` arrays (``vertices``/``vertex_std`` in mesh mode, or rig arrays given to
+    :meth:`pack`) follow the light ones, so a ``joints`` message is a prefix of the payload.
+    """
+
+    def __init__(self, joint_names: Iterable[str] = (), float16: bool = False) -> None:
+        self.joint_names = tuple(joint_names)
+        self.float16 = float16
+        self._slots: dict[tuple, _Slot] = {}
+
+    def pack(self, slot: int, hand: HandMesh, mesh: bool = True,
+             extra: Mapping[str, np.ndarray] | None = None) -> PackedHand:
+        joints = np.asarray(hand.joints, dtype=np.float64).reshape(-1, 3)
+        pose = np.asarray(hand.pose, dtype=np.float64)
+        pose = pose.reshape(-1, 3) if pose.size else np.zeros((0, 3))
+        shape = np.asarray(hand.shape, dtype=np.float64).reshape(-1)
+        kp2d = np.asarray(hand.keypoints_2d, dtype=np.float64).reshape(-1, 2)
+        mdt = "<f2" if self.float16 else "<f4"
+        specs = [("joints", "<f4", joints.shape), ("wrist_position", "<f4", (3,)),
+                 ("wrist_rotation", "<f4", (3, 3)), ("finger_angles", "<f4", (15,)),
+                 ("keypoints_2d", "<f4", kp2d.shape), ("pose", "<f4", pose.shape),
+                 ("shape", "<f4", shape.shape)]
+        verts = std = None
+        if mesh:
+            verts = np.asarray(hand.vertices).reshape(-1, 3)
+            std = np.asarray(hand.vertex_std).reshape(-1)
+            specs += [("vertices", mdt, verts.shape), ("vertex_std", mdt, std.shape)]
+        if extra:
+            specs += [(k, v.dtype.str, v.shape) for k, v in extra.items()]
+        key = (slot, tuple(specs))
+        s = self._slots.get(key)
+        if s is None:
+            if len(self._slots) > 64:
+                self._slots.clear()
+            for name, dt, _ in specs:
+                if dt not in DTYPES:
+                    raise ValueError(f"array {name!r} has dtype {dt}, not one of {list(DTYPES)}")
+            s = self._slots[key] = _Slot(specs, len(LIGHT_ARRAYS))
+        v = s.views
+        v["joints"][...] = joints
+        if len(joints) >= 21:
+            v["wrist_position"][...] = joints[0]
+            v["wrist_rotation"][...] = wrist_frame(joints)
+        else:
+            v["wrist_position"][...] = joints[0] if len(joints) else np.nan
+            v["wrist_rotation"][...] = np.eye(3)
+        names = self.joint_names
+        if names and len(pose) == len(names):
+            idx, have = _finger_index(names)
+            fa = v["finger_angles"]
+            fa[...] = pose[idx, 0]
+            if not have.all():
+                fa[~have] = np.nan
+        else:
+            v["finger_angles"][...] = np.nan
+        v["keypoints_2d"][...] = kp2d
+        v["pose"][...] = pose
+        v["shape"][...] = shape
+        if mesh:
+            v["vertices"][...] = verts
+            v["vertex_std"][...] = std
+        if extra:
+            for k, a in extra.items():
+                v[k][...] = a
+        fields = _DUMPS(hand_header(hand))
+        return PackedHand(fields, s.light, s.light_layout, s.extra, s.extra_layout)
+
+
+def encode_packed(topic: bytes, header: Mapping, hands: Iterable[PackedHand],
+                  extra: bool = True) -> bytes:
+    """Like :func:`encode` for packed hands; ``extra=False``: light arrays only."""
+    chunks: list = []
+    size = 0
+    texts = []
+    for h in hands:
+        layout = h.light_layout + h.extra_layout if extra else h.light_layout
+        table, size = _table_text(layout, size)
+        chunks.append(h.light)
+        if extra:
+            chunks.append(h.extra)
+        f = h.fields_json
+        texts.append((f[:-1] + "," if len(f) > 2 else "{") + '"arrays":' + table + "}")
+    text = _DUMPS({"schema": SCHEMA_VERSION, **header})[:-1]
+    raw = (text + ',"hands":[' + ",".join(texts) + "]}").encode("utf-8")
+    prefix = len(topic) + 1 + _LEN.size
+    raw += b" " * _pad(prefix + len(raw))
+    return b"".join([topic, b" ", _LEN.pack(len(raw)), raw, *chunks])
 
 
 # -- decoding ---------------------------------------------------------------------------------

@@ -11,6 +11,15 @@ through a REP socket served by a small thread),
 ``status`` (fps, latency, drops, once a second). Every frame is published, with or without
 hands (an empty ``hands`` list says the hand is lost).
 
+Cost: ``write`` packs each hand once into a reused buffer (``protocol.HandPacker``) and
+builds both messages from it with cached JSON array tables (~0.15 ms for two full-mesh
+hands on a quiet core). ``mode="rigged"`` sends bone rotations, the model-to-camera pose and
+shape instead of vertices (``realtime.rig``; the rest mesh and weights go on ``topology``).
+``send_raw`` sends recorded messages unchanged (``realtime.stream_replay``).
+``sender_thread=True`` moves encoding and sending to a thread of its own, so the loop only
+hands the frame over (a few µs; a bounded queue that drops the oldest frame when the sender
+falls behind, counted in ``dropped``); ``flush`` waits for it.
+
 Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc://,
 inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which logs a
 warning). With ``curve_secret_key_file`` (the server's ``.key_secret``, from ``python -m
@@ -39,10 +48,13 @@ from realtime.pipeline import Packet
 
 log = logging.getLogger(__name__)
 
-#: Send queue per subscriber, in messages. ZeroMQ's default of 1000 silently dropped ~20%
-#: of messages at full rate over tcp in our measurements; on tcp most of a slow
-#: subscriber's backlog sits in kernel buffers anyway, so a deep queue buys little.
-DEFAULT_SNDHWM = 10_000
+#: Send queue per subscriber, in messages: 2 s at 60 Hz, so a subscriber that keeps up
+#: never loses a message, while a slow or stalled one costs at most ~120 x 42 kB (~5 MB)
+#: before ZeroMQ drops for it (10,000 let the publisher grow by ~80 MB with one slow
+#: subscriber). On tcp a slow subscriber's backlog also sits in kernel buffers; its losses
+#: show as sequence gaps on its side.
+DEFAULT_SNDHWM = 120
+MODES = ("mesh", "rigged")
 ZAP_DOMAIN = "handmesh"  # the authentication domain of both CURVE server sockets
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -67,6 +79,9 @@ class PublisherConfig:
     conflate: bool = False  # keep only the newest message per subscriber (tcp: see docs)
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
+    mode: str = "mesh"  # "mesh": vertices per frame; "rigged": bone rotations (realtime.rig)
+    sender_thread: bool = False  # encode and send on an own thread; write() only hands over
+    sender_queue: int = 4  # frames waiting for the sender thread; more: the oldest is dropped
     insecure: bool = False  # allow a non-loopback bind without CURVE
     curve_secret_key_file: Path | None = None  # the server's .key_secret (realtime.keys)
     curve_allowed_clients_file: Path | None = None  # dir of client .key files, or key list
@@ -80,6 +95,10 @@ class PublisherConfig:
                                  "(e.g. tcp://127.0.0.1:5555)")
         if self.endpoint == self.topology_endpoint:
             raise ValueError("the topology endpoint must differ from the publish endpoint")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.sender_queue < 1:
+            raise ValueError(f"sender_queue must be at least 1, got {self.sender_queue}")
         if self.sndhwm < 1:
             raise ValueError(f"sndhwm must be at least 1, got {self.sndhwm}")
         if self.topology_every_s <= 0 or self.status_every_s <= 0:
@@ -113,18 +132,22 @@ class Publisher:
 
     ``model``: the :class:`models.hand_model.HandModel` whose meshes are published (faces,
     joint names for ``finger_angles``, name and checksum on ``topology``); without one the
-    topology carries only the keypoint tree and finger angles are NaN.
+    topology carries only the keypoint tree and finger angles are NaN. ``topology``: a
+    recorded ``topology`` message to serve instead (stream replay, :meth:`send_raw`).
     """
 
     def __init__(self, config: PublisherConfig = PublisherConfig(), model=None,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, topology: bytes | None = None) -> None:
         self.config = config
         self.model = model
         if config.insecure and not config.curve and not all(
                 is_loopback(e) for e in (config.endpoint, config.topology_endpoint)):
             log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
                         "network can read it", config.endpoint)
+        if config.mode == "rigged" and model is None:
+            raise ValueError("rigged mode sends the hand model's rig: pass the HandModel")
         self._joint_names = tuple(model.data.joint_names) if model is not None else ()
+        self._packer = protocol.HandPacker(self._joint_names, config.float16)
         self._auth = None
         self._own_ctx = None
         self._pub = self._rep = None
@@ -174,6 +197,9 @@ class Publisher:
         self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
         self.topology_requests = 0
         self._topology_msg_header = self._topology_parts()
+        self._topology_raw: bytes | None = None
+        if topology is not None:
+            self.set_topology(topology)
         self._frames: deque[tuple[float, float]] = deque(maxlen=4096)  # (t_publish, latency)
         self._closed = threading.Event()
         now = time.monotonic()
@@ -183,6 +209,15 @@ class Publisher:
         self._rep_thread = threading.Thread(target=self._serve_topology,
                                             name="topology-rep", daemon=True)
         self._rep_thread.start()
+        self._queue: deque[Packet] = deque()
+        self._queue_cv = threading.Condition()
+        self._pending = 0  # frames handed over and not yet published (sender thread)
+        self.sender_cpu_s = 0.0  # CPU time the sender thread spent publishing
+        self._sender = None
+        if config.sender_thread:
+            self._sender = threading.Thread(target=self._send_loop, name="publisher-send",
+                                            daemon=True)
+            self._sender.start()
 
     # -- topics ---------------------------------------------------------------------------
     def _next_seq(self, topic: bytes) -> int:
@@ -194,7 +229,7 @@ class Publisher:
         name = topic.decode()
         try:
             with self._lock:
-                self._pub.send(msg, zmq.NOBLOCK, copy=False)
+                self._pub.send(msg, zmq.NOBLOCK)
         except zmq.Again:
             self.dropped[name] += 1
             return False
@@ -214,6 +249,7 @@ class Publisher:
                        "reverse each triangle (a, b, c) -> (c, b, a) for left hands",
             "units": "meters",
             "frame": "OpenCV camera: x right, y down, z forward",
+            "mode": self.config.mode,
         }
         arrays: dict[str, np.ndarray] = {}
         if self.model is not None:
@@ -227,11 +263,27 @@ class Publisher:
             arrays["faces"] = np.asarray(d.faces, dtype="<i4")
             if d.uv is not None:
                 arrays["uv"] = np.asarray(d.uv, dtype="<f4")
+            if self.config.mode == "rigged":
+                from realtime import rig
+
+                rig_header, rig_arrays = rig.rig_topology(self.model)
+                header.update(rig_header)
+                arrays.update(rig_arrays)
         else:
             header["vertex_count"] = None
         return header, arrays
 
+    def set_topology(self, msg: bytes) -> None:
+        """Serve (on REP and the periodic ``topology`` topic) this recorded message instead."""
+        if protocol.peek_topic(msg) != protocol.TOPIC_TOPOLOGY:
+            raise ValueError("set_topology needs a 'topology' message, got topic "
+                             f"{protocol.peek_topic(msg)!r}")
+        protocol.decode(msg)  # raises ProtocolError if it is not a readable message
+        self._topology_raw = bytes(msg)
+
     def topology_message(self, seq: int | None = None) -> bytes:
+        if self._topology_raw is not None:
+            return self._topology_raw
         header, arrays = self._topology_msg_header
         return protocol.encode(protocol.TOPIC_TOPOLOGY,
                                {"seq": seq if seq is not None else self._seq[
@@ -263,29 +315,83 @@ class Publisher:
 
     # -- sink -----------------------------------------------------------------------------
     def messages(self, packet: Packet) -> tuple[bytes, bytes]:
-        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced)."""
+        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced).
+
+        Both come from one packing of each hand (``protocol.HandPacker``): a ``joints``
+        message is the ``hands`` payload without its mesh (or rig) block.
+        """
         t_pub = time.monotonic()
-        common = {"t_capture": packet.t_capture, "t_publish": t_pub,
+        common = {"t_capture": protocol.json_safe(float(packet.t_capture)), "t_publish": t_pub,
                   "t_publish_wall": time.time(), "camera_id": packet.frame.source,
                   "frame_index": int(packet.frame.index),
-                  "image_size": list(packet.frame.size)}
-        full, light = [], []
-        for hand in packet.hands:
-            fields = protocol.hand_header(hand)
-            arrays = protocol.hand_arrays(hand, self._joint_names, self.config.float16)
-            full.append((fields, arrays))
-            light.append((fields, {k: v for k, v in arrays.items()
-                                   if k not in protocol.MESH_ARRAYS}))
-        hands = protocol.encode(protocol.TOPIC_HANDS, {
-            "seq": self._next_seq(protocol.TOPIC_HANDS), **common, "hands": []}, full)
-        joints = protocol.encode(protocol.TOPIC_JOINTS, {
-            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common, "hands": []}, light)
+                  "image_size": list(packet.frame.size), "mode": self.config.mode}
+        hands = packet.hands
+        if self.config.mode == "rigged" and hands:
+            from realtime import rig
+
+            rigs = rig.rig_arrays(self.model, list(hands))
+            packed = [self._packer.pack(i, h, mesh=r is None, extra=r)
+                      for i, (h, r) in enumerate(zip(hands, rigs))]
+        else:
+            packed = [self._packer.pack(i, h) for i, h in enumerate(hands)]
+        full = protocol.encode_packed(protocol.TOPIC_HANDS, {
+            "seq": self._next_seq(protocol.TOPIC_HANDS), **common}, packed)
+        light = protocol.encode_packed(protocol.TOPIC_JOINTS, {
+            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common}, packed, extra=False)
         self._frames.append((t_pub, t_pub - packet.t_capture))
-        return hands, joints
+        return full, light
+
+    def send_raw(self, msg: bytes) -> bool:
+        """Send an already encoded message as it is (stream replay); a topology message also
+        becomes the one served on request. False if it was dropped or the topic is unknown."""
+        topic = protocol.peek_topic(msg)
+        if topic not in protocol.TOPICS or self._closed.is_set():
+            return False
+        if topic == protocol.TOPIC_TOPOLOGY:
+            self._topology_raw = bytes(msg)
+        return self._send(topic, msg)
 
     def write(self, packet: Packet) -> None:
+        """Publish a frame: here, or (``sender_thread``) hand it to the sender thread."""
         if self._closed.is_set():
             return
+        if self._sender is None:
+            self._publish(packet)
+            return
+        with self._queue_cv:
+            if len(self._queue) >= self.config.sender_queue:  # the sender fell behind
+                self._queue.popleft()
+                self._pending -= 1
+                self.dropped["hands"] += 1
+            self._queue.append(packet)
+            self._pending += 1
+            self._queue_cv.notify_all()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the sender thread has published every frame handed over so far."""
+        with self._queue_cv:
+            return self._queue_cv.wait_for(lambda: self._pending == 0 or self._closed.is_set(),
+                                           timeout_s)
+
+    def _send_loop(self) -> None:
+        """The sender thread: publish frames in order until ``close``."""
+        while True:
+            with self._queue_cv:
+                self._queue_cv.wait_for(lambda: self._queue or self._closed.is_set())
+                if self._closed.is_set():
+                    return
+                packet = self._queue.popleft()
+            c = time.thread_time()
+            try:
+                self._publish(packet)
+            except Exception:  # noqa: BLE001 - the sender thread must not die silently
+                log.exception("publishing frame %s failed", packet.frame.index)
+            self.sender_cpu_s += time.thread_time() - c
+            with self._queue_cv:
+                self._pending -= 1
+                self._queue_cv.notify_all()
+
+    def _publish(self, packet: Packet) -> None:
         try:
             hands, joints = self.messages(packet)
         except (ValueError, TypeError) as exc:  # a hand that cannot be encoded: skip it
@@ -312,8 +418,8 @@ class Publisher:
                 if not poller.poll(100):
                     continue
                 self._rep.recv(zmq.NOBLOCK)  # any request: the content is not read
+                self.topology_requests += 1  # counted before the reply: no race with it
                 self._rep.send(self.topology_message(), zmq.NOBLOCK)
-                self.topology_requests += 1
             except zmq.ZMQError as exc:
                 if self._closed.is_set():
                     break
@@ -337,6 +443,10 @@ class Publisher:
         if self._closed.is_set():
             return
         self._closed.set()
+        with self._queue_cv:
+            self._queue_cv.notify_all()
+        if self._sender is not None:
+            self._sender.join(timeout=1.0)
         self._rep_thread.join(timeout=1.0)
         with self._lock:
             self._close_sockets()

@@ -507,3 +507,56 @@ def test_demo_refuses_remote_publish_without_insecure(tmp_path, capsys):
     code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless",
                  "--no-video", "--max-frames", "2", "--publish", "tcp://0.0.0.0:5555"])
     assert code == 2 and "--insecure" in capsys.readouterr().err
+
+
+def test_non_finite_numbers_are_sent_as_null(publisher, endpoints, model):
+    hand = make_hand(model)
+    hand = HandMesh(**{**hand.__dict__, "score": float("nan"),
+                       "reprojection_error_px": float("inf")})
+    packet = make_packet([hand])
+    packet = Packet(packet.frame, float("nan"), (), packet.hands)
+    with connect(endpoints) as client:
+        msg = publish_until(publisher, client, packet)
+    assert msg.header["t_capture"] is None
+    assert msg.hands[0]["score"] is None and msg.hands[0]["reprojection_error_px"] is None
+    np.testing.assert_allclose(msg.hands[0]["vertices"], hand.vertices, atol=1e-6)
+
+
+@pytest.mark.parametrize("ep,want", [("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556"),
+                                     ("tcp://[::1]:7000", "tcp://[::1]:7001"),
+                                     ("ipc:///tmp/hands", "ipc:///tmp/hands.topology")])
+def test_topology_endpoint_convention(ep, want):
+    assert protocol.topology_endpoint_for(ep) == want
+    with HandClient(ep) as client:
+        assert client.topology_endpoint == want
+
+
+def test_sender_thread_publishes_every_frame_in_order(endpoints, model):
+    hands = [make_hand(model, "right", 1), make_hand(model, "left", 2)]
+    with Publisher(PublisherConfig(*endpoints, sender_thread=True, sender_queue=64),
+                   model) as pub:
+        with connect(endpoints) as client:
+            first = publish_until(pub, client, make_packet(hands))
+            assert pub.flush()
+            while client.recv(100) is not None:  # whatever the warm-up left
+                pass
+            for i in range(50):
+                pub.write(make_packet(hands, index=i))
+            assert pub.flush()
+            got = [client.recv(1000) for _ in range(50)]
+        assert all(m is not None for m in got)
+        assert [m.seq for m in got] == list(range(got[0].seq, got[0].seq + 50))
+        assert [m.header["frame_index"] for m in got] == list(range(50))
+        np.testing.assert_allclose(got[-1].hands[1]["vertices"], hands[1].vertices, atol=1e-6)
+        assert first.topic == "hands" and pub.sender_cpu_s > 0
+        t = time.monotonic()
+    assert time.monotonic() - t < 2.0  # close stops the sender thread promptly
+
+
+def test_sender_thread_drops_oldest_when_behind(endpoints, model):
+    with Publisher(PublisherConfig(*endpoints, sender_thread=True, sender_queue=1),
+                   model) as pub:
+        for i in range(200):
+            pub.write(make_packet([make_hand(model)], index=i))
+        assert pub.flush()
+        assert pub.sent["hands"] + pub.dropped["hands"] == 200

@@ -17,6 +17,15 @@
 // the winding is reversed once for the handedness change. The docs also say to reverse each
 // triangle for LEFT hands (their meshes are mirrored). Both together: right hands use the
 // topology's faces reversed, left hands use them as sent.
+//
+// RIGGED MODE (run_demo.py --publish-mode rigged): hands carry no vertices but per-joint
+// rotations (unit quaternions x, y, z, w; local, in the hand model's axes), a model-to-camera
+// rotation and translation, and shape coefficients; the topology carries the rest mesh,
+// shape directions, rest joints, joint tree and per-vertex skinning weights. SkinRigged()
+// below skins on the CPU in handmesh's right-handed frames, float32, then converts to
+// Unity axes like every other point. realtime/rig.py:skin_rigged is its line-by-line Python
+// twin; tests/test_unity_script.py compiles this file against stub NetMQ/Unity types and
+// checks that both give the same vertices for the same messages.
 
 using System;
 using System.Collections.Generic;
@@ -67,27 +76,41 @@ public class HandMeshReceiver : MonoBehaviour
     public const int SchemaVersion = 1;
 
     // ---- parsed data, built on the background thread ----------------------------------
-    sealed class HandData
+    public sealed class HandData
     {
         public int trackId;
         public string handedness = "right";
         public float score = float.NaN;
         public float meanStd = float.NaN;
         public Vector3[] joints;    // Unity axes, meters, camera-local
-        public Vector3[] vertices;  // null on the joints topic
+        public Vector3[] vertices;  // null on the joints topic and in rigged mode
+        // rigged mode (null otherwise)
+        public float[] rotations;         // (J,4) x, y, z, w
+        public float[] modelRotation;     // (3,3) row-major
+        public float[] modelTranslation;  // (3,)
+        public float[] shape;             // (S,)
     }
 
-    sealed class FrameData
+    public sealed class FrameData
     {
         public long seq;
         public List<HandData> hands = new List<HandData>();
     }
 
-    sealed class TopologyData
+    public sealed class TopologyData
     {
         public int vertexCount;
         public int[] faces;  // as sent: (F,3) flattened, CCW from outside for right hands
         public Vector2[] uv;
+        // rigged mode (restVertices == null otherwise)
+        public float[] restVertices;    // (V,3) model frame, meters
+        public float[] shapeDirs;       // (V,3,S)
+        public float[] restJoints;      // (J,3)
+        public float[] jointShapeDirs;  // (J,3,S)
+        public int[] parents;           // (J,) -1 for the root
+        public int[] skinJoints;        // (V,K)
+        public float[] skinWeights;     // (V,K)
+        public int shapeCount, weightsPerVertex;
     }
 
     sealed class HandView
@@ -184,7 +207,7 @@ public class HandMeshReceiver : MonoBehaviour
                     } while (sub.TryReceiveFrameBytes(TimeSpan.Zero, out raw));
                     if (newest == null) continue;
                     FrameData frame;
-                    try { frame = ParseFrame(newest); }
+                    try { frame = ParseFrame(newest, jointsOnly); }
                     catch (Exception e) { Interlocked.Increment(ref _rejected); _lastError = e.Message; continue; }
                     if (frame == null) continue;
                     if (lastSeq >= 0 && frame.seq > lastSeq + 1) Interlocked.Add(ref _missed, frame.seq - lastSeq - 1);
@@ -246,7 +269,7 @@ public class HandMeshReceiver : MonoBehaviour
                 view.lastSeen = now;
                 if (!view.root.activeSelf) view.root.SetActive(true);
                 if (jointsOnly || hand.vertices == null) UpdateJoints(view, hand);
-                else UpdateMesh(view, hand);
+                else UpdateMesh(view, hand);  // mesh mode, or rigged mode skinned here
             }
             // Every frame is published; a track missing from it is not in the image now.
             foreach (var kv in _views)
@@ -285,6 +308,12 @@ public class HandMeshReceiver : MonoBehaviour
 
     void UpdateMesh(HandView view, HandData hand)
     {
+        if (hand.vertices == null && hand.rotations != null && _topology != null && _topology.restVertices != null)
+        {
+            try { hand.vertices = SkinRigged(_topology, hand); }  // rigged mode: skin on the CPU
+            catch (FormatException e) { _lastError = e.Message; Interlocked.Increment(ref _rejected); }
+        }
+        if (hand.vertices == null) { _wantTopology = true; return; }
         if (_topology == null || _topology.faces == null || hand.vertices.Length != _topology.vertexCount)
         {
             _wantTopology = true;  // first frame, or the publisher changed hand model
@@ -377,7 +406,7 @@ public class HandMeshReceiver : MonoBehaviour
         return header;
     }
 
-    FrameData ParseFrame(byte[] msg)
+    static FrameData ParseFrame(byte[] msg, bool jointsOnly)
     {
         int payload;
         var header = ReadHeader(msg, out payload);
@@ -400,6 +429,18 @@ public class HandMeshReceiver : MonoBehaviour
             };
             hand.joints = ReadVectors(msg, payload, arrays, "joints");
             hand.vertices = jointsOnly ? null : ReadVectors(msg, payload, arrays, "vertices");
+            if (!jointsOnly && hand.vertices == null && arrays != null && arrays.ContainsKey("rotations"))
+            {
+                int[] shape;
+                hand.rotations = ReadFlat(msg, payload, arrays, "rotations", out shape);
+                hand.modelRotation = ReadFlat(msg, payload, arrays, "model_rotation", out shape);
+                hand.modelTranslation = ReadFlat(msg, payload, arrays, "model_translation", out shape);
+                hand.shape = ReadFlat(msg, payload, arrays, "shape", out shape);
+                if (hand.rotations == null || hand.rotations.Length % 4 != 0 || hand.modelRotation == null
+                    || hand.modelRotation.Length != 9 || hand.modelTranslation == null
+                    || hand.modelTranslation.Length != 3 || hand.shape == null)
+                    throw new FormatException("rigged hand with missing or misshapen arrays");
+            }
             frame.hands.Add(hand);
         }
         return frame;
@@ -425,6 +466,7 @@ public class HandMeshReceiver : MonoBehaviour
                 topo.uv = new Vector2[uv.Length / 2];
                 for (int i = 0; i < topo.uv.Length; i++) topo.uv[i] = new Vector2(uv[2 * i], uv[2 * i + 1]);
             }
+            if (arrays != null && arrays.ContainsKey("rest_vertices")) ParseRig(msg, payload, header, arrays, topo);
             return topo;
         }
         catch (Exception e)
@@ -432,6 +474,148 @@ public class HandMeshReceiver : MonoBehaviour
             Debug.LogWarning("HandMeshReceiver: bad topology message: " + e.Message);
             return null;
         }
+    }
+
+    static void ParseRig(byte[] msg, int payload, Dictionary<string, object> header,
+                         Dictionary<string, object> arrays, TopologyData topo)
+    {
+        int[] vs, ss, js, jss, ks, ws;
+        topo.restVertices = ReadFlat(msg, payload, arrays, "rest_vertices", out vs);
+        topo.shapeDirs = ReadFlat(msg, payload, arrays, "shape_dirs", out ss);
+        topo.restJoints = ReadFlat(msg, payload, arrays, "rest_joints", out js);
+        topo.jointShapeDirs = ReadFlat(msg, payload, arrays, "joint_shape_dirs", out jss);
+        float[] k = ReadFlat(msg, payload, arrays, "skin_joints", out ks);
+        topo.skinWeights = ReadFlat(msg, payload, arrays, "skin_weights", out ws);
+        var parents = header.ContainsKey("joint_parents") ? header["joint_parents"] as List<object> : null;
+        if (topo.restVertices == null || ss == null || ss.Length != 3 || js == null || jss == null
+            || k == null || ks.Length != 2 || ws == null || parents == null)
+            throw new FormatException("rigged topology with missing or misshapen arrays");
+        int nv = vs[0], nj = js[0];
+        topo.shapeCount = ss[2];
+        topo.weightsPerVertex = ks[1];
+        if (ss[0] != nv || jss[0] != nj || jss[2] != topo.shapeCount || ks[0] != nv
+            || ws[0] != nv || ws[1] != ks[1] || parents.Count != nj)
+            throw new FormatException("rigged topology arrays disagree on vertex, joint or shape counts");
+        topo.skinJoints = new int[k.Length];
+        for (int i = 0; i < k.Length; i++)
+        {
+            topo.skinJoints[i] = (int)k[i];
+            if (topo.skinJoints[i] < 0 || topo.skinJoints[i] >= nj) throw new FormatException("skin joint index out of range");
+        }
+        topo.parents = new int[nj];
+        for (int j = 0; j < nj; j++)
+        {
+            topo.parents[j] = (int)(double)parents[j];
+            if (topo.parents[j] >= j) throw new FormatException("joint_parents must list every parent before its child");
+        }
+    }
+
+    // Linear blend skinning of a rigged hand, float32, in handmesh's right-handed frames
+    // (docs/protocol.md, "Rigged mode"); realtime/rig.py:skin_rigged does the same steps:
+    // 1. shaped rest mesh and joints: rest + sum_s dirs[.., s] * shape[s]
+    // 2. quaternion (x, y, z, w), normalised -> 3x3 matrix R_j
+    // 3. forward kinematics: G_root = R_root, T_root = J_root; G_j = G_p R_j,
+    //    T_j = G_p (J_j - J_p) + T_p; skinning translation b_j = T_j - G_j J_j
+    // 4. v = sum_k w_k (G_k rest_v + b_k) over the vertex's K weighted joints
+    // 5. camera = modelRotation v + modelTranslation; left hands x -> -x
+    // 6. Unity axes (x, -y, z)
+    public static Vector3[] SkinRigged(TopologyData topo, HandData hand)
+    {
+        int nv = topo.restVertices.Length / 3, nj = topo.restJoints.Length / 3, ns = topo.shapeCount;
+        int kw = topo.weightsPerVertex;
+        if (hand.rotations.Length != 4 * nj) throw new FormatException("rotations do not match the rig's joints");
+        int sUse = Math.Min(hand.shape.Length, ns);
+        var rv = new float[nv * 3];
+        var rj = new float[nj * 3];
+        for (int i = 0; i < nv * 3; i++) rv[i] = topo.restVertices[i];
+        for (int i = 0; i < nj * 3; i++) rj[i] = topo.restJoints[i];
+        for (int s = 0; s < sUse; s++)
+        {
+            float c = float.IsNaN(hand.shape[s]) || float.IsInfinity(hand.shape[s]) ? 0f : hand.shape[s];
+            for (int i = 0; i < nv * 3; i++) rv[i] = rv[i] + topo.shapeDirs[i * ns + s] * c;
+            for (int i = 0; i < nj * 3; i++) rj[i] = rj[i] + topo.jointShapeDirs[i * ns + s] * c;
+        }
+        var g = new float[nj * 9];  // world rotations, row-major
+        var t = new float[nj * 3];  // world joint positions
+        var b = new float[nj * 3];  // skinning translations
+        var r = new float[9];
+        for (int j = 0; j < nj; j++)
+        {
+            QuaternionToMatrix(hand.rotations, 4 * j, r);
+            int p = topo.parents[j];
+            if (p < 0)
+            {
+                for (int e = 0; e < 9; e++) g[9 * j + e] = r[e];
+                for (int e = 0; e < 3; e++) t[3 * j + e] = rj[3 * j + e];
+            }
+            else
+            {
+                for (int row = 0; row < 3; row++)
+                {
+                    for (int col = 0; col < 3; col++)
+                        g[9 * j + 3 * row + col] = g[9 * p + 3 * row] * r[col] + g[9 * p + 3 * row + 1] * r[3 + col]
+                                                   + g[9 * p + 3 * row + 2] * r[6 + col];
+                    float d0 = rj[3 * j] - rj[3 * p], d1 = rj[3 * j + 1] - rj[3 * p + 1], d2 = rj[3 * j + 2] - rj[3 * p + 2];
+                    t[3 * j + row] = g[9 * p + 3 * row] * d0 + g[9 * p + 3 * row + 1] * d1 + g[9 * p + 3 * row + 2] * d2
+                                     + t[3 * p + row];
+                }
+            }
+            for (int row = 0; row < 3; row++)
+                b[3 * j + row] = t[3 * j + row] - (g[9 * j + 3 * row] * rj[3 * j] + g[9 * j + 3 * row + 1] * rj[3 * j + 1]
+                                                    + g[9 * j + 3 * row + 2] * rj[3 * j + 2]);
+        }
+        bool left = hand.handedness == "left";
+        var mr = hand.modelRotation;
+        var mt = hand.modelTranslation;
+        var outp = new Vector3[nv];
+        var m = new float[12];
+        for (int v = 0; v < nv; v++)
+        {
+            Array.Clear(m, 0, 12);
+            for (int k = 0; k < kw; k++)
+            {
+                float w = topo.skinWeights[v * kw + k];
+                int j = topo.skinJoints[v * kw + k];
+                for (int e = 0; e < 9; e++) m[e] += w * g[9 * j + e];
+                for (int e = 0; e < 3; e++) m[9 + e] += w * b[3 * j + e];
+            }
+            float x = rv[3 * v], y = rv[3 * v + 1], z = rv[3 * v + 2];
+            float px = m[0] * x + m[1] * y + m[2] * z + m[9];
+            float py = m[3] * x + m[4] * y + m[5] * z + m[10];
+            float pz = m[6] * x + m[7] * y + m[8] * z + m[11];
+            float cx = mr[0] * px + mr[1] * py + mr[2] * pz + mt[0];
+            float cy = mr[3] * px + mr[4] * py + mr[5] * pz + mt[1];
+            float cz = mr[6] * px + mr[7] * py + mr[8] * pz + mt[2];
+            if (left) cx = -cx;
+            outp[v] = new Vector3(cx, -cy, cz);  // OpenCV camera -> Unity axes
+        }
+        return outp;
+    }
+
+    static void QuaternionToMatrix(float[] q, int o, float[] r)
+    {
+        float x = q[o], y = q[o + 1], z = q[o + 2], w = q[o + 3];
+        float n = (float)Math.Sqrt(x * x + y * y + z * z + w * w);
+        if (n > 1e-8f) { x /= n; y /= n; z /= n; w /= n; } else { x = 0; y = 0; z = 0; w = 1; }
+        r[0] = 1 - 2 * (y * y + z * z); r[1] = 2 * (x * y - z * w); r[2] = 2 * (x * z + y * w);
+        r[3] = 2 * (x * y + z * w); r[4] = 1 - 2 * (x * x + z * z); r[5] = 2 * (y * z - x * w);
+        r[6] = 2 * (x * z - y * w); r[7] = 2 * (y * z + x * w); r[8] = 1 - 2 * (x * x + y * y);
+    }
+
+    // Test hook (no Unity objects): the vertices of every hand of a frame message, in Unity
+    // axes; rigged hands are skinned with the topology message. Used by the handmesh tests.
+    public static List<Vector3[]> DecodeFrameVertices(byte[] topologyMsg, byte[] frameMsg)
+    {
+        var topo = ParseTopology(topologyMsg);
+        var frame = ParseFrame(frameMsg, false);
+        var result = new List<Vector3[]>();
+        foreach (var hand in frame.hands)
+        {
+            if (hand.vertices == null && hand.rotations != null && topo != null && topo.restVertices != null)
+                hand.vertices = SkinRigged(topo, hand);
+            result.Add(hand.vertices);
+        }
+        return result;
     }
 
     // (N,3) array -> Unity vectors, converting OpenCV (x, y down, z) to Unity (x, y up, z).
@@ -451,9 +635,21 @@ public class HandMeshReceiver : MonoBehaviour
         [FieldOffset(0)] public float f;
     }
 
-    // An array by name as floats (int32 converted), checking shape, dtype, bounds. Null if absent.
+    // An (N, columns) array by name as floats (int32 converted). Null if absent.
     static float[] ReadArray(byte[] msg, int payload, Dictionary<string, object> arrays, string name, int columns)
     {
+        int[] shape;
+        float[] a = ReadFlat(msg, payload, arrays, name, out shape);
+        if (a != null && (shape.Length != 2 || shape[1] != columns))
+            throw new FormatException("array " + name + " is not (N," + columns + ")");
+        return a;
+    }
+
+    // An array of any shape by name, flattened (C order) as floats (int32 converted), checking
+    // dtype, size and bounds. Null (and shape null) if absent.
+    static float[] ReadFlat(byte[] msg, int payload, Dictionary<string, object> arrays, string name, out int[] dims)
+    {
+        dims = null;
         object specObj;
         if (arrays == null || !arrays.TryGetValue(name, out specObj)) return null;
         var spec = specObj as Dictionary<string, object>;
@@ -462,9 +658,13 @@ public class HandMeshReceiver : MonoBehaviour
         var shape = spec.ContainsKey("shape") ? spec["shape"] as List<object> : null;
         if (shape == null) throw new FormatException("array " + name + " has no shape");
         long count = 1;
-        foreach (var s in shape) count *= (long)(double)s;
-        if (shape.Count != 2 || (long)(double)shape[1] != columns)
-            throw new FormatException("array " + name + " is not (N," + columns + ")");
+        var dimList = new int[shape.Count];
+        for (int d = 0; d < shape.Count; d++)
+        {
+            if (!(shape[d] is double) || (double)shape[d] < 0) throw new FormatException("array " + name + ": bad shape");
+            dimList[d] = (int)(double)shape[d];
+            count *= dimList[d];
+        }
         int itemsize = dtype == "<f2" ? 2 : (dtype == "<f4" || dtype == "<i4") ? 4 : 0;
         if (itemsize == 0) throw new FormatException("array " + name + ": unknown dtype " + dtype);
         long offset = (long)MiniJson.Num(spec, "offset", -1), nbytes = (long)MiniJson.Num(spec, "nbytes", -1);
@@ -485,6 +685,7 @@ public class HandMeshReceiver : MonoBehaviour
                 outp[k] = dtype == "<i4" ? bits : new Bits32 { i = bits }.f;
             }
         }
+        dims = dimList;
         return outp;
     }
 
