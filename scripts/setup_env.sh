@@ -27,7 +27,8 @@ done
 
 VENV="${HANDMESH_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.handmesh-install-stamp"
-SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1)  # xdotool: the window tests
+SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime)
+# xdotool: the window tests; mono-mcs + mono-runtime: compile and run the Unity C# script
 
 say() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
