@@ -30,75 +30,112 @@ from models.hand_model import HandModel
 from models.ik import bone_end_keypoints, kabsch
 from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from models.skinning import shaped_rest
+from models.topology import BONES
 
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
 class SphereProxy:
-    """Spheres along the bones: ``owner (S,)`` joint that carries each sphere; it sits at
-    ``t (S,)`` of the way from its joint (0) to keypoint ``end_kp (S,)`` (1); ``radius (S,)``
-    meters; ``finger (S,)`` 0 thumb .. 4 pinky, -1 palm/wrist; ``segment (S,)`` 0
-    metacarpal/palm .. 3 distal phalanx."""
+    """Spheres fixed to joints: ``owner (S,)`` joint, ``centre (S,3)`` on the rest mesh of
+    the mean shape, ``radius (S,)`` meters, ``finger (S,)`` 0 thumb .. 4 pinky, -1 palm;
+    ``segment (S,)`` 0 palm/metacarpal .. 3 distal phalanx."""
 
     owner: np.ndarray
-    t: np.ndarray
+    centre: np.ndarray
     radius: np.ndarray
     finger: np.ndarray
     segment: np.ndarray
-    end_kp: np.ndarray
 
 
-# The root (wrist) carries capsules toward these keypoints, up to this fraction of the way:
-# they fill the heel of the palm and the wrist, which no finger bone covers.
-_ROOT_CAPSULES = ((5, 0.6), (9, 0.6), (17, 0.6), (1, 1.0))
+_PALM_JOINTS = ("wrist", "index_cmc", "middle_cmc", "ring_cmc", "pinky_cmc")
 
 
-def _capsule(verts: np.ndarray, a: np.ndarray, b: np.ndarray, t_max: float = 1.0) -> np.ndarray:
-    """Distances of ``verts`` from the segment a -> a + t_max (b - a)."""
-    axis = (b - a) * t_max
+def _capsule(verts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances of ``verts`` from the segment a-b."""
+    axis = b - a
     s = np.clip((verts - a) @ axis / max(float(axis @ axis), 1e-12), 0.0, 1.0)
     return np.linalg.norm(verts - (a + s[:, None] * axis), axis=1)
 
 
-def build_proxy(model: HandModel, radius_scale: float = 1.0, spacing: float = 0.8
-                ) -> SphereProxy:
-    """Cover every bone (and the heel of the palm) with spheres; radius = ``radius_scale`` x
-    the median distance of the vertices it carries most from its segment, on the rest mesh."""
+def _palm_spheres(model: HandModel, spacing_m: float, radius_scale: float):
+    """Fill the palm slab (back +z, palm -z in the model frame) with spheres on a grid:
+    each sits at mid-thickness with the local half-thickness as radius, shrunk near the
+    palm's outline so it does not stick out sideways; owned by the nearest metacarpal."""
+    d = model.data
+    names = d.joint_names
+    ids = [names.index(n) for n in _PALM_JOINTS]
+    verts = d.template[np.isin(np.argmax(d.weights, axis=1), ids)]
+    lo, hi = verts[:, :2].min(0), verts[:, :2].max(0)
+    xs = np.arange(lo[0], hi[0] + 1e-9, spacing_m)
+    ys = np.arange(lo[1], hi[1] + 1e-9, spacing_m)
+    grid = np.array([(x, y) for x in xs for y in ys])
+    near = np.linalg.norm(verts[None, :, :2] - grid[:, None], axis=-1) < 0.7 * spacing_m
+    filled = np.array([np.any(n & (verts[:, 2] < 0)) and np.any(n & (verts[:, 2] > 0))
+                       for n in near])
+    empty = grid[~filled]
+    mcp_lines = [(names.index(f"{f}_cmc"), d.keypoints[k]) for f, k in
+                 (("index", 5), ("middle", 9), ("ring", 13), ("pinky", 17))]
+    out = []
+    for g, n, ok in zip(grid, near, filled):
+        if not ok:
+            continue
+        z = verts[n, 2]
+        half = (z.max() - z.min()) / 2
+        edge = np.min(np.linalg.norm(empty - g, axis=1)) if len(empty) else np.inf
+        r = min(half, edge)
+        if r < 0.003:
+            continue
+        # Thinner than the slab near the outline: stack spheres through the thickness.
+        stack = max(1, int(math.ceil((2 * half - 2 * r) / r)) + 1)
+        for zc in np.linspace(z.min() + r, z.max() - r, stack):
+            centre = np.array([g[0], g[1], zc])
+            if g[1] > d.keypoints[[5, 9, 13, 17], 1].max() + 0.5 * (0 - d.keypoints[9, 1]):
+                owner = 0  # the heel of the palm moves with the wrist
+            else:
+                owner = min(mcp_lines, key=lambda jl: float(
+                    _capsule(centre[None], d.joints[jl[0]], jl[1])[0]))[0]
+            out.append((owner, centre, radius_scale * r))
+    return out
+
+
+def build_proxy(model: HandModel, radius_scale: float = 1.0, spacing: float = 0.8,
+                palm_spacing_m: float = 0.009) -> SphereProxy:
+    """Spheres along every finger bone (radius = ``radius_scale`` x the median distance of
+    the vertices the bone carries most from its segment, on the rest mesh) and a grid of
+    spheres filling the palm (:func:`_palm_spheres`)."""
     d = model.data
     ends = bone_end_keypoints(model)
     dominant = np.argmax(d.weights, axis=1)
-    owner, ts, radii, finger, segment, end_kp = [], [], [], [], [], []
-
-    def add(j: int, end: int, t_max: float, r: float, f: int, seg: int) -> None:
-        length = float(np.linalg.norm(d.keypoints[end] - d.joints[j])) * t_max
-        n = max(2, int(math.ceil(length / (spacing * r))) + 1)
-        for t in np.linspace(0.0, t_max, n):
-            owner.append(j)
-            ts.append(t)
-            radii.append(r)
-            finger.append(f)
-            segment.append(seg)
-            end_kp.append(end)
-
-    wrist_verts = d.template[dominant == 0]
-    dist = np.min([_capsule(wrist_verts, d.joints[0], d.keypoints[k], t) for k, t in
-                   _ROOT_CAPSULES], axis=0)
-    for k, t in _ROOT_CAPSULES:
-        add(0, k, t, radius_scale * float(np.median(dist)), -1, 0)
+    owner, centres, radii, finger, segment = [], [], [], [], []
+    for j, c, r in _palm_spheres(model, palm_spacing_m, radius_scale):
+        owner.append(j)
+        centres.append(c)
+        radii.append(r)
+        finger.append(-1)
+        segment.append(0)
     for j in range(1, model.num_joints):
+        name = d.joint_names[j]
+        if name in _PALM_JOINTS:
+            continue
         verts = d.template[dominant == j]
         if len(verts) < 4:
             continue
-        name = d.joint_names[j]
         f = ("thumb", "index", "middle", "ring", "pinky").index(name.split("_")[0])
         part = name.split("_")[1]
         seg = ({"cmc": 0, "mcp": 2, "ip": 3} if f == 0 else
-               {"cmc": 0, "mcp": 1, "pip": 2, "dip": 3})[part]
-        dist = _capsule(verts, d.joints[j], d.keypoints[ends[j]])
-        add(j, int(ends[j]), 1.0, radius_scale * float(np.median(dist)), f, seg)
-    return SphereProxy(np.array(owner), np.array(ts), np.array(radii), np.array(finger),
-                       np.array(segment), np.array(end_kp))
+               {"mcp": 1, "pip": 2, "dip": 3})[part]
+        a, b = d.joints[j], d.keypoints[ends[j]]
+        r = radius_scale * float(np.median(_capsule(verts, a, b)))
+        n = max(2, int(math.ceil(float(np.linalg.norm(b - a)) / (spacing * r))) + 1)
+        for t in np.linspace(0.0, 1.0, n):
+            owner.append(j)
+            centres.append(a + t * (b - a))
+            radii.append(r)
+            finger.append(f)
+            segment.append(seg)
+    return SphereProxy(np.array(owner), np.array(centres), np.array(radii), np.array(finger),
+                       np.array(segment))
 
 
 @dataclass(frozen=True)
@@ -128,6 +165,55 @@ class Posed:
     world_pos: np.ndarray
 
 
+def _bone_sum(kps: np.ndarray) -> float:
+    """Sum of the 20 bone lengths of keypoints ``(21,3)``: a hand's size, meters."""
+    return float(np.linalg.norm(kps[_KP_CHILD] - kps[_KP_PARENT], axis=1).sum())
+
+
+_KP_PARENT = np.array([p for p, _ in BONES])
+_KP_CHILD = np.array([c for _, c in BONES])
+
+
+@njit(cache=True, nogil=True)
+def _world_kernel(local, joints, parents, rot, trans, wr, wp):
+    """Joint world rotations/positions down the tree (root: ``rot``, ``trans``)."""
+    wr[0] = rot
+    wp[0] = rot @ joints[0] + trans
+    for k in range(1, joints.shape[0]):
+        p = parents[k]
+        wp[k] = wp[p] + wr[p] @ (joints[k] - joints[p])
+        wr[k] = wr[p] @ local[k]
+
+
+@njit(cache=True, nogil=True)
+def _points_kernel(wr, wp, joints, owners, rest_pts, parents, frames, with_jac, pts, jac):
+    """Posed points fixed to joints, and d point / d parameters (root rotation about the
+    wrist, translation, each joint's anatomical axes as world rotations about the joint)."""
+    for i in range(rest_pts.shape[0]):
+        j = owners[i]
+        pts[i] = wp[j] + wr[j] @ (rest_pts[i] - joints[j])
+        if not with_jac:
+            continue
+        rel = pts[i] - wp[0]
+        # e_a x rel for the root, identity for the translation.
+        jac[i, 0, 1], jac[i, 0, 2] = rel[2], -rel[1]
+        jac[i, 1, 0], jac[i, 1, 2] = -rel[2], rel[0]
+        jac[i, 2, 0], jac[i, 2, 1] = rel[1], -rel[0]
+        jac[i, 0, 3] = 1.0
+        jac[i, 1, 4] = 1.0
+        jac[i, 2, 5] = 1.0
+        k = j
+        while k > 0:
+            axes = wr[parents[k]] @ frames[k]
+            r = pts[i] - wp[k]
+            for a in range(3):
+                c = 6 + 3 * (k - 1) + a
+                jac[i, 0, c] = axes[1, a] * r[2] - axes[2, a] * r[1]
+                jac[i, 1, c] = axes[2, a] * r[0] - axes[0, a] * r[2]
+                jac[i, 2, c] = axes[0, a] * r[1] - axes[1, a] * r[0]
+            k = parents[k]
+
+
 class HandKinematics:
     """Forward kinematics of points fixed to joints, with analytic Jacobians.
 
@@ -153,6 +239,18 @@ class HandKinematics:
                 k = self.parents[k]
         self.kp_owner = d.keypoint_parents
         self.ancestors = anc
+        self._mean_size = _bone_sum(d.keypoints)
+        self._pts_owner = np.concatenate([self.kp_owner, self.proxy.owner]).astype(np.int64)
+        self.self_mask = self_pair_mask(self.proxy)
+        # Parameters the correction moves: root, translation, flexion and abduction of the
+        # thumb and finger joints (twist and the finger CMCs barely move in real hands).
+        active = np.zeros(self.num_params, dtype=bool)
+        active[:6] = True
+        for k in range(1, j):
+            part = d.joint_names[k].split("_")[1]
+            if d.joint_names[k].startswith("thumb") or part != "cmc":
+                active[6 + 3 * (k - 1): 6 + 3 * (k - 1) + 2] = True
+        self.active = active
         self._cache: dict[bytes, tuple] = {}
 
     def rest(self, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +260,9 @@ class HandKinematics:
             d, p = self.model.data, self.proxy
             joints = shaped_rest(d.joints, d.joint_shapedirs, shape[None])[0]
             kps = shaped_rest(d.keypoints, d.keypoint_shapedirs, shape[None])[0]
-            spheres = joints[p.owner] + p.t[:, None] * (kps[p.end_kp] - joints[p.owner])
+            # Offsets from the owning joint scale with the hand (shape is mostly size).
+            size = _bone_sum(kps) / self._mean_size
+            spheres = joints[p.owner] + (p.centre - d.joints[p.owner]) * size
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = (joints, kps, spheres)
@@ -178,49 +278,29 @@ class HandKinematics:
         """World (mirrored-space) joint rotations ``(J,3,3)`` and positions ``(J,3)``."""
         joints, _, _ = self.rest(state.shape)
         local = self.local_rotations(state.pose)
-        j = len(joints)
-        wr = np.empty((j, 3, 3))
-        wp = np.empty((j, 3))
-        wr[0] = state.rot
-        wp[0] = state.rot @ joints[0] + state.trans
-        for k in range(1, j):
-            p = self.parents[k]
-            wp[k] = wp[p] + wr[p] @ (joints[k] - joints[p])
-            wr[k] = wr[p] @ local[k]
+        wr = np.empty((len(joints), 3, 3))
+        wp = np.empty((len(joints), 3))
+        _world_kernel(local, joints, self.parents, np.ascontiguousarray(state.rot),
+                      np.asarray(state.trans, np.float64), wr, wp)
         return wr, wp
 
     def posed(self, state: HandState, with_jacobians: bool = True) -> Posed:
         joints, kps, spheres = self.rest(state.shape)
         wr, wp = self.world(state)
-        pts_owner = np.concatenate([self.kp_owner, self.proxy.owner])
         rest_pts = np.concatenate([kps, spheres])
-        pts = wp[pts_owner] + np.einsum("nij,nj->ni", wr[pts_owner], rest_pts - joints[pts_owner])
-        n = len(pts)
-        jac = np.zeros((n, 3, self.num_params))
-        if with_jacobians:
-            # Root rotation about the wrist, then translation.
-            rel = pts - wp[0]
-            for a in range(3):
-                e = np.zeros(3)
-                e[a] = 1.0
-                jac[:, :, a] = np.cross(e, rel)
-            jac[:, :, 3:6] = np.eye(3)
-            # Joint k's anatomical axis a, in world axes: parent's world rotation @ F_k e_a.
-            for k in range(1, len(joints)):
-                moved = self.ancestors[pts_owner, k]
-                if not np.any(moved):
-                    continue
-                axes = wr[self.parents[k]] @ self.frames[k]  # columns: world axes
-                rel = pts[moved] - wp[k]
-                for a in range(3):
-                    jac[moved, :, 6 + 3 * (k - 1) + a] = np.cross(axes[:, a], rel)
+        n = len(rest_pts)
+        pts = np.empty((n, 3))
+        jac = np.zeros((n, 3, self.num_params if with_jacobians else 0))
+        _points_kernel(wr, wp, joints, self._pts_owner, rest_pts, self.parents, self.frames,
+                       with_jacobians, pts, jac)
         if state.left:
             # Camera point = M p; root increments are given in camera axes, which the
             # mirrored space sees as omega_m = -M omega and dt_m = M dt (see ``step``).
             pts = pts @ _MIRROR
-            jac = np.einsum("ij,njp->nip", _MIRROR, jac)
-            jac[:, :, :3] = -jac[:, :, :3] @ _MIRROR
-            jac[:, :, 3:6] = jac[:, :, 3:6] @ _MIRROR
+            if with_jacobians:
+                jac[:, 0] *= -1.0
+                jac[:, :, :3] = -jac[:, :, :3] @ _MIRROR
+                jac[:, :, 3:6] = jac[:, :, 3:6] @ _MIRROR
         return Posed(pts[:21], pts[21:], jac[:21], jac[21:], wr, wp)
 
     def step(self, state: HandState, delta: np.ndarray) -> HandState:
@@ -266,6 +346,16 @@ class HandKinematics:
         return out
 
 
+def state_vertices(kin: HandKinematics, state: HandState) -> np.ndarray:
+    """The model's own camera-frame mesh ``(V,3)`` of a state (mirrored for a left hand)."""
+    d = kin.model.data
+    rest = shaped_rest(d.template, d.shapedirs, state.shape[None])[0]
+    t = kin.skin_transforms(state)
+    blended = (d.weights @ t[:, :3, :].reshape(len(t), 12)).reshape(-1, 3, 4)
+    out = np.einsum("vij,vj->vi", blended[:, :, :3], rest) + blended[:, :, 3]
+    return out @ _MIRROR if state.left else out
+
+
 def move_vertices(kin: HandKinematics, before: HandState, after: HandState,
                   vertices: np.ndarray) -> np.ndarray:
     """Carry camera-frame ``vertices (V,3)`` from one state to another by the per-joint
@@ -292,22 +382,37 @@ def sphere_penetration(ca: np.ndarray, ra: np.ndarray, cb: np.ndarray, rb: np.nd
 
 
 def self_pair_mask(proxy: SphereProxy) -> np.ndarray:
-    """Sphere pairs of one hand that must not overlap: different fingers, both on the
-    proximal-to-distal phalanges (metacarpals sit side by side in the palm)."""
+    """Sphere pairs of one hand that must not overlap: the middle and distal phalanges of
+    two fingers that are not neighbours (index-ring, index-pinky, middle-pinky). Neighbours
+    press together and the thumb meets every finger in natural grips, so their proxies
+    overlap in plausible poses too; fingers two apart only meet by passing through."""
     f, s = proxy.finger, proxy.segment
-    mask = (f[:, None] != f[None]) & (s[:, None] >= 2) & (s[None] >= 2) & (f[:, None] >= 0)
+    fingers = (f[:, None] >= 1) & (f[None] >= 1)
+    mask = fingers & (np.abs(f[:, None] - f[None]) >= 2) & (s[:, None] >= 2) & (s[None] >= 2)
     return np.triu(mask, 1)
+
+
+def _deepest(ii: np.ndarray, jj: np.ndarray, dd: np.ndarray):
+    """Keep, for every sphere on either side, only its deepest overlapping pair: the same
+    push with far fewer rows when two hands overlap widely."""
+    if len(dd) <= 1:
+        return ii, jj, dd
+    order = np.argsort(-dd)
+    _, first_i = np.unique(ii[order], return_index=True)
+    _, first_j = np.unique(jj[order], return_index=True)
+    keep = np.union1d(order[first_i], order[first_j])
+    return ii[keep], jj[keep], dd[keep]
 
 
 @dataclass(frozen=True)
 class CorrectionConfig:
     """Weights of the pose correction (residual scales: what counts as one unit)."""
 
-    iterations: int = 6
+    iterations: int = 8
     penetration_m: float = 0.0005  # 0.5 mm of sphere overlap ~ one unit
     self_penetration_m: float = 0.001
     self_allowance_m: float = 0.002  # fingers may touch this deeply (proxy slack)
-    reprojection_px: float = 2.0  # keep each keypoint's 2D position within ~this
+    reprojection_px: float = 4.0  # keep each keypoint's 2D position within ~this
     joint_rad: float = 0.15  # stay near the input joint angles
     root_rad: float = 0.05  # and the input hand orientation
     depth_m: float = 0.03  # depth (along the ray) is what the image tells least
@@ -343,6 +448,37 @@ def _project_jac(p: np.ndarray, jac: np.ndarray, K: np.ndarray):
     return uv, np.stack([du, dv], 1)
 
 
+@njit(cache=True, nogil=True)
+def _overlap_kernel(ca, ra, cb, rb, mask, use_mask, allowance, out_i, out_j, out_d):
+    """Sphere pairs overlapping by more than ``allowance``: indices and depths; count."""
+    n = 0
+    for i in range(ca.shape[0]):
+        for j in range(cb.shape[0]):
+            if use_mask and not mask[i, j]:
+                continue
+            dx = ca[i, 0] - cb[j, 0]
+            dy = ca[i, 1] - cb[j, 1]
+            dz = ca[i, 2] - cb[j, 2]
+            reach = ra[i] + rb[j] - allowance
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 < reach * reach:
+                out_i[n] = i
+                out_j[n] = j
+                out_d[n] = reach - math.sqrt(d2)
+                n += 1
+    return n
+
+
+def overlaps(ca: np.ndarray, ra: np.ndarray, cb: np.ndarray, rb: np.ndarray,
+             mask: np.ndarray | None = None, allowance: float = 0.0):
+    """Overlapping sphere pairs ``(i, j, depth)`` (depth beyond ``allowance``, meters)."""
+    size = len(ca) * len(cb)
+    oi, oj, od = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+    m = mask if mask is not None else np.zeros((1, 1), dtype=np.bool_)
+    n = _overlap_kernel(ca, ra, cb, rb, m, mask is not None, allowance, oi, oj, od)
+    return oi[:n], oj[:n], od[:n]
+
+
 def total_penetration(kin: HandKinematics, states, config: CorrectionConfig = CorrectionConfig()
                       ) -> float:
     """Sum of sphere overlaps between the hands plus finger-finger overlaps beyond the
@@ -352,104 +488,174 @@ def total_penetration(kin: HandKinematics, states, config: CorrectionConfig = Co
     total = 0.0
     for i in range(len(posed)):
         for j in range(i + 1, len(posed)):
-            total += float(sphere_penetration(posed[i].spheres, r, posed[j].spheres, r).sum())
-    mask = self_pair_mask(kin.proxy)
+            total += float(overlaps(posed[i].spheres, r, posed[j].spheres, r)[2].sum())
     for p in posed:
-        pen = sphere_penetration(p.spheres, r, p.spheres, r, mask) - config.self_allowance_m
-        total += float(np.maximum(pen, 0.0)[mask].sum())
+        total += float(overlaps(p.spheres, r, p.spheres, r, kin.self_mask,
+                                config.self_allowance_m)[2].sum())
     return total
 
 
+class _Problem:
+    """Residuals and Jacobian of the correction for a set of hands (active parameters)."""
+
+    def __init__(self, kin: HandKinematics, init: tuple[HandState, ...], K: np.ndarray,  # noqa
+                 config: CorrectionConfig, targets, prior_weights) -> None:
+        self.kin, self.init, self.K, self.config = kin, init, K, config
+        self.targets, self.prior_weights = targets, prior_weights
+        self.n_p = kin.num_params
+        self.act = np.flatnonzero(kin.active)
+        posed0 = [kin.posed(s, False) for s in init]
+        self.uv0 = [_project_jac(p.keypoints, np.zeros((21, 3, 0)), K)[0] for p in posed0]
+        self.wrist0 = [p.keypoints[0] for p in posed0]
+        self.prior_scale = np.concatenate([
+            np.full(3, config.root_rad), [config.lateral_m, config.lateral_m, config.depth_m],
+            np.full(self.n_p - 6, config.joint_rad)])
+
+    def __call__(self, states, with_jac: bool = True):
+        kin, cfg, n_h, n_p = self.kin, self.config, len(states), self.n_p
+        posed = [kin.posed(s, with_jac) for s in states]
+        r = kin.proxy.radius
+        rows, res = [], []
+        width = n_h * n_p
+
+        def block(h: int, jr: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(jr), width))
+            out[:, h * n_p:(h + 1) * n_p] = jr
+            return out
+
+        for h, (s, p) in enumerate(zip(states, posed)):
+            uv, duv = _project_jac(p.keypoints, p.jac_keypoints, self.K)
+            res.append(((uv - self.uv0[h]) / cfg.reprojection_px).ravel())
+            d_root = matrix_to_axis_angle((s.rot @ self.init[h].rot.T)[None])[0]
+            if s.left:
+                d_root = -(_MIRROR @ d_root)
+            cur = np.concatenate([d_root, p.keypoints[0] - self.wrist0[h],
+                                  (s.pose[1:] - self.init[h].pose[1:]).ravel()])
+            res.append(cur / self.prior_scale)
+            pulled = (self.targets is not None and self.targets[h] is not None
+                      and self.prior_weights[h] > 0)
+            w = math.sqrt(self.prior_weights[h]) / cfg.prior_rad if pulled else 0.0
+            if pulled:
+                res.append((s.pose[1:] - self.targets[h][1:]).ravel() * w)
+            ii, jj, dd = overlaps(p.spheres, r, p.spheres, r, kin.self_mask,
+                                  cfg.self_allowance_m)
+            res.append(dd / cfg.self_penetration_m)
+            if with_jac:
+                rows.append(block(h, duv.reshape(42, n_p) / cfg.reprojection_px))
+                jr = np.diag(1.0 / self.prior_scale)
+                jr[3:6] = p.jac_keypoints[0] / self.prior_scale[3:6, None]
+                rows.append(block(h, jr))
+                if pulled:
+                    jr = np.zeros((n_p - 6, n_p))
+                    jr[:, 6:] = np.eye(n_p - 6) * w
+                    rows.append(block(h, jr))
+                nrm = p.spheres[ii] - p.spheres[jj]
+                nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
+                jr = -(np.einsum("nd,ndp->np", nrm, p.jac_spheres[ii])
+                       - np.einsum("nd,ndp->np", nrm, p.jac_spheres[jj]))
+                rows.append(block(h, jr / cfg.self_penetration_m))
+        for a in range(n_h):
+            for b in range(a + 1, n_h):
+                pa, pb = posed[a], posed[b]
+                ii, jj, dd = _deepest(*overlaps(pa.spheres, r, pb.spheres, r))
+                res.append(dd / cfg.penetration_m)
+                if with_jac:
+                    nrm = pa.spheres[ii] - pb.spheres[jj]
+                    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
+                    jr = np.zeros((len(ii), width))
+                    jr[:, a * n_p:(a + 1) * n_p] = -np.einsum("nd,ndp->np", nrm,
+                                                              pa.jac_spheres[ii])
+                    jr[:, b * n_p:(b + 1) * n_p] = np.einsum("nd,ndp->np", nrm,
+                                                             pb.jac_spheres[jj])
+                    rows.append(jr / cfg.penetration_m)
+        vec = np.concatenate(res)
+        if not with_jac:
+            return vec, None
+        jac = np.concatenate(rows)
+        cols = np.concatenate([h * n_p + self.act for h in range(n_h)])
+        return vec, jac[:, cols]
+
+    def blocked(self, states, delta_active: np.ndarray) -> np.ndarray:
+        """Active parameters at a joint limit that the step pushes further out (these are
+        frozen for the step, else clipping would undo it and stall the solver)."""
+        n_a = len(self.act)
+        out = np.zeros(len(delta_active), dtype=bool)
+        lim = self.kin.limits
+        for h, s in enumerate(states):
+            for i, col in enumerate(self.act):
+                if col < 6:
+                    continue
+                k, ax = 1 + (col - 6) // 3, (col - 6) % 3
+                d, th = delta_active[h * n_a + i], s.pose[k, ax]
+                if (d < 0 and th <= lim[k, ax, 0] + 1e-4) or (d > 0 and th >= lim[k, ax, 1] - 1e-4):
+                    out[h * n_a + i] = True
+        return out
+
+    def apply(self, states, delta_active: np.ndarray):
+        n_p, n_a = self.n_p, len(self.act)
+        out = []
+        for h, s in enumerate(states):
+            full = np.zeros(n_p)
+            full[self.act] = delta_active[h * n_a:(h + 1) * n_a]
+            out.append(self.kin.step(s, full))
+        return tuple(out)
+
+
 def resolve_penetration(
-    kin: HandKinematics, states: tuple[HandState, ...], K: np.ndarray,
+    kin: HandKinematics, states: tuple[HandState, ...], K: np.ndarray,  # noqa: N803
     config: CorrectionConfig = CorrectionConfig(),
     targets: tuple[np.ndarray | None, ...] | None = None,
     prior_weights: tuple[float, ...] | None = None,
 ) -> CorrectionResult:
-    """Gauss-Newton on both hands' poses: no overlap, same 2D keypoints, near the input.
+    """Levenberg-Marquardt on both hands' poses: no overlap, same 2D keypoints, near the
+    input (and near ``targets``, the interaction prior's joint angles ``(J,3)`` per hand,
+    with weights ``prior_weights`` in [0,1], when given).
 
-    ``states``: one or two hands; ``K`` (3,3) intrinsics; ``targets``: optional per-hand
-    joint angles ``(J,3)`` to pull toward with weight ``prior_weights`` in [0,1] (the
-    interaction prior). Returns the corrected states; hands without any overlap are left
-    exactly as they were.
+    A step is kept only if it lowers the cost (else the damping grows and it is retried),
+    so the result is never worse than the input by the cost's own measure. Hands without
+    any overlap (and no prior pull) are returned untouched.
     """
     states = tuple(states)
-    n_h, n_p = len(states), kin.num_params
     before = total_penetration(kin, states, config)
-    if before <= 0.0:
+    pulled = (targets is not None and prior_weights is not None
+              and any(t is not None and w > 0 for t, w in zip(targets, prior_weights)))
+    if before <= 0.0 and not pulled:
         return CorrectionResult(states, 0.0, 0.0, 0)
-    init = states
-    uv0 = [_project_jac(kin.posed(s, False).keypoints, np.zeros((21, 3, n_p)), K)[0]
-           for s in states]
-    r = kin.proxy.radius
-    self_mask = self_pair_mask(kin.proxy)
-    prior_scale = np.concatenate([
-        np.full(3, config.root_rad), [config.lateral_m, config.lateral_m, config.depth_m],
-        np.full(n_p - 6, config.joint_rad)])
+    problem = _Problem(kin, states, K, config, targets, prior_weights)
+    vec, jac = problem(states)
+    cost = float(vec @ vec)
+    lam = config.damping
     it = 0
     for it in range(1, config.iterations + 1):
-        posed = [kin.posed(s) for s in states]
-        rows, res = [], []
-
-        def add(jrow: np.ndarray, value: np.ndarray) -> None:
-            rows.append(jrow)
-            res.append(value)
-
-        for h, (s, p) in enumerate(zip(states, posed)):
-            sl = slice(h * n_p, (h + 1) * n_p)
-            # 2D reprojection of the keypoints.
-            uv, duv = _project_jac(p.keypoints, p.jac_keypoints, K)
-            jr = np.zeros((42, n_h * n_p))
-            jr[:, sl] = duv.reshape(42, n_p) / config.reprojection_px
-            add(jr, ((uv - uv0[h]) / config.reprojection_px).reshape(-1))
-            # Stay near the input (root increments are measured from the input too).
-            d_root = matrix_to_axis_angle((s.rot @ init[h].rot.T)[None])[0]
-            if s.left:
-                d_root = -(_MIRROR @ d_root)
-            wrist0 = kin.posed(init[h], False).keypoints[0]
-            d_trans = p.keypoints[0] - wrist0
-            cur = np.concatenate([d_root, d_trans, (s.pose[1:] - init[h].pose[1:]).ravel()])
-            jr = np.zeros((n_p, n_h * n_p))
-            jr[:, sl] = np.diag(1.0 / prior_scale)
-            jr[3:6, sl] = p.jac_keypoints[0] / prior_scale[3:6, None]
-            add(jr, cur / prior_scale)
-            if targets is not None and targets[h] is not None and prior_weights[h] > 0:
-                w = math.sqrt(prior_weights[h]) / config.prior_rad
-                jr = np.zeros((n_p - 6, n_h * n_p))
-                jr[:, h * n_p + 6:(h + 1) * n_p] = np.eye(n_p - 6) * w
-                add(jr, (s.pose[1:] - targets[h][1:]).ravel() * w)
-            # Finger-finger overlap within the hand.
-            pen = sphere_penetration(p.spheres, r, p.spheres, r, self_mask)
-            pen = np.where(self_mask, pen - config.self_allowance_m, 0.0)
-            ii, jj = np.nonzero(pen > 0)
-            if len(ii):
-                nrm = p.spheres[ii] - p.spheres[jj]
-                nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
-                jr = np.zeros((len(ii), n_h * n_p))
-                jr[:, sl] = -(np.einsum("nd,ndp->np", nrm, p.jac_spheres[ii])
-                              - np.einsum("nd,ndp->np", nrm, p.jac_spheres[jj]))
-                add(jr / config.self_penetration_m, pen[ii, jj] / config.self_penetration_m)
-        for a in range(n_h):
-            for b in range(a + 1, n_h):
-                pa, pb = posed[a], posed[b]
-                pen = sphere_penetration(pa.spheres, r, pb.spheres, r)
-                ii, jj = np.nonzero(pen > 0)
-                if not len(ii):
-                    continue
-                nrm = pa.spheres[ii] - pb.spheres[jj]
-                nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
-                jr = np.zeros((len(ii), n_h * n_p))
-                jr[:, a * n_p:(a + 1) * n_p] = -np.einsum("nd,ndp->np", nrm, pa.jac_spheres[ii])
-                jr[:, b * n_p:(b + 1) * n_p] = np.einsum("nd,ndp->np", nrm, pb.jac_spheres[jj])
-                add(jr / config.penetration_m, pen[ii, jj] / config.penetration_m)
-        jac = np.concatenate(rows)
-        vec = np.concatenate(res)
         h_mat = jac.T @ jac
-        h_mat[np.diag_indices_from(h_mat)] += config.damping * (1.0 + np.diag(h_mat))
-        delta = -np.linalg.solve(h_mat, jac.T @ vec)
-        states = tuple(kin.step(s, delta[h * n_p:(h + 1) * n_p]) for h, s in enumerate(states))
-        if total_penetration(kin, states, config) <= 0.0:
+        g = jac.T @ vec
+        accepted = False
+        for _ in range(4):
+            a = h_mat + lam * np.diag(1.0 + np.diag(h_mat))
+            delta = -np.linalg.solve(a, g)
+            frozen = problem.blocked(states, delta)
+            if frozen.any():
+                free = ~frozen
+                delta = np.zeros_like(delta)
+                delta[free] = -np.linalg.solve(a[np.ix_(free, free)], g[free])
+            cand = problem.apply(states, delta)
+            v_c, _ = problem(cand, with_jac=False)
+            c_c = float(v_c @ v_c)
+            if c_c < cost:
+                accepted = True
+                break
+            lam *= 10.0
+        if not accepted:
             break
+        lam = max(lam / 3.0, 1e-6)
+        states = cand
+        improvement = cost - c_c
+        cost = c_c
+        if improvement < 1e-4 * cost:
+            break
+        if not pulled and total_penetration(kin, states, config) <= 0.0:
+            break
+        vec, jac = problem(states)
     after = total_penetration(kin, states, config)
     return CorrectionResult(states, before, after, it)
 
