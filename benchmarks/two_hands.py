@@ -125,7 +125,12 @@ def evaluate_pairs(model, kin, pairs, corrector: TwoHandCorrector, seed: int) ->
             return float(np.mean([np.linalg.norm(h.keypoints_2d - project(t, K), axis=1).mean()
                                   for h, t in zip(hs, truth)]))
 
+        def ang(hs):
+            return float(np.degrees(np.mean([np.abs(h.pose[1:] - t.pose[1:]).mean()
+                                             for h, t in zip(hs, (right, left))])))
+
         rows.append({"kind": kind, "occluded": occluded, "ms": ms,
+                     "ang_before": ang(hands), "ang_after": ang(fixed),
                      "vol_before": vol(hands), "vol_after": vol(fixed),
                      "err_before": err(hands), "err_after": err(fixed),
                      "rel_before": rel_err(hands), "rel_after": rel_err(fixed),
@@ -222,20 +227,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pairs)} interacting pairs ({', '.join(KINDS)}), 1 in 3 occluded; "
           f"MediaPipe-like noise (models.synthetic levels), fitting-baseline placement")
     print(f"{'':34}{'pen mm3':>10}{'kp err mm':>11}{'rel err mm':>11}{'2D px':>8}"
-          f"{'ms p50':>8}{'ms p95':>8}")
+          f"{'angle °':>9}{'ms p50':>8}{'ms p95':>8}")
     print(f"{'before (independent hands)':34}{res['vol_before'].mean():10.0f}"
           f"{res['err_before'].mean():11.2f}{res['rel_before'].mean():11.2f}"
-          f"{res['px_before'].mean():8.2f}")
+          f"{res['px_before'].mean():8.2f}{res['ang_before'].mean():9.2f}")
     for name, r in (("after, correction only", res_plain), ("after, correction + prior", res)):
         print(f"{name:34}{r['vol_after'].mean():10.0f}{r['err_after'].mean():11.2f}"
               f"{r['rel_after'].mean():11.2f}{r['px_after'].mean():8.2f}"
+              f"{r['ang_after'].mean():9.2f}"
               f"{np.median(r['ms']):8.2f}{np.percentile(r['ms'], 95):8.2f}")
     for occ in (False, True):
         sel = res["occluded"] == occ
         print(f"  {'occluded' if occ else 'clear':9} pairs: kp err {res['err_before'][sel].mean():.2f}"
               f" -> {res_plain['err_after'][sel].mean():.2f} (correction) -> "
               f"{res['err_after'][sel].mean():.2f} mm (+ prior); rel "
-              f"{res['rel_before'][sel].mean():.2f} -> {res['rel_after'][sel].mean():.2f} mm")
+              f"{res['rel_before'][sel].mean():.2f} -> {res_plain['rel_after'][sel].mean():.2f}"
+              f" -> {res['rel_after'][sel].mean():.2f} mm; joint angles "
+              f"{res['ang_before'][sel].mean():.1f} -> {res_plain['ang_after'][sel].mean():.1f}"
+              f" -> {res['ang_after'][sel].mean():.1f} deg")
     penetrating = res["vol_before"] > TRUTH_MAX_MM3
     print(f"pairs penetrating before: {penetrating.sum()}/{len(pairs)}, after: "
           f"{(res['vol_after'] > TRUTH_MAX_MM3).sum()}; penetration after / before: "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.hand_model import HandModel
-from models.interaction import HandKinematics, HandState, sphere_penetration
+from models.interaction import HandKinematics, HandState, overlaps, sphere_penetration
 from models.limits import clamp_pose
 from models.poses import named_pose, pose_from_curls
 from models.rotations import axis_angle_to_matrix, matrix_to_rot6d
@@ -122,9 +122,22 @@ def _place(state: HandState, q: np.ndarray, offset: np.ndarray) -> HandState:
 
 def sample_interaction(kin: HandKinematics, rng: np.random.Generator, kind: str | None = None,
                        shape_std: float = 0.6) -> tuple[HandState, HandState, str]:
-    """One touching, non-penetrating pair ``(right, left, kind)`` in the camera frame."""
-    model = kin.model
+    """One touching, non-penetrating pair ``(right, left, kind)`` in the camera frame
+    (drawn again when pushing the hands apart along the line between them does not part
+    their proxies within 12 cm)."""
     kind = kind or str(rng.choice(KINDS))
+    for _ in range(50):
+        right, left = _draw(kin, rng, kind, shape_std)
+        r = kin.proxy.radius
+        if not len(overlaps(kin.posed(right, False).spheres, r,
+                            kin.posed(left, False).spheres, r)[0]):
+            return right, left, kind
+    raise RuntimeError(f"could not draw a non-penetrating {kind!r} pair in 50 tries")
+
+
+def _draw(kin: HandKinematics, rng: np.random.Generator, kind: str, shape_std: float
+          ) -> tuple[HandState, HandState]:
+    model = kin.model
     pose_r, pose_l = _poses(model, kind, rng)
     shape = np.clip(rng.normal(0.0, shape_std, model.num_shape), -2.0, 2.0)
     shape_l = shape + rng.normal(0.0, 0.05, shape.shape)  # one person: nearly one size
@@ -139,7 +152,7 @@ def sample_interaction(kin: HandKinematics, rng: np.random.Generator, kind: str 
     mid = (kin.posed(right, False).keypoints.mean(0) + kin.posed(left, False).keypoints.mean(0))
     offset = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.04, 0.04),
                        rng.uniform(0.3, 0.6)]) - q @ (mid / 2)
-    return _place(right, q, offset), _place(left, q, offset), kind
+    return _place(right, q, offset), _place(left, q, offset)
 
 
 # ---------------------------------------------------------------------------------------

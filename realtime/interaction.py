@@ -48,7 +48,7 @@ class TwoHandConfig:
     use_prior: bool = True  # needs models/weights/interaction_prior.npz
     std_certain_m: float = 0.004  # mean vertex_std below this: the image decides alone
     std_uncertain_m: float = 0.012  # at and above this: the prior's full weight
-    max_prior_weight: float = 0.5  # blend toward the prior at full uncertainty
+    max_prior_weight: float = 0.35  # blend toward the prior at full uncertainty
 
     def __post_init__(self) -> None:
         if not 0 < self.std_certain_m < self.std_uncertain_m:
