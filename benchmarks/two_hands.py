@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{np.median(r['ms']):8.2f}{np.percentile(r['ms'], 95):8.2f}")
     for occ in (False, True):
         sel = res["occluded"] == occ
-        print(f"  {'occluded' if occ else 'clear':9} pairs: kp err {res['err_before'][sel].mean():.2f}"
+        label = "occluded" if occ else "clear"
+        print(f"  {label:9} pairs: kp err {res['err_before'][sel].mean():.2f}"
               f" -> {res_plain['err_after'][sel].mean():.2f} (correction) -> "
               f"{res['err_after'][sel].mean():.2f} mm (+ prior); rel "
               f"{res['rel_before'][sel].mean():.2f} -> {res_plain['rel_after'][sel].mean():.2f}"

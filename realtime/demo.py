@@ -78,6 +78,9 @@ class DemoConfig:
     curve_keys: Path | None = None  # the publisher's server.key_secret (CURVE)
     allowed_clients: Path | None = None  # allowed client public keys: a dir or a key list
     stats_json: Path | None = None
+    two_hand_fix: bool = False  # remove interpenetration (and apply the interaction prior)
+    texture: bool = False  # fuse an occlusion-aware texture per hand (vertex_colors)
+    save_texture: Path | None = None  # write each hand's texture atlas (PNG) at the end
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
@@ -151,6 +154,14 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--allowed-clients", type=Path, default=None, metavar="FILE_OR_DIR",
                    help="with --curve-keys: a directory of client .key files, or a file of "
                         "client public keys (one per line); only these may connect")
+    p.add_argument("--two-hand-fix", choices=("on", "off"), default="off",
+                   help="correct the two hands' poses so they do not interpenetrate, with the "
+                        "interaction prior where the image is uncertain")
+    p.add_argument("--texture", action="store_true",
+                   help="fuse an occlusion-aware texture per hand (colours on the meshes)")
+    p.add_argument("--save-texture", type=Path, default=None, metavar="FILE.png",
+                   help="write each hand's fused texture atlas here at the end (implies "
+                        "--texture)")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -165,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         camera_width=a.width, camera_height=a.height, camera_fps=a.fps,
         print_stats=a.stats, stats_json=a.stats_json, publish=a.publish, insecure=a.insecure,
         curve_keys=a.curve_keys, allowed_clients=a.allowed_clients,
+        two_hand_fix=a.two_hand_fix == "on", texture=a.texture or a.save_texture is not None,
+        save_texture=a.save_texture,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
     )
@@ -309,9 +322,21 @@ def run(config: DemoConfig) -> dict:
             detector = stack.enter_context(MediaPipeDetector(det_cfg))
             regress = RegressStage(fitter, intrinsics_for, tracker)
             processors = [("detect", DetectStage(detector)), ("regress", regress)]
+            if config.two_hand_fix:
+                from realtime.interaction import TwoHandCorrector, TwoHandStage
+
+                processors.append(("two_hands", TwoHandStage(
+                    TwoHandCorrector(model), lambda size: intrinsics_for(size).K)))
         if smoother is not None:
             smoother.warmup()
             processors.append(("smooth", SmoothStage(smoother)))
+        fuser = None
+        if config.texture:
+            from realtime.texture import TextureFuser, TextureStage
+
+            fuser = TextureFuser(lambda side: faces_for[side])
+            processors.append(("texture", TextureStage(fuser,
+                                                       lambda size: intrinsics_for(size).K)))
         render_warmup()  # compile (or load from Numba's cache) before the first frame
         hands_sink = HandsFileSink(hands_path, config.write_vertices, intrinsics_for)
 
@@ -347,6 +372,11 @@ def run(config: DemoConfig) -> dict:
     elapsed = time.perf_counter() - t_start
     if result is not None and result.error is not None:
         raise result.error
+    if fuser is not None and config.save_texture is not None:
+        from models.uv_layout import load_uv_layout
+
+        for path in fuser.save(config.save_texture, load_uv_layout()):
+            print(f"texture written to {path}")
     snapshot = recorder.snapshot()
     stats = {
         "source": spec,

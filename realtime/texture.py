@@ -190,8 +190,8 @@ def sample_vertex_colors(
     """Colours of the visible vertices of one hand in one frame.
 
     image ``(H,W,3)`` uint8 BGR; zbuffer: the depth of *all* hands and its intrinsics, as
-    :func:`zbuffer_of` returns them; vertices ``(V,3)`` camera frame, meters; faces ``(F,3)`` outward
-    (flipped for left hands); vertex_std ``(V,)`` meters or None.
+    :func:`zbuffer_of` returns them; vertices ``(V,3)`` camera frame, meters; faces ``(F,3)``
+    outward (flipped for left hands); vertex_std ``(V,)`` meters or None.
     Returns colours ``(V,3)`` RGB in [0,1], weights ``(V,)`` (0 where not visible) and the
     vertices' pixel positions ``(V,2)``.
     """

@@ -155,7 +155,8 @@ def test_tracks_are_forgotten_and_bake_and_save(model, tmp_path):
     assert atlas.shape == (128, 128, 4) and atlas.dtype == np.uint8
     painted = atlas[..., 3] == 255
     assert painted.any() and not painted.all()
-    assert np.abs(atlas[painted][:, :3].astype(float) - [0.3 * 255, 0.3 * 255, 0.6 * 255]).max() < 10
+    bgr = np.array([0.3, 0.3, 0.6]) * 255
+    assert np.abs(atlas[painted][:, :3].astype(float) - bgr).max() < 10
     written = fuser.save(tmp_path / "tex.png", layout)
     assert written == [tmp_path / "tex.png"] and written[0].stat().st_size > 0
     with pytest.raises(TextureError, match="png"):
@@ -189,3 +190,46 @@ def test_bad_inputs_are_refused(model):
         TextureConfig(min_facing_cos=1.5)
     with pytest.raises(ValueError, match="zbuffer_scale"):
         TextureConfig(zbuffer_scale=0.0)
+
+
+def test_texture_topic_sends_on_change_over_zeromq(model):
+    import zmq
+
+    from realtime.texture_topic import TextureTopic, decode_texture
+
+    faces = {"right": model.faces, "left": flip_faces(model.faces)}
+    fuser = TextureFuser(lambda s: faces[s])
+    hand = _hand(model, [0.0, 0.0, 0.4])
+    image = _render(model, [(hand, "right", (0.6, 0.3, 0.3))])
+    topic = TextureTopic(min_interval_s=0.5)
+    assert topic.message(fuser.textures, now=0.0) is None  # nothing yet
+    fuser.update(image, K, [_mesh(hand, "right", 4)], 0)
+    msg = topic.message(fuser.textures, now=1.0)
+    assert msg is not None
+    assert topic.message(fuser.textures, now=2.0) is None  # unchanged: not sent again
+    fuser.update(image, K, [_mesh(hand, "right", 4)], 1)
+    assert topic.message(fuser.textures, now=1.2) is None  # changed, but too soon
+    ctx = zmq.Context.instance()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    try:
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        sub.setsockopt(zmq.SUBSCRIBE, b"texture")
+        sub.setsockopt(zmq.RCVTIMEO, 200)
+        got = None
+        for _ in range(25):  # PUB/SUB joins asynchronously: send until received
+            pub.send(msg)
+            try:
+                got = sub.recv()
+                break
+            except zmq.Again:
+                continue
+        assert got is not None
+    finally:
+        pub.close(0)
+        sub.close(0)
+    decoded = decode_texture(got)
+    hand0 = decoded.hands[0]
+    assert hand0["track_id"] == 4 and hand0["handedness"] == "right"
+    np.testing.assert_allclose(hand0["vertex_colors"], fuser.textures[4].colors, atol=1e-6)
+    assert hand0["vertex_weight"].shape == (model.num_vertices,)
