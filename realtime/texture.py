@@ -52,7 +52,7 @@ class TextureConfig:
 
     depth_tolerance_m: float = 0.002  # base of the z-buffer test (plus a slope term)
     slope_pixels: float = 1.5  # allowance for depth change across this many pixels of slope
-    min_facing_cos: float = 0.25  # cos of the widest view angle that samples a vertex
+    min_facing_cos: float = 0.45  # cos of the widest view angle (63 deg) that samples a vertex
     border_px: int = 2  # vertices nearer the image edge are not sampled
     reference_distance_m: float = 0.5  # distance at which the distance weight is 1
     std_reference_m: float = 0.004  # vertex_std at which the uncertainty weight halves
@@ -61,6 +61,9 @@ class TextureConfig:
     # The z-buffer is drawn at this fraction of the image size: its cost is per pixel, and
     # the test only needs depth around each vertex (colours are still read at full size).
     zbuffer_scale: float = 0.5
+    # Depth pixels beyond the colour footprint that must show the surface too: a margin
+    # against silhouettes that fall between the (coarser) depth samples.
+    guard_px: int = 0
 
     def __post_init__(self) -> None:
         for name in ("depth_tolerance_m", "reference_distance_m", "std_reference_m",
@@ -74,10 +77,12 @@ class TextureConfig:
         if not 0.1 <= self.zbuffer_scale <= 1.0:
             raise ValueError(f"TextureConfig.zbuffer_scale must be in [0.1, 1], got "
                              f"{self.zbuffer_scale!r}")
-        if self.slope_pixels < 0 or self.border_px < 0 or self.forget_after_frames < 1:
-            raise ValueError("TextureConfig.slope_pixels and border_px must be >= 0, "
+        if (self.slope_pixels < 0 or self.border_px < 0 or self.forget_after_frames < 1
+                or self.guard_px < 0):
+            raise ValueError("TextureConfig.slope_pixels, border_px and guard_px must be >= 0, "
                              f"forget_after_frames >= 1; got {self.slope_pixels!r}, "
-                             f"{self.border_px!r}, {self.forget_after_frames!r}")
+                             f"{self.border_px!r}, {self.guard_px!r}, "
+                             f"{self.forget_after_frames!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -86,7 +91,7 @@ class TextureConfig:
 
 @njit(cache=True, nogil=True)
 def _sample_kernel(image, zbuffer, vertices, normals, vertex_std, K, Kz, tol0, slope_px,
-                   min_cos, border, ref_dist, std_ref, colors, weights, pixels):
+                   min_cos, border, ref_dist, std_ref, guard, colors, weights, pixels):
     """Per vertex: visibility test, bilinear colour (RGB [0,1]) and sample weight (0 = unseen).
 
     image (H,W,3) uint8 BGR; zbuffer (h,w) float32 of all hands, drawn with intrinsics Kz
@@ -121,10 +126,10 @@ def _sample_kernel(image, zbuffer, vertices, normals, vertex_std, K, Kz, tol0, s
         y0 = int(math.floor(v))
         # Every depth pixel around the colour footprint (pixels x0..x0+1, y0..y0+1) must
         # show this surface: map the footprint's corners into the depth image.
-        zx0 = int(math.floor((x0 + 0.5) * zscale - 0.5))
-        zx1 = int(math.ceil((x0 + 1.5) * zscale - 0.5))
-        zy0 = int(math.floor((y0 + 0.5) * zscale - 0.5))
-        zy1 = int(math.ceil((y0 + 1.5) * zscale - 0.5))
+        zx0 = int(math.floor((x0 + 0.5) * zscale - 0.5)) - guard
+        zx1 = int(math.ceil((x0 + 1.5) * zscale - 0.5)) + guard
+        zy0 = int(math.floor((y0 + 0.5) * zscale - 0.5)) - guard
+        zy1 = int(math.ceil((y0 + 1.5) * zscale - 0.5)) + guard
         if zx0 < 0 or zy0 < 0 or zx1 >= zw or zy1 >= zh:
             continue
         ok = True
@@ -218,7 +223,7 @@ def sample_vertex_colors(
                    np.ascontiguousarray(Kz, np.float64),
                    config.depth_tolerance_m, config.slope_pixels, config.min_facing_cos,
                    config.border_px, config.reference_distance_m, config.std_reference_m,
-                   colors, weights, pixels)
+                   config.guard_px, colors, weights, pixels)
     return colors, weights, pixels
 
 
