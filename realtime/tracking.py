@@ -29,6 +29,9 @@ Each detection's side is then judged from three witnesses together, as log-odds:
 * the frame: two hands in one frame are one left and one right, so when both claim the
   same side, the one with weaker evidence takes the other.
 
+A detection whose side is in doubt (weak log-odds) may also take a track of the other side,
+at a cost that grows with its certainty: it follows its motion, not a doubtful label.
+
 A track keeps a decaying sum of its detections' log-odds (its memory) and changes side
 only when that sum has changed sign *and* ``relabel_after_frames`` detections in a row
 disagreed (hysteresis).
@@ -70,6 +73,7 @@ class TrackerConfig:
     geometry_deadzone: float = 0.03  # |chirality| below this (a flat hand) says nothing
     memory_decay: float = 0.9  # per sighting, of a track's summed log-odds
     max_evidence: float = 10.0  # the memory saturates here
+    weak_evidence: float = 2.5  # below this a detection's side only tips the matching
 
     def __post_init__(self) -> None:
         if self.max_gap_frames < 0:
@@ -82,7 +86,7 @@ class TrackerConfig:
             raise ValueError(f"flip_radius_fraction ({self.flip_radius_fraction}) must not "
                              f"exceed max_jump_fraction ({self.max_jump_fraction})")
         for name in ("label_weight", "near_label_weight", "geometry_weight",
-                     "geometry_scale", "max_evidence"):
+                     "geometry_scale", "max_evidence", "weak_evidence"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.memory_decay <= 1.0:
@@ -180,7 +184,7 @@ class HandTracker:
             detections = [replace(d, handedness="right" if e > 0 else "left")
                           if e != 0 else d for d, e in zip(detections, evidence)]
         tracks = list(self._tracks.values())
-        cost = self._costs(detections, centres, tracks, frame_index, diag)
+        cost = self._costs(detections, centres, tracks, frame_index, diag, evidence)
         ids = [-1] * len(detections)
         # Each forbidden pairing costs more than all allowed ones together, so the solver
         # first matches as many hands as the gates allow, then minimises the total distance.
@@ -225,8 +229,14 @@ class HandTracker:
             del self._tracks[k]
 
     def _costs(self, detections: list[Detection], centres: np.ndarray, tracks: list[_Track],
-               frame: int | None, diag: float) -> np.ndarray:
-        """``(n_det, n_tracks)`` distances in diagonals; ``_INFEASIBLE`` where not allowed."""
+               frame: int | None, diag: float, evidence: list[float] | None = None
+               ) -> np.ndarray:
+        """``(n_det, n_tracks)`` distances in diagonals; ``_INFEASIBLE`` where not allowed.
+
+        Fused mode: a detection may take a track of the other side at a cost that grows
+        with how sure its evidence is (up to ``flip_radius_fraction`` at ``weak_evidence``
+        log-odds), so a hand whose side is in doubt follows its motion, not its label.
+        """
         cfg = self.config
         cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
         if not tracks:
@@ -245,6 +255,9 @@ class HandTracker:
                     # A flipped label on a hand that stayed put: keep its track, but let a
                     # same-side pairing of similar distance win.
                     cost[i, j] = dist[i, j] + cfg.flip_radius_fraction
+                elif cfg.fuse_handedness and evidence is not None:
+                    doubt = min(1.0, abs(evidence[i]) / cfg.weak_evidence)
+                    cost[i, j] = dist[i, j] + cfg.flip_radius_fraction * doubt
         return cost
 
     def _update(self, track: _Track, det: Detection, centre: np.ndarray,
