@@ -27,8 +27,7 @@ import numpy as np
 from numba import njit
 
 from models.hand_model import HandModel
-from models.ik import bone_end_keypoints, kabsch
-from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from models.ik import _log_rotation, _rodrigues, bone_end_keypoints, kabsch
 from models.skinning import shaped_rest
 from models.topology import BONES
 
@@ -175,6 +174,25 @@ _KP_CHILD = np.array([c for _, c in BONES])
 
 
 @njit(cache=True, nogil=True)
+def _local_kernel(pose, frames, out):
+    """``F_j exp(pose_j) F_j^T`` for every joint but the root (identity): ``(J,3,3)``."""
+    out[0] = np.eye(3)
+    for j in range(1, pose.shape[0]):
+        out[j] = frames[j] @ _rodrigues(pose[j]) @ frames[j].T
+
+
+@njit(cache=True, nogil=True)
+def _compose_kernel(delta, pose, out):
+    """Rotation vectors of ``exp(delta_j) exp(pose_j)``, ``(N,3)`` each."""
+    for j in range(pose.shape[0]):
+        out[j] = _log_rotation(_rodrigues(delta[j]) @ _rodrigues(pose[j]))
+
+
+def _log(m: np.ndarray) -> np.ndarray:
+    return _log_rotation(np.ascontiguousarray(m, dtype=np.float64))
+
+
+@njit(cache=True, nogil=True)
 def _world_kernel(local, joints, parents, rot, trans, wr, wp):
     """Joint world rotations/positions down the tree (root: ``rot``, ``trans``)."""
     wr[0] = rot
@@ -270,8 +288,8 @@ class HandKinematics:
 
     def local_rotations(self, pose: np.ndarray) -> np.ndarray:
         """Anatomical pose ``(J,3)`` -> local rotations in model axes ``(J,3,3)`` (root I)."""
-        rot = self.frames @ axis_angle_to_matrix(pose) @ np.swapaxes(self.frames, -1, -2)
-        rot[0] = np.eye(3)
+        rot = np.empty((len(pose), 3, 3))
+        _local_kernel(np.ascontiguousarray(pose, dtype=np.float64), self.frames, rot)
         return rot
 
     def world(self, state: HandState) -> tuple[np.ndarray, np.ndarray]:
@@ -313,14 +331,16 @@ class HandKinematics:
             dt = delta[3:6]
         joints, _, _ = self.rest(state.shape)
         wrist = state.rot @ joints[0] + state.trans
-        r = axis_angle_to_matrix(omega[None])[0]
+        r = _rodrigues(np.ascontiguousarray(omega, dtype=np.float64))
         rot = r @ state.rot
         trans = wrist + dt - rot @ joints[0]
         pose = state.pose.copy()
         # Compose, not add: the Jacobian is that of exp(delta) exp(theta) (exact for any
         # joint, where theta + delta is exact only for one-axis rotations).
-        inc = axis_angle_to_matrix(delta[6:].reshape(-1, 3))
-        pose[1:] = matrix_to_axis_angle(inc @ axis_angle_to_matrix(pose[1:]))
+        composed = np.empty((len(pose) - 1, 3))
+        _compose_kernel(np.ascontiguousarray(delta[6:].reshape(-1, 3)),
+                        np.ascontiguousarray(pose[1:]), composed)
+        pose[1:] = composed
         pose[1:] = np.clip(pose[1:], self.limits[1:, :, 0], self.limits[1:, :, 1])
         return replace(state, pose=pose, rot=rot, trans=trans)
 
@@ -410,7 +430,7 @@ def _deepest(ii: np.ndarray, jj: np.ndarray, dd: np.ndarray):
 class CorrectionConfig:
     """Weights of the pose correction (residual scales: what counts as one unit)."""
 
-    iterations: int = 8
+    iterations: int = 5
     penetration_m: float = 0.0005  # 0.5 mm of sphere overlap ~ one unit
     self_penetration_m: float = 0.001
     self_allowance_m: float = 0.002  # fingers may touch this deeply (proxy slack)
@@ -528,7 +548,7 @@ class _Problem:
         for h, (s, p) in enumerate(zip(states, posed)):
             uv, duv = _project_jac(p.keypoints, p.jac_keypoints, self.K)
             res.append(((uv - self.uv0[h]) / cfg.reprojection_px).ravel())
-            d_root = matrix_to_axis_angle((s.rot @ self.init[h].rot.T)[None])[0]
+            d_root = _log(s.rot @ self.init[h].rot.T)
             if s.left:
                 d_root = -(_MIRROR @ d_root)
             cur = np.concatenate([d_root, p.keypoints[0] - self.wrist0[h],

@@ -26,6 +26,7 @@ from models.interaction import (
     HandKinematics,
     move_vertices,
     resolve_penetration,
+    total_penetration,
 )
 from models.interaction_data import features_to_poses, pair_features
 from models.interaction_prior import InteractionPrior
@@ -100,8 +101,9 @@ class TwoHandCorrector:
         """Blend both hands' joint angles toward the prior's nearest plausible pair, by
         ``max_prior_weight`` x the larger of the two hands' uncertainty (0: unchanged).
 
-        Done before the penetration correction, so that the correction has the last word
-        (a pull toward a plausible pair must not push fingers into the other hand).
+        Done before the penetration correction, so that the correction has the last word;
+        a pull that would push the hands further into each other is halved, twice, then
+        dropped.
         """
         u = max(uncertainty(h, self.config) for h in hands)
         alpha = float(np.clip(self.config.max_prior_weight * u, 0.0, 1.0))
@@ -112,13 +114,20 @@ class TwoHandCorrector:
         pose_r, pose_l = features_to_poses(self.prior.project(feats), self.model.num_joints)
         targets = (pose_r, pose_l) if r == 0 else (pose_l, pose_r)
         lim = self.kin.limits
-        out = []
-        for s, t in zip(states, targets):
-            pose = s.pose.copy()
-            pose[1:] = np.clip(pose[1:] + alpha * (t[1:] - pose[1:]), lim[1:, :, 0],
-                               lim[1:, :, 1])
-            out.append(replace(s, pose=pose))
-        return tuple(out)
+        base = total_penetration(self.kin, states, self.config.correction)
+        # The largest pull (full, half, a quarter) that does not push the hands further
+        # into each other; none if every one does.
+        for a in (alpha, alpha / 2, alpha / 4):
+            out = []
+            for s, t in zip(states, targets):
+                pose = s.pose.copy()
+                pose[1:] = np.clip(pose[1:] + a * (t[1:] - pose[1:]), lim[1:, :, 0],
+                                   lim[1:, :, 1])
+                out.append(replace(s, pose=pose))
+            out = tuple(out)
+            if total_penetration(self.kin, out, self.config.correction) <= base + 1e-3:
+                return out
+        return states
 
     def correct(self, hands: list[HandMesh], K: np.ndarray) -> list[HandMesh]:  # noqa: N803
         """The frame's hands with overlaps removed (same order; untouched when none)."""
