@@ -318,9 +318,13 @@ class TextureFuser:
         self.config = config
         self.default_color = np.asarray(default_color, dtype=np.float64)
         self.textures: dict[int, HandTexture] = {}
+        # The last forgotten texture of each side, so that a hand that left the view before
+        # the end still has its texture saved.
+        self.retired: dict[str, tuple[int, HandTexture]] = {}
 
     def reset(self) -> None:
         self.textures.clear()
+        self.retired.clear()
 
     def update(self, image: np.ndarray, K: np.ndarray, hands, frame_index: int
                ) -> dict[int, HandTexture]:
@@ -350,16 +354,21 @@ class TextureFuser:
         for tid in [t for t, tex in self.textures.items()
                     if frame_index - tex.last_frame > self.config.forget_after_frames]:
             log.debug("texture of track %d forgotten", tid)
-            del self.textures[tid]
+            tex = self.textures.pop(tid)
+            if tex.seen.any():
+                self.retired[tex.handedness] = (tid, tex)
         return self.textures
 
     def save(self, path: str | Path, layout: UVLayout) -> list[Path]:
-        """Write each live texture as a PNG atlas; several hands get ``_<side>_<id>`` names."""
+        """Write each live texture as a PNG atlas (or, for a side with no live hand, that
+        side's last forgotten one); several hands get ``_<side>_<id>`` names."""
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise TextureError(f"--save-texture needs a .png file name, got {path}")
         written = []
-        items = sorted(self.textures.items())
+        live_sides = {t.handedness for t in self.textures.values()}
+        items = sorted(list(self.textures.items()) + [
+            (tid, tex) for side, (tid, tex) in self.retired.items() if side not in live_sides])
         for tid, tex in items:
             out = path if len(items) == 1 else path.with_name(
                 f"{path.stem}_{tex.handedness}_{tid}{path.suffix}")
@@ -368,6 +377,13 @@ class TextureFuser:
                 raise TextureError(f"could not write {out}")
             written.append(out)
         return written
+
+
+def hand_colors(hand, default) -> np.ndarray:
+    """What to draw a hand with: its fused ``vertex_colors`` where the texture is on, else
+    ``default`` (an RGB triple or ``(V,3)``); for ``realtime.raster.render_mesh``."""
+    colors = getattr(hand, "vertex_colors", None)
+    return np.asarray(default, dtype=np.float64) if colors is None else colors
 
 
 class TextureStage:

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
+import numpy as np
+
+from models.uv_layout import UVLayout
 from realtime.protocol import Message, decode, encode
-from realtime.texture import HandTexture
+from realtime.texture import HandTexture, TextureFuser
 
 TOPIC_TEXTURE = b"texture"
 
@@ -34,12 +38,39 @@ def encode_texture(textures: dict[int, HandTexture], seq: int) -> bytes:
     return encode(TOPIC_TEXTURE, {"seq": int(seq), "t_send": time.time()}, hands)
 
 
+def uv_arrays(layout: UVLayout) -> dict[str, np.ndarray]:
+    """The UV layout as wire arrays for the ``topology`` message (``uv (T,2) <f4``,
+    ``uv_faces (F,3) <i4``, ``uv_vertex (T,) <i4`` the mesh vertex of each UV vertex), so a
+    receiver can build a textured mesh from ``vertex_colors`` or a baked atlas."""
+    return {"uv": layout.uv.astype("<f4"), "uv_faces": layout.uv_faces.astype("<i4"),
+            "uv_vertex": layout.vmapping.astype("<i4")}
+
+
 def decode_texture(msg: bytes) -> Message:
     """Decode a ``texture`` message (``ProtocolError`` on anything malformed)."""
     out = decode(msg)
     if out.topic != TOPIC_TEXTURE.decode():
         raise ValueError(f"not a texture message: topic {out.topic!r}")
     return out
+
+
+class TextureSink:
+    """A pipeline sink that publishes the fuser's textures on change through ``send(topic,
+    message)`` (e.g. the publisher's own send on its PUB socket)."""
+
+    def __init__(self, fuser: TextureFuser, send: Callable[[bytes, bytes], object],
+                 topic: "TextureTopic | None" = None) -> None:
+        self.fuser = fuser
+        self.send = send
+        self.topic = topic or TextureTopic()
+
+    def write(self, packet) -> None:
+        msg = self.topic.message(self.fuser.textures)
+        if msg is not None:
+            self.send(TOPIC_TEXTURE, msg)
+
+    def close(self) -> None:
+        """Nothing to release: the sockets belong to whoever gave ``send``."""
 
 
 @dataclass

@@ -233,3 +233,39 @@ def test_texture_topic_sends_on_change_over_zeromq(model):
     assert hand0["track_id"] == 4 and hand0["handedness"] == "right"
     np.testing.assert_allclose(hand0["vertex_colors"], fuser.textures[4].colors, atol=1e-6)
     assert hand0["vertex_weight"].shape == (model.num_vertices,)
+
+
+def test_sink_publishes_on_change_and_topology_uv_arrays(model):
+    from realtime.protocol import decode, encode
+    from realtime.texture import hand_colors
+    from realtime.texture_topic import TOPIC_TEXTURE, TextureSink, TextureTopic, uv_arrays
+
+    faces = {"right": model.faces, "left": flip_faces(model.faces)}
+    fuser = TextureFuser(lambda s: faces[s])
+    sent = []
+    sink = TextureSink(fuser, lambda topic, msg: sent.append((topic, msg)),
+                       TextureTopic(min_interval_s=0.0))
+    sink.write(None)
+    assert sent == []  # no texture yet
+    hand = _hand(model, [0.0, 0.0, 0.4])
+    mesh = _mesh(hand, "right", 2)
+    assert np.array_equal(hand_colors(mesh, (0.1, 0.2, 0.3)), [0.1, 0.2, 0.3])
+    fuser.update(_render(model, [(hand, "right", (0.6, 0.3, 0.3))]), K, [mesh], 0)
+    sink.write(None)
+    assert len(sent) == 1 and sent[0][0] == TOPIC_TEXTURE
+    sink.write(None)
+    assert len(sent) == 1  # unchanged: not sent again
+    arrays = uv_arrays(load_uv_layout())
+    msg = decode(encode(b"topology", {"seq": 1}, arrays=arrays))
+    np.testing.assert_array_equal(msg.arrays["uv_vertex"][msg.arrays["uv_faces"]], model.faces)
+
+
+def test_forgotten_hand_texture_is_still_saved(model, tmp_path):
+    faces = {"right": model.faces, "left": flip_faces(model.faces)}
+    fuser = TextureFuser(lambda s: faces[s], TextureConfig(forget_after_frames=2))
+    hand = _hand(model, [0.0, 0.0, 0.4])
+    fuser.update(_render(model, [(hand, "right", (0.6, 0.3, 0.3))]), K,
+                 [_mesh(hand, "right", 5)], 0)
+    fuser.update(np.zeros((H, W, 3), np.uint8), K, [], 10)
+    assert not fuser.textures
+    assert fuser.save(tmp_path / "t.png", load_uv_layout()) == [tmp_path / "t.png"]
