@@ -89,6 +89,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if self.save_texture is not None and self.save_texture.suffix.lower() != ".png":
+            raise ValueError(f"--save-texture needs a .png file name, got {self.save_texture}")
 
     @property
     def is_replay(self) -> bool:

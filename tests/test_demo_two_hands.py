@@ -27,3 +27,12 @@ def test_demo_corrects_two_hands_and_saves_their_texture(tmp_path):
     assert atlas.shape[2] == 4 and (atlas[..., 3] == 255).mean() > 0.05  # painted texels
     records = list(read_hands(out / "hands.jsonl"))
     assert len(records) == stats["hands"]
+
+
+def test_save_texture_needs_a_png_name_before_anything_runs(tmp_path, capsys):
+    code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path / "run"),
+                 "--headless", "--save-texture", str(tmp_path / "hand.jpg")])
+    assert code != 0
+    captured = capsys.readouterr()
+    assert "--save-texture needs a .png" in captured.out + captured.err
+    assert not (tmp_path / "run").exists()  # refused before any output was written
