@@ -138,8 +138,23 @@ class TwoHandCorrector:
             if h.vertices.shape[0] != self.model.num_vertices or np.size(h.pose) == 0:
                 return hands  # not the model's mesh (e.g. a replay of joints only)
         pair = len(hands) == 2 and {h.handedness for h in hands} == {"left", "right"}
-        if pair and self.config.share_hand_size:
-            hands = self.share_size(hands, K)
+        if not (pair and self.config.share_hand_size):
+            return self._correct(hands, K, pair)[0]
+        out, after = self._correct(self.share_size(hands, K), K, pair)
+        # A common size can put the hands deep into each other (when one hand's depth was
+        # right by luck and the other's size error was large), deeper than one correction
+        # untangles: then keep their own sizes if that ends with less overlap.
+        states = tuple(self.kin.fit_state(h.pose, h.shape, h.joints, h.handedness == "left")
+                       for h in hands)
+        if after > total_penetration(self.kin, states, self.config.correction) + 1e-3:
+            own, after_own = self._correct(hands, K, pair)
+            if after_own < after:
+                return own
+        return out
+
+    def _correct(self, hands: list[HandMesh], K: np.ndarray, pair: bool  # noqa: N803
+                 ) -> tuple[list[HandMesh], float]:
+        """Prior pull and penetration correction; the hands and their remaining overlap."""
         states = tuple(self.kin.fit_state(h.pose, h.shape, h.joints, h.handedness == "left")
                        for h in hands)
         start = states
@@ -150,7 +165,7 @@ class TwoHandCorrector:
             result = replace(result, iterations=1)  # the prior moved the hands
         self.last_penetration = (result.penetration_before_m, result.penetration_after_m)
         if result.iterations == 0:
-            return hands  # (possibly re-sized to their common size)
+            return hands, 0.0
         out = []
         for h, before, after in zip(hands, start, result.states):
             kp0 = self.kin.posed(before, False).keypoints
@@ -161,7 +176,7 @@ class TwoHandCorrector:
             pose[1:] = after.pose[1:]
             out.append(replace(h, vertices=verts, joints=joints, pose=pose,
                                keypoints_2d=_project(joints, K)))
-        return out
+        return out, result.penetration_after_m
 
 
 def hand_size(kin: HandKinematics, shape: np.ndarray) -> float:
