@@ -1,15 +1,17 @@
 """Two interacting hands: a sphere proxy, penetration, and a pose correction that removes it.
 
-After the interacting-hands line of work (e.g. Zhang et al., "Interacting two-hand 3D pose
-and shape reconstruction from single color image", ICCV 2021, and its collision term):
+After "Reconstructing Interacting Hands with Interaction Prior from Monocular Images"
+(arXiv 2308.14082), whose interaction prior lives in ``models.interaction_prior``, and the
+collision terms of two-hand fitting in general:
 
-* each hand is covered by spheres strung along its bones (radius from the rest mesh), so
-  penetration between two hands (and between the fingers of one) is a sum over sphere
-  pairs of ``max(0, r_i + r_j - |c_i - c_j|)``: cheap and differentiable in the pose;
-* the correction is a few Gauss-Newton steps on the *pose* of both hands (root rotation
-  and translation, every finger joint's anatomical angles) minimising penetration while
-  keeping the keypoints' 2D reprojection and staying near the input pose (an optional
-  target pose, e.g. from the interaction prior, adds a pull); joint limits are enforced;
+* each hand is covered by spheres along its finger bones and a grid of spheres filling its
+  palm (radii from the rest mesh), so penetration between two hands (and between fingers
+  of one) is a sum over sphere pairs of ``max(0, r_i + r_j - |c_i - c_j|)``: cheap and
+  differentiable in the pose;
+* the correction is a few Levenberg-Marquardt steps on the *pose* of both hands (root
+  rotation and translation, flexion and abduction of every finger joint) minimising
+  penetration while keeping the keypoints' 2D reprojection and staying near the input pose
+  (an optional target pose adds a pull); joint limits are enforced;
 * the mesh-level penetration volume (mm^3) is measured independently of the proxy, by
   casting rays along the camera's z axis on a regular grid and intersecting the inside
   intervals of the two closed meshes (:func:`penetration_volume`).

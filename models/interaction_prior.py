@@ -1,5 +1,9 @@
 """The two-hand interaction prior at run time: a small VAE evaluated in NumPy.
 
+After "Reconstructing Interacting Hands with Interaction Prior from Monocular Images"
+(arXiv 2308.14082), which compacts plausible two-hand interactions into a latent space;
+here the space is learned from synthetic contact-rich pairs, not motion capture.
+
 The network (trained by ``models/train_interaction_prior.py`` on ``models.interaction_data``
 pairs) maps a pair's features (``models.interaction_data.pair_features``: the left hand's
 pose relative to the right hand's wrist, and both hands' joint angles) to a latent Gaussian
