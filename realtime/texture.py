@@ -333,7 +333,9 @@ class TextureFuser:
         ``hands``: objects with ``vertices``, ``vertex_std``, ``handedness`` and
         ``track_id`` (:class:`realtime.types.HandMesh`). Every hand occludes every other.
         """
-        hands = list(hands)
+        # Hands without a mesh (a replay of joints only) have nothing to texture.
+        hands = [hd for hd in hands if np.shape(hd.vertices)[0] > 0
+                 and np.shape(hd.vertices)[0] > int(self.faces_for(hd.handedness).max())]
         h, w = image.shape[:2]
         meshes = [(np.asarray(hd.vertices, np.float64), self.faces_for(hd.handedness))
                   for hd in hands]

@@ -269,3 +269,10 @@ def test_forgotten_hand_texture_is_still_saved(model, tmp_path):
     fuser.update(np.zeros((H, W, 3), np.uint8), K, [], 10)
     assert not fuser.textures
     assert fuser.save(tmp_path / "t.png", load_uv_layout()) == [tmp_path / "t.png"]
+
+
+def test_hands_without_a_mesh_are_skipped(model):
+    faces = {"right": model.faces, "left": flip_faces(model.faces)}
+    fuser = TextureFuser(lambda s: faces[s])
+    joints_only = _mesh(np.zeros((0, 3)), "right", 9)
+    assert fuser.update(np.zeros((H, W, 3), np.uint8), K, [joints_only], 0) == {}
