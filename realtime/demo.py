@@ -85,6 +85,9 @@ class DemoConfig:
     hand_profile: Path | None = None  # a hand shape profile: the user's hand size
     calibrate_hand: Path | None = None  # record a hand profile into this file
     hand_length_mm: float | None = None  # measured wrist-to-middle-fingertip length
+    two_hand_fix: bool = False  # remove interpenetration (and apply the interaction prior)
+    texture: bool = False  # fuse an occlusion-aware texture per hand (vertex_colors)
+    save_texture: Path | None = None  # write each hand's texture atlas (PNG) at the end
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
@@ -94,6 +97,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if self.save_texture is not None and self.save_texture.suffix.lower() != ".png":
+            raise ValueError(f"--save-texture needs a .png file name, got {self.save_texture}")
 
     @property
     def is_replay(self) -> bool:
@@ -180,6 +185,14 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--publish-mode", choices=("mesh", "rigged"), default="mesh",
                    help="mesh: vertices every frame; rigged: joint rotations, wrist pose and "
                         "shape every frame, rest mesh and skin weights on 'topology'")
+    p.add_argument("--two-hand-fix", choices=("on", "off"), default="off",
+                   help="correct the two hands' poses so they do not interpenetrate, with the "
+                        "interaction prior where the image is uncertain")
+    p.add_argument("--texture", action="store_true",
+                   help="fuse an occlusion-aware texture per hand (colours on the meshes)")
+    p.add_argument("--save-texture", type=Path, default=None, metavar="FILE.png",
+                   help="write each hand's fused texture atlas here at the end (implies "
+                        "--texture)")
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -196,6 +209,8 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         curve_keys=a.curve_keys, allowed_clients=a.allowed_clients, publish_mode=a.publish_mode,
         calib=a.calib, hand_profile=a.hand_profile, calibrate_hand=a.calibrate_hand,
         hand_length_mm=a.hand_length_mm,
+        two_hand_fix=a.two_hand_fix == "on", texture=a.texture or a.save_texture is not None,
+        save_texture=a.save_texture,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
         viewer=a.viewer, overlay=OverlayConfig(uncertainty=a.uncertainty),
@@ -378,9 +393,21 @@ def run(config: DemoConfig) -> dict:
             detector = stack.enter_context(MediaPipeDetector(det_cfg))
             regress = RegressStage(fitter, intrinsics_for, tracker)
             processors = [("detect", DetectStage(detector)), ("regress", regress)]
+            if config.two_hand_fix:
+                from realtime.interaction import TwoHandCorrector, TwoHandStage
+
+                processors.append(("two_hands", TwoHandStage(
+                    TwoHandCorrector(model), lambda size: intrinsics_for(size).K)))
         if smoother is not None:
             smoother.warmup()
             processors.append(("smooth", SmoothStage(smoother)))
+        fuser = None
+        if config.texture:
+            from realtime.texture import TextureFuser, TextureStage
+
+            fuser = TextureFuser(lambda side: faces_for[side])
+            processors.append(("texture", TextureStage(fuser,
+                                                       lambda size: intrinsics_for(size).K)))
         render_warmup()  # compile (or load from Numba's cache) before the first frame
         hands_sink = HandsFileSink(hands_path, config.write_vertices, intrinsics_for)
 
@@ -434,6 +461,11 @@ def run(config: DemoConfig) -> dict:
         raise result.error
     if hand_recorder is not None:
         save_hand_profile(hand_recorder, config)
+    if fuser is not None and config.save_texture is not None:
+        from models.uv_layout import load_uv_layout
+
+        for path in fuser.save(config.save_texture, load_uv_layout()):
+            print(f"texture written to {path}")
     snapshot = recorder.snapshot()
     sheet_path = out_dir / "contact_sheet.png"
     sheet_written = sheet.save(sheet_path)

@@ -67,3 +67,5 @@ class HandMesh:
     timestamp: float
     frame_index: int
     reprojection_error_px: float = float("nan")
+    # Fused per-vertex texture (realtime.texture), RGB in [0,1], (V,3); None when off.
+    vertex_colors: np.ndarray | None = None

@@ -156,3 +156,64 @@ def test_simple_tracker_alias():
 def test_config_rejects_bad_values(kwargs, field):
     with pytest.raises(ValueError, match=field):
         TrackerConfig(**kwargs)
+
+
+# -- fused handedness: label, 3D chirality, one of each, memory ---------------------------
+def _world(side: str, curl: float = 0.6) -> np.ndarray:
+    """Metric, hand-centred 3D landmarks of a curled right hand or its mirror image."""
+    from models.hand_model import HandModel, mirror_x
+    from models.poses import pose_from_curls
+
+    model = HandModel.open_hand()
+    pose = pose_from_curls(model.data.joint_names, np.array([[curl] * 5]), 0.2)
+    kps = model.forward(pose).keypoints[0]
+    kps = kps - kps.mean(0)
+    return mirror_x(kps) if side == "left" else kps
+
+
+def wdet(x: float, y: float, label: str, true_side: str, frame: int,
+         score: float = 0.9) -> Detection:
+    pts = HAND_PX - HAND_PX.mean(axis=0) + [x, y]
+    return Detection(landmarks_px=pts, landmarks_z=np.zeros(21), world=_world(true_side),
+                     handedness=label, score=score, frame_index=frame, timestamp=frame / 30)
+
+
+def test_chirality_tells_a_right_hand_from_its_mirror_image():
+    from realtime.tracking import chirality
+
+    assert chirality(_world("right")) > 0.1
+    assert chirality(_world("left")) < -0.1
+    assert chirality(np.zeros((21, 3))) == 0.0  # degenerate: no opinion
+
+
+def _crossing(config: TrackerConfig) -> tuple[list[str], list[str]]:
+    """Two hands cross; MediaPipe swaps their labels for 8 frames while they overlap."""
+    tracker = HandTracker(config)
+    out_r, out_l = [], []
+    for f in range(30):
+        xr, xl = 200 + 10 * f, 490 - 10 * f
+        swapped = 11 <= f < 19
+        dets = [wdet(xr, 240, "left" if swapped else "right", "right", f, 0.7 if swapped else 0.95),
+                wdet(xl, 250, "right" if swapped else "left", "left", f, 0.7 if swapped else 0.95)]
+        ids = tracker.assign(dets, SIZE)
+        out_r.append(tracker.handedness(ids[0]))
+        out_l.append(tracker.handedness(ids[1]))
+    return out_r, out_l
+
+
+def test_fused_handedness_survives_a_long_label_swap_while_crossing():
+    out_r, out_l = _crossing(TrackerConfig())
+    assert set(out_r) == {"right"} and set(out_l) == {"left"}
+
+
+def test_label_only_tracking_flips_on_the_same_crossing():
+    """The previous rule (labels + a 3-frame streak) is what the fused one improves on."""
+    out_r, out_l = _crossing(TrackerConfig(fuse_handedness=False))
+    assert "left" in out_r or "right" in out_l
+
+
+def test_two_hands_with_one_label_become_one_of_each():
+    tracker = HandTracker()
+    ids = tracker.assign([wdet(150, 240, "right", "right", 0, 0.9),
+                          wdet(480, 240, "right", "left", 0, 0.6)], SIZE)
+    assert [tracker.handedness(t) for t in ids] == ["right", "left"]
