@@ -423,8 +423,8 @@ def run(config: DemoConfig) -> dict:
             print("3D viewer skipped: " + ("--headless" if config.headless else
                                            "no display (DISPLAY unset)"))
         elif config.viewer is not False:
-            viewer = open_viewer(ViewerConfig(screenshot_dir=out_dir), faces_for,
-                                 intrinsics.K, source.size)
+            viewer = open_viewer(ViewerConfig(screenshot_dir=out_dir, texture=config.texture),
+                                 faces_for, intrinsics.K, source.size)
             if viewer is not None:
                 stack.callback(viewer.close)
         # Publish sinks (the ZeroMQ publisher) go on the latency path; recording and
@@ -435,6 +435,10 @@ def run(config: DemoConfig) -> dict:
                                                 config.curve_keys, config.allowed_clients,
                                                 config.publish_mode))
             stack.callback(publish_sinks[-1].close)  # closed by the pipeline; idempotent
+            if fuser is not None:  # the fused texture on its own topic, on change (issue 9)
+                from realtime.texture_topic import TextureSink
+
+                publish_sinks.append(TextureSink(fuser, publish_sinks[0]._send))
         pipeline = Pipeline(read, processors, publish_sinks,
                             PipelineConfig(live=live, pace=pace),
                             recorder, source.fps,

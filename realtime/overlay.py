@@ -83,6 +83,15 @@ def hand_color(hand: HandMesh) -> tuple[float, float, float]:
     return HAND_COLORS.get(hand.handedness, HAND_COLORS["right"])
 
 
+def _fused_or(hand: HandMesh, default: np.ndarray) -> np.ndarray:
+    """The hand's fused texture colours (``realtime.texture``, when ``--texture`` is on),
+    else ``default``."""
+    colors = hand.vertex_colors
+    if colors is not None and len(colors) == len(hand.vertices):
+        return np.asarray(colors, dtype=np.float64)
+    return default
+
+
 def draw_hands(
     image: np.ndarray,
     hands: list[HandMesh],
@@ -97,7 +106,7 @@ def draw_hands(
         for hand in hands:
             colors = (uncertainty_colors(hand.vertex_std, config.std_max_mm)
                       if config.uncertainty and len(hand.vertex_std) == len(hand.vertices)
-                      else np.array(hand_color(hand)))
+                      else _fused_or(hand, np.array(hand_color(hand))))
             render_mesh(out, hand.vertices, faces_for[hand.handedness], K, colors,
                         alpha=config.mesh_alpha, zbuffer=zbuf,
                         vertex_lighting=config.vertex_lighting,

@@ -127,6 +127,19 @@ class PublisherConfig:
         return self.curve_secret_key_file is not None
 
 
+def _uv_arrays_for(mesh_sha256: str) -> dict[str, np.ndarray]:
+    """The committed UV layout when it was built for this mesh, else nothing (another hand
+    model, e.g. MANO, has its own UVs or none)."""
+    from models.uv_layout import load_uv_layout
+    from realtime.texture_topic import uv_arrays
+
+    try:
+        layout = load_uv_layout(mesh_path=None)
+    except Exception:  # noqa: BLE001 - no layout: the topology simply has no UVs
+        return {}
+    return uv_arrays(layout) if layout.mesh_sha256 == mesh_sha256 else {}
+
+
 class Publisher:
     """Publish sink for :class:`realtime.pipeline.Pipeline` (``write`` / ``close``).
 
@@ -263,6 +276,8 @@ class Publisher:
             arrays["faces"] = np.asarray(d.faces, dtype="<i4")
             if d.uv is not None:
                 arrays["uv"] = np.asarray(d.uv, dtype="<f4")
+            else:  # the open hand's UV atlas (a separate asset): uv, uv_faces, uv_vertex
+                arrays.update(_uv_arrays_for(d.sha256))
             if self.config.mode == "rigged":
                 from realtime import rig
 

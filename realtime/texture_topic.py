@@ -21,10 +21,9 @@ from typing import Callable
 import numpy as np
 
 from models.uv_layout import UVLayout
-from realtime.protocol import Message, decode, encode
+from realtime.protocol import TOPIC_TEXTURE, Message, decode, encode
 from realtime.texture import HandTexture, TextureFuser
 
-TOPIC_TEXTURE = b"texture"
 
 
 def encode_texture(textures: dict[int, HandTexture], seq: int) -> bytes:

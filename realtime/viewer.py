@@ -381,6 +381,9 @@ class HandViewer:
         if self.uncertainty and len(hand.vertex_std) == len(hand.vertices):
             return uncertainty_colors(hand.vertex_std, self.config.std_max_mm)
         base = np.asarray(HAND_COLORS.get(hand.handedness, HAND_COLORS["right"]))
+        fused = hand.vertex_colors  # the occlusion-aware texture (realtime.texture), if on
+        if self.texture and fused is not None and len(fused) == self.n_vertices:
+            return np.asarray(fused, dtype=np.float64)
         if not (self.texture and image is not None and depth is not None):
             return base
         if slot.texture is None or slot.track_id != hand.track_id:

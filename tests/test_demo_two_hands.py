@@ -36,3 +36,44 @@ def test_save_texture_needs_a_png_name_before_anything_runs(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "--save-texture needs a .png" in captured.out + captured.err
     assert not (tmp_path / "run").exists()  # refused before any output was written
+
+
+def test_demo_publishes_the_texture_and_the_uv_atlas(tmp_path):
+    """--texture with --publish: a subscriber gets `texture` messages (fused colours per
+    track, in the topology's vertex order) and the topology carries the UV atlas."""
+    import socket
+    import threading
+
+    from realtime.client import HandClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"tcp://127.0.0.1:{port}"
+    got: dict[str, list] = {"texture": [], "topology": []}
+    stop = threading.Event()
+
+    def listen() -> None:
+        with HandClient(endpoint, topics=("texture", "topology")) as client:
+            while not stop.is_set():
+                msg = client.recv(100)
+                if msg is not None:
+                    got[msg.topic].append(msg)
+                    if not got["topology"]:  # a late joiner asks (REQ/REP)
+                        got["topology"].append(client.topology())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path / "run"),
+                 "--headless", "--max-frames", "90", "--no-video", "--texture",
+                 "--publish", endpoint])
+    stop.set()
+    listener.join(5)
+    assert code == 0
+    assert got["topology"] and "uv_vertex" in got["topology"][0].arrays
+    n_vertices = got["topology"][0].header["vertex_count"]
+    assert got["texture"], "no texture message in 90 frames"
+    hand = got["texture"][-1].hands[0]
+    assert hand["vertex_colors"].shape == (n_vertices, 3)
+    assert (hand["vertex_weight"] > 0).mean() > 0.1  # a good part was seen
+    assert hand["handedness"] in ("left", "right")

@@ -222,3 +222,21 @@ def test_headless_demo_writes_video_and_contact_sheet_and_says_why_no_viewer(
     cap = cv2.VideoCapture(str(out / "overlay.mp4"))
     ok, frame = cap.read()
     assert ok and frame.shape == (HEIGHT, WIDTH, 3)
+
+
+def test_overlay_draws_the_fused_texture_colours():
+    """A hand carrying ``vertex_colors`` (the texture, issue 9) is drawn in those colours."""
+    from dataclasses import replace
+
+    hand = synthetic_hand("right")
+    red = np.zeros((len(hand.vertices), 3))
+    red[:, 0] = 1.0  # RGB
+    blank = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    cfg = OverlayConfig(draw_skeleton=False, draw_labels=False, mesh_alpha=1.0)
+    plain = draw_hands(blank, [hand], faces_for(), K, cfg)
+    textured = draw_hands(blank, [replace(hand, vertex_colors=red)], faces_for(), K, cfg)
+    mask = textured.any(axis=2)
+    b, g, r = (textured[mask][:, i].astype(float).mean() for i in range(3))
+    assert r > 4 * max(b, g, 1.0)  # red (BGR order in the frame)
+    pb, _, pr = (plain[mask][:, i].astype(float).mean() for i in range(3))
+    assert pb > pr  # the default right-hand tint is blue-ish: the colours did change

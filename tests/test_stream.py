@@ -176,6 +176,11 @@ def test_topology_published_on_its_topic(endpoints, model):
             pub.write(make_packet([]))
             msg = client.recv(100)
     assert msg is not None and msg.topic == "topology" and "faces" in msg.arrays
+    uv, uv_faces, uv_vertex = msg.arrays["uv"], msg.arrays["uv_faces"], msg.arrays["uv_vertex"]
+    assert uv.shape[1] == 2 and np.all((uv >= 0) & (uv <= 1))
+    assert uv_faces.shape == msg.arrays["faces"].shape and uv_faces.max() < len(uv)
+    # each UV triangle is the same mesh triangle through uv_vertex
+    np.testing.assert_array_equal(uv_vertex[uv_faces], msg.arrays["faces"])
 
 
 def test_status_topic(endpoints, model):
