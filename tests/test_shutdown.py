@@ -297,7 +297,9 @@ def test_closing_the_window_ends_the_demo_cleanly(tmp_path, close, stopped_by):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source",
                              str(SAMPLE_VIDEO), "--output", str(tmp_path), "--regressor", "fit",
-                             "--realtime"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             "--realtime", "--no-viewer"],  # the video window only: the 3D
+                            # viewer's own close is tested in test_viewer.py
+                            cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         found = _xdotool("search", "--sync", "--onlyvisible", "--name", f"^{WINDOW}$",
