@@ -42,7 +42,7 @@ class ScheduledDetectorConfig:
 
     max_num_hands: int = 2
     landmarks: str = "full"  # full | lite | adaptive
-    palm_model: str = "full"  # full | lite (MediaPipe 0.10 uses full at both complexities)
+    palm_model: str | None = None  # full | lite; None: as MediaPipe (lite only with lite)
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5  # hand presence below it ends a track
     static_image_mode: bool = False  # True: palm detection on every image, no tracking
@@ -60,7 +60,7 @@ class ScheduledDetectorConfig:
         if self.landmarks not in LANDMARK_MODES:
             raise ValueError(f"landmarks must be one of {LANDMARK_MODES}, got "
                              f"{self.landmarks!r}")
-        if self.palm_model not in ("full", "lite"):
+        if self.palm_model not in (None, "full", "lite"):
             raise ValueError(f"palm_model must be 'full' or 'lite', got {self.palm_model!r}")
         for name in ("min_detection_confidence", "min_tracking_confidence"):
             value = getattr(self, name)
@@ -93,8 +93,9 @@ class ScheduledDetector:
     def __init__(self, config: ScheduledDetectorConfig = ScheduledDetectorConfig()) -> None:
         self.config = config
         model_dir = Path(config.model_dir) if config.model_dir else mediapipe_model_dir()
-        self.palm = PalmModel(model_path(model_dir, "palm", config.palm_model),
-                              config.num_threads)
+        # MediaPipe's model complexity 0 pairs the lite palm detector with lite landmarks
+        palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
+        self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
         self.landmark_models = {v: LandmarkModel(model_path(model_dir, "landmark", v),
                                                  config.num_threads) for v in variants}
