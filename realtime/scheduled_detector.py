@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from realtime import hand_rois as hr
+from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
 from realtime.types import Detection, Frame
 
@@ -52,6 +54,9 @@ class ScheduledDetectorConfig:
     max_hint_frames: int = 15  # at most this many palm runs in a row on such hints
     frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
     num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
+    # Several hands: one single-threaded landmark model per hand, run side by side in a
+    # thread pool (LiteRT releases the GIL), instead of one after the other on num_threads.
+    parallel_hands: bool = False
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -97,8 +102,13 @@ class ScheduledDetector:
         palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
         self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
-        self.landmark_models = {v: LandmarkModel(model_path(model_dir, "landmark", v),
-                                                 config.num_threads) for v in variants}
+        copies, threads = ((config.max_num_hands, 1) if config.parallel_hands
+                           else (1, config.num_threads))
+        self.landmark_models = {
+            v: [LandmarkModel(model_path(model_dir, "landmark", v), threads)
+                for _ in range(copies)] for v in variants}
+        self._pool = (ThreadPoolExecutor(copies, thread_name_prefix="landmarks")
+                      if copies > 1 else None)
         self._hands: list[_Hand] = []
         self._since_palm = 0
         self._force_palm = True
@@ -176,13 +186,17 @@ class ScheduledDetector:
             new, hint = self._new_rects(image)
             rects += new
         variant = self._variant(len(rects))
-        model = self.landmark_models[variant]
+        models = self.landmark_models[variant]
         t0 = time.perf_counter()
         out: list[Detection] = []
         hands: list[_Hand] = []
-        for n, rect in enumerate(rects):
-            lm, world, presence, p_left = model.run(image, rect)
-            self.landmark_runs += 1
+        if self._pool is not None and len(rects) > 1:
+            results = list(self._pool.map(lambda mr: mr[0].run(image, mr[1]),
+                                          zip(models, rects)))
+        else:
+            results = [models[0].run(image, rect) for rect in rects]
+        self.landmark_runs += len(rects)
+        for n, (rect, (lm, world, presence, p_left)) in enumerate(zip(rects, results)):
             if presence < cfg.min_tracking_confidence:
                 hint = hint or n >= tracked  # a palm was found, its hand not (yet)
                 continue
@@ -227,6 +241,9 @@ class ScheduledDetector:
         self._force_palm = True
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._hands = []
         self.landmark_models = {}
         self.palm = None
@@ -236,3 +253,28 @@ class ScheduledDetector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+DETECTOR_KINDS = ("ours", "mediapipe")
+
+
+def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = None):
+    """The detector the CLI names: "ours" (:class:`ScheduledDetector`) or "mediapipe" (the
+    legacy :class:`MediaPipeDetector`), both from the demo's :class:`DetectorConfig`.
+
+    ``landmarks`` (ours only): full | lite | adaptive; None follows ``model_complexity``
+    (1 -> full, 0 -> lite), so both detectors run the same models by default.
+    """
+    if kind == "mediapipe":
+        if landmarks is not None:
+            raise ValueError(f"--landmarks {landmarks} applies to --detector ours; for "
+                             "mediapipe pick the model with --model-complexity")
+        return MediaPipeDetector(config)
+    if kind != "ours":
+        raise ValueError(f"detector must be one of {DETECTOR_KINDS}, got {kind!r}")
+    return ScheduledDetector(ScheduledDetectorConfig(
+        max_num_hands=config.max_num_hands,
+        landmarks=landmarks or ("full" if config.model_complexity == 1 else "lite"),
+        min_detection_confidence=config.min_detection_confidence,
+        min_tracking_confidence=config.min_tracking_confidence,
+        static_image_mode=config.static_image_mode, mirrored=config.mirrored))
