@@ -290,3 +290,17 @@ def test_landmarks_to_rect_recovers_rotation():
     rect = hr.landmarks_to_rect(pts / (640, 480), 640, 480)
     assert rect[4] == pytest.approx(angle, abs=1e-6)
     assert rect[2] * 640 == pytest.approx(rect[3] * 480)  # square in pixels
+
+
+def test_demo_picks_the_detector():
+    from realtime.demo import parse_args
+    from realtime.scheduled_detector import open_detector
+
+    assert parse_args([]).detector_kind == "ours"
+    with pytest.raises(ValueError, match="--landmarks"):
+        parse_args(["--detector", "mediapipe", "--landmarks", "lite"])
+    with open_detector("ours", DetectorConfig(model_complexity=0)) as det:
+        assert det.config.landmarks == "lite"
+        assert det.palm.path.name == "palm_detection_lite.tflite"  # as MediaPipe pairs them
+    with pytest.raises(ValueError, match="detector"):
+        open_detector("yolo", DetectorConfig())
