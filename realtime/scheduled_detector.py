@@ -55,8 +55,9 @@ class ScheduledDetectorConfig:
     frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
     num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
     # Several hands: one single-threaded landmark model per hand, run side by side in a
-    # thread pool (LiteRT releases the GIL), instead of one after the other on num_threads.
-    parallel_hands: bool = False
+    # thread pool (LiteRT releases the GIL), instead of one after the other on num_threads
+    # threads (a single hand always gets num_threads). Same CPU work, no thread barriers.
+    parallel_hands: bool = True
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -102,13 +103,14 @@ class ScheduledDetector:
         palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
         self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
-        copies, threads = ((config.max_num_hands, 1) if config.parallel_hands
-                           else (1, config.num_threads))
-        self.landmark_models = {
-            v: [LandmarkModel(model_path(model_dir, "landmark", v), threads)
-                for _ in range(copies)] for v in variants}
-        self._pool = (ThreadPoolExecutor(copies, thread_name_prefix="landmarks")
-                      if copies > 1 else None)
+        parallel = config.parallel_hands and config.max_num_hands > 1
+        # per variant: [one model on num_threads] + [one single-threaded model per hand]
+        self.landmark_models = {v: [LandmarkModel(model_path(model_dir, "landmark", v), n)
+                                    for n in [config.num_threads] +
+                                    [1] * (config.max_num_hands if parallel else 0)]
+                                for v in variants}
+        self._pool = (ThreadPoolExecutor(config.max_num_hands, thread_name_prefix="landmarks")
+                      if parallel else None)
         self._hands: list[_Hand] = []
         self._since_palm = 0
         self._force_palm = True
@@ -192,7 +194,7 @@ class ScheduledDetector:
         hands: list[_Hand] = []
         if self._pool is not None and len(rects) > 1:
             results = list(self._pool.map(lambda mr: mr[0].run(image, mr[1]),
-                                          zip(models, rects)))
+                                          zip(models[1:], rects)))
         else:
             results = [models[0].run(image, rect) for rect in rects]
         self.landmark_runs += len(rects)
