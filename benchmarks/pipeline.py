@@ -109,7 +109,8 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
 
 
 def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
-             max_seconds: float | None, detector: str = DemoConfig.detector_kind) -> RunResult:
+             max_seconds: float | None, detector: str = DemoConfig.detector_kind,
+             detector_threads: int = 2) -> RunResult:
     """Play ``spec`` paced and live through ``variant`` ("ours" or "mediapipe"). Our
     pipeline detects with ``detector`` (as the demo's ``--detector``); the MediaPipe-alone
     baseline is always the legacy pipeline."""
@@ -129,7 +130,8 @@ def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
             return frame
 
         kind = "mediapipe" if variant == "mediapipe" else config.detector_kind
-        with open_detector(kind, config.detector) as det:
+        threads = {"num_threads": detector_threads} if kind == "ours" else {}
+        with open_detector(kind, config.detector, **threads) as det:
             detect = DetectStage(det)
 
             live = PipelineConfig(live=True, pace=True)
@@ -350,6 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DemoConfig.detector_kind,
                         help="our pipeline's detector, as the demo's --detector (default: "
                              "the demo's); the MediaPipe-alone baseline stays legacy")
+    parser.add_argument("--detector-threads", type=int, default=2,
+                        help="ours: LiteRT threads of the palm model and of a lone hand's "
+                             "landmark model (1 wastes no CPU spinning when the CPU is busy)")
     args = parser.parse_args(argv)
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be > 0, got {args.max_seconds}")
@@ -378,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
                     run_dir = tmp / f"{name}_{variant}_{len(runs)}"
                     run_dir.mkdir()
                     runs.append(run_clip(str(path), variant, model, run_dir, args.max_seconds,
-                                         args.detector))
+                                         args.detector, args.detector_threads))
             results.append(ClipResult(name, fps, runs))
 
     per_clip = {}

@@ -260,12 +260,15 @@ class ScheduledDetector:
 DETECTOR_KINDS = ("ours", "mediapipe")
 
 
-def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = None):
+def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = None,
+                  num_threads: int = ScheduledDetectorConfig.num_threads):
     """The detector the CLI names: "ours" (:class:`ScheduledDetector`) or "mediapipe" (the
     legacy :class:`MediaPipeDetector`), both from the demo's :class:`DetectorConfig`.
 
     ``landmarks`` (ours only): full | lite | adaptive; None follows ``model_complexity``
     (1 -> full, 0 -> lite), so both detectors run the same models by default.
+    ``num_threads``: ours only, LiteRT threads of the palm model and of a single hand's
+    landmark model (two hands always run side by side on one thread each).
     """
     if kind == "mediapipe":
         if landmarks is not None:
@@ -279,4 +282,5 @@ def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = Non
         landmarks=landmarks or ("full" if config.model_complexity == 1 else "lite"),
         min_detection_confidence=config.min_detection_confidence,
         min_tracking_confidence=config.min_tracking_confidence,
-        static_image_mode=config.static_image_mode, mirrored=config.mirrored))
+        static_image_mode=config.static_image_mode, mirrored=config.mirrored,
+        num_threads=num_threads))
