@@ -1,14 +1,16 @@
 """Our hand detector: MediaPipe's bundled models on our own schedule.
 
 MediaPipe's legacy pipeline runs the palm detector on *every* frame while fewer hands are
-tracked than ``max_num_hands`` (so on every frame with one hand in view), and it pays for a
-graph scheduler on top. Here the palm detector runs only when a hand is missing: on the first
-frame, on the frame after a track is lost, and every ``palm_interval_frames`` while fewer
-than ``max_num_hands`` hands are tracked (every frame when none is). Each tracked hand's
+tracked than ``max_num_hands`` (so on every frame with one hand in view), and its two hands'
+landmark models take turns on one core (measured: its CPU time per two-hand frame is about
+its wall time). Here the palm detector runs only when a hand is missing: on the first
+frame, on the frame after a track is lost, every frame while no hand is tracked, every
+``palm_interval_frames`` while fewer than ``max_num_hands`` are, and on the next frames again
+while a weaker untracked palm box hints at a hand coming into view. Each tracked hand's
 landmarks come from the rotated crop predicted by its previous landmarks, exactly as
-MediaPipe's ``HandLandmarkLandmarksToRoi`` does; the pre/post-processing is MediaPipe's own
-(:mod:`realtime.hand_rois`), so landmarks agree with MediaPipe's to a small fraction of a
-pixel on the same crop.
+MediaPipe's ``HandLandmarkLandmarksToRoi`` does, and two hands run side by side, one core
+each. The pre/post-processing is MediaPipe's own (:mod:`realtime.hand_rois`), so landmarks
+agree with MediaPipe's to a small fraction of a pixel on the same crop.
 
 Handedness follows :mod:`realtime.detector`: the model's label assumes a mirrored selfie, so
 it is swapped unless ``mirrored=True``.
