@@ -36,8 +36,10 @@ def model_path(model_dir: Path, kind: str, variant: str) -> Path:
     return model_dir / "hand_landmark" / f"hand_landmark_{variant}.tflite"
 
 
-def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes: list):
-    """A LiteRT interpreter for ``path`` whose input/outputs have the shapes expected."""
+def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes: list,
+                 batch: int = 1):
+    """A LiteRT interpreter for ``path`` whose input/outputs have the shapes expected (checked
+    at batch 1), resized to ``batch``."""
     if not path.is_file():
         raise ModelFileError(
             f"hand model file not found: {path}. It ships inside the mediapipe==0.10.21 wheel "
@@ -61,6 +63,10 @@ def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes
         raise ModelFileError(
             f"hand model file {path} has input {got_in} and outputs {got_out}, expected "
             f"{input_shape} and {output_shapes}: not the model of mediapipe 0.10.21")
+    if batch != 1:
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"],
+                                   [batch, *input_shape[1:]])
+        interp.allocate_tensors()
     return interp
 
 
@@ -98,29 +104,34 @@ class PalmModel:
 
 
 class LandmarkModel:
-    """The hand landmark model on one rotated crop: landmarks, world landmarks, presence,
-    handedness (HandLandmarkCpu)."""
+    """The hand landmark model on ``batch`` rotated crops at once: landmarks, world
+    landmarks, presence, handedness (HandLandmarkCpu). The wheel's model has batch 1; LiteRT
+    resizes it (two crops in one call cost ~7% less than two calls)."""
 
-    def __init__(self, path: Path, num_threads: int) -> None:
+    def __init__(self, path: Path, num_threads: int, batch: int = 1) -> None:
         self.path = path
+        self.batch = batch
         n = hr.LANDMARK_INPUT
         self._interp = _interpreter(path, num_threads, (1, n, n, 3),
-                                    [(1, 63), (1, 1), (1, 1), (1, 63)])
+                                    [(1, 63), (1, 1), (1, 1), (1, 63)], batch)
         self._input = self._interp.get_input_details()[0]["index"]
         # MediaPipe's SplitTensorVector: landmarks, hand flag, handedness, world landmarks
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
+        self._tensor = np.empty((batch, n, n, 3), np.float32)
 
-    def run(self, image: np.ndarray, rect: np.ndarray):
-        """``(landmarks (21,3) image-normalised, world (21,3) m, presence, p_left_label)``.
+    def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
+        """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
+        p_left_label)``; ``len(rects) == batch``.
 
         ``p_left_label`` is the model's score for MediaPipe's "Left" label (its selfie
         convention: the anatomical right hand in a non-mirrored frame).
         """
         h, w = image.shape[:2]
-        matrix = hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
-        tensor = hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False)
-        self._interp.set_tensor(self._input, tensor[None])
+        for k, rect in enumerate(rects):
+            matrix = hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
+            self._tensor[k] = hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False)
+        self._interp.set_tensor(self._input, self._tensor)
         self._interp.invoke()
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
-        return (hr.project_landmarks(lm[0], rect), hr.project_world(world[0], float(rect[4])),
-                float(flag[0, 0]), float(hand[0, 0]))
+        return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
+                 float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]

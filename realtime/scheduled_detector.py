@@ -8,9 +8,10 @@ frame, on the frame after a track is lost, every frame while no hand is tracked,
 ``palm_interval_frames`` while fewer than ``max_num_hands`` are, and on the next frames again
 while a weaker untracked palm box hints at a hand coming into view. Each tracked hand's
 landmarks come from the rotated crop predicted by its previous landmarks, exactly as
-MediaPipe's ``HandLandmarkLandmarksToRoi`` does, and two hands run side by side, one core
-each. The pre/post-processing is MediaPipe's own (:mod:`realtime.hand_rois`), so landmarks
-agree with MediaPipe's to a small fraction of a pixel on the same crop.
+MediaPipe's ``HandLandmarkLandmarksToRoi`` does, and two hands' crops go through the model
+in one batched call on all ``num_threads`` threads. The pre/post-processing is MediaPipe's
+own (:mod:`realtime.hand_rois`), so landmarks agree with MediaPipe's to a small fraction of
+a pixel on the same crop.
 
 Handedness follows :mod:`realtime.detector`: the model's label assumes a mirrored selfie, so
 it is swapped unless ``mirrored=True``.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +56,7 @@ class ScheduledDetectorConfig:
     max_hint_frames: int = 15  # at most this many palm runs in a row on such hints
     frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
     num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
-    # Several hands: one single-threaded landmark model per hand, run side by side in a
-    # thread pool (LiteRT releases the GIL), instead of one after the other on num_threads
-    # threads (a single hand always gets num_threads). Same CPU work, no thread barriers.
-    parallel_hands: bool = True
+    batch_hands: bool = True  # several hands' crops in one landmark call (else one by one)
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -105,14 +102,11 @@ class ScheduledDetector:
         palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
         self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
-        parallel = config.parallel_hands and config.max_num_hands > 1
-        # per variant: [one model on num_threads] + [one single-threaded model per hand]
-        self.landmark_models = {v: [LandmarkModel(model_path(model_dir, "landmark", v), n)
-                                    for n in [config.num_threads] +
-                                    [1] * (config.max_num_hands if parallel else 0)]
-                                for v in variants}
-        self._pool = (ThreadPoolExecutor(config.max_num_hands, thread_name_prefix="landmarks")
-                      if parallel else None)
+        # per variant and batch size (1 .. max_num_hands, or 1 alone without batching)
+        sizes = range(1, (config.max_num_hands if config.batch_hands else 1) + 1)
+        self.landmark_models = {
+            v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
+                for n in sizes} for v in variants}
         self._hands: list[_Hand] = []
         self._since_palm = 0
         self._force_palm = True
@@ -194,11 +188,10 @@ class ScheduledDetector:
         t0 = time.perf_counter()
         out: list[Detection] = []
         hands: list[_Hand] = []
-        if self._pool is not None and len(rects) > 1:
-            results = list(self._pool.map(lambda mr: mr[0].run(image, mr[1]),
-                                          zip(models[1:], rects)))
+        if len(rects) in models:
+            results = models[len(rects)].run(image, rects) if rects else []
         else:
-            results = [models[0].run(image, rect) for rect in rects]
+            results = [r for rect in rects for r in models[1].run(image, [rect])]
         self.landmark_runs += len(rects)
         for n, (rect, (lm, world, presence, p_left)) in enumerate(zip(rects, results)):
             if presence < cfg.min_tracking_confidence:
@@ -245,9 +238,6 @@ class ScheduledDetector:
         self._force_palm = True
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         self._hands = []
         self.landmark_models = {}
         self.palm = None
@@ -269,8 +259,7 @@ def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = Non
 
     ``landmarks`` (ours only): full | lite | adaptive; None follows ``model_complexity``
     (1 -> full, 0 -> lite), so both detectors run the same models by default.
-    ``num_threads``: ours only, LiteRT threads of the palm model and of a single hand's
-    landmark model (two hands always run side by side on one thread each).
+    ``num_threads``: ours only, LiteRT threads of each model.
     """
     if kind == "mediapipe":
         if landmarks is not None:
