@@ -304,3 +304,16 @@ def test_demo_picks_the_detector():
         assert det.palm.path.name == "palm_detection_lite.tflite"  # as MediaPipe pairs them
     with pytest.raises(ValueError, match="detector"):
         open_detector("yolo", DetectorConfig())
+
+
+def test_batched_crops_equal_one_by_one(sample_frames):
+    """Two hands in one batch-2 call give the same numbers as two batch-1 calls."""
+    batched = ScheduledDetector(ScheduledDetectorConfig())
+    single = ScheduledDetector(ScheduledDetectorConfig(batch_hands=False))
+    for i in range(400, 405):
+        frame = Frame(sample_frames[i], i, i / 30)
+        a, b = batched.process(frame), single.process(frame)
+        assert len(a) == len(b) == 2
+        for x, y in zip(a, b):
+            assert np.allclose(x.landmarks_px, y.landmarks_px, atol=1e-3)
+            assert np.allclose(x.world, y.world, atol=1e-5)
