@@ -8,6 +8,7 @@ releases the GIL while it computes, so the other pipeline threads keep running.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,8 @@ class LandmarkModel:
         # MediaPipe's SplitTensorVector: landmarks, hand flag, handedness, world landmarks
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
         self._tensor = np.empty((batch, n, n, 3), np.float32)
+        # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
+        self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
 
     def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
         """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
@@ -127,9 +130,19 @@ class LandmarkModel:
         convention: the anatomical right hand in a non-mirrored frame).
         """
         h, w = image.shape[:2]
-        for k, rect in enumerate(rects):
-            matrix = hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
+
+        def crop(k: int) -> None:
+            matrix = hr.crop_matrix(hr.rect_to_px(rects[k], w, h), hr.LANDMARK_INPUT)
             self._tensor[k] = hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False)
+
+        if self._pool is None:
+            for k in range(len(rects)):
+                crop(k)
+        else:
+            others = [self._pool.submit(crop, k) for k in range(1, len(rects))]
+            crop(0)
+            for job in others:
+                job.result()
         self._interp.set_tensor(self._input, self._tensor)
         self._interp.invoke()
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
