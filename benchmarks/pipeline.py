@@ -20,7 +20,10 @@ few frames loads MediaPipe's graph and the Numba kernels first.
 The smoother's jitter/lag/cost come from ``benchmarks.smoothing`` (same functions, imported).
 Prints a table; the last line is one JSON object. Writes docs/pipeline_latency.png.
 
-    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2]
+Our pipeline detects with the demo's default detector (``--detector ours|mediapipe`` picks
+it); "MediaPipe alone" is always the legacy pipeline.
+
+    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--detector ours]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
 from models.hand_model import HandModel
 from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
-from realtime.detector import MediaPipeDetector
+from realtime.scheduled_detector import DETECTOR_KINDS, open_detector
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.raster import warmup as render_warmup
 from realtime.sinks import HandsFileSink, OverlaySink
@@ -106,9 +109,13 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
 
 
 def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
-             max_seconds: float | None) -> RunResult:
-    """Play ``spec`` paced and live through ``variant`` ("ours" or "mediapipe")."""
-    config = DemoConfig(source=spec, output_dir=out_dir, headless=True, realtime=True)
+             max_seconds: float | None, detector: str = DemoConfig.detector_kind,
+             detector_threads: int = 2) -> RunResult:
+    """Play ``spec`` paced and live through ``variant`` ("ours" or "mediapipe"). Our
+    pipeline detects with ``detector`` (as the demo's ``--detector``); the MediaPipe-alone
+    baseline is always the legacy pipeline."""
+    config = DemoConfig(source=spec, output_dir=out_dir, headless=True, realtime=True,
+                        detector_kind=detector)
     probe = LatencyProbe()
     recorder = LatencyRecorder()
     with open_source(SourceConfig(spec=spec)) as source:
@@ -122,8 +129,10 @@ def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
             frames_read[0] += frame is not None
             return frame
 
-        with MediaPipeDetector(config.detector) as detector:
-            detect = DetectStage(detector)
+        kind = "mediapipe" if variant == "mediapipe" else config.detector_kind
+        threads = {"num_threads": detector_threads} if kind == "ours" else {}
+        with open_detector(kind, config.detector, **threads) as det:
+            detect = DetectStage(det)
 
             live = PipelineConfig(live=True, pace=True)
             if variant == "mediapipe":
@@ -340,6 +349,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="alternating MediaPipe/ours pairs per clip (default 2)")
     parser.add_argument("--ablate", action="store_true",
                         help="diagnosis: also run ours without the overlay render sink")
+    parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DemoConfig.detector_kind,
+                        help="our pipeline's detector, as the demo's --detector (default: "
+                             "the demo's); the MediaPipe-alone baseline stays legacy")
+    parser.add_argument("--detector-threads", type=int, default=2,
+                        help="ours: LiteRT threads of the palm model and of a lone hand's "
+                             "landmark model (1 wastes no CPU spinning when the CPU is busy)")
     args = parser.parse_args(argv)
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be > 0, got {args.max_seconds}")
@@ -367,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
                 for variant in variants:
                     run_dir = tmp / f"{name}_{variant}_{len(runs)}"
                     run_dir.mkdir()
-                    runs.append(run_clip(str(path), variant, model, run_dir, args.max_seconds))
+                    runs.append(run_clip(str(path), variant, model, run_dir, args.max_seconds,
+                                         args.detector, args.detector_threads))
             results.append(ClipResult(name, fps, runs))
 
     per_clip = {}

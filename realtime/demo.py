@@ -27,13 +27,14 @@ from calibration.errors import CalibrationError
 from calibration.intrinsics import DEFAULT_HFOV_DEG, CameraIntrinsics
 from models.errors import ModelError
 from models.hand_model import HandModel
-from realtime.detector import DetectorConfig, MediaPipeDetector
+from realtime.detector import DetectorConfig
 from realtime.errors import RealtimeError
 from realtime.fitting import FitterConfig, HandFitter
 from realtime.overlay import OverlayConfig
 from realtime.raster import warmup as render_warmup
 from realtime.pipeline import Packet, Pipeline, PipelineConfig
 from realtime.replay import HandsReplay
+from realtime.scheduled_detector import DETECTOR_KINDS, open_detector
 from realtime.sinks import HandsFileSink, OverlaySink
 from realtime.contact_sheet import ContactSheet
 from realtime.viewer import ViewerConfig, ViewerFeed, open_viewer, viewer_poller
@@ -90,6 +91,8 @@ class DemoConfig:
     save_texture: Path | None = None  # write each hand's texture atlas (PNG) at the end
     smoothing: SmootherConfig | None = field(default_factory=SmootherConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    detector_kind: str = "ours"  # ours (scheduled bundled models) | mediapipe (legacy)
+    landmarks: str | None = None  # ours: full | lite | adaptive; None: from model complexity
     fitter: FitterConfig = field(default_factory=FitterConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     viewer: bool | None = None  # the Open3D 3D window; None: whenever a window is shown
@@ -142,6 +145,13 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--joints-only", action="store_true",
                    help="hands.jsonl without vertices (much smaller)")
     p.add_argument("--model-complexity", type=int, choices=(0, 1), default=1)
+    p.add_argument("--detector", choices=DETECTOR_KINDS, default="ours",
+                   help="'ours' (default): MediaPipe's hand models on our schedule; "
+                        "'mediapipe': the legacy mediapipe.solutions.hands pipeline")
+    p.add_argument("--landmarks", choices=("full", "lite", "adaptive"), default=None,
+                   help="our detector's landmark model (default: full, lite with "
+                        "--model-complexity 0); adaptive: lite on two hands when full "
+                        "does not fit the frame budget")
     p.add_argument("--regressor", default="auto",
                    help="'auto' (default): the shipped learned regressor; 'fit': the fitting "
                         "baseline (inverse kinematics); or the path of a regressor manifest")
@@ -196,6 +206,9 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
     p.add_argument("--log-level", default="WARNING")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if a.detector == "mediapipe" and a.landmarks is not None:
+        raise ValueError(f"--landmarks {a.landmarks} applies to --detector ours; for "
+                         "mediapipe pick the model with --model-complexity")
     if a.replay is not None and a.source != "auto":
         raise ValueError(f"pass either --source {a.source} or --replay {a.replay}, not both")
     return DemoConfig(
@@ -214,6 +227,7 @@ def parse_args(argv: list[str] | None = None) -> DemoConfig:
         smoothing=None if a.no_smoothing else SmootherConfig(),
         detector=DetectorConfig(model_complexity=a.model_complexity, mirrored=a.mirror),
         viewer=a.viewer, overlay=OverlayConfig(uncertainty=a.uncertainty),
+        detector_kind=a.detector, landmarks=a.landmarks,
     )
 
 
@@ -390,7 +404,8 @@ def run(config: DemoConfig) -> dict:
             det_cfg = config.detector
             if isinstance(source, ImageFolderSource):
                 det_cfg = replace(det_cfg, static_image_mode=True)
-            detector = stack.enter_context(MediaPipeDetector(det_cfg))
+            detector = stack.enter_context(
+                open_detector(config.detector_kind, det_cfg, config.landmarks))
             regress = RegressStage(fitter, intrinsics_for, tracker)
             processors = [("detect", DetectStage(detector)), ("regress", regress)]
             if config.two_hand_fix:

@@ -11,3 +11,7 @@ class SourceError(RealtimeError):
 
 class DetectorError(RealtimeError):
     """The hand detector could not be created or failed on a frame."""
+
+
+class ModelFileError(DetectorError):
+    """A hand model file (.tflite) is missing, unreadable or not the model expected."""

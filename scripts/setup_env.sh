@@ -117,4 +117,7 @@ else
     echo "$HASH $MODE" > "$STAMP"
     say "python packages: installed in $((SECONDS - t0)) s"
 fi
+# ai-edge-litert (pyproject) runs the hand models of our default detector (--detector ours).
+"$VPY" -c 'import ai_edge_litert.interpreter' 2>/dev/null \
+    || say "WARNING: ai-edge-litert does not import: the demo needs --detector mediapipe here"
 say "ready: $VPY"

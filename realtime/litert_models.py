@@ -1,0 +1,150 @@
+"""MediaPipe's bundled hand models (palm detector, landmark regressor) run by LiteRT.
+
+The ``.tflite`` files come from the installed mediapipe wheel (``mediapipe/modules/``), so
+nothing is downloaded or converted. LiteRT (``ai-edge-litert``) runs them with XNNPACK and
+releases the GIL while it computes, so the other pipeline threads keep running.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from realtime import hand_rois as hr
+from realtime.errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+
+def mediapipe_model_dir() -> Path:
+    """``site-packages/mediapipe/modules`` of the installed wheel."""
+    try:
+        import mediapipe
+    except ImportError as exc:
+        raise ModelFileError(
+            "mediapipe is not installed, and its wheel carries the hand models: install "
+            "mediapipe==0.10.21 (scripts/setup_env.sh) or pass model_dir=") from exc
+    return Path(mediapipe.__file__).parent / "modules"
+
+
+def model_path(model_dir: Path, kind: str, variant: str) -> Path:
+    """The file of ``kind`` ("palm" or "landmark") and ``variant`` ("full" or "lite")."""
+    if kind == "palm":
+        return model_dir / "palm_detection" / f"palm_detection_{variant}.tflite"
+    return model_dir / "hand_landmark" / f"hand_landmark_{variant}.tflite"
+
+
+def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes: list,
+                 batch: int = 1):
+    """A LiteRT interpreter for ``path`` whose input/outputs have the shapes expected (checked
+    at batch 1), resized to ``batch``."""
+    if not path.is_file():
+        raise ModelFileError(
+            f"hand model file not found: {path}. It ships inside the mediapipe==0.10.21 wheel "
+            "(reinstall it with scripts/setup_env.sh) or point model_dir at a copy.")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModelFileError(
+            "the LiteRT runtime is missing: pip install ai-edge-litert==2.3.0 "
+            "(scripts/setup_env.sh installs it)") from exc
+    try:
+        interp = Interpreter(model_path=str(path), num_threads=num_threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"hand model file {path} is not a readable TFLite model ({exc}); it may be "
+            "truncated or corrupt: reinstall mediapipe==0.10.21") from exc
+    got_in = tuple(int(v) for v in interp.get_input_details()[0]["shape"])
+    got_out = [tuple(int(v) for v in d["shape"]) for d in interp.get_output_details()]
+    if got_in != input_shape or got_out != output_shapes:
+        raise ModelFileError(
+            f"hand model file {path} has input {got_in} and outputs {got_out}, expected "
+            f"{input_shape} and {output_shapes}: not the model of mediapipe 0.10.21")
+    if batch != 1:
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"],
+                                   [batch, *input_shape[1:]])
+        interp.allocate_tensors()
+    return interp
+
+
+class PalmModel:
+    """The palm detector: a BGR frame in, palms (boxes, keypoints, scores) out."""
+
+    def __init__(self, path: Path, num_threads: int) -> None:
+        self.path = path
+        self._interp = _interpreter(path, num_threads, (1, hr.PALM_INPUT, hr.PALM_INPUT, 3),
+                                    [(1, hr.NUM_BOXES, 18), (1, hr.NUM_BOXES, 1)])
+        self._input = self._interp.get_input_details()[0]["index"]
+        out = self._interp.get_output_details()
+        self._boxes, self._scores = out[0]["index"], out[1]["index"]
+        self._anchors = hr.ssd_anchors()
+
+    def detect(self, image: np.ndarray, min_score: float, weak_score: float | None = None):
+        """Palms in image-normalised units: boxes ``(K, 4)``, keypoints ``(K, 7, 2)``,
+        scores ``(K,)``, best first (PalmDetectionCpu), and the centres ``(M, 2)`` of the
+        weaker boxes (``weak_score <= score < min_score``): hints that a hand is coming
+        into view. They do not enter the NMS, so the palms stay exactly MediaPipe's."""
+        h, w = image.shape[:2]
+        matrix, padding = hr.letterbox(w, h)
+        tensor = hr.to_tensor(image, matrix, hr.PALM_INPUT, zero_border=True)
+        self._interp.set_tensor(self._input, tensor[None])
+        self._interp.invoke()
+        raw_boxes = self._interp.get_tensor(self._boxes)[0]
+        raw_scores = self._interp.get_tensor(self._scores)[0, :, 0]
+        low = min_score if weak_score is None else min(weak_score, min_score)
+        boxes, kps, scores = hr.decode_palms(raw_boxes, raw_scores, self._anchors, low)
+        strong = scores >= min_score
+        weak_boxes, _ = hr.remove_letterbox(boxes[~strong], kps[~strong], padding)
+        boxes, kps, scores = hr.weighted_nms(boxes[strong], kps[strong], scores[strong])
+        boxes, kps = hr.remove_letterbox(boxes, kps, padding)
+        return boxes, kps, scores, (weak_boxes[:, :2] + weak_boxes[:, 2:]) / 2
+
+
+class LandmarkModel:
+    """The hand landmark model on ``batch`` rotated crops at once: landmarks, world
+    landmarks, presence, handedness (HandLandmarkCpu). The wheel's model has batch 1; LiteRT
+    resizes it (two crops in one call cost ~7% less than two calls)."""
+
+    def __init__(self, path: Path, num_threads: int, batch: int = 1) -> None:
+        self.path = path
+        self.batch = batch
+        n = hr.LANDMARK_INPUT
+        self._interp = _interpreter(path, num_threads, (1, n, n, 3),
+                                    [(1, 63), (1, 1), (1, 1), (1, 63)], batch)
+        self._input = self._interp.get_input_details()[0]["index"]
+        # MediaPipe's SplitTensorVector: landmarks, hand flag, handedness, world landmarks
+        self._outputs = [d["index"] for d in self._interp.get_output_details()]
+        self._tensor = np.empty((batch, n, n, 3), np.float32)
+        # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
+        self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
+
+    def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
+        """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
+        p_left_label)``; ``len(rects) == batch``.
+
+        ``p_left_label`` is the model's score for MediaPipe's "Left" label (its selfie
+        convention: the anatomical right hand in a non-mirrored frame).
+        """
+        h, w = image.shape[:2]
+
+        def crop(k: int) -> None:
+            matrix = hr.crop_matrix(hr.rect_to_px(rects[k], w, h), hr.LANDMARK_INPUT)
+            self._tensor[k] = hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False)
+
+        if self._pool is None:
+            for k in range(len(rects)):
+                crop(k)
+        else:
+            others = [self._pool.submit(crop, k) for k in range(1, len(rects))]
+            crop(0)
+            for job in others:
+                job.result()
+        self._interp.set_tensor(self._input, self._tensor)
+        self._interp.invoke()
+        lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
+        return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
+                 float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]
