@@ -161,6 +161,7 @@ class Publisher:
             raise ValueError("rigged mode sends the hand model's rig: pass the HandModel")
         self._joint_names = tuple(model.data.joint_names) if model is not None else ()
         self._packer = protocol.HandPacker(self._joint_names, config.float16)
+        self._packer.warmup()  # numba: compiled or loaded from disk now, not on frame one
         self._auth = None
         self._own_ctx = None
         self._pub = self._rep = None
