@@ -349,7 +349,28 @@ _FAST_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 #: A hand's JSON fields (:func:`hand_header`, key order kept) as one format string.
 _FIELDS = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index":%d,'
            '"timestamp":%s,"reprojection_error_px":%s}')
-_json_str = lru_cache(maxsize=64)(_DUMPS)
+_json_str = lru_cache(maxsize=64, typed=True)(_DUMPS)
+_FRAME = ('{"schema":%d,"seq":%d,"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,'
+          '"camera_id":%s,"frame_index":%d,"image_size":%s,"mode":%s}')
+
+
+@lru_cache(maxsize=16)
+def _json_list(values: tuple) -> str:
+    return _DUMPS(list(values))
+
+
+def frame_header_json(seq: int, t_capture: float, t_publish: float, t_publish_wall: float,
+                      camera_id: str, frame_index: int, image_size: tuple[int, int],
+                      mode: str) -> str:
+    """The JSON header of a ``hands``/``joints`` message, for :func:`encode_packed`.
+
+    The same text as ``json`` writes for ``{"schema": ..., "seq": ..., ...}`` (non-finite
+    ``t_capture`` as null), from one format string: a fifth of the JSON encoder's cost,
+    which mattered on the 0.3 ms publish budget.
+    """
+    return _FRAME % (SCHEMA_VERSION, seq, _num(t_capture), _num(t_publish), _num(t_publish_wall),
+                     _json_str(camera_id), frame_index, _json_list(tuple(image_size)),
+                     _json_str(mode))
 
 
 def _num(x: float) -> str:
@@ -509,9 +530,13 @@ class HandPacker:
         return PackedHand(fields, s.light, s.light_layout, s.extra, s.extra_layout)
 
 
-def encode_packed(topic: bytes, header: Mapping, hands: Iterable[PackedHand],
+def encode_packed(topic: bytes, header: Mapping | str, hands: Iterable[PackedHand],
                   extra: bool = True) -> bytes:
-    """Like :func:`encode` for packed hands; ``extra=False``: light arrays only."""
+    """Like :func:`encode` for packed hands; ``extra=False``: light arrays only.
+
+    ``header``: the header fields (``schema`` is added), or the header's finished JSON
+    text (:func:`frame_header_json`).
+    """
     chunks: list = []
     size = 0
     texts = []
@@ -523,7 +548,8 @@ def encode_packed(topic: bytes, header: Mapping, hands: Iterable[PackedHand],
             chunks.append(h.extra)
         f = h.fields_json
         texts.append((f[:-1] + "," if len(f) > 2 else "{") + '"arrays":' + table + "}")
-    text = _DUMPS({"schema": SCHEMA_VERSION, **header})[:-1]
+    text = (header if isinstance(header, str) else
+            _DUMPS({"schema": SCHEMA_VERSION, **header}))[:-1]
     raw = (text + ',"hands":[' + ",".join(texts) + "]}").encode("utf-8")
     prefix = len(topic) + 1 + _LEN.size
     raw += b" " * _pad(prefix + len(raw))

@@ -337,10 +337,8 @@ class Publisher:
         message is the ``hands`` payload without its mesh (or rig) block.
         """
         t_pub = time.monotonic()
-        common = {"t_capture": protocol.json_safe(float(packet.t_capture)), "t_publish": t_pub,
-                  "t_publish_wall": time.time(), "camera_id": packet.frame.source,
-                  "frame_index": int(packet.frame.index),
-                  "image_size": list(packet.frame.size), "mode": self.config.mode}
+        common = (float(packet.t_capture), t_pub, time.time(), packet.frame.source,
+                  int(packet.frame.index), tuple(packet.frame.size), self.config.mode)
         hands = packet.hands
         if self.config.mode == "rigged" and hands:
             from realtime import rig
@@ -350,10 +348,10 @@ class Publisher:
                       for i, (h, r) in enumerate(zip(hands, rigs))]
         else:
             packed = [self._packer.pack(i, h) for i, h in enumerate(hands)]
-        full = protocol.encode_packed(protocol.TOPIC_HANDS, {
-            "seq": self._next_seq(protocol.TOPIC_HANDS), **common}, packed)
-        light = protocol.encode_packed(protocol.TOPIC_JOINTS, {
-            "seq": self._next_seq(protocol.TOPIC_JOINTS), **common}, packed, extra=False)
+        full = protocol.encode_packed(protocol.TOPIC_HANDS, protocol.frame_header_json(
+            self._next_seq(protocol.TOPIC_HANDS), *common), packed)
+        light = protocol.encode_packed(protocol.TOPIC_JOINTS, protocol.frame_header_json(
+            self._next_seq(protocol.TOPIC_JOINTS), *common), packed, extra=False)
         self._frames.append((t_pub, t_pub - packet.t_capture))
         return full, light
 

@@ -100,3 +100,20 @@ def test_unusual_hands_take_the_generic_path_with_the_same_bytes():
 def test_sum_matches_numpy_pairwise(n, dtype):
     a = np.random.default_rng(n).uniform(-1, 1, n).astype(dtype) * 1e3
     assert pack_kernels.np_sum(a) == a.sum(dtype=np.float64)
+
+
+@pytest.mark.parametrize("t_capture", [12.5, float("nan"), float("inf"), 1e-300, 3])
+@pytest.mark.parametrize("camera", ["bench", 'cam "0" é\n', ""])
+def test_frame_header_json_is_what_json_writes(t_capture, camera):
+    args = dict(seq=41, t_capture=t_capture, t_publish=1234.000001, t_publish_wall=1.7e9 + 0.1,
+                camera_id=camera, frame_index=9, image_size=(640, 480), mode="mesh")
+    want = {"schema": protocol.SCHEMA_VERSION, **args, "image_size": [640, 480],
+            "t_capture": protocol.json_safe(float(t_capture))}
+    assert protocol.frame_header_json(**args) == protocol._DUMPS(want)
+    packer = protocol.HandPacker(NAMES)
+    hand = random_hand(np.random.default_rng(5), np.float64, "right")
+    assert (protocol.encode_packed(protocol.TOPIC_HANDS, protocol.frame_header_json(**args),
+                                   [packer.pack(0, hand)])
+            == protocol.encode_packed(protocol.TOPIC_HANDS, {k: v for k, v in want.items()
+                                                             if k != "schema"},
+                                      [packer.pack(0, hand)]))
