@@ -86,13 +86,17 @@ def letterbox(image_w: int, image_h: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix, np.array([pad_x, pad_y, pad_x, pad_y])
 
 
-def to_tensor(image: np.ndarray, matrix: np.ndarray, size: int, zero_border: bool) -> np.ndarray:
-    """Warp a BGR uint8 image into an RGB float32 ``(size, size, 3)`` tensor in [0, 1]."""
+def to_tensor(image: np.ndarray, matrix: np.ndarray, size: int, zero_border: bool,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """Warp a BGR uint8 image into an RGB float32 ``(size, size, 3)`` tensor in [0, 1];
+    into ``out`` when given (e.g. the interpreter's own input buffer: no extra copies)."""
     border = cv2.BORDER_CONSTANT if zero_border else cv2.BORDER_REPLICATE
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=border, borderValue=(0, 0, 0))
-    rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=crop)
+    if out is None:
+        out = np.empty((size, size, 3), np.float32)
+    return np.multiply(crop, np.float32(1.0 / 255.0), out=out)
 
 
 def decode_palms(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
