@@ -133,9 +133,13 @@ class LandmarkModel:
         # the crops go straight into the interpreter's input (no set_tensor copy)
         buffer = self._interp.tensor(self._input)()
 
+        # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
+        matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
+                    for rect in rects]
+
         def crop(k: int) -> None:
-            matrix = hr.crop_matrix(hr.rect_to_px(rects[k], w, h), hr.LANDMARK_INPUT)
-            hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False, out=buffer[k])
+            hr.to_tensor(image, matrices[k], hr.LANDMARK_INPUT, zero_border=False,
+                         out=buffer[k])
 
         if self._pool is None:
             for k in range(len(rects)):
