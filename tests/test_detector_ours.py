@@ -317,3 +317,44 @@ def test_batched_crops_equal_one_by_one(sample_frames):
         for x, y in zip(a, b):
             assert np.allclose(x.landmarks_px, y.landmarks_px, atol=1e-3)
             assert np.allclose(x.world, y.world, atol=1e-5)
+
+
+# -- the full landmark model on onnxruntime ---------------------------------------------------
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    """The wheel's full landmark model converted as setup_env.sh does (convert() itself
+    checks the ONNX outputs against LiteRT's before it keeps the file)."""
+    pytest.importorskip("tflite2onnx", reason="tflite2onnx not installed (setup_env.sh)")
+    from realtime.onnx_landmarks import convert
+
+    out = tmp_path_factory.mktemp("onnx")
+    assert convert("full", out).is_file()
+    return out
+
+
+def test_onnx_landmarks_match_legacy(onnx_dir, sample_frames):
+    """onnxruntime on the converted model: the legacy pipeline's landmarks, frame by frame."""
+    ours = ScheduledDetector(ScheduledDetectorConfig(landmark_runtime="onnx", onnx_dir=onnx_dir))
+    assert ours.landmark_runtime == {"full": "onnx"}
+    with MediaPipeDetector(DetectorConfig()) as legacy:
+        for i in range(400, 415):
+            frame = Frame(sample_frames[i], i, i / 30)
+            _match(ours.process(frame), legacy.process(frame), f"onnx, sample frame {i}",
+                   GOLDEN_WORLD_TRACKING_M, GOLDEN_TRACKING_PX)
+    assert ours.palm_runs == 1
+
+
+def test_onnx_runtime_choice_and_errors(onnx_dir, tmp_path):
+    auto = ScheduledDetector(ScheduledDetectorConfig(landmarks="adaptive", onnx_dir=onnx_dir))
+    assert auto.landmark_runtime == {"full": "onnx", "lite": "litert"}
+    empty = ScheduledDetector(ScheduledDetectorConfig(onnx_dir=tmp_path))
+    assert empty.landmark_runtime == {"full": "litert"}
+    with pytest.raises(ModelFileError, match="realtime.onnx_landmarks"):
+        ScheduledDetector(ScheduledDetectorConfig(landmark_runtime="onnx", onnx_dir=tmp_path))
+    (tmp_path / "hand_landmark_full.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a readable ONNX model"):
+        ScheduledDetector(ScheduledDetectorConfig(landmark_runtime="onnx", onnx_dir=tmp_path))
+    with pytest.raises(ValueError, match="not 'lite'"):
+        ScheduledDetector(ScheduledDetectorConfig(landmarks="lite", landmark_runtime="onnx"))
+    with pytest.raises(ValueError, match="landmark_runtime"):
+        ScheduledDetectorConfig(landmark_runtime="tensorrt")
