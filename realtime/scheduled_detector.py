@@ -33,7 +33,7 @@ import numpy as np
 from realtime import hand_rois as hr
 from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
-from realtime.onnx_landmarks import ONNX_DIR, ONNX_VARIANTS, OnnxLandmarkModel, onnx_path
+from realtime.onnx_landmarks import ONNX_VARIANTS, OnnxLandmarkModel, onnx_path
 from realtime.types import Detection, Frame
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ class ScheduledDetectorConfig:
     # landmark model runtime: "onnx" (onnxruntime on the model converted at setup time,
     # ~15-20% faster), "litert", or "auto" (onnx when the converted file exists)
     landmark_runtime: str = "auto"
-    onnx_dir: Path | None = None  # the converted models; default .cache/hand_models
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -102,8 +101,7 @@ def _landmark_runtime(config: ScheduledDetectorConfig, variant: str) -> str:
                          f"models, not {variant!r}: use 'auto' or 'litert'")
     if config.landmark_runtime != "auto":
         return config.landmark_runtime
-    converted = onnx_path(variant, config.onnx_dir or ONNX_DIR).is_file()
-    if variant in ONNX_VARIANTS and config.model_dir is None and converted:
+    if variant in ONNX_VARIANTS and config.model_dir is None and onnx_path(variant).is_file():
         return "onnx"
     if variant in ONNX_VARIANTS:
         log.info("full landmarks on LiteRT: no converted ONNX model (run python -m "
@@ -134,8 +132,7 @@ class ScheduledDetector:
         # ONNX model has batch 1: its crops go one after the other)
         sizes = range(1, (config.max_num_hands if config.batch_hands else 1) + 1)
         self.landmark_models = {
-            v: {1: OnnxLandmarkModel(onnx_path(v, config.onnx_dir or ONNX_DIR),
-                                     config.num_threads)}
+            v: {1: OnnxLandmarkModel(onnx_path(v), config.num_threads)}
             if self.landmark_runtime[v] == "onnx" else
             {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
              for n in sizes} for v in variants}

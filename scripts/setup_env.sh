@@ -120,11 +120,4 @@ fi
 # ai-edge-litert (pyproject) runs the hand models of our default detector (--detector ours).
 "$VPY" -c 'import ai_edge_litert.interpreter' 2>/dev/null \
     || say "WARNING: ai-edge-litert does not import: the demo needs --detector mediapipe here"
-# The full hand landmark model as ONNX (faster on onnxruntime), converted from the installed
-# mediapipe wheel and checked against LiteRT; without it the detector stays on LiteRT.
-if [ ! -f .cache/hand_models/hand_landmark_full.onnx ] || [ "$FORCE" -eq 1 ]; then
-    PYTHONPATH="$ROOT" "$VPY" -m realtime.onnx_landmarks >/dev/null 2>&1 \
-        && say "hand landmark model converted to ONNX (.cache/hand_models)" \
-        || say "WARNING: ONNX conversion of the landmark model failed: LiteRT runs it (slower)"
-fi
 say "ready: $VPY"
