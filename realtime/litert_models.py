@@ -122,12 +122,6 @@ class LandmarkModel:
         # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
         self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
 
-    def infer(self, crop: np.ndarray) -> list[np.ndarray]:
-        """Raw outputs (landmarks, hand flag, handedness, world) of one HWC crop (batch 1)."""
-        self._interp.set_tensor(self._input, crop[None])
-        self._interp.invoke()
-        return [self._interp.get_tensor(i) for i in self._outputs]
-
     def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
         """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
         p_left_label)``; ``len(rects) == batch``.
@@ -136,14 +130,16 @@ class LandmarkModel:
         convention: the anatomical right hand in a non-mirrored frame).
         """
         h, w = image.shape[:2]
+        # the crops go straight into the interpreter's input (no set_tensor copy)
+        buffer = self._interp.tensor(self._input)()
 
         # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
         matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
                     for rect in rects]
 
-        def crop(k: int) -> None:  # straight into the interpreter's input (no copies)
+        def crop(k: int) -> None:
             hr.to_tensor(image, matrices[k], hr.LANDMARK_INPUT, zero_border=False,
-                         out=self._interp.tensor(self._input)()[k])
+                         out=buffer[k])
 
         if self._pool is None:
             for k in range(len(rects)):
@@ -153,7 +149,8 @@ class LandmarkModel:
             crop(0)
             for job in others:
                 job.result()
-        self._interp.invoke()  # (LiteRT refuses while a view of its memory is alive)
+        del buffer  # LiteRT refuses to invoke while a view of its memory is alive
+        self._interp.invoke()
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
         return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
                  float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]

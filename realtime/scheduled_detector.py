@@ -33,13 +33,11 @@ import numpy as np
 from realtime import hand_rois as hr
 from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
-from realtime.onnx_landmarks import ONNX_VARIANTS, OnnxLandmarkModel, onnx_path
 from realtime.types import Detection, Frame
 
 log = logging.getLogger(__name__)
 
 LANDMARK_MODES = ("full", "lite", "adaptive")
-LANDMARK_RUNTIMES = ("auto", "onnx", "litert")
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,6 @@ class ScheduledDetectorConfig:
     frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
     num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
     batch_hands: bool = True  # several hands' crops in one landmark call (else one by one)
-    # landmark model runtime: "onnx" (onnxruntime on the model converted at setup time,
-    # ~15-20% faster), "litert", or "auto" (onnx when the converted file exists)
-    landmark_runtime: str = "auto"
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -85,28 +80,8 @@ class ScheduledDetectorConfig:
             raise ValueError(f"max_hint_frames must be >= 0, got {self.max_hint_frames}")
         if self.frame_budget_ms <= 0:
             raise ValueError(f"frame_budget_ms must be > 0, got {self.frame_budget_ms}")
-        if self.landmark_runtime not in LANDMARK_RUNTIMES:
-            raise ValueError(f"landmark_runtime must be one of {LANDMARK_RUNTIMES}, got "
-                             f"{self.landmark_runtime!r}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
-
-
-def _landmark_runtime(config: ScheduledDetectorConfig, variant: str) -> str:
-    """"onnx" or "litert" for one landmark model. auto: onnx for the full model once it
-    was converted (and with the default model_dir: a custom one may hold other models);
-    the lite model stays on LiteRT (its converted world landmarks drift up to 6 mm)."""
-    if config.landmark_runtime == "onnx" and variant not in ONNX_VARIANTS:
-        raise ValueError(f"landmark_runtime='onnx' covers the {ONNX_VARIANTS} landmark "
-                         f"models, not {variant!r}: use 'auto' or 'litert'")
-    if config.landmark_runtime != "auto":
-        return config.landmark_runtime
-    if variant in ONNX_VARIANTS and config.model_dir is None and onnx_path(variant).is_file():
-        return "onnx"
-    if variant in ONNX_VARIANTS:
-        log.info("full landmarks on LiteRT: no converted ONNX model (run python -m "
-                 "realtime.onnx_landmarks, ~15%% faster)")
-    return "litert"
 
 
 @dataclass
@@ -127,15 +102,11 @@ class ScheduledDetector:
         palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
         self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
-        self.landmark_runtime = {v: _landmark_runtime(config, v) for v in variants}
-        # per variant and batch size (1 .. max_num_hands, or 1 alone without batching; the
-        # ONNX model has batch 1: its crops go one after the other)
+        # per variant and batch size (1 .. max_num_hands, or 1 alone without batching)
         sizes = range(1, (config.max_num_hands if config.batch_hands else 1) + 1)
         self.landmark_models = {
-            v: {1: OnnxLandmarkModel(onnx_path(v), config.num_threads)}
-            if self.landmark_runtime[v] == "onnx" else
-            {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
-             for n in sizes} for v in variants}
+            v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
+                for n in sizes} for v in variants}
         self._hands: list[_Hand] = []
         self._since_palm = 0
         self._force_palm = True
