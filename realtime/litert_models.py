@@ -130,16 +130,13 @@ class LandmarkModel:
         convention: the anatomical right hand in a non-mirrored frame).
         """
         h, w = image.shape[:2]
-        # the crops go straight into the interpreter's input (no set_tensor copy)
-        buffer = self._interp.tensor(self._input)()
-
         # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
         matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
                     for rect in rects]
 
-        def crop(k: int) -> None:
+        def crop(k: int) -> None:  # straight into the interpreter's input (no copies)
             hr.to_tensor(image, matrices[k], hr.LANDMARK_INPUT, zero_border=False,
-                         out=buffer[k])
+                         out=self._interp.tensor(self._input)()[k])
 
         if self._pool is None:
             for k in range(len(rects)):
@@ -149,8 +146,7 @@ class LandmarkModel:
             crop(0)
             for job in others:
                 job.result()
-        del buffer  # LiteRT refuses to invoke while a view of its memory is alive
-        self._interp.invoke()
+        self._interp.invoke()  # (LiteRT refuses while a view of its memory is alive)
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
         return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
                  float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]
