@@ -86,13 +86,17 @@ def letterbox(image_w: int, image_h: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix, np.array([pad_x, pad_y, pad_x, pad_y])
 
 
-def to_tensor(image: np.ndarray, matrix: np.ndarray, size: int, zero_border: bool) -> np.ndarray:
-    """Warp a BGR uint8 image into an RGB float32 ``(size, size, 3)`` tensor in [0, 1]."""
+def to_tensor(image: np.ndarray, matrix: np.ndarray, size: int, zero_border: bool,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """Warp a BGR uint8 image into an RGB float32 ``(size, size, 3)`` tensor in [0, 1];
+    into ``out`` when given (e.g. the interpreter's own input buffer: no extra copies)."""
     border = cv2.BORDER_CONSTANT if zero_border else cv2.BORDER_REPLICATE
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=border, borderValue=(0, 0, 0))
-    rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=crop)
+    if out is None:
+        out = np.empty((size, size, 3), np.float32)
+    return np.multiply(crop, np.float32(1.0 / 255.0), out=out)
 
 
 def decode_palms(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
@@ -195,24 +199,22 @@ def landmarks_to_rect(landmarks: np.ndarray, image_w: int, image_h: int) -> np.n
     HandLandmarksToRectCalculator on the 12 palm/base landmarks: rotation from the wrist to
     the mean of the index/middle/ring MCPs, the box of the landmarks in that rotated frame;
     then scaled by 2 and shifted by -0.1 of its height. ``landmarks (21, >=2)`` normalised.
+    (Computed in pixels with few array operations: it runs per hand and frame.)
     """
-    pts = landmarks[ROI_LANDMARKS, :2].astype(np.float64)
-    size = np.array([image_w, image_h], dtype=np.float64)
-    wrist = pts[0] * size
+    pts = landmarks[ROI_LANDMARKS, :2] * np.array([image_w, image_h], dtype=np.float64)
+    wx, wy = pts[0]
     # MediaPipe names them PIPs, but indices 4, 8, 6 of the 12 are the index/ring/middle MCPs
-    mcp = ((pts[4] + pts[8]) / 2 + pts[6]) / 2 * size
-    rot = normalize_radians(math.pi / 2 - math.atan2(-(mcp[1] - wrist[1]), mcp[0] - wrist[0]))
+    mx, my = ((pts[4] + pts[8]) / 2 + pts[6]) / 2
+    rot = float(normalize_radians(math.pi / 2 - math.atan2(-(my - wy), mx - wx)))
     centre = (pts.max(0) + pts.min(0)) / 2
     c, s = math.cos(rot), math.sin(rot)
-    rel = (pts - centre) * size
     # rotate by -rot into the hand's upright frame
-    proj = np.stack([rel[:, 0] * c + rel[:, 1] * s, -rel[:, 0] * s + rel[:, 1] * c], axis=1)
+    proj = (pts - centre) @ np.array([[c, -s], [s, c]])
     lo, hi = proj.min(0), proj.max(0)
-    pc = (lo + hi) / 2
-    cx = (pc[0] * c - pc[1] * s) / size[0] + centre[0]
-    cy = (pc[0] * s + pc[1] * c) / size[1] + centre[1]
-    wh = (hi - lo) / size
-    rect = np.array([cx, cy, wh[0], wh[1], rot])
+    pcx, pcy = (lo + hi) / 2
+    rect = np.array([(pcx * c - pcy * s + centre[0]) / image_w,
+                     (pcx * s + pcy * c + centre[1]) / image_h,
+                     (hi[0] - lo[0]) / image_w, (hi[1] - lo[1]) / image_h, rot])
     return transform_rect(rect, image_w, image_h, HAND_SCALE, HAND_SHIFT_Y)
 
 
@@ -229,31 +231,32 @@ def project_landmarks(raw: np.ndarray, rect: np.ndarray) -> np.ndarray:
     rotate about the crop centre by the rect's rotation, scale by its size, add its centre;
     z scales like x. The crop is square in pixels, so there is no letterbox to remove.
     """
-    lm = raw.reshape(21, 3).astype(np.float64) / LANDMARK_INPUT
-    lm[:, 2] /= NORMALIZE_Z
-    cx, cy, w, h, rot = rect
+    cx, cy, w, h, rot = (float(v) for v in rect)
     c, s = math.cos(rot), math.sin(rot)
-    x, y = lm[:, 0] - 0.5, lm[:, 1] - 0.5
-    out = np.empty_like(lm)
-    out[:, 0] = (c * x - s * y) * w + cx
-    out[:, 1] = (s * x + c * y) * h + cy
-    out[:, 2] = lm[:, 2] * w
-    return out
+    # one matrix product (it runs per hand and frame): x' = (c x - s y) w + cx,
+    # y' = (s x + c y) h + cy, z' = z / NORMALIZE_Z * w, with x, y centred on the crop
+    k = 1.0 / LANDMARK_INPUT
+    m = np.array([[c * w * k, s * h * k, 0.0], [-s * w * k, c * h * k, 0.0],
+                  [0.0, 0.0, w * k / NORMALIZE_Z]])
+    return raw.reshape(21, 3).astype(np.float64) @ m + [cx - (c - s) * w / 2,
+                                                         cy - (s + c) * h / 2, 0.0]
 
 
 def project_world(raw: np.ndarray, rotation: float) -> np.ndarray:
     """WorldLandmarkProjectionCalculator: the model's metric landmarks ``(63,)`` rotated in
     the image plane by the crop's rotation, so their axes are the camera's. Meters."""
-    wl = raw.reshape(21, 3).astype(np.float64)
     c, s = math.cos(rotation), math.sin(rotation)
-    out = wl.copy()
-    out[:, 0] = c * wl[:, 0] - s * wl[:, 1]
-    out[:, 1] = s * wl[:, 0] + c * wl[:, 1]
-    return out
+    return raw.reshape(21, 3).astype(np.float64) @ np.array([[c, s, 0.0], [-s, c, 0.0],
+                                                             [0.0, 0.0, 1.0]])
 
 
 def rect_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """AssociationNormRectCalculator's overlap: IoU of the two rects as upright boxes."""
-    box_a = np.array([a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2])
-    box_b = np.array([[b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2]])
-    return float(_iou_one_to_many(box_a, box_b)[0])
+    """AssociationNormRectCalculator's overlap: IoU of the two rects as upright boxes.
+    (Plain float arithmetic: it runs per hand pair and frame.)"""
+    ax, ay, aw, ah = (float(v) for v in a[:4])
+    bx, by, bw, bh = (float(v) for v in b[:4])
+    iw = min(ax + aw / 2, bx + bw / 2) - max(ax - aw / 2, bx - bw / 2)
+    ih = min(ay + ah / 2, by + bh / 2) - max(ay - ah / 2, by - bh / 2)
+    inter = max(iw, 0.0) * max(ih, 0.0)
+    union = aw * ah + bw * bh - inter
+    return inter / max(union, 1e-12) if union > 0 else 0.0

@@ -90,8 +90,9 @@ class PalmModel:
         into view. They do not enter the NMS, so the palms stay exactly MediaPipe's."""
         h, w = image.shape[:2]
         matrix, padding = hr.letterbox(w, h)
-        tensor = hr.to_tensor(image, matrix, hr.PALM_INPUT, zero_border=True)
-        self._interp.set_tensor(self._input, tensor[None])
+        buffer = self._interp.tensor(self._input)()  # the input itself, no copies
+        hr.to_tensor(image, matrix, hr.PALM_INPUT, zero_border=True, out=buffer[0])
+        del buffer  # LiteRT refuses to invoke while a view of its memory is alive
         self._interp.invoke()
         raw_boxes = self._interp.get_tensor(self._boxes)[0]
         raw_scores = self._interp.get_tensor(self._scores)[0, :, 0]
@@ -118,7 +119,6 @@ class LandmarkModel:
         self._input = self._interp.get_input_details()[0]["index"]
         # MediaPipe's SplitTensorVector: landmarks, hand flag, handedness, world landmarks
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
-        self._tensor = np.empty((batch, n, n, 3), np.float32)
         # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
         self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
 
@@ -130,10 +130,13 @@ class LandmarkModel:
         convention: the anatomical right hand in a non-mirrored frame).
         """
         h, w = image.shape[:2]
+        # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
+        matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
+                    for rect in rects]
 
-        def crop(k: int) -> None:
-            matrix = hr.crop_matrix(hr.rect_to_px(rects[k], w, h), hr.LANDMARK_INPUT)
-            self._tensor[k] = hr.to_tensor(image, matrix, hr.LANDMARK_INPUT, zero_border=False)
+        def crop(k: int) -> None:  # straight into the interpreter's input (no copies)
+            hr.to_tensor(image, matrices[k], hr.LANDMARK_INPUT, zero_border=False,
+                         out=self._interp.tensor(self._input)()[k])
 
         if self._pool is None:
             for k in range(len(rects)):
@@ -143,8 +146,7 @@ class LandmarkModel:
             crop(0)
             for job in others:
                 job.result()
-        self._interp.set_tensor(self._input, self._tensor)
-        self._interp.invoke()
+        self._interp.invoke()  # (LiteRT refuses while a view of its memory is alive)
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
         return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
                  float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]
