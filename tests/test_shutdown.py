@@ -285,6 +285,28 @@ def press_q(window: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def close_demo_window(args: list[str], title: str, close, settle_s: float = 0.5
+                      ) -> tuple[int, str]:
+    """Run ``run_demo.py args``, wait for its window ``title``, ``close`` it and wait for the
+    demo to end; its exit code and stderr (the demo is killed if it does not end)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        found = _xdotool("search", "--sync", "--onlyvisible", "--name", f"^{title}$",
+                         timeout_s=120)
+        assert found.returncode == 0 and found.stdout.split(), found.stderr
+        time.sleep(settle_s)  # a few frames shown, so the window is really up
+        assert proc.poll() is None, "the demo ended before its window could be closed"
+        close(int(found.stdout.split()[0]))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, err
+
+
 @pytest.mark.display
 @pytest.mark.skipif(not os.environ.get("DISPLAY"),
                     reason="no X display (DISPLAY unset; scripts/test.sh starts Xvfb :99)")
@@ -294,26 +316,11 @@ def press_q(window: int) -> None:
                                                (press_q, "key pressed")],
                          ids=["close-button", "key-q"])
 def test_closing_the_window_ends_the_demo_cleanly(tmp_path, close, stopped_by):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source",
-                             str(SAMPLE_VIDEO), "--output", str(tmp_path), "--regressor", "fit",
-                             "--realtime", "--no-viewer"],  # the video window only: the 3D
-                            # viewer's own close is tested in test_viewer.py
-                            cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        found = _xdotool("search", "--sync", "--onlyvisible", "--name", f"^{WINDOW}$",
-                         timeout_s=120)
-        assert found.returncode == 0 and found.stdout.split(), found.stderr
-        time.sleep(0.5)  # a few frames shown, so the window is really up
-        assert proc.poll() is None, "the demo ended before its window could be closed"
-        close(int(found.stdout.split()[0]))
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    # the video window only: the 3D viewer's own close is tested in test_viewer.py
+    code, err = close_demo_window(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path),
+                                   "--regressor", "fit", "--realtime", "--no-viewer"],
+                                  WINDOW, close)
+    assert code == 0, err
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["stopped_by"] == stopped_by
     assert stats["interrupted"] is False

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -152,27 +151,14 @@ def test_keys_toggle_the_mesh_and_take_screenshots(viewer, tmp_path):
 
 @pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed")
 def test_closing_the_viewer_ends_the_demo_cleanly(tmp_path):
-    from tests.test_shutdown import send_wm_delete
+    from tests.test_shutdown import close_demo_window, send_wm_delete
 
     hands = tmp_path / "gt_hands.jsonl"
     write_gt_hands_file(hands)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source", str(hands),
-                             "--loop", "--output", str(tmp_path / "out")], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name",
-                                "^handmesh 3D$"], capture_output=True, text=True, timeout=120)
-        assert found.returncode == 0 and found.stdout.split(), found.stderr
-        time.sleep(1.0)  # a few frames shown
-        assert proc.poll() is None, "the demo ended before its viewer could be closed"
-        send_wm_delete(int(found.stdout.split()[0]))
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    code, err = close_demo_window(["--source", str(hands), "--loop", "--output",
+                                   str(tmp_path / "out")], "handmesh 3D", send_wm_delete,
+                                  settle_s=1.0)
+    assert code == 0, err
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["stopped_by"] == "viewer closed"
     assert stats["frames"] > 0
