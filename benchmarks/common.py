@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,6 +119,19 @@ def hgcnn_hands(images: list[dict]):
                 continue
             intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
             yield gt3, gt2, intr, d
+
+
+def read_frames(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
+    """Every frame of a video (BGR), or the first ``max_frames``."""
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    while max_frames is None or len(frames) < max_frames:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames
 
 
 def save_figure(fig, path: Path) -> None:

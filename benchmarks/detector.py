@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from benchmarks.common import (CLIP_MATCH_PX, HGCNN, REPO, SHARED_DATA, hgcnn_images,
-                               nearest_detection, save_figure)
+                               nearest_detection, read_frames, save_figure)
 from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
 from realtime.detector import DetectorConfig, MediaPipeDetector
 from realtime.scheduled_detector import ScheduledDetector, ScheduledDetectorConfig
@@ -46,18 +46,6 @@ ASL_CLIP = SHARED_DATA / "mediapipe_reference" / "asl_hand.25fps.mp4"
 ASL_REFERENCE = SHARED_DATA / "mediapipe_reference" / "asl_hand.reference.json"
 LATENCY_PNG = REPO / "docs" / "detector_latency.png"
 CPU_MS: dict[str, list[np.ndarray]] = {}  # per detector: CPU ms per frame, per clip run
-
-
-def read_frames(path: Path, max_frames: int | None) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
-    while max_frames is None or len(frames) < max_frames:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def make_detectors(landmarks: str, static: bool) -> dict:

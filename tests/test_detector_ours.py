@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.common import read_frames
 from realtime import hand_rois as hr
 from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
 from realtime.detector import DetectorConfig, MediaPipeDetector
@@ -38,15 +39,7 @@ SAMPLE_TWO_HANDS = (340, 400, 440)  # sample clip frames with both hands in view
 
 @pytest.fixture(scope="module")
 def sample_frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(SAMPLE_VIDEO))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
+    return read_frames(SAMPLE_VIDEO)
 
 
 def _match(ours, ref, image_name: str, world_m: float = GOLDEN_WORLD_M,
