@@ -132,12 +132,13 @@ class PublisherConfig:
 def _uv_arrays_for(mesh_sha256: str) -> dict[str, np.ndarray]:
     """The committed UV layout when it was built for this mesh, else nothing (another hand
     model, e.g. MANO, has its own UVs or none)."""
+    from models.errors import AssetError
     from models.uv_layout import load_uv_layout
     from realtime.texture_topic import uv_arrays
 
     try:
         layout = load_uv_layout(mesh_path=None)
-    except Exception:  # noqa: BLE001 - no layout: the topology simply has no UVs
+    except AssetError:  # missing or unreadable layout: the topology simply has no UVs
         return {}
     return uv_arrays(layout) if layout.mesh_sha256 == mesh_sha256 else {}
 
