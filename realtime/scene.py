@@ -103,31 +103,3 @@ def fit_intrinsics(K: np.ndarray, image_size: tuple[int, int],  # noqa: N803
     out[0, 2] = (K[0, 2] + 0.5) * s - 0.5 + (ww - iw * s) / 2.0
     out[1, 2] = (K[1, 2] + 0.5) * s - 0.5 + (wh - ih * s) / 2.0
     return out
-
-
-def sample_vertex_colors(image_bgr: np.ndarray, vertices: np.ndarray,
-                         K: np.ndarray, depth: np.ndarray,  # noqa: N803
-                         tolerance_m: float = 0.006) -> tuple[np.ndarray, np.ndarray]:
-    """Colours of the frame under each vertex that the camera sees (occlusion-aware).
-
-    A vertex counts as seen when it projects into the frame and lies within
-    ``tolerance_m`` of the z-buffer ``depth`` (H,W) at its pixel, so the palm does not take
-    the colour of the fingers in front of it. Returns RGB (V,3) in [0,1] and seen (V,)
-    bool; colours of unseen vertices are 0.
-    """
-    h, w = depth.shape
-    v = np.asarray(vertices, dtype=np.float64)
-    z = v[:, 2]
-    ok = np.isfinite(v).all(axis=1) & (z > 1e-4)
-    uvw = v @ np.asarray(K, dtype=np.float64).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.rint(uvw[:, 0] / uvw[:, 2])
-        r = np.rint(uvw[:, 1] / uvw[:, 2])
-    ok &= (u >= 0) & (u < w) & (r >= 0) & (r < h)
-    ui, ri = u[ok].astype(np.intp), r[ok].astype(np.intp)
-    seen = np.zeros(len(v), dtype=bool)
-    seen[ok] = z[ok] <= depth[ri, ui] + tolerance_m
-    colors = np.zeros((len(v), 3))
-    idx = np.flatnonzero(seen)
-    colors[idx] = image_bgr[r[idx].astype(np.intp), u[idx].astype(np.intp), ::-1] / 255.0
-    return colors, seen

@@ -32,9 +32,8 @@ import numpy as np
 from realtime.errors import RealtimeError
 from realtime.overlay import HAND_COLORS, uncertainty_colors
 from realtime.pipeline import Packet
-from realtime.raster import new_zbuffer, render_depth
 from realtime.scene import (SKELETON_LINES, fit_intrinsics, frustum, ground_grid,
-                            image_plane_mesh, look_at_extrinsic, sample_vertex_colors)
+                            image_plane_mesh, look_at_extrinsic)
 from realtime.types import HandMesh
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,6 @@ class ViewerConfig:
     show_video: bool = True
     image_plane_depth_m: float = 0.9
     std_max_mm: float = 15.0
-    texture_rate: float = 0.35  # weight of a new colour sample in the fused texture
     video_width: int = 320  # the image plane's texture is the frame shrunk to this width
     screenshot_dir: Path = Path(".")
     visible: bool = True
@@ -81,8 +79,6 @@ class ViewerConfig:
                              f"{self.max_busy_fraction}")
         if not self.max_update_hz > 0.0:
             raise ValueError(f"max_update_hz must be > 0, got {self.max_update_hz}")
-        if not 0.0 < self.texture_rate <= 1.0:
-            raise ValueError(f"texture_rate must be in (0, 1], got {self.texture_rate}")
 
 
 class ViewerFeed:
@@ -121,8 +117,6 @@ class _Slot:
             o3d.utility.Vector3dVector(np.zeros((21, 3))),
             o3d.utility.Vector2iVector(SKELETON_LINES))
         self.skeleton.colors = o3d.utility.Vector3dVector(np.ones((len(SKELETON_LINES), 3)))
-        self.texture: np.ndarray | None = None
-        self.track_id: int | None = None
         # NumPy views on Open3D's buffers: writing them is the in-place update
         self.v = np.asarray(self.mesh.vertices)
         self.c = np.asarray(self.mesh.vertex_colors)
@@ -153,6 +147,7 @@ class HandViewer:
         self.show_skeleton = config.show_skeleton
         self.uncertainty = config.uncertainty
         self.texture = config.texture
+        self._fuser = None  # realtime.texture.TextureFuser, made when the texture is first on
         self.show_video = config.show_video
         self.paused = False
         self.closed = False
@@ -335,14 +330,14 @@ class HandViewer:
     def _apply(self, hands: list[HandMesh], image: np.ndarray | None) -> None:
         pairs = [(s, h) for s, h in self._assign(hands) if len(h.vertices) == self.n_vertices]
         used = {id(s) for s, _ in pairs}
-        depth = self._depth(pairs, image) if self.texture and image is not None else None
+        fused = self._fuse([h for _, h in pairs], image)
         for slot, hand in pairs:
             if slot.side != hand.handedness and hand.handedness in self.faces_for:
                 slot.t[:] = self.faces_for[hand.handedness]
                 slot.side = hand.handedness
             if self.show_mesh:
                 slot.v[:] = hand.vertices
-                slot.c[:] = self._colors(slot, hand, image, depth)
+                slot.c[:] = self._colors(hand, fused)
                 slot.mesh.compute_vertex_normals()
             else:
                 slot.v[:] = 0.0
@@ -353,7 +348,6 @@ class HandViewer:
             if id(slot) not in used:
                 slot.v[:] = 0.0
                 slot.j[:] = 0.0
-                slot.track_id, slot.texture = None, None
             self._vis.update_geometry(slot.mesh)
             self._vis.update_geometry(slot.skeleton)
         if image is not None and self.show_video:
@@ -369,30 +363,28 @@ class HandViewer:
             np.ascontiguousarray(small[:, :, ::-1]))]
         self._vis.update_geometry(self._plane)
 
-    def _depth(self, pairs, image: np.ndarray) -> np.ndarray:
-        zbuf = new_zbuffer(image.shape[0], image.shape[1])
-        for slot, hand in pairs:
-            render_depth(hand.vertices, self.faces_for[hand.handedness], self.K,
-                         image.shape[0], image.shape[1], zbuffer=zbuf)
-        return zbuf
+    def _fuse(self, hands: list[HandMesh], image: np.ndarray | None) -> dict:
+        """With the texture on, the fused colours (``realtime.texture``) of the hands that do
+        not carry their own (the demo's ``--texture`` fuses them upstream), by track id."""
+        todo = [h for h in hands if h.vertex_colors is None]
+        if not (self.texture and todo and image is not None):
+            return {}
+        if self._fuser is None:
+            from realtime.texture import TextureFuser
 
-    def _colors(self, slot: _Slot, hand: HandMesh, image: np.ndarray | None,
-                depth: np.ndarray | None) -> np.ndarray:
+            self._fuser = TextureFuser(lambda side: self.faces_for[side])
+        return self._fuser.update(image, self.K, todo, todo[0].frame_index)
+
+    def _colors(self, hand: HandMesh, fused: dict) -> np.ndarray:
         if self.uncertainty and len(hand.vertex_std) == len(hand.vertices):
             return uncertainty_colors(hand.vertex_std, self.config.std_max_mm)
-        base = np.asarray(HAND_COLORS.get(hand.handedness, HAND_COLORS["right"]))
-        fused = hand.vertex_colors  # the occlusion-aware texture (realtime.texture), if on
-        if self.texture and fused is not None and len(fused) == self.n_vertices:
-            return np.asarray(fused, dtype=np.float64)
-        if not (self.texture and image is not None and depth is not None):
-            return base
-        if slot.texture is None or slot.track_id != hand.track_id:
-            slot.texture = np.broadcast_to(base, (self.n_vertices, 3)).copy()
-            slot.track_id = hand.track_id
-        colors, seen = sample_vertex_colors(image, hand.vertices, self.K, depth)
-        rate = self.config.texture_rate
-        slot.texture[seen] += rate * (colors[seen] - slot.texture[seen])
-        return slot.texture
+        if self.texture:
+            colors = hand.vertex_colors
+            if colors is None and hand.track_id in fused:
+                colors = fused[hand.track_id].colors
+            if colors is not None and len(colors) == self.n_vertices:
+                return np.asarray(colors, dtype=np.float64)
+        return np.asarray(HAND_COLORS.get(hand.handedness, HAND_COLORS["right"]))
 
     def _refresh(self) -> None:
         """Re-apply the last hands with the current toggles (works while paused)."""

@@ -11,7 +11,7 @@ from realtime.contact_sheet import ContactSheet, ContactSheetConfig, pick_evenly
 from realtime.overlay import (OverlayConfig, draw_hands, draw_hud, hand_hud_lines,
                               uncertainty_colors)
 from realtime.scene import (fit_intrinsics, frustum, ground_grid, image_plane_mesh,
-                            look_at_extrinsic, sample_vertex_colors)
+                            look_at_extrinsic)
 from tests.render_fixtures import (HEIGHT, K, WIDTH, faces_for, iou, projected_silhouette,
                                    synthetic_hand)
 
@@ -140,23 +140,6 @@ def test_ground_grid_lies_below_the_camera():
     points, lines = ground_grid(y_m=0.3, z_range_m=(0.0, 1.0), half_width_m=0.5, step_m=0.1)
     np.testing.assert_allclose(points[:, 1], 0.3)
     assert len(lines) == 11 + 11 and lines.max() < len(points)
-
-
-def test_texture_samples_only_what_the_camera_sees():
-    hand = synthetic_hand("right")
-    image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
-    image[:, :, 2] = 200  # red in BGR
-    depth = raster.render_depth(hand.vertices, faces_for()["right"], K, HEIGHT, WIDTH)
-    colors, seen = sample_vertex_colors(image, hand.vertices, K, depth)
-    assert 0.2 < seen.mean() < 0.8  # the front is seen, the back is hidden
-    np.testing.assert_allclose(colors[seen], [[200 / 255, 0.0, 0.0]] * int(seen.sum()))
-    assert not colors[~seen].any()
-    # a wall in front hides everything
-    wall = np.full((HEIGHT, WIDTH), 0.1, dtype=np.float32)
-    assert not sample_vertex_colors(image, hand.vertices, K, wall)[1].any()
-
-
-# ---- contact sheet ------------------------------------------------------------------------
 
 
 def test_pick_evenly_spans_first_to_last():

@@ -162,3 +162,30 @@ def test_closing_the_viewer_ends_the_demo_cleanly(tmp_path):
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["stopped_by"] == "viewer closed"
     assert stats["frames"] > 0
+
+
+def test_texture_key_colours_the_mesh_from_the_video(tmp_path):
+    """T on: a hand without its own texture takes the frame's colours through
+    ``realtime.texture`` (red frame -> red seen vertices); one that carries
+    ``vertex_colors`` (the demo's ``--texture``) is drawn with those."""
+    from dataclasses import replace
+
+    v = HandViewer(ViewerConfig(window_name="handmesh 3D test", width=WIDTH, height=HEIGHT,
+                                show_video=False, texture=True), faces_for(), K,
+                   (WIDTH, HEIGHT)).open()
+    try:
+        red = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        red[..., 2] = 255  # BGR
+        hand = synthetic_hand("right")
+        v.show([hand], red)
+        v.poll()
+        colors = np.asarray(v._slots[0].c)
+        assert (colors[:, 0] > 0.9).mean() > 0.3  # the visible side took the red
+        assert (colors[:, 1:] < 0.1).all(axis=1).mean() > 0.3
+        green = np.zeros((len(hand.vertices), 3))
+        green[:, 1] = 1.0
+        v.show([replace(hand, vertex_colors=green)], red)
+        v.poll()
+        np.testing.assert_allclose(np.asarray(v._slots[0].c), green)
+    finally:
+        v.close()
