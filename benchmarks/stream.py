@@ -9,7 +9,10 @@ processes (``multiprocessing`` spawn: they never share this process's GIL or mem
    sleeps ``--slow-sleep`` s between receives).
 
 Every frame is two hands with full meshes (``HandModel.open_hand().forward``, random pose
-and shape), so each ``write`` encodes and sends a ``hands`` (~42 kB) and a ``joints`` message.
+and shape), so each ``write`` encodes and sends a ``hands`` message (~45 kB); ``joints`` is
+built only while someone subscribes to it (XPUB), so phases 1-2 (subscribers on ``hands``,
+like a Unity scene) do not build it, and a third, shorter phase adds a ``joints``
+subscriber to show what a frame costs with both topics (a table row).
 
 - ``publish_ms``: median time of ``Publisher.write`` (encode + NOBLOCK send of both
   messages) in phase 1; p95 in the table.
@@ -89,6 +92,25 @@ def fast_subscriber(endpoint: str, topology: str, ready, done, results) -> None:
             seqs.append(msg.seq)
             lat.append(now - msg.header["t_publish"])
     results.put(("fast", seqs, lat))
+
+
+def joints_subscriber(endpoint: str, ready, done, results) -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"joints ")
+    sub.connect(endpoint)
+    n = 0
+    while not done.is_set():
+        if sub.poll(100):
+            sub.recv()
+            n += 1
+            ready.set()
+    sub.close(linger=0)
+    ctx.term()
+    results.put(("joints", [n], []))
 
 
 def slow_subscriber(endpoint: str, sleep_s: float, ready, done, results) -> None:
@@ -244,8 +266,24 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.01)
         first_b = pub._seq[b"hands"] + 1
         cost_b = run_phase(pub, hands, image, a.messages, a.rate, i)
+        i += a.messages
         last_b = pub._seq[b"hands"]
         rss_b = rss_mb()
+        # phase 3 (not in the JSON): both topics subscribed
+        done_joints, joints_ready = ctx.Event(), ctx.Event()
+        jsub = ctx.Process(target=joints_subscriber, args=(ep, joints_ready, done_joints,
+                                                           results))
+        jsub.start()
+        deadline = time.monotonic() + 30
+        while not joints_ready.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
+            i += 1
+            time.sleep(0.01)
+        cost_c = run_phase(pub, hands, image, max(a.messages // 5, 200), a.rate, i)
+        done_joints.set()
+        joints_got = results.get(timeout=60)
+        jsub.join(10)
         done_fast.set()
         got = dict((name, (s, lat)) for name, s, lat in (results.get(timeout=60),))
         done_slow.set()
@@ -281,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         ("publish (write) ms, slow sub", f"median {ms(np.median(cost_b)):.3f}, "
                                          f"p95 {ms(np.percentile(cost_b, 95)):.3f}, "
                                          f"max {ms(cost_b.max()):.3f}"),
+        ("publish ms, hands + joints subscribed", f"median {ms(np.median(cost_c)):.3f}, p95 "
+                                                  f"{ms(np.percentile(cost_c, 95)):.3f} "
+                                                  f"({len(cost_c)} frames; joints subscriber "
+                                                  f"got {joints_got[1][0]})"),
         ("loop time ratio (median, p95)",
          f"{ratio:.3f}, {np.percentile(cost_b, 95) / np.percentile(cost_a, 95):.3f}"),
         ("latency ms, no slow sub", f"p50 {ms(np.median(lat_a)):.3f}, "
@@ -393,21 +435,33 @@ def offline_costs(model, hands, image, n: int = 300) -> dict:
 
 
 def sender_thread_costs(model, hands, image, n: int = 1200, rate: float = 120.0) -> dict:
-    """What the loop pays per frame, inline vs with ``sender_thread`` (paced, no subscriber),
+    """What the loop pays per frame, inline vs with ``sender_thread`` (paced, a subscriber on
+    ``hands`` that never reads: ZeroMQ drops for it once its queue is full),
     and the sender thread's own CPU time per frame."""
     from realtime.publisher import Publisher, PublisherConfig
 
+    import zmq
+
     out = {}
+    ctx = zmq.Context()
     for threaded in (False, True):
         eps = [f"tcp://127.0.0.1:{free_port()}" for _ in range(2)]
         with Publisher(PublisherConfig(*eps, sender_thread=threaded, sender_queue=64),
                        model) as pub:
+            sub = ctx.socket(zmq.SUB)  # a subscriber on hands, or nothing would be built
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"hands ")
+            sub.connect(eps[0])
+            while not pub.subscribed("hands"):
+                time.sleep(0.01)
             costs = run_phase(pub, hands, image, n, rate, 0)
+            sub.close(linger=0)
             if threaded:
                 pub.flush()
                 out["sender_cpu_ms"] = ms(pub.sender_cpu_s / n)
                 out["sender_dropped"] = pub.dropped["hands"]
         out["threaded_ms" if threaded else "inline_ms"] = ms(np.median(costs))
+    ctx.term()
     return out
 
 

@@ -310,12 +310,13 @@ LIGHT_ARRAYS = ("joints", "wrist_position", "wrist_rotation", "finger_angles", "
                 "pose", "shape")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PackedHand:
     """A hand's JSON fields and its arrays as two payload blocks (light, then mesh or rig).
 
     ``light``/``extra`` are views of the packer's reused buffer: valid until the same slot
-    is packed again (``encode_packed`` copies them into the message at once).
+    is packed again (``encode_packed`` copies them into the message at once). ``tables``:
+    the slot's array tables by (payload start, with extra), built once per layout.
     """
 
     fields_json: str
@@ -323,6 +324,7 @@ class PackedHand:
     light_layout: tuple
     extra: memoryview
     extra_layout: tuple
+    tables: dict | None = None
 
 
 class _Slot:
@@ -343,6 +345,7 @@ class _Slot:
         mem = memoryview(self.buf)
         self.light, self.extra = mem[:split], mem[split:]
         self.light_layout, self.extra_layout = tuple(layout[:n_light]), tuple(layout[n_light:])
+        self.tables: dict = {}  # (start, extra) -> _table_text of this layout
 
 
 _FAST_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -350,8 +353,9 @@ _FAST_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _FIELDS = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index":%d,'
            '"timestamp":%s,"reprojection_error_px":%s}')
 _json_str = lru_cache(maxsize=64, typed=True)(_DUMPS)
-_FRAME = ('{"schema":%d,"seq":%d,"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,'
-          '"camera_id":%s,"frame_index":%d,"image_size":%s,"mode":%s}')
+_FRAME_HEAD = '{"schema":%d,"seq":%%d,' % SCHEMA_VERSION
+_FRAME_TAIL = ('"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,"camera_id":%s,'
+               '"frame_index":%d,"image_size":%s,"mode":%s}')
 
 
 @lru_cache(maxsize=16)
@@ -365,18 +369,105 @@ def frame_header_json(seq: int, t_capture: float, t_publish: float, t_publish_wa
     """The JSON header of a ``hands``/``joints`` message, for :func:`encode_packed`.
 
     The same text as ``json`` writes for ``{"schema": ..., "seq": ..., ...}`` (non-finite
-    ``t_capture`` as null), from one format string: a fifth of the JSON encoder's cost,
-    which mattered on the 0.3 ms publish budget.
+    ``t_capture`` as null), from format strings: a fifth of the JSON encoder's cost, which
+    mattered on the 0.3 ms publish budget. It is :func:`frame_header_head` (the only part
+    that differs between a frame's ``hands`` and ``joints`` messages) + :func:`frame_header_tail`.
     """
-    return _FRAME % (SCHEMA_VERSION, seq, _num(t_capture), _num(t_publish), _num(t_publish_wall),
-                     _json_str(camera_id), frame_index, _json_list(tuple(image_size)),
-                     _json_str(mode))
+    return frame_header_head(seq) + frame_header_tail(
+        t_capture, t_publish, t_publish_wall, camera_id, frame_index, image_size, mode)
+
+
+def frame_header_head(seq: int) -> str:
+    return _FRAME_HEAD % seq
+
+
+def frame_header_tail(t_capture: float, t_publish: float, t_publish_wall: float,
+                      camera_id: str, frame_index: int, image_size: tuple[int, int],
+                      mode: str) -> str:
+    return _FRAME_TAIL % (_num(t_capture), _num(t_publish), _num(t_publish_wall),
+                          _json_str(camera_id), frame_index, _json_list(tuple(image_size)),
+                          _json_str(mode))
 
 
 def _num(x: float) -> str:
     """A number as the JSON encoder writes it (``float.__repr__``); non-finite: null."""
     x = float(x)
     return float.__repr__(x) if math.isfinite(x) else "null"
+
+
+_SIDE_JSON = {"right": '"right"', "left": '"left"'}
+#: A hand's fields up to its array table, as in :data:`_FIELDS`.
+_HAND_T = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index":%d,'
+           '"timestamp":%s,"reprojection_error_px":%s,"arrays":')
+#: The widest text each placeholder of a two-hand header can take: an int of up to 21
+#: characters, a float repr of up to 24 (e.g. -2.2250738585072014e-308) or "null".
+_I, _S = -10 ** 20, "x" * 24
+_WIDEST = (_I, _S, _S, _S, _I) + (_I, _S, _S, _S, _I, _S, _S) * 2  # seq, frame, two hands
+
+
+class _Message:
+    """One reused message: topic, a fixed-width header slot (the JSON, then spaces), then
+    the payload, which therefore always starts at the same offset."""
+
+    def __init__(self, topic: bytes, template: str, payload: int) -> None:
+        self.template = template
+        widest = len((template % _WIDEST).encode("utf-8"))
+        self.start = len(topic) + 1 + _LEN.size
+        self.cap = widest + _pad(self.start + widest)
+        self.payload = self.start + self.cap
+        self.buf = bytearray(self.payload + payload)
+        self.buf[:self.start] = topic + b" " + _LEN.pack(self.cap)
+        self.mem = memoryview(self.buf)
+
+    def fill(self, values: tuple) -> bytearray | bool:
+        """Write the header of these values; False if it does not fit (never, for values
+        of the types the template expects)."""
+        text = (self.template % values).encode("utf-8")
+        if len(text) > self.cap:
+            return False
+        self.buf[self.start:self.payload] = text.ljust(self.cap)
+        return self.buf
+
+
+class _TwoHandFrame:
+    """The reused ``hands`` and ``joints`` messages of two-hand mesh frames of one layout.
+
+    ``pack_kernels.pack_two`` writes both hands' arrays straight into the ``hands``
+    message's payload (no per-hand buffers, no joining); the ``joints`` message copies the
+    light blocks from there. The headers are one format string each, with the array tables
+    built once. Why: see :class:`HandPacker` (cold calls after the 16 ms sleep).
+    """
+
+    def __init__(self, fs0: _Slot, fs1: _Slot, meta: np.ndarray, camera_id: str,
+                 image_size: tuple, mode: str) -> None:
+        self.key = (camera_id, image_size, mode)
+        self.meta = meta
+        tail = ('"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,"camera_id":'
+                + _json_str(camera_id).replace("%", "%%") + ',"frame_index":%d,"image_size":'
+                + _json_list(tuple(image_size)) + ',"mode":' + _json_str(mode).replace(
+                    "%", "%%") + ',"hands":[')
+        head = _FRAME_HEAD + tail
+        full0, size0 = _table_text(fs0.light_layout + fs0.extra_layout, 0)
+        full1, size1 = _table_text(fs1.light_layout + fs1.extra_layout, size0)
+        light0, lsize0 = _table_text(fs0.light_layout, 0)
+        light1, lsize1 = _table_text(fs1.light_layout, lsize0)
+        self.hands = _Message(TOPIC_HANDS, head + _HAND_T + full0 + "}," + _HAND_T + full1
+                              + "}]}", size1)
+        self.joints = _Message(TOPIC_JOINTS, head + _HAND_T + light0 + "}," + _HAND_T + light1
+                               + "}]}", lsize1)
+        p = self.hands.payload
+        self.out0 = np.frombuffer(self.hands.buf, np.float32, size0 // 4, p)
+        self.out1 = np.frombuffer(self.hands.buf, np.float32, (size1 - size0) // 4, p + size0)
+        # (destination, source) of the light blocks: hand 0's, then hand 1's
+        q = self.joints.payload
+        self._copies = ((slice(q, q + lsize0), slice(p, p + lsize0)),
+                        (slice(q + lsize0, q + lsize1), slice(p + size0, p + size0 + lsize1
+                                                                - lsize0)))
+
+    def copy_light(self) -> None:
+        src, dst = self.hands.mem, self.joints.mem
+        for d, s in self._copies:
+            dst[d] = src[s]
 
 
 class HandPacker:
@@ -397,6 +488,9 @@ class HandPacker:
         self.float16 = float16
         self._slots: dict[tuple, _Slot] = {}
         self._kernel = pack_kernels.pack_hand
+        self._two = pack_kernels.pack_two
+        self._two_meta = pack_kernels.two_meta
+        self._frame: _TwoHandFrame | None = None  # two_hand_messages: the last layout
         if self.joint_names:
             idx, have = _finger_index(self.joint_names)
             self._fidx, self._have = idx.astype(np.int64), have.astype(np.bool_)
@@ -424,7 +518,76 @@ class HandPacker:
                 return packed
         return self._pack_generic(slot, hand, mesh, extra)
 
-    def _pack_fast(self, slot: int, hand: HandMesh, mesh: bool) -> PackedHand | None:
+    def two_hand_messages(self, h0: HandMesh, h1: HandMesh, seq_hands: int, seq_joints: int,
+                          tail: tuple, want_hands: bool = True, want_joints: bool = True
+                          ) -> tuple[bytearray | None, bytearray | None] | None:
+        """The ``hands`` and ``joints`` messages of a two-hand mesh-mode frame (the stream's
+        usual frame), or None when these hands need the general path (:meth:`pack` +
+        :func:`encode_packed`: float16, unusual arrays, an unknown handedness).
+
+        ``tail``: (t_capture, t_publish, t_publish_wall, camera_id, frame_index,
+        image_size, mode) as for :func:`frame_header_tail`. The messages are this packer's
+        reused buffers (:class:`_TwoHandFrame`): send them (ZeroMQ copies) or copy them
+        before the next call. They decode to exactly what the general path's do; only the
+        header's trailing padding is longer (a fixed width, so the payload never moves).
+        """
+        if self.float16:
+            return None
+        side0, side1 = _SIDE_JSON.get(h0.handedness), _SIDE_JSON.get(h1.handedness)
+        if side0 is None or side1 is None:
+            return None
+        t_capture, t_publish, t_wall, camera_id, frame_index, image_size, mode = tail
+        fr = self._frame
+        for attempt in (0, 1):
+            if fr is not None and fr.key == (camera_id, image_size, mode):
+                try:
+                    ok, t0, t1 = self._two(
+                        h0.joints, h0.pose, h0.shape, h0.keypoints_2d, h0.vertices,
+                        h0.vertex_std, h1.joints, h1.pose, h1.shape, h1.keypoints_2d,
+                        h1.vertices, h1.vertex_std, fr.meta, fr.out0, fr.out1)
+                except TypeError:  # not plain C-contiguous arrays of one float dtype
+                    return None
+                if ok:
+                    break
+            if attempt == 1:
+                return None
+            a, b = self._fast_args(0, h0, True), self._fast_args(1, h1, True)
+            if a is None or b is None:
+                return None
+            fs0, fs1 = a[0], b[0]
+            meta = self._two_meta(len(self.joint_names), True, self._fidx, self._have,
+                                  fs0.offs, fs0.dims, fs1.offs, fs1.dims)
+            fr = self._frame = _TwoHandFrame(fs0, fs1, meta, camera_id, image_size, mode)
+        n0, n1 = h0.vertex_std.shape[0], h1.vertex_std.shape[0]
+        if not (n0 and n1):
+            return None
+        floats = (float(t_capture), float(t_publish), float(t_wall), float(h0.score),
+                  t0 / n0, float(h0.timestamp), float(h0.reprojection_error_px),
+                  float(h1.score), t1 / n1, float(h1.timestamp),
+                  float(h1.reprojection_error_px))
+        reprs = map(float.__repr__, floats)
+        total = sum(floats)
+        if total - total != 0.0:  # a NaN or an infinity somewhere: JSON null (as _num)
+            reprs = ["null" if "n" in r else r for r in reprs]  # "nan", "inf", "-inf"
+        tc, tp, tw, sc0, m0, ts0, re0, sc1, m1, ts1, re1 = reprs
+        values = (tc, tp, tw, int(frame_index),
+                  int(h0.track_id), side0, sc0, m0, int(h0.frame_index), ts0, re0,
+                  int(h1.track_id), side1, sc1, m1, int(h1.frame_index), ts1, re1)
+        hands = fr.hands.fill((seq_hands,) + values) if want_hands else None
+        if hands is False:
+            return None
+        joints = None
+        if want_joints:
+            fr.copy_light()
+            joints = fr.joints.fill((seq_joints,) + values)
+            if joints is False:
+                return None
+        return hands, joints
+
+    def _fast_args(self, slot: int, hand: HandMesh, mesh: bool) -> tuple | None:
+        """``(slot buffer, joints, pose, shape, keypoints_2d, vertices, vertex_std)`` when the
+        hand can take the compiled path (plain C-contiguous arrays of one float dtype, the
+        usual shapes), else None."""
         j, p, s, k = hand.joints, hand.pose, hand.shape, hand.keypoints_2d
         vt, sd = hand.vertices, hand.vertex_std
         if type(j) is not np.ndarray or j.dtype not in _FAST_DTYPES:
@@ -441,20 +604,32 @@ class HandPacker:
         fs = self._slots.get(key)
         if fs is None:
             fs = self._fast_slot(key, j, p, s, k, vt, sd, mesh)
+        return fs, j, p, s, k, vt, sd
+
+    def _pack_fast(self, slot: int, hand: HandMesh, mesh: bool) -> PackedHand | None:
+        args = self._fast_args(slot, hand, mesh)
+        if args is None:
+            return None
+        fs, j, p, s, k, vt, sd = args
         names = self.joint_names
         total = self._kernel(j, p, s, k, vt, sd, self._fidx, self._have,
                              bool(names) and len(p) == len(names),
                              mesh and not self.float16, fs.f32, fs.offs)
+        return self._finish(fs, hand, total, mesh)
+
+    def _finish(self, fs: _Slot, hand: HandMesh, total: float, mesh: bool) -> PackedHand:
+        """The float16 mesh (cast outside the kernel) and the hand's JSON fields."""
         if mesh and self.float16:
             v = fs.views
-            v["vertices"][...] = vt
-            v["vertex_std"][...] = sd
-        n = sd.shape[0]
+            v["vertices"][...] = hand.vertices
+            v["vertex_std"][...] = hand.vertex_std
+        n = hand.vertex_std.shape[0]
         fields = _FIELDS % (int(hand.track_id), _json_str(str(hand.handedness)),
                             _num(hand.score), _num(total / n) if n else "null",
                             int(hand.frame_index), _num(hand.timestamp),
                             _num(hand.reprojection_error_px))
-        return PackedHand(fields, fs.light, fs.light_layout, fs.extra, fs.extra_layout)
+        return PackedHand(fields, fs.light, fs.light_layout, fs.extra, fs.extra_layout,
+                          fs.tables)
 
     def _fast_slot(self, key: tuple, j, p, s, k, vt, sd, mesh: bool) -> _Slot:
         mdt = "<f2" if self.float16 else "<f4"
@@ -470,6 +645,8 @@ class HandPacker:
         fs.f32 = fs.buf.view(np.float32)  # every offset is 8-byte aligned
         fs.offs = np.zeros(9, np.int64)
         fs.offs[:len(fs.offsets)] = np.asarray(fs.offsets) // 4
+        fs.dims = np.array([j.shape[0], p.shape[0], s.shape[0], k.shape[0], vt.shape[0],
+                            sd.shape[0]], np.int64)
         return fs
 
     def _pack_generic(self, slot: int, hand: HandMesh, mesh: bool,
@@ -527,7 +704,7 @@ class HandPacker:
             for k, a in extra.items():
                 v[k][...] = a
         fields = _DUMPS(hand_header(hand))
-        return PackedHand(fields, s.light, s.light_layout, s.extra, s.extra_layout)
+        return PackedHand(fields, s.light, s.light_layout, s.extra, s.extra_layout, s.tables)
 
 
 def encode_packed(topic: bytes, header: Mapping | str, hands: Iterable[PackedHand],
@@ -541,8 +718,13 @@ def encode_packed(topic: bytes, header: Mapping | str, hands: Iterable[PackedHan
     size = 0
     texts = []
     for h in hands:
-        layout = h.light_layout + h.extra_layout if extra else h.light_layout
-        table, size = _table_text(layout, size)
+        cached = h.tables.get((size, extra)) if h.tables is not None else None
+        if cached is None:
+            layout = h.light_layout + h.extra_layout if extra else h.light_layout
+            cached = _table_text(layout, size)
+            if h.tables is not None:
+                h.tables[(size, extra)] = cached
+        table, size = cached
         chunks.append(h.light)
         if extra:
             chunks.append(h.extra)

@@ -11,12 +11,16 @@ through a REP socket served by a small thread),
 ``status`` (fps, latency, drops, once a second). Every frame is published, with or without
 hands (an empty ``hands`` list says the hand is lost).
 
-Cost: ``write`` packs each hand once into a reused buffer (``protocol.HandPacker``: one
-compiled Numba call per hand, ``realtime.pack_kernels``, warmed up here at construction)
-and builds both messages from it with cached JSON array tables and a format-string header
-(~0.07 ms for two full-mesh hands in a hot loop, ~0.25 ms paced at 60 Hz, where each call
-starts with cold caches). ``mode="rigged"`` sends bone rotations, the model-to-camera pose and
-shape instead of vertices (``realtime.rig``; the rest mesh and weights go on ``topology``).
+Cost: a two-hand mesh frame (the usual one) is packed by one compiled call straight into
+the packer's reused ``hands`` message (``protocol.HandPacker.two_hand_messages``: header
+from one format string, payload at a fixed offset) and sent: one Numba call and one ZeroMQ
+call per frame, because at 60 Hz, after the 16 ms sleep, each distinct call costs its cold
+price (~30-70 µs for the first NumPy, Numba or ZeroMQ call, ~2 µs for a repeat). Other
+frames pack each hand once into a reused buffer (``protocol.HandPacker.pack``). The socket
+is an XPUB: it reports subscriptions, and a topic nobody subscribes to is not built at all
+(a Unity scene on ``hands`` costs nothing for ``joints``). ``mode="rigged"`` sends bone
+rotations, the model-to-camera pose and shape instead of vertices (``realtime.rig``; the
+rest mesh and weights go on ``topology``).
 ``send_raw`` sends recorded messages unchanged (``realtime.stream_replay``).
 ``sender_thread=True`` moves encoding and sending to a thread of its own, so the loop only
 hands the frame over (a few µs; a bounded queue that drops the oldest frame when the sender
@@ -57,7 +61,12 @@ log = logging.getLogger(__name__)
 #: show as sequence gaps on its side.
 DEFAULT_SNDHWM = 120
 MODES = ("mesh", "rigged")
+#: How often the publishing thread reads subscriptions (XPUB): a topic is built and sent
+#: only while someone subscribes to it, so a new subscriber's first messages may take this
+#: long to start (besides ZeroMQ's own connection time).
+SUBSCRIPTIONS_EVERY_S = 0.1
 ZAP_DOMAIN = "handmesh"  # the authentication domain of both CURVE server sockets
+_TOPIC_NAMES = {t: t.decode() for t in protocol.TOPICS}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -190,7 +199,9 @@ class Publisher:
                 self._auth.start()
                 self._auth.configure_curve_callback(ZAP_DOMAIN, keys.AllowedClients(allowed))
                 log.info("CURVE: %d allowed client key(s)", len(allowed))
-            self._pub = self._ctx.socket(zmq.PUB)
+            # XPUB: a PUB socket that also reports subscriptions, so a topic nobody subscribes
+            # to (e.g. joints while only a Unity scene listens to hands) is not even built
+            self._pub = self._ctx.socket(zmq.XPUB)
             self._pub.setsockopt(zmq.LINGER, 0)
             self._pub.setsockopt(zmq.SNDHWM, config.sndhwm)
             if config.conflate:
@@ -213,6 +224,9 @@ class Publisher:
         self.sent = {t.decode(): 0 for t in protocol.TOPICS}
         self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
         self.topology_requests = 0
+        self._subscriptions: set[bytes] = set()  # prefixes subscribed by at least one peer
+        self._want = {t: False for t in protocol.TOPICS}
+        self._next_subs = 0.0  # when to read the XPUB's subscription messages again
         self._topology_msg_header = self._topology_parts()
         self._topology_raw: bytes | None = None
         if topology is not None:
@@ -243,7 +257,7 @@ class Publisher:
 
     def _send(self, topic: bytes, msg: bytes) -> bool:
         """Send without ever blocking; a full queue counts as dropped."""
-        name = topic.decode()
+        name = _TOPIC_NAMES.get(topic) or topic.decode()
         try:
             with self._lock:
                 self._pub.send(msg, zmq.NOBLOCK)
@@ -322,6 +336,7 @@ class Publisher:
             "fps": float(len(recent)),
             "latency_ms_p50": round(float(np.median(lat)), 3) if lat.size else None,
             "latency_ms_max": round(float(lat.max()), 3) if lat.size else None,
+            "frames": self._seq[protocol.TOPIC_HANDS],  # frames published, sent or not
             "sent": dict(self.sent), "dropped": dict(self.dropped),
             "topology_requests": self.topology_requests,
         }
@@ -333,29 +348,48 @@ class Publisher:
                                     **self.status()}))
 
     # -- sink -----------------------------------------------------------------------------
-    def messages(self, packet: Packet) -> tuple[bytes, bytes]:
-        """The ``hands`` and ``joints`` messages of a packet (sequence numbers advanced).
+    def messages(self, packet: Packet, hands: bool = True, joints: bool = True,
+                 copy: bool = True) -> tuple[bytes | None, bytes | None]:
+        """The ``hands`` and ``joints`` messages of a packet (None for one not asked for;
+        both sequence numbers advance either way: they count frames).
 
         Both come from one packing of each hand (``protocol.HandPacker``): a ``joints``
-        message is the ``hands`` payload without its mesh (or rig) block.
+        message is the ``hands`` payload without its mesh (or rig) block. Two-hand frames
+        in mesh mode are built in the packer's reused buffers
+        (``HandPacker.two_hand_messages``); ``copy=False`` returns those buffers as they
+        are (the publisher sends them at once), else bytes of their own.
         """
         t_pub = time.monotonic()
-        common = (float(packet.t_capture), t_pub, time.time(), packet.frame.source,
-                  int(packet.frame.index), tuple(packet.frame.size), self.config.mode)
-        hands = packet.hands
-        if self.config.mode == "rigged" and hands:
+        seqs = self._seq
+        seq_h = seqs[protocol.TOPIC_HANDS] = seqs[protocol.TOPIC_HANDS] + 1
+        seq_j = seqs[protocol.TOPIC_JOINTS] = seqs[protocol.TOPIC_JOINTS] + 1
+        self._frames.append((t_pub, t_pub - packet.t_capture))
+        if not (hands or joints):
+            return None, None
+        frame = packet.frame
+        tail = (packet.t_capture, t_pub, time.time(), frame.source, frame.index, frame.size,
+                self.config.mode)
+        found = packet.hands
+        if len(found) == 2 and self.config.mode == "mesh":
+            got = self._packer.two_hand_messages(found[0], found[1], seq_h, seq_j, tail,
+                                                 hands, joints)
+            if got is not None:
+                if copy:
+                    return tuple(None if m is None else bytes(m) for m in got)
+                return got
+        if self.config.mode == "rigged" and found:
             from realtime import rig
 
-            rigs = rig.rig_arrays(self.model, list(hands))
+            rigs = rig.rig_arrays(self.model, list(found))
             packed = [self._packer.pack(i, h, mesh=r is None, extra=r)
-                      for i, (h, r) in enumerate(zip(hands, rigs))]
+                      for i, (h, r) in enumerate(zip(found, rigs))]
         else:
-            packed = [self._packer.pack(i, h) for i, h in enumerate(hands)]
-        full = protocol.encode_packed(protocol.TOPIC_HANDS, protocol.frame_header_json(
-            self._next_seq(protocol.TOPIC_HANDS), *common), packed)
-        light = protocol.encode_packed(protocol.TOPIC_JOINTS, protocol.frame_header_json(
-            self._next_seq(protocol.TOPIC_JOINTS), *common), packed, extra=False)
-        self._frames.append((t_pub, t_pub - packet.t_capture))
+            packed = [self._packer.pack(i, h) for i, h in enumerate(found)]
+        text = protocol.frame_header_tail(*tail)
+        full = protocol.encode_packed(protocol.TOPIC_HANDS, protocol.frame_header_head(
+            seq_h) + text, packed) if hands else None
+        light = protocol.encode_packed(protocol.TOPIC_JOINTS, protocol.frame_header_head(
+            seq_j) + text, packed, extra=False) if joints else None
         return full, light
 
     def send_raw(self, msg: bytes) -> bool:
@@ -409,21 +443,55 @@ class Publisher:
                 self._queue_cv.notify_all()
 
     def _publish(self, packet: Packet) -> None:
+        now = time.monotonic()
+        if now >= self._next_subs:
+            self._next_subs = now + SUBSCRIPTIONS_EVERY_S
+            self._read_subscriptions()
+        want = self._want
+        want_h, want_j = want[protocol.TOPIC_HANDS], want[protocol.TOPIC_JOINTS]
         try:
-            hands, joints = self.messages(packet)
+            hands, joints = self.messages(packet, want_h, want_j, copy=False)
         except (ValueError, TypeError) as exc:  # a hand that cannot be encoded: skip it
             log.warning("frame %s not published: %s", packet.frame.index, exc)
             self.dropped["hands"] += 1
             return
-        self._send(protocol.TOPIC_HANDS, hands)
-        self._send(protocol.TOPIC_JOINTS, joints)
-        now = time.monotonic()
+        if hands is not None:
+            self._send(protocol.TOPIC_HANDS, hands)
+        if joints is not None:
+            self._send(protocol.TOPIC_JOINTS, joints)
         if now >= self._next_topology:
             self._next_topology = now + self.config.topology_every_s
             self._publish_topology()
         if now >= self._next_status:
             self._next_status = now + self.config.status_every_s
             self._publish_status()
+
+    def _read_subscriptions(self) -> None:
+        """Take in the subscribe/unsubscribe messages the XPUB socket queued since the last
+        look (ZeroMQ passes each prefix's first subscription and its last unsubscription),
+        and work out which topics anyone listens to."""
+        subs = self._subscriptions
+        with self._lock:
+            while True:
+                try:
+                    msg = self._pub.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError:  # closed during shutdown
+                    return
+                if msg[:1] == b"\x01":
+                    subs.add(msg[1:])
+                elif msg[:1] == b"\x00":
+                    subs.discard(msg[1:])
+        for topic in protocol.TOPICS:
+            first = topic + b" "
+            self._want[topic] = any(first.startswith(p) or p.startswith(first) for p in subs)
+
+    def subscribed(self, topic: str) -> bool:
+        """Whether any subscriber listens to ``topic`` (as of the last look, at most
+        ``SUBSCRIPTIONS_EVERY_S`` ago)."""
+        self._read_subscriptions()
+        return self._want[topic.encode()]
 
     # -- topology requests ----------------------------------------------------------------
     def _serve_topology(self) -> None:

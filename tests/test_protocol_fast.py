@@ -117,3 +117,74 @@ def test_frame_header_json_is_what_json_writes(t_capture, camera):
             == protocol.encode_packed(protocol.TOPIC_HANDS, {k: v for k, v in want.items()
                                                              if k != "schema"},
                                       [packer.pack(0, hand)]))
+
+
+def assert_same_message(got: bytes, want: bytes) -> None:
+    """Decoded equal: header, fields, every array's dtype, shape and bits (NaN included)."""
+    a, b = protocol.decode(bytes(got)), protocol.decode(want)
+    assert a.topic == b.topic and a.header == b.header
+    assert len(a.hands) == len(b.hands)
+    for x, y in zip(a.hands, b.hands):
+        assert x.keys() == y.keys()
+        for k, v in x.items():
+            if isinstance(v, np.ndarray):
+                assert v.dtype == y[k].dtype and v.shape == y[k].shape, k
+                assert v.tobytes() == y[k].tobytes(), k
+            else:
+                assert v == y[k], k
+
+
+def general_messages(packer, hands, seq_h, seq_j, tail):
+    packed = [packer.pack(i, h) for i, h in enumerate(hands)]
+    text = protocol.frame_header_tail(*tail)
+    return (protocol.encode_packed(protocol.TOPIC_HANDS, protocol.frame_header_head(seq_h)
+                                   + text, packed),
+            protocol.encode_packed(protocol.TOPIC_JOINTS, protocol.frame_header_head(seq_j)
+                                   + text, packed, extra=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("names", [NAMES, protocol.FINGER_JOINTS, ()])
+def test_two_hand_messages_decode_as_the_general_path(dtype, names):
+    """The publisher's in-place two-hand messages: same content as pack + encode_packed,
+    over frames with NaN/inf fields, a degenerate wrist and a change of camera; the buffers
+    are reused (payload at a fixed offset, aligned), and one packer serves every frame."""
+    rng = np.random.default_rng(11 + len(names))
+    packer = protocol.HandPacker(names)
+    reference_packer = protocol.HandPacker(names)
+    for trial in range(10):
+        hands = [random_hand(rng, dtype, "right", nan=trial % 3 == 1, degenerate=trial == 4),
+                 random_hand(rng, dtype, "left", nan=trial % 4 == 2)]
+        tail = (float("nan") if trial == 6 else 10.0 + trial, 11.5 + trial, 1.7e9 + trial,
+                "cam%" if trial >= 7 else "cam0", trial, (640, 480), "mesh")
+        got = packer.two_hand_messages(*hands, 100 + trial, 200 + trial, tail)
+        assert got is not None, f"trial {trial} left the fast path"
+        want = general_messages(reference_packer, hands, 100 + trial, 200 + trial, tail)
+        for g, w in zip(got, want):
+            assert_same_message(g, w)
+            hlen = int.from_bytes(g[len(g.split(b" ", 1)[0]) + 1:][:4], "little")
+            assert (len(g.split(b" ", 1)[0]) + 5 + hlen) % protocol.ALIGN == 0
+        hands_only = packer.two_hand_messages(*hands, 1, 1, tail, want_joints=False)
+        assert hands_only[1] is None and hands_only[0] is got[0]  # the same reused buffer
+
+
+def test_two_hand_messages_follow_new_shapes_and_refuse_odd_hands():
+    rng = np.random.default_rng(12)
+    packer = protocol.HandPacker(NAMES)
+    tail = (1.0, 2.0, 3.0, "cam0", 5, (640, 480), "mesh")
+    a, b = random_hand(rng, np.float64, "right"), random_hand(rng, np.float64, "left")
+    assert packer.two_hand_messages(a, b, 1, 1, tail) is not None
+    # a different vertex count (another hand model) on the next frame: new layout
+    small = dataclasses.replace(b, vertices=b.vertices[:700].copy(),
+                                vertex_std=b.vertex_std[:700].copy())
+    got = packer.two_hand_messages(a, small, 2, 2, tail)
+    assert_same_message(got[0], general_messages(protocol.HandPacker(NAMES), [a, small], 2, 2,
+                                                 tail)[0])
+    odd = [dataclasses.replace(b, vertices=b.vertices.astype(np.float32)),  # mixed dtypes
+           dataclasses.replace(b, joints=np.asfortranarray(b.joints)),  # not C-contiguous
+           dataclasses.replace(b, vertices=b.vertices[::2]),  # a strided view
+           dataclasses.replace(b, keypoints_2d=b.keypoints_2d.tolist()),  # not an array
+           dataclasses.replace(b, handedness="unknown")]
+    for hand in odd:
+        assert packer.two_hand_messages(a, hand, 3, 3, tail) is None
+    assert protocol.HandPacker(NAMES, float16=True).two_hand_messages(a, b, 1, 1, tail) is None

@@ -85,6 +85,7 @@ def test_every_field_round_trips(publisher, endpoints, model):
     right, left = make_hand(model, "right", 1), make_hand(model, "left", 2)
     with connect(endpoints) as client:
         msg = publish_until(publisher, client, make_packet([right, left]))
+    assert publisher.sent["joints"] == 0  # nobody subscribed to joints: never built
     assert msg.topic == "hands" and msg.header["schema"] == protocol.SCHEMA_VERSION
     assert msg.header["camera_id"] == "cam0" and msg.header["frame_index"] == 7
     assert msg.header["image_size"] == [640, 480]
@@ -130,6 +131,37 @@ def test_joints_topic_has_no_vertices(publisher, endpoints, model):
         publisher.write(make_packet([make_hand(model)]))
         msg = client.recv(300)
         assert msg is None or msg.topic == "joints"
+    # ... and none was even built (XPUB: the publisher knows who listens to what)
+    assert publisher.sent["hands"] == 0 and publisher.sent["joints"] > 0
+
+
+def test_topics_are_built_only_while_subscribed(endpoints, model):
+    hands = [make_hand(model, "right", 1), make_hand(model, "left", 2)]
+    with Publisher(PublisherConfig(*endpoints), model) as pub:
+        for i in range(5):  # nobody listens: frames are counted, nothing is sent
+            pub.write(make_packet(hands, index=i))
+        assert pub.sent["hands"] == pub.sent["joints"] == 0 and pub.status()["frames"] == 5
+        with connect(endpoints, ("hands",)) as client:
+            publish_until(pub, client, make_packet(hands))
+            assert pub.sent["hands"] > 0 and pub.sent["joints"] == 0
+        deadline = time.monotonic() + 5  # until the unsubscription reaches the publisher
+        while pub.subscribed("hands") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pub.subscribed("hands")
+        sent = pub.sent["hands"]
+        pub.write(make_packet(hands))
+        assert pub.sent["hands"] == sent  # the subscriber left: hands are no longer built
+        with connect(endpoints, ("joints",)) as client:  # a latecomer on the other topic
+            msg = publish_until(pub, client, make_packet(hands))
+            assert msg.topic == "joints" and len(msg.hands) == 2
+            assert msg.seq == pub.status()["frames"]  # sequence numbers count frames
+
+
+def test_conflating_publisher_delivers(endpoints, model):
+    with Publisher(PublisherConfig(*endpoints, conflate=True), model) as pub, \
+            connect(endpoints) as client:
+        msg = publish_until(pub, client, make_packet([make_hand(model)]))
+    assert msg.topic == "hands" and len(msg.hands) == 1
 
 
 def test_float16_vertices(endpoints, model):
@@ -193,8 +225,10 @@ def test_status_topic(endpoints, model):
             time.sleep(0.01)
             msg = client.recv(10)
     assert msg is not None and msg.topic == "status"
-    assert {"fps", "latency_ms_p50", "dropped", "sent"} <= set(msg.header)
-    assert msg.header["sent"]["hands"] > 0
+    assert {"fps", "latency_ms_p50", "dropped", "sent", "frames"} <= set(msg.header)
+    assert msg.header["frames"] > 0
+    # nobody subscribed to hands or joints: those messages were not even built
+    assert msg.header["sent"]["hands"] == msg.header["sent"]["joints"] == 0
 
 
 def test_sequence_gaps_are_counted(publisher, endpoints, model):
@@ -564,4 +598,5 @@ def test_sender_thread_drops_oldest_when_behind(endpoints, model):
         for i in range(200):
             pub.write(make_packet([make_hand(model)], index=i))
         assert pub.flush()
-        assert pub.sent["hands"] + pub.dropped["hands"] == 200
+        # every frame was either published (no subscriber: counted, not built) or dropped
+        assert pub.status()["frames"] + pub.dropped["hands"] == 200
