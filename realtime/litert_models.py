@@ -15,6 +15,8 @@ import numpy as np
 
 from realtime import hand_rois as hr
 from realtime.errors import ModelFileError
+from realtime import roi_kernels
+from realtime.roi_kernels import _ROI, landmark_outputs
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +123,16 @@ class LandmarkModel:
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
         # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
         self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
+        roi_kernels.warmup()  # numba: compiled or loaded from disk now, not on frame one
 
     def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
         """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
-        p_left_label)``; ``len(rects) == batch``.
+        p_left_label, landmarks (21,2) px, next rect (5,), pixel box (4,))``;
+        ``len(rects) == batch``.
 
         ``p_left_label`` is the model's score for MediaPipe's "Left" label (its selfie
-        convention: the anatomical right hand in a non-mirrored frame).
+        convention: the anatomical right hand in a non-mirrored frame). The next rect is
+        the crop these landmarks predict for the next frame (HandLandmarkLandmarksToRoi).
         """
         h, w = image.shape[:2]
         # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
@@ -148,5 +153,11 @@ class LandmarkModel:
                 job.result()
         self._interp.invoke()  # (LiteRT refuses while a view of its memory is alive)
         lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
-        return [(hr.project_landmarks(lm[k], rect), hr.project_world(world[k], float(rect[4])),
-                 float(flag[k, 0]), float(hand[k, 0])) for k, rect in enumerate(rects)]
+        n = len(rects)
+        out = (np.empty((n, 21, 3)), np.empty((n, 21, 2)), np.empty((n, 21, 3)),
+               np.empty((n, 5)), np.empty((n, 4)))
+        # every crop's projections, next rect and box in one compiled call (roi_kernels)
+        landmark_outputs(lm, world, np.asarray(rects, dtype=np.float64), w, h, _ROI, *out)
+        image_lm, px, world_lm, next_rects, boxes = out
+        return [(image_lm[k], world_lm[k], float(flag[k, 0]), float(hand[k, 0]), px[k],
+                 next_rects[k], boxes[k]) for k in range(n)]

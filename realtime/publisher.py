@@ -349,7 +349,8 @@ class Publisher:
 
     # -- sink -----------------------------------------------------------------------------
     def messages(self, packet: Packet, hands: bool = True, joints: bool = True,
-                 copy: bool = True) -> tuple[bytes | None, bytes | None]:
+                 copy: bool = True, t_publish: float | None = None
+                 ) -> tuple[bytes | None, bytes | None]:
         """The ``hands`` and ``joints`` messages of a packet (None for one not asked for;
         both sequence numbers advance either way: they count frames).
 
@@ -359,7 +360,7 @@ class Publisher:
         (``HandPacker.two_hand_messages``); ``copy=False`` returns those buffers as they
         are (the publisher sends them at once), else bytes of their own.
         """
-        t_pub = time.monotonic()
+        t_pub = time.monotonic() if t_publish is None else t_publish
         seqs = self._seq
         seq_h = seqs[protocol.TOPIC_HANDS] = seqs[protocol.TOPIC_HANDS] + 1
         seq_j = seqs[protocol.TOPIC_JOINTS] = seqs[protocol.TOPIC_JOINTS] + 1
@@ -450,7 +451,7 @@ class Publisher:
         want = self._want
         want_h, want_j = want[protocol.TOPIC_HANDS], want[protocol.TOPIC_JOINTS]
         try:
-            hands, joints = self.messages(packet, want_h, want_j, copy=False)
+            hands, joints = self.messages(packet, want_h, want_j, copy=False, t_publish=now)
         except (ValueError, TypeError) as exc:  # a hand that cannot be encoded: skip it
             log.warning("frame %s not published: %s", packet.frame.index, exc)
             self.dropped["hands"] += 1

@@ -193,16 +193,15 @@ class ScheduledDetector:
         else:
             results = [r for rect in rects for r in models[1].run(image, [rect])]
         self.landmark_runs += len(rects)
-        for n, (rect, (lm, world, presence, p_left)) in enumerate(zip(rects, results)):
+        for n, (rect, result) in enumerate(zip(rects, results)):
+            lm, world, presence, p_left, px, next_rect, box = result
             if presence < cfg.min_tracking_confidence:
                 hint = hint or n >= tracked  # a palm was found, its hand not (yet)
                 continue
-            next_rect = hr.landmarks_to_rect(lm, w, h)
             # Two crops that converged on one hand (MediaPipe's association): keep the first
             if any(hr.rect_iou(other.rect, next_rect) > hr.ASSOCIATION_IOU for other in hands):
                 continue
-            px = lm[:, :2] * (w, h)
-            hands.append(_Hand(next_rect, np.concatenate([px.min(0), px.max(0)])))
+            hands.append(_Hand(next_rect, box))
             out.append(self._detection(frame, px, lm[:, 2], world, p_left))
         if variant == "full" and rects:
             ms = (time.perf_counter() - t0) * 1000.0 / len(rects)
