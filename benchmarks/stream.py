@@ -185,6 +185,23 @@ def run_phase(pub, hands, image, n: int, rate: float, start_index: int,
     return costs
 
 
+def publish_until_ready(pub, hands, image, i: int, ready, who: str) -> int:
+    """Publish a frame every 10 ms until ``ready`` is set (a subscriber got one: it is
+    connected and subscribed); the next frame index."""
+    from realtime.pipeline import Packet
+    from realtime.types import Frame
+
+    deadline = time.monotonic() + 30
+    while not ready.is_set():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{who} never connected")
+        now = time.monotonic()
+        pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
+        i += 1
+        time.sleep(0.01)
+    return i
+
+
 def order_stats(seqs: list[int], lo: int, hi: int) -> tuple[int, int, int]:
     """(received, lost, out of order) among hands sequence numbers lo..hi."""
     got = [s for s in seqs if lo <= s <= hi]
@@ -214,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     a.rate = a.rate or (200.0 if a.quick else 60.0)
 
     from models.hand_model import HandModel
-    from realtime.pipeline import Packet
     from realtime.publisher import Publisher, PublisherConfig
-    from realtime.types import Frame
 
     model = HandModel.open_hand()
     hands = make_hands(model)
@@ -235,15 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         fast = ctx.Process(target=fast_subscriber, args=(ep, topo, fast_ready, done_fast, results))
         fast.start()
         # warm-up: until the fast subscriber is connected, then 200 more frames
-        i = 0
-        deadline = time.monotonic() + 30
-        while not fast_ready.is_set() and time.monotonic() < deadline:
-            now = time.monotonic()
-            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
-            i += 1
-            time.sleep(0.01)
-        if not fast_ready.is_set():
-            raise SystemExit("the fast subscriber never connected")
+        i = publish_until_ready(pub, hands, image, 0, fast_ready, "the fast subscriber")
         run_phase(pub, hands, image, 200, 1000.0, i)
         i += 200
         time.sleep(0.5)
@@ -258,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         slow = ctx.Process(target=slow_subscriber, args=(ep, a.slow_sleep, slow_ready,
                                                          done_slow, results))
         slow.start()
-        deadline = time.monotonic() + 30
-        while not slow_ready.is_set() and time.monotonic() < deadline:
-            now = time.monotonic()
-            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
-            i += 1
-            time.sleep(0.01)
+        i = publish_until_ready(pub, hands, image, i, slow_ready, "the slow subscriber")
         first_b = pub._seq[b"hands"] + 1
         cost_b = run_phase(pub, hands, image, a.messages, a.rate, i)
         i += a.messages
@@ -274,12 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         jsub = ctx.Process(target=joints_subscriber, args=(ep, joints_ready, done_joints,
                                                            results))
         jsub.start()
-        deadline = time.monotonic() + 30
-        while not joints_ready.is_set() and time.monotonic() < deadline:
-            now = time.monotonic()
-            pub.write(Packet(Frame(image, i, now, source="bench"), now, (), hands))
-            i += 1
-            time.sleep(0.01)
+        i = publish_until_ready(pub, hands, image, i, joints_ready, "the joints subscriber")
         cost_c = run_phase(pub, hands, image, max(a.messages // 5, 200), a.rate, i)
         done_joints.set()
         joints_got = results.get(timeout=60)
