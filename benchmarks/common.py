@@ -121,6 +121,28 @@ def hgcnn_hands(images: list[dict]):
             yield gt3, gt2, intr, d
 
 
+def random_hand_mesh(model, side: str = "right", seed: int = 1, pose_std: float = 0.2,
+                     **fields):
+    """A full-mesh ``HandMesh`` of ``model`` in a random pose and shape, 45 cm in front of
+    the camera (mirrored for a left hand), with random vertex_std and 2D keypoints; the
+    other fields (track_id, score, timestamp, ...) from ``fields``. The stream benchmark and
+    the stream tests publish these."""
+    from models.hand_model import mirror_x
+    from realtime.types import HandMesh
+
+    rng = np.random.default_rng(seed)
+    pose = rng.normal(0, pose_std, (model.num_joints, 3))
+    shape = rng.normal(0, 0.5, model.num_shape)
+    out = model.forward(pose[None], shape[None], trans=np.array([[0.02, -0.01, 0.45]]))
+    verts, joints = out.vertices[0], out.keypoints[0]
+    if side == "left":
+        verts, joints = mirror_x(verts), mirror_x(joints)
+    return HandMesh(vertices=verts, joints=joints,
+                    vertex_std=rng.uniform(0.001, 0.01, model.num_vertices), pose=pose,
+                    shape=shape, keypoints_2d=rng.uniform(0, 640, (21, 2)), handedness=side,
+                    **fields)
+
+
 def read_frames(path: Path, max_frames: int | None = None) -> list[np.ndarray]:
     """Every frame of a video (BGR), or the first ``max_frames``."""
     cap = cv2.VideoCapture(str(path))

@@ -137,24 +137,11 @@ def slow_subscriber(endpoint: str, sleep_s: float, ready, done, results) -> None
 
 # -- publisher --------------------------------------------------------------------------------
 def make_hands(model, n: int = 2):
-    from models.hand_model import mirror_x
-    from realtime.types import HandMesh
+    from benchmarks.common import random_hand_mesh
 
-    hands = []
-    for k, side in enumerate(("right", "left")[:n]):
-        rng = np.random.default_rng(k)
-        pose = rng.normal(0, 0.2, (model.num_joints, 3))
-        shape = rng.normal(0, 0.5, model.num_shape)
-        out = model.forward(pose[None], shape[None], trans=np.array([[0.02, -0.01, 0.45]]))
-        verts, joints = out.vertices[0], out.keypoints[0]
-        if side == "left":
-            verts, joints = mirror_x(verts), mirror_x(joints)
-        hands.append(HandMesh(vertices=verts, joints=joints,
-                              vertex_std=rng.uniform(0.001, 0.01, model.num_vertices),
-                              pose=pose, shape=shape, keypoints_2d=rng.uniform(0, 640, (21, 2)),
-                              handedness=side, score=0.9, track_id=k + 1,
-                              timestamp=0.0, frame_index=0))
-    return tuple(hands)
+    return tuple(random_hand_mesh(model, side, seed=k, track_id=k + 1, score=0.9,
+                                  timestamp=0.0, frame_index=0)
+                 for k, side in enumerate(("right", "left")[:n]))
 
 
 def run_phase(pub, hands, image, n: int, rate: float, start_index: int,

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import zmq
 
-from models.hand_model import HandModel, flip_faces, mirror_x
+from benchmarks.common import random_hand_mesh
+from models.hand_model import HandModel, flip_faces
 from realtime import protocol
 from realtime.client import HandClient
 from realtime.errors import RealtimeError
@@ -33,18 +34,8 @@ def model() -> HandModel:
 
 
 def make_hand(model: HandModel, side: str = "right", track: int = 1) -> HandMesh:
-    rng = np.random.default_rng(track)
-    pose = rng.normal(0, 0.2, (model.num_joints, 3))
-    shape = rng.normal(0, 0.5, model.num_shape)
-    out = model.forward(pose[None], shape[None], trans=np.array([[0.02, -0.01, 0.45]]))
-    verts, joints = out.vertices[0], out.keypoints[0]
-    if side == "left":
-        verts, joints = mirror_x(verts), mirror_x(joints)
-    return HandMesh(vertices=verts, joints=joints,
-                    vertex_std=rng.uniform(0.001, 0.01, model.num_vertices), pose=pose,
-                    shape=shape, keypoints_2d=rng.uniform(0, 640, (21, 2)), handedness=side,
-                    score=0.93, track_id=track, timestamp=12.5, frame_index=7,
-                    reprojection_error_px=2.25)
+    return random_hand_mesh(model, side, seed=track, track_id=track, score=0.93,
+                            timestamp=12.5, frame_index=7, reprojection_error_px=2.25)
 
 
 def make_packet(hands, index: int = 7) -> Packet:
