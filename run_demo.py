@@ -2,12 +2,33 @@
 """handmesh demo: webcam (or a video, or images) -> live 3D hand meshes. See README.md."""
 
 import os
+import signal
 import sys
 
-from realtime.demo import main
+_sigint = []
+
+
+def _on_sigint(signum, frame):
+    _sigint.append(True)
+    raise KeyboardInterrupt
+
 
 if __name__ == "__main__":
-    code = main()  # every file is flushed and closed, every socket closed, by now
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        from realtime.demo import main  # seconds of imports: Ctrl-C may land here
+
+        code = main()  # every file is flushed and closed, every socket closed, by now
+    except KeyboardInterrupt:  # before main() set anything up: nothing to keep
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except ImportError:
+        # Ctrl-C inside a native module's initialisation surfaces as "initialization
+        # failed": still an interruption; any other import failure is a real error
+        if not _sigint:
+            raise
+        print("interrupted", file=sys.stderr)
+        code = 130
     # Skip the interpreter's teardown: the native runtimes (LiteRT/XNNPACK, MediaPipe's
     # graph) can abort while their static objects are destroyed at exit, which would turn
     # a clean Ctrl-C (130) into a crash code. Nothing is left to flush but stdio.

@@ -15,7 +15,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -561,8 +563,23 @@ def _window_poller(overlay: OverlaySink, pipeline: Pipeline):
     return poll
 
 
+def _note_sigint() -> list[bool]:
+    """In the main thread, make Ctrl-C also leave a mark: a KeyboardInterrupt that lands
+    inside a native module's import surfaces as ``ImportError: initialization failed``,
+    which is still an interruption, not an error."""
+    seen: list[bool] = []
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum, frame):  # noqa: ARG001 - signal handler signature
+            seen.append(True)
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
+    return seen
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: returns the process exit code (0 ok, 2 bad input, 130 interrupted)."""
+    sigint = _note_sigint()
     try:
         config = parse_args(argv)
         stats = run(config)
@@ -570,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a stage's unexpected failure, said in one line
+        if sigint:
+            print("interrupted", file=sys.stderr)
+            return 130
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

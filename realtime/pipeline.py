@@ -219,6 +219,10 @@ class Pipeline:
         try:
             while True:
                 packet = channel.get()
+                if name == "render" and self._stop.is_set():
+                    # Stopped (Ctrl-C, a closed window): draw no backlog. Drawing a queue of
+                    # frames could outlive the join, and the sinks are closed right after it.
+                    break
                 t0 = time.perf_counter()
                 for sink in sinks:
                     sink.write(packet)
@@ -283,8 +287,19 @@ class Pipeline:
                         self.config.stop_timeout_s, ", ".join(stuck))
 
     def close_sinks(self) -> None:
-        """Flush and close every sink; called once, in the caller's thread."""
+        """Flush and close every sink; called once, in the caller's thread.
+
+        A branch whose thread is still running (abandoned by the join) keeps its sinks
+        open: closing a video writer under a thread that is writing to it crashes the
+        process, and a sink left open loses less than a crash does."""
+        alive = {t.name for t in self._threads if t.is_alive()}
+        busy = (self.render_sinks if "render" in alive else []) + (
+            self.record_sinks if "record" in alive else [])
+        for sink in busy:
+            log.warning("%s not closed: its thread is still writing", type(sink).__name__)
         for sink in self.sinks + self.record_sinks + self.render_sinks:
+            if any(sink is b for b in busy):
+                continue
             try:
                 sink.close()
             except Exception as exc:  # noqa: BLE001 - close the others all the same

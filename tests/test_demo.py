@@ -112,13 +112,17 @@ def test_bad_input_gives_one_clear_line(tmp_path, make_source, expected):
 def test_ctrl_c_keeps_everything_written(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("DISPLAY", None)
+    # --realtime: the 15 s clip plays at its own rate, so Ctrl-C lands mid-run (unpaced,
+    # a fast machine could finish the clip before the signal)
     proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source",
-                             str(SAMPLE_VIDEO), "--output", str(tmp_path)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(SAMPLE_VIDEO), "--output", str(tmp_path), "--realtime"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     hands = tmp_path / "hands.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not hands.exists() or hands.stat().st_size < 20000):
         time.sleep(0.2)
+    assert proc.poll() is None, "the demo ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -129,6 +133,23 @@ def test_ctrl_c_keeps_everything_written(tmp_path):
     assert stats["hands"] == len(records)
     cap = cv2.VideoCapture(str(tmp_path / "overlay.mp4"))
     assert cap.read()[0]  # the video was finalised and opens
+
+
+@pytest.mark.parametrize("delay_s", [0.2, 0.6, 1.0])
+def test_ctrl_c_during_startup_is_a_quiet_interruption(tmp_path, delay_s):
+    """Ctrl-C while the demo is still importing or loading models (a KeyboardInterrupt
+    inside a native module's import surfaces as ImportError), or just after: exit 130, no
+    traceback, no error line."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_demo.py"), "--source",
+                             str(SAMPLE_VIDEO), "--output", str(tmp_path)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "error" not in err
 
 
 def _write(path: Path, data: bytes) -> str:

@@ -226,6 +226,74 @@ def test_stop_is_idempotent_and_keeps_the_first_reason():
     assert sink.closes == 1
 
 
+class SlowRenderSink(CountingSink):
+    """A render sink slower than the frames (drawing + video encoding on a busy CPU); it
+    fails the test if it is closed while a write is under way (a released VideoWriter under
+    a writing thread crashes the process)."""
+
+    def __init__(self, write_s: float) -> None:
+        super().__init__()
+        self.write_s = write_s
+        self.writing = False
+        self.closed_while_writing = False
+
+    def write(self, packet: Packet) -> None:
+        self.writing = True
+        time.sleep(self.write_s)
+        self.indices.append(packet.frame.index)
+        self.writing = False
+
+    def close(self) -> None:
+        self.closed_while_writing = self.closed_while_writing or self.writing
+        super().close()
+
+
+def test_stop_draws_no_render_backlog():
+    """Lossless mode queues frames for a slow renderer; a stop ends it after the frame it
+    is drawing (the backlog would outlive the join, and the sinks are closed after it)."""
+    sink, render = CountingSink(), SlowRenderSink(0.1)
+    pipeline = Pipeline(Reader(), [("detect", passthrough)], [sink],
+                        PipelineConfig(live=False, queue_size=32), render_sinks=[render])
+    run = Run(pipeline)
+    wait_for(lambda: len(sink.indices) >= 20)  # the renderer is well behind by now
+    t_stop = time.monotonic()
+    pipeline.stop("stopped by test")
+    run.join(timeout_s=10)
+    assert run.returned_at_s - t_stop < HANG_GUARD_S
+    assert len(render.indices) < len(sink.indices)  # the backlog was not drawn
+    assert render.closes == 1 and not render.closed_while_writing
+
+
+def test_a_branch_still_writing_after_the_join_is_not_closed():
+    """Ctrl-C while a render write takes longer than the stop timeout: run() re-raises after
+    the bounded join, and leaves that sink open instead of closing it under the writing
+    thread (the others are closed)."""
+    sink, render = CountingSink(), SlowRenderSink(3.0)
+    pipeline = Pipeline(Reader(), [("detect", passthrough)], [sink],
+                        PipelineConfig(live=False, queue_size=4, stop_timeout_s=0.3),
+                        render_sinks=[render])
+
+    def ctrl_c() -> None:  # on_poll runs in run()'s thread, where Ctrl-C would land
+        if render.writing:
+            raise KeyboardInterrupt
+
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            pipeline.run(on_poll=ctrl_c, poll_s=0.02)
+        except KeyboardInterrupt as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and len(outcome) == 1
+    assert render.writing  # still drawing when run() gave up on it
+    assert render.closes == 0 and sink.closes == 1
+    wait_for(lambda: not render.writing)
+
+
 # ---- (d) Ctrl-C on the command line ------------------------------------------------------
 # Covered by tests/test_demo.py::test_ctrl_c_keeps_everything_written (SIGINT to run_demo.py
 # once hands.jsonl has content: exit 130, every line parses, stats.json interrupted, the
