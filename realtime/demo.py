@@ -469,6 +469,8 @@ def run(config: DemoConfig) -> dict:
             on_poll = viewer_poller(viewer, feed, pipeline.stop, then=on_poll)
         t_start = time.perf_counter()
         try:
+            if _SIGINT_SEEN:  # a Ctrl-C during start-up that a library swallowed
+                raise KeyboardInterrupt
             result = pipeline.run(on_poll=on_poll, poll_s=0.05 if headless else 1 / 60)
         except KeyboardInterrupt:
             interrupted = True
@@ -563,11 +565,16 @@ def _window_poller(overlay: OverlaySink, pipeline: Pipeline):
     return poll
 
 
+_SIGINT_SEEN: list[bool] = []  # Ctrl-C marks left by main()'s handler
+
+
 def _note_sigint() -> list[bool]:
     """In the main thread, make Ctrl-C also leave a mark: a KeyboardInterrupt that lands
-    inside a native module's import surfaces as ``ImportError: initialization failed``,
-    which is still an interruption, not an error."""
-    seen: list[bool] = []
+    inside a native module's import surfaces as ``ImportError: initialization failed`` (or
+    as our own "not installed" error around it), and some libraries swallow it (protobuf's
+    import probe): still an interruption, and ``run`` stops before the pipeline starts."""
+    seen = _SIGINT_SEEN
+    seen.clear()
     if threading.current_thread() is threading.main_thread():
         def on_sigint(signum, frame):  # noqa: ARG001 - signal handler signature
             seen.append(True)
@@ -584,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
         config = parse_args(argv)
         stats = run(config)
     except (RealtimeError, CalibrationError, ModelError, ValueError) as exc:
+        if sigint:  # e.g. "mediapipe is not installed" from an import that Ctrl-C broke
+            print("interrupted", file=sys.stderr)
+            return 130
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a stage's unexpected failure, said in one line
