@@ -219,7 +219,7 @@ class Publisher:
             self._close_sockets()
             raise ValueError(f"cannot bind {config.endpoint} / {config.topology_endpoint}: "
                              f"{exc}") from exc
-        self._lock = threading.Lock()  # the PUB socket is used by write() and the REP thread
+        self._lock = threading.Lock()  # the XPUB socket: write() (or the sender) vs close()
         self._seq = {t: 0 for t in protocol.TOPICS}
         self.sent = {t.decode(): 0 for t in protocol.TOPICS}
         self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
