@@ -458,6 +458,9 @@ class _TwoHandFrame:
         p = self.hands.payload
         self.out0 = np.frombuffer(self.hands.buf, np.float32, size0 // 4, p)
         self.out1 = np.frombuffer(self.hands.buf, np.float32, (size1 - size0) // 4, p + size0)
+        # the kernel's signature wants aligned arrays; malloc'd buffers are (x86-64, arm64),
+        # and where one is not, these hands take the general path instead
+        self.aligned = self.out0.flags.aligned and self.out1.flags.aligned
         # (destination, source) of the light blocks: hand 0's, then hand 1's
         q = self.joints.payload
         self._copies = ((slice(q, q + lsize0), slice(p, p + lsize0)),
@@ -558,6 +561,8 @@ class HandPacker:
             meta = self._two_meta(len(self.joint_names), True, self._fidx, self._have,
                                   fs0.offs, fs0.dims, fs1.offs, fs1.dims)
             fr = self._frame = _TwoHandFrame(fs0, fs1, meta, camera_id, image_size, mode)
+            if not fr.aligned:
+                return None
         n0, n1 = h0.vertex_std.shape[0], h1.vertex_std.shape[0]
         if not (n0 and n1):
             return None

@@ -489,8 +489,8 @@ class Publisher:
             self._want[topic] = any(first.startswith(p) or p.startswith(first) for p in subs)
 
     def subscribed(self, topic: str) -> bool:
-        """Whether any subscriber listens to ``topic`` (as of the last look, at most
-        ``SUBSCRIPTIONS_EVERY_S`` ago)."""
+        """Whether any subscriber listens to ``topic`` now (reads the pending subscription
+        messages first; ZeroMQ itself delivers them a few ms after a client connects)."""
         self._read_subscriptions()
         return self._want[topic.encode()]
 
