@@ -16,7 +16,7 @@ import numpy as np
 from realtime import hand_rois as hr
 from realtime.errors import ModelFileError
 from realtime import roi_kernels
-from realtime.roi_kernels import _ROI, landmark_outputs
+from realtime.roi_kernels import ROI_INDEX, landmark_outputs
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class LandmarkModel:
         out = (np.empty((n, 21, 3)), np.empty((n, 21, 2)), np.empty((n, 21, 3)),
                np.empty((n, 5)), np.empty((n, 4)))
         # every crop's projections, next rect and box in one compiled call (roi_kernels)
-        landmark_outputs(lm, world, np.asarray(rects, dtype=np.float64), w, h, _ROI, *out)
+        landmark_outputs(lm, world, np.asarray(rects, dtype=np.float64), w, h, ROI_INDEX, *out)
         image_lm, px, world_lm, next_rects, boxes = out
         return [(image_lm[k], world_lm[k], float(flag[k, 0]), float(hand[k, 0]), px[k],
                  next_rects[k], boxes[k]) for k in range(n)]

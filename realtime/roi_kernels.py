@@ -20,7 +20,7 @@ from numba import njit
 from realtime.hand_rois import (HAND_SCALE, HAND_SHIFT_Y, LANDMARK_INPUT, NORMALIZE_Z,
                                 ROI_LANDMARKS)
 
-_ROI = ROI_LANDMARKS.astype(np.int64)
+ROI_INDEX = ROI_LANDMARKS.astype(np.int64)
 
 
 @njit(nogil=True, cache=True)
@@ -110,4 +110,4 @@ def warmup() -> None:
     raw[0, ::3] = np.arange(21)
     out = (np.empty((1, 21, 3)), np.empty((1, 21, 2)), np.empty((1, 21, 3)), np.empty((1, 5)),
            np.empty((1, 4)))
-    landmark_outputs(raw, raw, np.array([[0.5, 0.5, 0.2, 0.2, 0.1]]), 640, 480, _ROI, *out)
+    landmark_outputs(raw, raw, np.array([[0.5, 0.5, 0.2, 0.2, 0.1]]), 640, 480, ROI_INDEX, *out)

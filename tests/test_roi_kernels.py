@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realtime import hand_rois as hr
-from realtime.roi_kernels import _ROI, landmark_outputs
+from realtime.roi_kernels import ROI_INDEX, landmark_outputs
 
 
 def test_kernel_matches_the_numpy_reference():
@@ -20,7 +20,7 @@ def test_kernel_matches_the_numpy_reference():
                                  rng.uniform(-np.pi, np.pi, n)])
         out = (np.empty((n, 21, 3)), np.empty((n, 21, 2)), np.empty((n, 21, 3)),
                np.empty((n, 5)), np.empty((n, 4)))
-        landmark_outputs(raw, world, rects, w, h, _ROI, *out)
+        landmark_outputs(raw, world, rects, w, h, ROI_INDEX, *out)
         lm, px, wl, nxt, box = out
         for b in range(n):
             want_lm = hr.project_landmarks(raw[b], rects[b])
