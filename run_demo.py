@@ -2,20 +2,13 @@
 """handmesh demo: webcam (or a video, or images) -> live 3D hand meshes. See README.md."""
 
 import os
-import signal
 import sys
 
-_sigint = []
-
-
-def _on_sigint(signum, frame):
-    _sigint.append(True)
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, _on_sigint)
     try:
+        from realtime import interrupts  # standard library only: first, before the rest
+
+        interrupts.install()
         from realtime.demo import main  # seconds of imports: Ctrl-C may land here
 
         code = main()  # every file is flushed and closed, every socket closed, by now
@@ -25,7 +18,7 @@ if __name__ == "__main__":
     except ImportError:
         # Ctrl-C inside a native module's initialisation surfaces as "initialization
         # failed": still an interruption; any other import failure is a real error
-        if not _sigint:
+        if not interrupts.seen():
             raise
         print("interrupted", file=sys.stderr)
         code = 130

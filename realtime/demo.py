@@ -15,9 +15,7 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +27,7 @@ from calibration.errors import CalibrationError
 from calibration.intrinsics import DEFAULT_HFOV_DEG, CameraIntrinsics
 from models.errors import ModelError
 from models.hand_model import HandModel
+from realtime import interrupts
 from realtime.detector import DetectorConfig
 from realtime.errors import RealtimeError
 from realtime.fitting import FitterConfig, HandFitter
@@ -469,7 +468,7 @@ def run(config: DemoConfig) -> dict:
             on_poll = viewer_poller(viewer, feed, pipeline.stop, then=on_poll)
         t_start = time.perf_counter()
         try:
-            if _SIGINT_SEEN:  # a Ctrl-C during start-up that a library swallowed
+            if interrupts.seen():  # a Ctrl-C during start-up that a library swallowed
                 raise KeyboardInterrupt
             result = pipeline.run(on_poll=on_poll, poll_s=0.05 if headless else 1 / 60)
         except KeyboardInterrupt:
@@ -565,39 +564,20 @@ def _window_poller(overlay: OverlaySink, pipeline: Pipeline):
     return poll
 
 
-_SIGINT_SEEN: list[bool] = []  # Ctrl-C marks left by main()'s handler
-
-
-def _note_sigint() -> list[bool]:
-    """In the main thread, make Ctrl-C also leave a mark: a KeyboardInterrupt that lands
-    inside a native module's import surfaces as ``ImportError: initialization failed`` (or
-    as our own "not installed" error around it), and some libraries swallow it (protobuf's
-    import probe): still an interruption, and ``run`` stops before the pipeline starts."""
-    seen = _SIGINT_SEEN
-    seen.clear()
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum, frame):  # noqa: ARG001 - signal handler signature
-            seen.append(True)
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGINT, on_sigint)
-    return seen
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: returns the process exit code (0 ok, 2 bad input, 130 interrupted)."""
-    sigint = _note_sigint()
+    interrupts.install()
     try:
         config = parse_args(argv)
         stats = run(config)
     except (RealtimeError, CalibrationError, ModelError, ValueError) as exc:
-        if sigint:  # e.g. "mediapipe is not installed" from an import that Ctrl-C broke
+        if interrupts.seen():  # e.g. "mediapipe is not installed": Ctrl-C broke the import
             print("interrupted", file=sys.stderr)
             return 130
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a stage's unexpected failure, said in one line
-        if sigint:
+        if interrupts.seen():
             print("interrupted", file=sys.stderr)
             return 130
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -605,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        interrupts.clear()  # this run has answered for it
     print(f"{stats['frames']} frames, hands in {stats['frames_with_hands']} "
           f"({100 * stats['hand_rate']:.0f}%), {stats['fps']} FPS")
     out = config.output_dir
