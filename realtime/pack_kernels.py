@@ -80,7 +80,7 @@ def np_sum(a):
 
 
 @njit(nogil=True, cache=True)
-def _pack_one(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32, out, offs):
+def pack_hand(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32, out, offs):
     """Fill ``out`` (float32 view of a slot buffer) at element offsets ``offs`` (see
     :data:`OFFSET_NAMES`) from one hand; returns ``vertex_std``'s float64 sum.
 
@@ -149,13 +149,6 @@ def _pack_one(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32
     return np_sum(std)
 
 
-@njit(nogil=True, cache=True)
-def pack_hand(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32, out, offs):
-    """One hand into its slot (see :func:`_pack_one`); returns ``vertex_std``'s sum."""
-    return _pack_one(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32, out,
-                     offs)
-
-
 def _two_signatures() -> list:
     """``pack_two``'s signatures: plain C-contiguous float64 or float32 hands. Anything
     else (a strided view, mixed dtypes, lists) matches none and raises TypeError, which
@@ -212,9 +205,9 @@ def pack_two(j0, p0, s0, k0, v0, d0, j1, p1, s1, k1, v1, d1, meta, out0, out1):
     offs0, dims0, offs1, dims1 = meta[32:41], meta[41:47], meta[47:56], meta[56:62]
     if not (_fits(j0, p0, s0, k0, v0, d0, dims0) and _fits(j1, p1, s1, k1, v1, d1, dims1)):
         return 0.0, np.nan, np.nan
-    a = _pack_one(j0, p0, s0, k0, v0, d0, fidx, have, n_names > 0 and p0.shape[0] == n_names,
+    a = pack_hand(j0, p0, s0, k0, v0, d0, fidx, have, n_names > 0 and p0.shape[0] == n_names,
                   mesh32, out0, offs0)
-    b = _pack_one(j1, p1, s1, k1, v1, d1, fidx, have, n_names > 0 and p1.shape[0] == n_names,
+    b = pack_hand(j1, p1, s1, k1, v1, d1, fidx, have, n_names > 0 and p1.shape[0] == n_names,
                   mesh32, out1, offs1)
     return 1.0, a, b
 
