@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -241,19 +242,29 @@ def test_command_line_board_and_intrinsics_from_a_folder(tmp_path, capsys):
     assert main(["intrinsics", "--images", str(tmp_path / "none"), "--out", str(out)]) == 2
 
 
+def board_video(path: Path, spec: BoardSpec, truth, views: int, seed: int,
+                repeat: int = 1) -> Path:
+    """An MJPG video of the board in ``views`` random poses 35-55 cm away, each pose held
+    for ``repeat`` frames, as a webcam would film it."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, truth.size)
+    for i, (R, t) in enumerate(board_poses(spec, views, seed=seed,  # noqa: N806
+                                           distance_m=(0.35, 0.55))):
+        frame = cv2.cvtColor(render_board(spec, truth, R, t, seed=i, supersample=1),
+                             cv2.COLOR_GRAY2BGR)
+        for _ in range(repeat):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
 def test_live_calibration_from_a_video(tmp_path, capsys):
     """The live path (``--camera``) reading a video of the board moving, as from a webcam."""
     from calibration.__main__ import main
 
     spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
     truth = webcam_calibration(480, 360)
-    video = tmp_path / "board.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, truth.size)
-    for i, (R, t) in enumerate(board_poses(spec, 8, seed=6, distance_m=(0.35, 0.55))):  # noqa: N806
-        frame = render_board(spec, truth, R, t, seed=i, supersample=1)
-        for _ in range(2):  # a still board for two frames: the copy is rejected
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
+    # a still board for two frames each: the copy is rejected
+    video = board_video(tmp_path / "board.avi", spec, truth, views=8, seed=6, repeat=2)
     out = tmp_path / "cam.json"
     code = main(["intrinsics", "--camera", str(video), "--headless", "--out", str(out),
                  "--squares-x", "6", "--squares-y", "4", "--square-mm", "40",
@@ -276,12 +287,7 @@ def test_live_calibration_window(tmp_path, capsys):
 
     spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
     truth = webcam_calibration(480, 360)
-    video = tmp_path / "board.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, truth.size)
-    for i, (R, t) in enumerate(board_poses(spec, 6, seed=8, distance_m=(0.35, 0.55))):  # noqa: N806
-        writer.write(cv2.cvtColor(render_board(spec, truth, R, t, seed=i, supersample=1),
-                                  cv2.COLOR_GRAY2BGR))
-    writer.release()
+    video = board_video(tmp_path / "board.avi", spec, truth, views=6, seed=8)
     out = tmp_path / "cam.yaml"
     assert main(["intrinsics", "--camera", str(video), "--out", str(out), "--squares-x", "6",
                  "--squares-y", "4", "--square-mm", "40", "--marker-mm", "30"]) == 0
