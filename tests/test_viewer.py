@@ -47,6 +47,15 @@ def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a - b).max(axis=2) > CHANGED
 
 
+def assert_same_silhouette(drawn: np.ndarray, reference: np.ndarray) -> None:
+    """The viewer's pixels cover the projected mesh (IoU) and sit where it does (centroid)."""
+    assert iou(drawn, reference) >= VIEWER_MIN_IOU
+    ys, xs = np.nonzero(drawn)
+    ry, rx = np.nonzero(reference)
+    assert abs(xs.mean() - rx.mean()) < CENTROID_TOL_PX
+    assert abs(ys.mean() - ry.mean()) < CENTROID_TOL_PX
+
+
 def test_viewer_draws_the_hand_where_the_projection_says(viewer):
     viewer.view_from_camera()
     empty = _frame(viewer, [])
@@ -54,11 +63,7 @@ def test_viewer_draws_the_hand_where_the_projection_says(viewer):
     hand = synthetic_hand("right")
     drawn = _changed(_frame(viewer, [hand]), empty)
     reference = projected_silhouette(hand.vertices, faces_for()["right"])
-    assert iou(drawn, reference) >= VIEWER_MIN_IOU
-    ys, xs = np.nonzero(drawn)
-    ry, rx = np.nonzero(reference)
-    assert abs(xs.mean() - rx.mean()) < CENTROID_TOL_PX
-    assert abs(ys.mean() - ry.mean()) < CENTROID_TOL_PX
+    assert_same_silhouette(drawn, reference)
 
 
 def test_view_from_an_off_centre_camera(tmp_path):
@@ -74,11 +79,7 @@ def test_view_from_an_off_centre_camera(tmp_path):
     finally:
         v.close()
     reference = projected_silhouette(hand.vertices, faces_for()["right"], camera=camera)
-    assert iou(drawn, reference) >= VIEWER_MIN_IOU
-    ys, xs = np.nonzero(drawn)
-    ry, rx = np.nonzero(reference)
-    assert abs(xs.mean() - rx.mean()) < CENTROID_TOL_PX
-    assert abs(ys.mean() - ry.mean()) < CENTROID_TOL_PX
+    assert_same_silhouette(drawn, reference)
 
 
 def test_viewer_updates_in_place_and_hides_absent_hands(viewer):
