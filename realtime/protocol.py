@@ -355,7 +355,7 @@ _FIELDS = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index
 _json_str = lru_cache(maxsize=64, typed=True)(_DUMPS)
 _FRAME_HEAD = '{"schema":%d,"seq":%%d,' % SCHEMA_VERSION
 _FRAME_TAIL = ('"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,"camera_id":%s,'
-               '"frame_index":%d,"image_size":%s,"mode":%s}')
+               '"frame_index":%s,"image_size":%s,"mode":%s}')
 
 
 @lru_cache(maxsize=16)
@@ -385,7 +385,7 @@ def frame_header_tail(t_capture: float, t_publish: float, t_publish_wall: float,
                       camera_id: str, frame_index: int, image_size: tuple[int, int],
                       mode: str) -> str:
     return _FRAME_TAIL % (_num(t_capture), _num(t_publish), _num(t_publish_wall),
-                          _json_str(camera_id), frame_index, _json_list(tuple(image_size)),
+                          _json_str(camera_id), int(frame_index), _json_list(tuple(image_size)),
                           _json_str(mode))
 
 
@@ -397,8 +397,7 @@ def _num(x: float) -> str:
 
 _SIDE_JSON = {"right": '"right"', "left": '"left"'}
 #: A hand's fields up to its array table, as in :data:`_FIELDS`.
-_HAND_T = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index":%d,'
-           '"timestamp":%s,"reprojection_error_px":%s,"arrays":')
+_HAND_T = _FIELDS[:-1] + ',"arrays":'
 #: The widest text each placeholder of a two-hand header can take: an int of up to 21
 #: characters, a float repr of up to 24 (e.g. -2.2250738585072014e-308) or "null".
 _I, _S = -10 ** 20, "x" * 24
@@ -442,11 +441,12 @@ class _TwoHandFrame:
                  image_size: tuple, mode: str) -> None:
         self.key = (camera_id, image_size, mode)
         self.meta = meta
-        tail = ('"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,"camera_id":'
-                + _json_str(camera_id).replace("%", "%%") + ',"frame_index":%d,"image_size":'
-                + _json_list(tuple(image_size)) + ',"mode":' + _json_str(mode).replace(
-                    "%", "%%") + ',"hands":[')
-        head = _FRAME_HEAD + tail
+        # the frame header with this camera, size and mode filled in, the rest left open
+        tail = _FRAME_TAIL % ("%s", "%s", "%s", _json_str(camera_id).replace("%", "%%"),
+                              "%d", _json_list(tuple(image_size)),
+                              _json_str(mode).replace("%", "%%"))
+        head = _FRAME_HEAD + tail[:-1] + ',"hands":['
+
         full0, size0 = _table_text(fs0.light_layout + fs0.extra_layout, 0)
         full1, size1 = _table_text(fs1.light_layout + fs1.extra_layout, size0)
         light0, lsize0 = _table_text(fs0.light_layout, 0)
