@@ -173,7 +173,6 @@ class ScheduledDetector:
         """Detect up to ``max_num_hands`` hands in a BGR frame."""
         cfg = self.config
         image = frame.image
-        h, w = image.shape[:2]
         if cfg.static_image_mode:
             self._hands = []
         self._since_palm += 1
