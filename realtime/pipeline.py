@@ -213,15 +213,18 @@ class Pipeline:
             self._record_channel.close()
             self._record_drops(len(self._channels) - 1)
 
-    def _branch(self, name: str, sinks: list[Sink], channel, niceness: int) -> None:
-        """A side branch (render, record) in its own lower-priority thread."""
+    def _branch(self, name: str, sinks: list[Sink], channel, niceness: int,
+                backlog_on_stop: bool) -> None:
+        """A side branch (render, record) in its own lower-priority thread.
+
+        ``backlog_on_stop=False`` (render): once stopped (Ctrl-C, a closed window) it takes
+        no more queued packets; drawing a queue of frames could outlive the join, and the
+        sinks are closed right after it. Recording keeps its backlog: that is data."""
         _lower_priority(niceness)
         try:
             while True:
                 packet = channel.get()
-                if name == "render" and self._stop.is_set():
-                    # Stopped (Ctrl-C, a closed window): draw no backlog. Drawing a queue of
-                    # frames could outlive the join, and the sinks are closed right after it.
+                if not backlog_on_stop and self._stop.is_set():
                     break
                 t0 = time.perf_counter()
                 for sink in sinks:
@@ -252,14 +255,14 @@ class Pipeline:
                                                   name=name, daemon=True))
         self._threads.append(threading.Thread(target=self._sink, name="sinks", daemon=True))
         # Render may drop frames (live) and yields most; recording must keep up, so less.
-        for name, sinks, channel, nice in (
-            ("render", self.render_sinks, self._render_channel, 10),
-            ("record", self.record_sinks, self._record_channel, 4),
+        for name, sinks, channel, nice, backlog in (
+            ("render", self.render_sinks, self._render_channel, 10, False),
+            ("record", self.record_sinks, self._record_channel, 4, True),
         ):
             if sinks:
                 self._threads.append(threading.Thread(
-                    target=self._branch, args=(name, sinks, channel, nice), name=name,
-                    daemon=True))
+                    target=self._branch, args=(name, sinks, channel, nice, backlog),
+                    name=name, daemon=True))
         for t in self._threads:
             t.start()
 
