@@ -107,6 +107,7 @@ class Pipeline:
         self.recorder = recorder or LatencyRecorder()
         self.fps = fps
         self._stop = threading.Event()
+        self._stopped_at = 0.0  # time.monotonic() of the first stop()
         self._lock = threading.Lock()
         self._result = PipelineResult()
         n = len(processors) + 1
@@ -121,6 +122,7 @@ class Pipeline:
         with self._lock:
             if not self._stop.is_set():
                 self._result.reason = reason
+                self._stopped_at = time.monotonic()
                 self._stop.set()
         for ch in self._channels:
             ch.close()
@@ -217,14 +219,18 @@ class Pipeline:
                 backlog_on_stop: bool) -> None:
         """A side branch (render, record) in its own lower-priority thread.
 
-        ``backlog_on_stop=False`` (render): once stopped (Ctrl-C, a closed window) it takes
-        no more queued packets; drawing a queue of frames could outlive the join, and the
-        sinks are closed right after it. Recording keeps its backlog: that is data."""
+        ``backlog_on_stop=False`` (render): once stopped (Ctrl-C, a closed window) it draws
+        queued packets for at most half of ``stop_timeout_s`` and then skips the rest:
+        drawing a long queue could outlive the join, and the sinks are closed right after
+        it, while a stop just after the start still leaves a video with its first frames.
+        Recording keeps its whole backlog: that is data."""
         _lower_priority(niceness)
+        grace = self.config.stop_timeout_s / 2
         try:
             while True:
                 packet = channel.get()
-                if not backlog_on_stop and self._stop.is_set():
+                if (not backlog_on_stop and self._stop.is_set()
+                        and time.monotonic() - self._stopped_at > grace):
                     break
                 t0 = time.perf_counter()
                 for sink in sinks:

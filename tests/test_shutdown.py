@@ -248,9 +248,10 @@ class SlowRenderSink(CountingSink):
         super().close()
 
 
-def test_stop_draws_no_render_backlog():
-    """Lossless mode queues frames for a slow renderer; a stop ends it after the frame it
-    is drawing (the backlog would outlive the join, and the sinks are closed after it)."""
+def test_stop_bounds_the_render_backlog():
+    """Lossless mode queues frames for a slow renderer; after a stop it draws for at most
+    half the stop timeout and skips the rest (the whole backlog would outlive the join, and
+    the sinks are closed after it)."""
     sink, render = CountingSink(), SlowRenderSink(0.1)
     pipeline = Pipeline(Reader(), [("detect", passthrough)], [sink],
                         PipelineConfig(live=False, queue_size=32), render_sinks=[render])
