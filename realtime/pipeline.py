@@ -254,32 +254,52 @@ class Pipeline:
         return self.processors[index][0] if index < len(self.processors) else "sinks"
 
     # -- running -------------------------------------------------------------------------
+    def _thread(self, name: str, target: Callable, *args) -> threading.Thread:
+        """A stage's thread, with an Event set when its target returns (``done``).
+
+        Why not ``Thread.is_alive()``: in CPython 3.11 a ``join()`` interrupted by Ctrl-C
+        can leave a thread that is still running marked as stopped, so the join after it
+        returns at once and the sinks were closed under a running render thread (which
+        then reopened the video: an empty overlay.mp4). The Event only says "returned"."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.done = done  # type: ignore[attr-defined]
+        return thread
+
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True)]
+        self._threads = [self._thread("capture", self._capture)]
         for i, (name, fn) in enumerate(self.processors):
-            self._threads.append(threading.Thread(target=self._process, args=(i, name, fn),
-                                                  name=name, daemon=True))
-        self._threads.append(threading.Thread(target=self._sink, name="sinks", daemon=True))
+            self._threads.append(self._thread(name, self._process, i, name, fn))
+        self._threads.append(self._thread("sinks", self._sink))
         # Render may drop frames (live) and yields most; recording must keep up, so less.
         for name, sinks, channel, nice, backlog in (
             ("render", self.render_sinks, self._render_channel, 10, False),
             ("record", self.record_sinks, self._record_channel, 4, True),
         ):
             if sinks:
-                self._threads.append(threading.Thread(
-                    target=self._branch, args=(name, sinks, channel, nice, backlog),
-                    name=name, daemon=True))
+                self._threads.append(self._thread(name, self._branch, name, sinks, channel,
+                                                  nice, backlog))
         for t in self._threads:
             t.start()
+
+    def _running(self) -> list[threading.Thread]:
+        return [t for t in self._threads if not t.done.is_set()]
 
     def wait(self, poll_s: float = 0.05, on_poll: Callable[[], None] | None = None) -> None:
         """Block until every stage has ended; ``on_poll`` runs in this thread (a window)."""
         try:
-            while any(t.is_alive() for t in self._threads):
+            while running := self._running():
                 if on_poll is not None:
                     on_poll()
-                for t in self._threads:
-                    t.join(timeout=poll_s / len(self._threads))
+                for t in running:
+                    t.done.wait(poll_s / len(running))
         except KeyboardInterrupt:
             self.stop("interrupted")
             raise
@@ -289,8 +309,9 @@ class Pipeline:
     def _join(self) -> None:
         deadline = time.monotonic() + self.config.stop_timeout_s
         for t in self._threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
-        stuck = [t.name for t in self._threads if t.is_alive()]
+            if t.done.wait(max(0.0, deadline - time.monotonic())):
+                t.join(max(0.0, deadline - time.monotonic()))  # its last instructions
+        stuck = [t.name for t in self._running()]
         if stuck:
             log.warning("stages still running after %.1f s: %s (abandoned)",
                         self.config.stop_timeout_s, ", ".join(stuck))
@@ -301,7 +322,7 @@ class Pipeline:
         A branch whose thread is still running (abandoned by the join) keeps its sinks
         open: closing a video writer under a thread that is writing to it crashes the
         process, and a sink left open loses less than a crash does."""
-        alive = {t.name for t in self._threads if t.is_alive()}
+        alive = {t.name for t in self._running()}
         busy = (self.render_sinks if "render" in alive else []) + (
             self.record_sinks if "record" in alive else [])
         for sink in busy:
