@@ -6,10 +6,10 @@ import sys
 
 if __name__ == "__main__":
     try:
-        from realtime import interrupts  # standard library only: first, before the rest
+        from realtime.engine import interrupts  # standard library only: first, before the rest
 
         interrupts.install()
-        from realtime.demo import main  # seconds of imports: Ctrl-C may land here
+        from realtime.cli.demo import main  # seconds of imports: Ctrl-C may land here
 
         code = main()  # every file is flushed and closed, every socket closed, by now
     except KeyboardInterrupt:  # before main() set anything up: nothing to keep

@@ -34,9 +34,8 @@ from benchmarks.common import (
 )
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
-from realtime.demo import SAMPLE_GT
-from realtime.fitting import HandFitter
-
+from realtime.io.sample import SAMPLE_GT
+from realtime.mesh.ik_fit import HandFitter
 
 
 def evaluate_sample(max_frames: int | None) -> dict:

@@ -39,13 +39,19 @@ import numpy as np
 from benchmarks.common import save_figure
 from calibration.board import BoardDetector, BoardSpec
 from calibration.calibrate import SelectorConfig, ViewSelector, calibrate_views
-from calibration.intrinsics import guess_intrinsics
 from calibration.extrinsics import calibrate_extrinsics
+from calibration.intrinsics import guess_intrinsics
 from calibration.multiview import HandView, RigCamera, fuse_views, single_view_joints
 from calibration.placement import solve_translation
 from calibration.profile import HandProfile, bone_lengths, profile_scale
-from calibration.synthetic import (board_poses, render_board, rotation, synthetic_hands,
-                                   synthetic_rig, webcam_calibration)
+from calibration.simulation import (
+    board_poses,
+    render_board,
+    rotation,
+    synthetic_hands,
+    synthetic_rig,
+    webcam_calibration,
+)
 from models.hand_model import HandModel
 
 REPO = Path(__file__).resolve().parent.parent

@@ -61,9 +61,9 @@ def clip_hands(max_frames: int | None):
     """
     from tqdm import tqdm
 
-    from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-    from realtime.detector import DetectorConfig, MediaPipeDetector
-    from realtime.sources import SourceConfig, open_source
+    from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+    from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
+    from realtime.io.sources import SourceConfig, open_source
 
     gt = np.load(SAMPLE_GT)
     src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
@@ -105,7 +105,7 @@ def hgcnn_hands(images: list[dict]):
     from tqdm import tqdm
 
     from calibration.intrinsics import CameraIntrinsics
-    from realtime.detector import DetectorConfig, MediaPipeDetector
+    from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
     from realtime.types import Frame
 
     with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:

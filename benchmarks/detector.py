@@ -32,12 +32,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import (CLIP_MATCH_PX, HGCNN, REPO, SHARED_DATA, hgcnn_images,
-                               nearest_detection, read_frames, save_figure)
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-from realtime.detector import DetectorConfig, MediaPipeDetector
-from realtime.scheduled_detector import ScheduledDetector, ScheduledDetectorConfig
-from realtime.tracking import HandTracker
+from benchmarks.common import (
+    CLIP_MATCH_PX,
+    HGCNN,
+    REPO,
+    SHARED_DATA,
+    hgcnn_images,
+    nearest_detection,
+    read_frames,
+    save_figure,
+)
+from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
+from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
+from realtime.mesh.tracking import HandTracker
 from realtime.types import Frame
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnings

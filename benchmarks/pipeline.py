@@ -6,7 +6,7 @@ at their timestamps, stale ones dropped in the one-slot mailboxes) through:
 
 - ours: detect -> regress -> smooth -> the demo's hands-file sink in a temp folder (standing in for
   the publisher), with the ``OverlaySink`` (drawing + video encoding) in its own render
-  thread, wired exactly as ``realtime.demo.run`` wires them;
+  thread, wired exactly as ``realtime.cli.demo.run`` wires them;
 - MediaPipe alone: the same ``Pipeline`` with only the detect processor and a no-op sink.
 
 Both are measured the same way: a probe sink placed last in ``sinks`` records
@@ -44,16 +44,18 @@ import numpy as np
 from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
 from models.hand_model import HandModel
-from realtime.demo import SAMPLE_VIDEO, DemoConfig, make_fitter, sample_intrinsics
-from realtime.scheduled_detector import DETECTOR_KINDS, open_detector
-from realtime.pipeline import Packet, Pipeline, PipelineConfig
-from realtime.raster import warmup as render_warmup
-from realtime.sinks import HandsFileSink, OverlaySink
-from realtime.smoothing import HandSmoother, SmootherConfig
-from realtime.sources import SourceConfig, open_source
-from realtime.stats import LatencyRecorder
-from realtime.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
-from realtime.types import Frame
+from realtime.cli.demo import DemoConfig, make_fitter, sample_intrinsics
+from realtime.detect.scheduled import DETECTOR_KINDS, open_detector
+from realtime.engine.pipeline import Pipeline, PipelineConfig
+from realtime.engine.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
+from realtime.engine.stats import LatencyRecorder
+from realtime.io.hands_file import HandsFileSink
+from realtime.io.sample import SAMPLE_VIDEO
+from realtime.io.sources import SourceConfig, open_source
+from realtime.mesh.smoothing import HandSmoother, SmootherConfig
+from realtime.render.overlay_sink import OverlaySink
+from realtime.render.raster import warmup as render_warmup
+from realtime.types import Frame, Packet
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnings
 
@@ -152,7 +154,7 @@ def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
 
 def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, recorder, live,
           render: bool = True) -> Pipeline:
-    """The demo's pipeline (``realtime.demo.run``), headless, with the probe after the hands.
+    """The demo's pipeline (``realtime.cli.demo.run``), headless, with the probe after the hands.
 
     ``render=False`` (diagnosis only, ``--ablate``) leaves out the overlay render sink.
     """

@@ -39,11 +39,11 @@ from benchmarks.common import (
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
 from models.ik import fit_keypoints
-from models.regressor import prepare_inputs_torch
-from models.synthetic import SyntheticHands
-from realtime.demo import SAMPLE_GT
-from realtime.fitting import HandFitter
-from realtime.regressor_runner import RegressorFitter, RunnerConfig
+from models.training.regressor import prepare_inputs_torch
+from models.training.synthetic import SyntheticHands
+from realtime.io.sample import SAMPLE_GT
+from realtime.mesh.ik_fit import HandFitter
+from realtime.mesh.regressor import RegressorFitter, RunnerConfig
 
 MM = 1000.0
 

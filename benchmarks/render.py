@@ -1,6 +1,6 @@
 """Rendering speed: the AR overlay of two hands on 640x480, and the 3D viewer's update.
 
-- overlay (ours): what the render thread does per frame (``realtime.overlay``): copy the
+- overlay (ours): what the render thread does per frame (``realtime.render.overlay``): copy the
   frame, both meshes through the Numba z-buffer rasterizer (shared depth, per-vertex
   lighting, back faces culled, 65% opacity), skeletons, labels and the HUD (FPS/latency
   plus one line per hand with score and uncertainty). Variants: per-pixel lighting without
@@ -10,7 +10,7 @@
   blend, skeleton and HUD), and, with a display, Open3D's legacy ``Visualizer`` rendering
   the two meshes from the camera and its screen buffer captured and blended over the frame.
 - viewer update (with a display; under Xvfb it is Mesa's software OpenGL): the real
-  ``realtime.viewer.HandViewer`` taking two new hands and the frame (vertices and colours
+  ``realtime.render.viewer.HandViewer`` taking two new hands and the frame (vertices and colours
   written in place, normals, ``update_geometry``, the image plane's texture) then
   ``poll_events`` + ``update_renderer``. Without a display it is skipped (null).
 
@@ -38,10 +38,17 @@ import numpy as np
 from benchmarks.common import REPO, save_figure
 from models.hand_model import flip_faces
 from models.topology import SKELETON_EDGES
-from realtime import raster
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-from realtime.overlay import (HAND_COLORS, SKELETON_BGR, OverlayConfig, draw_hands, draw_hud,
-                              hand_color, hand_hud_lines)
+from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
+from realtime.render import raster
+from realtime.render.overlay import (
+    HAND_COLORS,
+    SKELETON_BGR,
+    OverlayConfig,
+    draw_hands,
+    draw_hud,
+    hand_color,
+    hand_hud_lines,
+)
 from realtime.types import HandMesh
 
 FIRST, LAST = 330, 450  # frames of the clip with both hands
@@ -248,7 +255,7 @@ def main() -> None:
                 lambda i: o3d_base(frames[i], scenes[i]), n, count, warmup=5)
         finally:
             o3d_base.close()
-        from realtime.viewer import HandViewer, ViewerConfig
+        from realtime.render.viewer import HandViewer, ViewerConfig
 
         viewer = HandViewer(ViewerConfig(window_name="viewer benchmark"), faces_for, K,
                             (frames[0].shape[1], frames[0].shape[0])).open()

@@ -1,4 +1,4 @@
-"""Jitter, lag and cost of the One-Euro hand smoother (``realtime.smoothing``).
+"""Jitter, lag and cost of the One-Euro hand smoother (``realtime.mesh.smoothing``).
 
 (a) A synthetic trajectory with known truth: the open hand moving for 20 s at 30 FPS, slow
     drift plus a few fast moves and wrist turns, with MediaPipe-like noise added.
@@ -27,9 +27,9 @@ from dataclasses import replace
 import numpy as np
 
 from benchmarks.common import REPO
+from models.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from models.hand_model import HandModel
-from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from realtime.smoothing import HandSmoother, SmootherConfig
+from realtime.mesh.smoothing import HandSmoother, SmootherConfig
 from realtime.types import HandMesh
 
 FPS = 30.0

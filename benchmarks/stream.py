@@ -1,6 +1,6 @@
 """The ZeroMQ hand stream on real sockets over 127.0.0.1: cost, latency, slow subscribers.
 
-One run, one ``realtime.publisher.Publisher`` in this process, subscribers in their own
+One run, one ``realtime.stream.publisher.Publisher`` in this process, subscribers in their own
 processes (``multiprocessing`` spawn: they never share this process's GIL or memory):
 
 1. **without** the slow subscriber: ``--messages`` frames at ``--rate`` Hz, one fast
@@ -72,7 +72,7 @@ def rss_mb() -> float:
 
 # -- subscribers (child processes) ------------------------------------------------------------
 def fast_subscriber(endpoint: str, topology: str, ready, done, results) -> None:
-    from realtime.client import HandClient
+    from realtime.stream.client import HandClient
 
     seqs, lat = [], []
     with HandClient(endpoint, ("hands",), topology) as client:
@@ -100,7 +100,7 @@ def raw_subscriber(endpoint: str, topic: str, name: str, ready, done, results,
     ``sleep_s`` between receives and a small ``rcvhwm`` make it the slow subscriber."""
     import zmq
 
-    from realtime import protocol
+    from realtime.stream import protocol
 
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
@@ -137,8 +137,7 @@ def run_phase(pub, hands, image, n: int, rate: float, start_index: int,
     ``cpu``: filled with each ``write``'s CPU time of this thread (``time.thread_time``),
     which, unlike the wall time, leaves out waiting for a core on a busy machine.
     """
-    from realtime.pipeline import Packet
-    from realtime.types import Frame
+    from realtime.types import Frame, Packet
 
     costs = np.empty(n)
     period = 1.0 / rate
@@ -161,8 +160,7 @@ def run_phase(pub, hands, image, n: int, rate: float, start_index: int,
 def publish_until_ready(pub, hands, image, i: int, ready, who: str) -> int:
     """Publish a frame every 10 ms until ``ready`` is set (a subscriber got one: it is
     connected and subscribed); the next frame index."""
-    from realtime.pipeline import Packet
-    from realtime.types import Frame
+    from realtime.types import Frame, Packet
 
     deadline = time.monotonic() + 30
     while not ready.is_set():
@@ -204,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     a.rate = a.rate or (200.0 if a.quick else 60.0)
 
     from models.hand_model import HandModel
-    from realtime.publisher import Publisher, PublisherConfig
+    from realtime.stream.publisher import Publisher, PublisherConfig
 
     model = HandModel.open_hand()
     hands = make_hands(model)
@@ -362,10 +360,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def offline_costs(model, hands, image, n: int = 300) -> dict:
     """Publish cost without sockets: generic encode (before) vs packed; rigged mode."""
-    from realtime import protocol, rig
-    from realtime.pipeline import Packet
-    from realtime.publisher import Publisher, PublisherConfig
-    from realtime.types import Frame
+    from realtime.stream import bones, protocol
+    from realtime.stream.publisher import Publisher, PublisherConfig
+    from realtime.types import Frame, Packet
 
     names = model.data.joint_names
 
@@ -398,7 +395,7 @@ def offline_costs(model, hands, image, n: int = 300) -> dict:
         topo = protocol.decode(pub.topology_message())
     out["rigged_kb"] = len(full) / 1024
     msg = protocol.decode(full)
-    out["rig_err_mm"] = max(float(np.linalg.norm(rig.skin_rigged(topo, got) - h.vertices,
+    out["rig_err_mm"] = max(float(np.linalg.norm(bones.skin_rigged(topo, got) - h.vertices,
                                                  axis=1).max()) * 1000
                             for h, got in zip(hands, msg.hands))
     return out
@@ -408,9 +405,9 @@ def sender_thread_costs(model, hands, image, n: int = 1200, rate: float = 120.0)
     """What the loop pays per frame, inline vs with ``sender_thread`` (paced, a subscriber on
     ``hands`` that never reads: ZeroMQ drops for it once its queue is full),
     and the sender thread's own CPU time per frame."""
-    from realtime.publisher import Publisher, PublisherConfig
-
     import zmq
+
+    from realtime.stream.publisher import Publisher, PublisherConfig
 
     out = {}
     ctx = zmq.Context()
@@ -439,8 +436,8 @@ def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
     """Mean/max distance, mm, between the rigged mesh and the regressor's vertices."""
     try:
         from calibration.intrinsics import CameraIntrinsics
-        from realtime import rig
-        from realtime.regressor_runner import RegressorFitter, RunnerConfig
+        from realtime.mesh.regressor import RegressorFitter, RunnerConfig
+        from realtime.stream import bones
         from realtime.types import Detection
 
         z = np.load(REPO / "realtime" / "assets" / "sample" / "sample_gt.npz")
@@ -459,8 +456,8 @@ def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
             dets.append(Detection(z["keypoints_2d"][f, h], rel_z, kp - kp.mean(0),
                                   str(z["handedness"][h]), 0.95, int(f), 0.0))
         got = fitter.fit_all(dets, intr, list(range(len(dets))))
-        for hand, arrays in zip(got, rig.rig_arrays(model, got)):
-            ref = rig.rigged_reference(model, hand, arrays)
+        for hand, arrays in zip(got, bones.rig_arrays(model, got)):
+            ref = bones.rigged_reference(model, hand, arrays)
             dists.append(np.linalg.norm(ref - hand.vertices, axis=1))
     d = np.concatenate(dists) * 1000
     return (f"mean {d.mean():.2f} mm, p95 {np.percentile(d, 95):.2f} mm, max {d.max():.2f} mm "
@@ -469,7 +466,7 @@ def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
 
 
 def pub_messages_size(model, hands) -> bytes:
-    from realtime import protocol
+    from realtime.stream import protocol
 
     return protocol.encode(protocol.TOPIC_HANDS, {"seq": 0}, [
         (protocol.hand_header(h), protocol.hand_arrays(h, model.data.joint_names))

@@ -32,12 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.geometry import axis_angle_to_matrix  # noqa: E402
 from models.hand_model import HandModel, flip_faces, mirror_x  # noqa: E402
 from models.poses import pose_from_curls  # noqa: E402
-from models.rotations import axis_angle_to_matrix  # noqa: E402
-from realtime import raster  # noqa: E402
-from realtime.texture import (TextureConfig, TextureFuser, sample_vertex_colors,  # noqa: E402
-                              zbuffer_of)
+from realtime.mesh.texture import TextureConfig, TextureFuser, sample_vertex_colors, zbuffer_of  # noqa: E402
+from realtime.render import raster  # noqa: E402
 from realtime.types import HandMesh  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480

@@ -1,9 +1,9 @@
 """Two interacting hands: interpenetration, keypoint error, handedness flips, cost.
 
-Part 1, interacting pairs. Plausible touching pairs (``models.interaction_data``: clasp,
+Part 1, interacting pairs. Plausible touching pairs (``models.training.interaction_data``: clasp,
 pinch between hands, interlaced fingers, holding a finger, palm to palm; truths whose
 meshes overlap by more than ``TRUTH_MAX_MM3`` are redrawn) are seen through MediaPipe-like
-noise with the levels of ``models.synthetic.SyntheticConfig``: world landmarks with a
+noise with the levels of ``models.training.synthetic.SyntheticConfig``: world landmarks with a
 global scale error and per-keypoint noise (depth several times x/y), image landmarks with
 noise proportional to the hand's size. Each hand is then fitted as the fitting baseline
 does (IK on the world landmarks, then the translation that puts the fitted keypoints on the
@@ -38,16 +38,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.placement import project, solve_translation  # noqa: E402
+from models.geometry import axis_angle_to_matrix  # noqa: E402
 from models.hand_model import HandModel, flip_faces, mirror_x  # noqa: E402
 from models.ik import fit_keypoints  # noqa: E402
-from models.interaction import (HandKinematics, HandState, penetration_volume,  # noqa: E402
-                                state_vertices)
-from models.interaction_data import KINDS, sample_interaction  # noqa: E402
+from models.penetration import HandKinematics, HandState, penetration_volume, state_vertices  # noqa: E402
 from models.poses import sample_poses  # noqa: E402
-from models.rotations import axis_angle_to_matrix  # noqa: E402
-from models.synthetic import SyntheticConfig  # noqa: E402
-from realtime.interaction import TwoHandConfig, TwoHandCorrector  # noqa: E402
-from realtime.tracking import HandTracker, TrackerConfig  # noqa: E402
+from models.training.interaction_data import KINDS, sample_interaction  # noqa: E402
+from models.training.synthetic import SyntheticConfig  # noqa: E402
+from realtime.mesh.tracking import HandTracker, TrackerConfig  # noqa: E402
+from realtime.mesh.two_hands import TwoHandConfig, TwoHandCorrector  # noqa: E402
 from realtime.types import Detection, HandMesh  # noqa: E402
 
 WIDTH, HEIGHT = 1280, 720
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     res_plain = evaluate_pairs(model, kin, pairs, plain, a.seed + 1)
     res = evaluate_pairs(model, kin, pairs, full, a.seed + 1)
     print(f"{len(pairs)} interacting pairs ({', '.join(KINDS)}), 1 in 3 occluded; "
-          f"MediaPipe-like noise (models.synthetic levels), fitting-baseline placement")
+          f"MediaPipe-like noise (models.training.synthetic levels), fitting-baseline placement")
     print(f"{'':34}{'pen mm3':>10}{'kp err mm':>11}{'rel err mm':>11}{'2D px':>8}"
           f"{'angle °':>9}{'ms p50':>8}{'ms p95':>8}")
     print(f"{'before (independent hands)':34}{res['vol_before'].mean():10.0f}"

@@ -11,7 +11,7 @@ half-second, which views it used and the error against the known truth.
     PYTHONPATH=$PWD .venv/bin/python examples/multicam_fusion.py \
         --rig rig.json --sources 0 1                                        # real cameras
 
-With real cameras each source runs as ``python -m realtime.landmark_stream camera`` (as it
+With real cameras each source runs as ``python -m realtime.multiview.landmark_stream camera`` (as it
 would on its own machine) and this process is the fusion node.
 """
 
@@ -29,11 +29,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from calibration.multiview import HandView, RigCamera, fit_mesh, fuse_views  # noqa: E402
-from calibration.synthetic import synthetic_rig, webcam_calibration  # noqa: E402
+from calibration.simulation import synthetic_rig, webcam_calibration  # noqa: E402
 from models.hand_model import HandModel  # noqa: E402
 from models.poses import named_pose  # noqa: E402
-from realtime.landmark_stream import (FusionNode, LandmarkPublisher,  # noqa: E402
-                                      LandmarkSubscriber, main as stream_main)
+from realtime.multiview.landmark_stream import FusionNode, LandmarkPublisher, LandmarkSubscriber  # noqa: E402
+from realtime.multiview.landmark_stream import main as stream_main
 from realtime.types import Detection  # noqa: E402
 
 FPS = 30.0
@@ -132,7 +132,7 @@ def run_real(rig: str, sources: list[str], seconds: float | None) -> int:
         for i, src in enumerate(sources):
             ep = f"tcp://127.0.0.1:{5601 + i}"
             endpoints.append(ep)
-            procs.append(subprocess.Popen([sys.executable, "-m", "realtime.landmark_stream",
+            procs.append(subprocess.Popen([sys.executable, "-m", "realtime.multiview.landmark_stream",
                                            "camera", "--source", src, "--camera-id", str(i),
                                            "--publish", ep]))
         args = ["fuse", "--rig", rig, "--print"]

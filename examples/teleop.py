@@ -51,7 +51,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realtime.protocol import FINGER_JOINTS, Message
+from realtime.stream.protocol import FINGER_JOINTS, Message
 
 THUMB_TIP, INDEX_TIP = 4, 8  # MediaPipe keypoint indices
 
@@ -280,10 +280,10 @@ def run(config: TeleopConfig, emit: Callable[[Command], None] | None = None,
 
     Polls at least every ``lost_timeout_s / 2`` so a dead stream turns into ``hold``.
     Stops after ``max_commands`` emitted commands or when ``stop()`` is true. Returns the
-    number of commands emitted. ``client``: an open :class:`realtime.client.HandClient`
+    number of commands emitted. ``client``: an open :class:`realtime.stream.client.HandClient`
     (one is made from ``config`` otherwise).
     """
-    from realtime.client import HandClient  # needs pyzmq; the pure logic above does not
+    from realtime.stream.client import HandClient  # needs pyzmq; the pure logic above does not
 
     emit = emit or (lambda c: print(format_command(c), flush=True))
     own = client is None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import ASSET_DIR
 from models.errors import AssetError
 from models.limits import default_limits
 from models.skinning import (
@@ -27,7 +28,6 @@ from models.skinning import (
     shaped_rest,
 )
 
-ASSET_DIR = Path(__file__).resolve().parent / "assets"
 OPEN_HAND_PATH = ASSET_DIR / "open_hand.npz"
 
 _REQUIRED = (
@@ -96,11 +96,11 @@ def _file_sha256(path: Path) -> str:
 
 
 def load_npz(path: str | Path) -> HandModelData:
-    """Read a hand model written by ``models.build_open_hand`` (or the same layout)."""
+    """Read a hand model written by ``models.training.build_open_hand`` (or the same layout)."""
     path = Path(path)
     if not path.is_file():
         raise AssetError(f"hand model file not found: {path}. Reinstall the package or pass "
-                         "the path of a model built with `python -m models.build_open_hand`.")
+                         "the path of a model built with `python -m models.training.build_open_hand`.")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from models.hand_model import HandModel
 from numba import njit
 
-from models.rotations import matrix_to_axis_angle
+from models.geometry import matrix_to_axis_angle
+from models.hand_model import HandModel
 from models.skinning import forward_kinematics, rigid_points, shaped_rest
 from models.topology import BONES
 

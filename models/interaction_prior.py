@@ -4,8 +4,8 @@ After "Reconstructing Interacting Hands with Interaction Prior from Monocular Im
 (arXiv 2308.14082), which compacts plausible two-hand interactions into a latent space;
 here the space is learned from synthetic contact-rich pairs, not motion capture.
 
-The network (trained by ``models/train_interaction_prior.py`` on ``models.interaction_data``
-pairs) maps a pair's features (``models.interaction_data.pair_features``: the left hand's
+The network (trained by ``models/training/train_interaction_prior.py`` on
+``models.training.interaction_data`` pairs) maps a pair's features (:func:`pair_features`: the left hand's
 pose relative to the right hand's wrist, and both hands' joint angles) to a latent Gaussian
 and back. Encoding to the latent mean and decoding projects a pair onto the learned
 manifold of plausible interactions; the corrector pulls the hands toward that projection
@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from models import WEIGHTS_DIR
 from models.errors import AssetError
+from models.geometry import matrix_to_rot6d
+from models.penetration import HandKinematics, HandState
 
-PRIOR_PATH = Path(__file__).resolve().parent / "weights" / "interaction_prior.npz"
+PRIOR_PATH = WEIGHTS_DIR / "interaction_prior.npz"
 _LAYERS = ("enc0", "enc1", "mu", "logvar", "dec0", "dec1", "out")
 
 
@@ -40,7 +43,7 @@ class InteractionPrior:
         path = Path(path)
         if not path.is_file():
             raise AssetError(f"interaction prior not found: {path}. Train it with "
-                             "`python -m models.train_interaction_prior`")
+                             "`python -m models.training.train_interaction_prior`")
         try:
             with np.load(path, allow_pickle=False) as z:
                 weights = {k: z[k].astype(np.float64) for k in z.files
@@ -81,3 +84,36 @@ class InteractionPrior:
                              f"{f.shape[-1]}")
         out = self.decode(self.encode(f)[0])
         return out[0] if f.ndim == 1 else out
+
+
+# ---------------------------------------------------------------------------------------
+# Features of a pair, as the interaction prior sees them.
+
+_MIRROR = np.diag([-1.0, 1.0, 1.0])
+
+POSE_SCALE = 0.5  # radians per feature unit
+TRANS_SCALE = 0.1  # meters per feature unit
+
+
+def pair_features(kin: HandKinematics, right: HandState, left: HandState) -> np.ndarray:
+    """``(6 + 3 + 2 (J-1) 3,)``: the left hand's rotation (6D) and wrist offset in the right
+    hand's wrist frame, then both hands' joint angles (right first), scaled to ~unit size."""
+    pr, pl = kin.posed(right, False), kin.posed(left, False)
+    g_r = right.rot
+    g_l = _MIRROR @ left.rot @ _MIRROR
+    rel = g_r.T @ g_l
+    offset = g_r.T @ (pl.keypoints[0] - pr.keypoints[0])
+    return np.concatenate([matrix_to_rot6d(rel[None])[0], offset / TRANS_SCALE,
+                           right.pose[1:].ravel() / POSE_SCALE,
+                           left.pose[1:].ravel() / POSE_SCALE])
+
+
+def features_to_poses(features: np.ndarray, num_joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two hands' joint angles ``(J,3)`` (root zero) back from :func:`pair_features`."""
+    n = (num_joints - 1) * 3
+    poses = []
+    for k in range(2):
+        p = np.zeros((num_joints, 3))
+        p[1:] = features[9 + k * n: 9 + (k + 1) * n].reshape(-1, 3) * POSE_SCALE
+        poses.append(p)
+    return poses[0], poses[1]

@@ -1,7 +1,7 @@
 """Forward kinematics and linear blend skinning: pure, batched NumPy functions.
 
 Shapes are given as ``(B, ...)``; ``J`` joints, ``V`` vertices, ``S`` shape components.
-The same math in torch lives in ``models.torch_skinning``; tests hold them within 1e-5.
+The same math in torch lives in ``models.training.torch_skinning``; tests hold them within 1e-5.
 After smplx's ``lbs.py`` (Loper et al., SMPL, 2015), with one addition: every joint has
 an anatomical frame ``F_j`` (columns: flexion axis, abduction axis, bone axis), and pose
 rotation vectors are expressed in it, so that joint limits read as flexion/abduction/twist.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.rotations import axis_angle_to_matrix, rot6d_to_matrix
+from models.geometry import axis_angle_to_matrix, rot6d_to_matrix
 
 
 def pose_to_matrices(pose: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The texture layout of the open hand (``models/assets/open_hand_uv.npz``), read at run time.
 
-Built once by ``python -m models.build_uv`` (xatlas); see that module for the layout. Left
+Built once by ``python -m models.training.build_uv`` (xatlas); see that module for the layout. Left
 hands are mirrored right hands with the same vertex order, so one layout serves both.
 """
 
@@ -36,7 +36,7 @@ class UVLayout:
                 self.vmapping[self.uv_faces], faces):
             raise AssetError(f"the UV layout ({len(self.uv_faces)} faces) does not match this "
                              f"mesh ({len(faces)} faces); rebuild it with "
-                             "`python -m models.build_uv --mesh YOUR_MODEL.npz`")
+                             "`python -m models.training.build_uv --mesh YOUR_MODEL.npz`")
 
 
 def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OPEN_HAND_PATH
@@ -44,7 +44,7 @@ def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OP
     """Read a layout; with ``mesh_path``, check it was built for that mesh file."""
     path = Path(path)
     if not path.is_file():
-        raise AssetError(f"UV layout not found: {path}. Build it with `python -m models.build_uv`")
+        raise AssetError(f"UV layout not found: {path}. Build it with `python -m models.training.build_uv`")
     try:
         with np.load(path, allow_pickle=False) as z:
             layout = UVLayout(uv=z["uv"].astype(np.float64),
@@ -53,11 +53,11 @@ def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OP
                               mesh_sha256=str(z["mesh_sha256"]),
                               resolution=int(z["resolution"]))
     except (OSError, ValueError, KeyError) as exc:
-        raise AssetError(f"{path} is not a UV layout written by models.build_uv ({exc})") from exc
+        raise AssetError(f"{path} is not a UV layout written by models.training.build_uv ({exc})") from exc
     if mesh_path is not None:
         digest = hashlib.sha256(Path(mesh_path).read_bytes()).hexdigest()
         if digest != layout.mesh_sha256:
             raise AssetError(f"{path} was built for another mesh (sha256 {layout.mesh_sha256[:12]}"
                              f", this one {digest[:12]}); rebuild it with "
-                             "`python -m models.build_uv`")
+                             "`python -m models.training.build_uv`")
     return layout

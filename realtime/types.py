@@ -67,5 +67,19 @@ class HandMesh:
     timestamp: float
     frame_index: int
     reprojection_error_px: float = float("nan")
-    # Fused per-vertex texture (realtime.texture), RGB in [0,1], (V,3); None when off.
+    # Fused per-vertex texture (realtime.mesh.texture), RGB in [0,1], (V,3); None when off.
     vertex_colors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Packet:
+    """What travels down the pipeline: a frame and what was found in it.
+
+    ``t_capture`` is ``time.monotonic()`` when the frame was captured (or, for paced files,
+    when it was due), the start of every latency measurement.
+    """
+
+    frame: Frame
+    t_capture: float
+    detections: tuple[Detection, ...] = ()
+    hands: tuple[HandMesh, ...] = ()

@@ -29,16 +29,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from models.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from models.hand_model import HandModel, HandOutput, flip_faces, mirror_x
 from models.limits import clamp_pose
 from models.poses import named_pose
-from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from realtime.raster import Lighting, new_zbuffer, render_mesh, vertex_normals
+from realtime.io.sample import SAMPLE_DIR
+from realtime.render.raster import Lighting, new_zbuffer, render_mesh, vertex_normals
 from scripts.backgrounds import make_background
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "realtime" / "assets" / "sample"
 WIDTH, HEIGHT, FPS, DURATION_S = 640, 480, 30, 15.0
 FOCAL_PX = 600.0
 HANDEDNESS = ("right", "left")  # hand slots of the ground truth

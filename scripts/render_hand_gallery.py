@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.geometry import axis_angle_to_matrix
 from models.hand_model import HandModel
 from models.poses import named_pose
-from models.rotations import axis_angle_to_matrix
-from realtime.raster import render_mesh
+from realtime.render.raster import render_mesh
 
 SKIN = np.array([0.87, 0.66, 0.55])
 

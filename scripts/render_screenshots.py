@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from models.hand_model import HandModel, flip_faces
-from realtime.records import read_hands, record_camera, record_to_hand
-from realtime.viewer import HandViewer, ViewerConfig
+from realtime.io.hands_file import read_hands, record_camera, record_to_hand
+from realtime.render.viewer import HandViewer, ViewerConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

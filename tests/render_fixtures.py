@@ -60,8 +60,8 @@ def write_gt_hands_file(path, first: int = 330, count: int = 60) -> None:
     """A hands.jsonl of the built-in clip's ground truth (two hands from frame 330), to
     replay without MediaPipe."""
     from calibration.intrinsics import CameraIntrinsics
-    from realtime.demo import SAMPLE_GT
-    from realtime.records import HandsWriter
+    from realtime.io.hands_file import HandsWriter
+    from realtime.io.sample import SAMPLE_GT
 
     with np.load(SAMPLE_GT) as npz:
         gt = {k: npz[k] for k in ("K", "present", "vertices", "keypoints", "keypoints_2d",

@@ -15,14 +15,25 @@ import pytest
 
 from calibration.board import BoardDetector, BoardSpec, save_board
 from calibration.calibrate import ViewSelector, calibrate_views
-from calibration.camera_file import (CameraCalibration, calibration_from_dict,
-                                     load_calibration, save_calibration)
+from calibration.camera_file import (
+    CameraCalibration,
+    calibration_from_dict,
+    load_calibration,
+    save_calibration,
+)
 from calibration.errors import CalibrationError
 from calibration.intrinsics import CameraIntrinsics
 from calibration.placement import solve_translation
-from calibration.profile import (HandProfile, ProfileRecorder, bone_lengths, is_open_hand,
-                                 load_profile, profile_scale, save_profile)
-from calibration.synthetic import board_poses, render_board, webcam_calibration
+from calibration.profile import (
+    HandProfile,
+    ProfileRecorder,
+    bone_lengths,
+    is_open_hand,
+    load_profile,
+    profile_scale,
+    save_profile,
+)
+from calibration.simulation import board_poses, render_board, webcam_calibration
 from models.hand_model import HandModel
 from models.poses import named_pose
 

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO, main
-from realtime.records import read_hands
+from realtime.cli.demo import main
+from realtime.io.hands_file import read_hands
+from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
 
 REPO = Path(__file__).resolve().parent.parent
 REPROJECTION_TOL_PX = 6.0  # fitted keypoints vs MediaPipe's 2D landmarks, mean per hand

@@ -11,7 +11,8 @@ import pytest
 from calibration.camera_file import CameraCalibration, save_calibration
 from calibration.intrinsics import CameraIntrinsics
 from calibration.profile import load_profile, save_profile
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO, main
+from realtime.cli.demo import main
+from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
 
 FRAMES = "40"
 
@@ -74,11 +75,11 @@ def test_missing_or_bad_calibration_is_one_clear_line(tmp_path, capsys):
 def test_undistortion_in_the_loop_places_hands_better():
     """The fitting baseline on a synthetic detection seen through a strongly distorting
     lens near the image corner: undistorted landmarks give the right position."""
-    from calibration.synthetic import webcam_calibration
+    from calibration.simulation import webcam_calibration
     from models.hand_model import HandModel
     from models.poses import named_pose
-    from realtime.calibrated import CalibratedFitter
-    from realtime.fitting import FitterConfig, HandFitter
+    from realtime.mesh.ik_fit import FitterConfig, HandFitter
+    from realtime.mesh.profiled import CalibratedFitter
     from realtime.types import Detection
 
     model = HandModel.open_hand()

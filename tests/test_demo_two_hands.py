@@ -6,8 +6,9 @@ import json
 
 import cv2
 
-from realtime.demo import SAMPLE_VIDEO, main
-from realtime.records import read_hands
+from realtime.cli.demo import main
+from realtime.io.hands_file import read_hands
+from realtime.io.sample import SAMPLE_VIDEO
 
 
 def test_demo_corrects_two_hands_and_saves_their_texture(tmp_path):
@@ -44,7 +45,7 @@ def test_demo_publishes_the_texture_and_the_uv_atlas(tmp_path):
     import socket
     import threading
 
-    from realtime.client import HandClient
+    from realtime.stream.client import HandClient
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

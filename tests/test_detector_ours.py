@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from benchmarks.common import read_frames
-from realtime import hand_rois as hr
-from realtime.demo import SAMPLE_GT, SAMPLE_VIDEO
-from realtime.detector import DetectorConfig, MediaPipeDetector
+from realtime.detect import hand_rois as hr
+from realtime.detect.litert_models import mediapipe_model_dir
+from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
 from realtime.errors import ModelFileError, RealtimeError
-from realtime.litert_models import mediapipe_model_dir
-from realtime.scheduled_detector import ScheduledDetector, ScheduledDetectorConfig
-from realtime.tracking import HandTracker
+from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
+from realtime.mesh.tracking import HandTracker
 from realtime.types import Frame
 
 GOLDEN_PX = 0.5  # mean landmark distance to the legacy pipeline's, pixels
@@ -286,8 +286,8 @@ def test_landmarks_to_rect_recovers_rotation():
 
 
 def test_demo_picks_the_detector():
-    from realtime.demo import parse_args
-    from realtime.scheduled_detector import open_detector
+    from realtime.cli.demo import parse_args
+    from realtime.detect.scheduled import open_detector
 
     assert parse_args([]).detector_kind == "ours"
     with pytest.raises(ValueError, match="--landmarks"):

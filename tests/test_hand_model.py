@@ -16,6 +16,12 @@ import numpy as np
 import pytest
 
 from models.errors import AssetError
+from models.geometry import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    rot6d_to_matrix,
+)
 from models.hand_model import (
     ASSET_DIR,
     OPEN_HAND_PATH,
@@ -25,12 +31,6 @@ from models.hand_model import (
     mirror_x,
 )
 from models.poses import NAMED_POSES, named_pose, sample_poses
-from models.rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_rot6d,
-    rot6d_to_matrix,
-)
 from models.topology import BONES, FINGERS, Keypoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -373,7 +373,7 @@ def test_pose_formats_give_identical_vertices(model):
 @pytest.mark.parametrize("pose_format", ["axis_angle", "6d"])
 def test_torch_model_matches_numpy(model, dtype_name, tol, pose_format):
     torch = pytest.importorskip("torch")
-    from models.torch_skinning import TorchHandModel
+    from models.training.torch_skinning import TorchHandModel
 
     d = model.data
     dtype = getattr(torch, dtype_name)
@@ -449,7 +449,7 @@ def test_rebuild_matches_committed_asset(model, tmp_path):
     out = tmp_path / "open_hand.npz"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run(
-        [str(BUILD_PYTHON), "-m", "models.build_open_hand", "--samples", "40", "--out", str(out)],
+        [str(BUILD_PYTHON), "-m", "models.training.build_open_hand", "--samples", "40", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-4000:]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.geometry import axis_angle_to_matrix
 from models.hand_model import HandModel, flip_faces
-from models.interaction import (
+from models.interaction_prior import InteractionPrior, features_to_poses, pair_features
+from models.penetration import (
     CorrectionConfig,
     HandKinematics,
     HandState,
@@ -16,11 +18,9 @@ from models.interaction import (
     state_vertices,
     total_penetration,
 )
-from models.interaction_data import KINDS, features_to_poses, pair_features, sample_interaction
-from models.interaction_prior import InteractionPrior
 from models.poses import named_pose
-from models.rotations import axis_angle_to_matrix
-from realtime.interaction import TwoHandConfig, TwoHandCorrector, hand_size
+from models.training.interaction_data import KINDS, sample_interaction
+from realtime.mesh.two_hands import TwoHandConfig, TwoHandCorrector, hand_size
 from realtime.types import HandMesh
 
 K = np.array([[900.0, 0.0, 640.0], [0.0, 900.0, 360.0], [0.0, 0.0, 1.0]])

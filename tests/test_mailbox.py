@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from realtime.engine.mailbox import Closed, LatestMailbox, LosslessQueue, make_channel
 from realtime.errors import RealtimeError
-from realtime.mailbox import Closed, LatestMailbox, LosslessQueue, make_channel
 
 TIMEOUT_S = 2.0  # generous: only guards against hangs, never a timing threshold
 

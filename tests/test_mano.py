@@ -218,7 +218,7 @@ def test_keypoints_follow_mediapipe(model, raw):
 
 def test_torch_twin_agrees(pkl, model):
     torch = pytest.importorskip("torch")
-    from models.torch_skinning import TorchHandModel
+    from models.training.torch_skinning import TorchHandModel
 
     tmodel = TorchHandModel(model.data, dtype=torch.float64)
     rng = np.random.default_rng(3)

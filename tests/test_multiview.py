@@ -11,15 +11,19 @@ import pytest
 from calibration.board import BoardDetector, BoardSpec
 from calibration.errors import CalibrationError
 from calibration.extrinsics import calibrate_extrinsics, load_rig, save_rig
-from calibration.multiview import (HandView, RigCamera, associate, fit_mesh, fuse_views,
-                                   triangulate)
+from calibration.multiview import HandView, RigCamera, associate, fit_mesh, fuse_views, triangulate
 from calibration.profile import ProfileRecorder, bone_lengths
-from calibration.synthetic import render_board, rotation, synthetic_rig, webcam_calibration
+from calibration.simulation import render_board, rotation, synthetic_rig, webcam_calibration
 from models.hand_model import HandModel
 from models.poses import named_pose
-from realtime import protocol
-from realtime.landmark_stream import (FusionNode, LandmarkPublisher, LandmarkSubscriber,
-                                      decode_landmarks, encode_landmarks)
+from realtime.multiview.landmark_stream import (
+    FusionNode,
+    LandmarkPublisher,
+    LandmarkSubscriber,
+    decode_landmarks,
+    encode_landmarks,
+)
+from realtime.stream import protocol
 from realtime.types import Detection
 
 EXACT_M = 1e-9  # noise-free triangulation

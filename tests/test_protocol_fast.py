@@ -1,4 +1,4 @@
-"""The compiled packing path (realtime.pack_kernels) gives exactly the bytes of the generic one.
+"""The compiled packing path (realtime.stream.pack_kernels) gives exactly the bytes of the generic one.
 
 The reference is the plain encoder: ``encode`` of ``hand_header`` + ``hand_arrays``, built
 with straightforward NumPy, no packer at all; and the packer's own generic NumPy path.
@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from realtime import pack_kernels, protocol
+from realtime.stream import pack_kernels, protocol
 from realtime.types import HandMesh
 
 NAMES = tuple(protocol.FINGER_JOINTS[:12]) + ("wrist", "extra_a", "extra_b")  # some missing

@@ -1,4 +1,4 @@
-"""Tests for the Numba rasterizer (realtime.raster) and the synthetic backgrounds."""
+"""Tests for the Numba rasterizer (realtime.render.raster) and the synthetic backgrounds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import raster
+from realtime.render import raster
 from scripts import backgrounds
 
 WIDTH, HEIGHT = 320, 240

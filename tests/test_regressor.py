@@ -4,7 +4,7 @@ Two kinds of model are tested:
 
 - a freshly initialised network (fixed seed, with its zero-initialised output heads given
   small random weights so that the outputs depend on the inputs), exported once per session
-  with ``models.export.export_all`` into a temporary folder: round trip, manifest errors,
+  with ``models.training.export.export_all`` into a temporary folder: round trip, manifest errors,
   runner behaviour;
 - the SHIPPED files in ``models/weights/`` (``regressor.json`` and what it names, plus
   ``regressor.pt``): they must exist, load in a fresh process, agree with torch, keep FP16
@@ -30,11 +30,16 @@ import pytest
 import torch
 
 from calibration.intrinsics import CameraIntrinsics
-from models.export import OUTPUTS, export_all
 from models.hand_model import HandModel, mirror_x
-from models.regressor import MeshRegressor, RegressorConfig, prepare_inputs_np, prepare_inputs_torch
-from models.synthetic import SyntheticConfig, SyntheticHands
-from realtime.regressor_runner import (
+from models.training.export import OUTPUTS, export_all
+from models.training.regressor import (
+    MeshRegressor,
+    RegressorConfig,
+    prepare_inputs_np,
+    prepare_inputs_torch,
+)
+from models.training.synthetic import SyntheticConfig, SyntheticHands
+from realtime.mesh.regressor import (
     PROVIDER_ORDER,
     RegressorError,
     RegressorFitter,
@@ -74,7 +79,7 @@ _FRESH_PROCESS_SCRIPT = r"""
 import json, sys
 import numpy as np
 from models.hand_model import HandModel
-from realtime.regressor_runner import RegressorRunner, RunnerConfig
+from realtime.mesh.regressor import RegressorRunner, RunnerConfig
 manifest, inputs = sys.argv[1], sys.argv[2]
 runner = RegressorRunner(HandModel.open_hand(), RunnerConfig(manifest=manifest, threads=1))
 x = np.load(inputs)
@@ -215,7 +220,7 @@ def shipped() -> dict:
     """The shipped manifest, its files and the torch network from regressor.pt."""
     if not SHIPPED_MANIFEST.is_file():
         pytest.fail(f"shipped regressor manifest {SHIPPED_MANIFEST} is missing: train and "
-                    "export with `python -m models.train` (these tests never skip)")
+                    "export with `python -m models.training.train` (these tests never skip)")
     manifest = json.loads(SHIPPED_MANIFEST.read_text())
     pt = SHIPPED_DIR / manifest.get("torch_state_file", "regressor.pt")
     fp16 = SHIPPED_DIR / manifest["model_file"]
@@ -619,7 +624,7 @@ def test_mirrored_detection_gives_mirrored_mesh_shipped(shipped_fitter, intrinsi
 def test_runner_exposes_and_logs_provider(hand_model, fresh, caplog):
     import onnxruntime as ort
 
-    with caplog.at_level(logging.INFO, logger="realtime.regressor_runner"):
+    with caplog.at_level(logging.INFO, logger="realtime.mesh.regressor"):
         runner = _runner(hand_model, fresh[1])
     available = ort.get_available_providers()
     expected = next(p for p in PROVIDER_ORDER if p in available)

@@ -6,14 +6,31 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime import raster
-from realtime.contact_sheet import ContactSheet, ContactSheetConfig, pick_evenly
-from realtime.overlay import (OverlayConfig, draw_hands, draw_hud, hand_hud_lines,
-                              uncertainty_colors)
-from realtime.scene import (fit_intrinsics, frustum, ground_grid, image_plane_mesh,
-                            look_at_extrinsic)
-from tests.render_fixtures import (HEIGHT, K, WIDTH, faces_for, iou, projected_silhouette,
-                                   synthetic_hand)
+from realtime.io.contact_sheet import ContactSheet, ContactSheetConfig, pick_evenly
+from realtime.render import raster
+from realtime.render.overlay import (
+    OverlayConfig,
+    draw_hands,
+    draw_hud,
+    hand_hud_lines,
+    uncertainty_colors,
+)
+from realtime.render.scene import (
+    fit_intrinsics,
+    frustum,
+    ground_grid,
+    image_plane_mesh,
+    look_at_extrinsic,
+)
+from tests.render_fixtures import (
+    HEIGHT,
+    WIDTH,
+    K,
+    faces_for,
+    iou,
+    projected_silhouette,
+    synthetic_hand,
+)
 
 OVERLAY_MIN_IOU = 0.9  # the bar, vs an independent projection (0.98 here)
 CORNER_TOL_PX = 1e-6
@@ -185,7 +202,7 @@ def test_headless_demo_writes_video_and_contact_sheet_and_says_why_no_viewer(
         tmp_path, monkeypatch, capsys):
     import json
 
-    from realtime.demo import main
+    from realtime.cli.demo import main
     from tests.render_fixtures import write_gt_hands_file
 
     hands = tmp_path / "gt_hands.jsonl"

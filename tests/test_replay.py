@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from calibration.intrinsics import CameraIntrinsics
-from realtime.demo import SAMPLE_VIDEO, main
-from realtime.records import SCHEMA_VERSION, hand_to_record, read_hands, record_to_hand
-from realtime.replay import DEFAULT_SIZE, HandsReplay
+from realtime.cli.demo import main
+from realtime.io.hands_file import SCHEMA_VERSION, hand_to_record, read_hands, record_to_hand
+from realtime.io.hands_replay import DEFAULT_SIZE, HandsReplay
+from realtime.io.sample import SAMPLE_VIDEO
 from realtime.types import HandMesh
 
 JOINT_TOL_M = 1e-5  # records are rounded to 10 micrometres
@@ -139,7 +140,7 @@ def test_truncated_last_line_replays_the_rest_and_warns(recording, tmp_path, cap
     lines = recording.read_text().splitlines(keepends=True)
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
-    with caplog.at_level(logging.WARNING, logger="realtime.replay"):
+    with caplog.at_level(logging.WARNING, logger="realtime.io.hands_replay"):
         with HandsReplay(cut) as replay:
             hands = [h for _, hs in replay for h in hs]
             assert replay.truncated_line == len(lines)

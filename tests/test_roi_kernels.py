@@ -1,11 +1,11 @@
-"""The compiled landmark post-processing (realtime.roi_kernels) equals hand_rois' NumPy."""
+"""The compiled landmark post-processing (realtime.detect.roi_kernels) equals hand_rois' NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from realtime import hand_rois as hr
-from realtime.roi_kernels import ROI_INDEX, landmark_outputs
+from realtime.detect import hand_rois as hr
+from realtime.detect.roi_kernels import ROI_INDEX, landmark_outputs
 
 
 def test_kernel_matches_the_numpy_reference():

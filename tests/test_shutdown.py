@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.demo import SAMPLE_VIDEO, WINDOW
-from realtime.pipeline import Packet, Pipeline, PipelineConfig, PipelineResult
-from realtime.records import read_hands
-from realtime.types import Frame
+from realtime.cli.demo import WINDOW
+from realtime.engine.pipeline import Pipeline, PipelineConfig, PipelineResult
+from realtime.io.hands_file import read_hands
+from realtime.io.sample import SAMPLE_VIDEO
+from realtime.types import Frame, Packet
 
 REPO = Path(__file__).resolve().parent.parent
 HANG_GUARD_S = 1.5  # "every thread ends within a second", with room for a busy CPU

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from models.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from models.hand_model import HandModel, mirror_x
-from models.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from realtime.smoothing import (
+from realtime.mesh.smoothing import (
     HandSmoother,
     SmootherConfig,
     _matrix_to_rotvec,
@@ -22,7 +22,7 @@ from realtime.types import HandMesh
 FPS = 30.0
 DT = 1.0 / FPS
 EXACT = 1e-12       # kernel vs pure-Python reference, same formula
-ROT_TOL = 1e-9      # Numba rotation helpers vs models.rotations
+ROT_TOL = 1e-9      # Numba rotation helpers vs models.geometry
 
 
 def reference_one_euro(xs, dts, min_cutoff, beta, d_cutoff):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import SourceError
-from realtime.sources import (
+from realtime.io.sources import (
     CameraSource,
     ImageFolderSource,
     Source,
@@ -163,7 +163,7 @@ def test_truncated_avi_keeps_frames_read_so_far(tmp_path: Path,
     cut = tmp_path / "cut.avi"
     cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.8)])
     try:
-        with caplog.at_level(logging.WARNING, logger="realtime.sources"):
+        with caplog.at_level(logging.WARNING, logger="realtime.io.sources"):
             with open_source(SourceConfig(str(cut))) as source:
                 frames = list(source)
                 assert source.read() is None

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from realtime.stats import LatencyRecorder, StatsPrinter, format_line, stage
+from realtime.engine.stats import LatencyRecorder, StatsPrinter, format_line, stage
 
 TIMEOUT_S = 2.0  # generous: only guards against hangs
 MS_TOL = 1e-9  # percentiles are computed by NumPy itself: agreement is exact up to rounding
@@ -119,7 +119,7 @@ def test_to_json_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch
     def fail(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("realtime.stats.os.replace", fail)
+    monkeypatch.setattr("realtime.engine.stats.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         rec.to_json(target)
     assert json.loads(target.read_text()) == {"old": True}

@@ -13,13 +13,17 @@ import zmq
 
 from benchmarks.common import random_hand_mesh
 from models.hand_model import HandModel, flip_faces
-from realtime import protocol
-from realtime.client import HandClient
 from realtime.errors import RealtimeError
-from realtime.pipeline import Packet
-from realtime.protocol import MalformedMessage, OversizedMessage, SchemaMismatch, TruncatedMessage
-from realtime.publisher import Publisher, PublisherConfig, is_loopback
-from realtime.types import Frame, HandMesh
+from realtime.stream import protocol
+from realtime.stream.client import HandClient
+from realtime.stream.protocol import (
+    MalformedMessage,
+    OversizedMessage,
+    SchemaMismatch,
+    TruncatedMessage,
+)
+from realtime.stream.publisher import Publisher, PublisherConfig, is_loopback
+from realtime.types import Frame, HandMesh, Packet
 
 
 def free_port() -> int:
@@ -367,7 +371,7 @@ def test_insecure_bind_warns(model, caplog):
 @pytest.fixture
 def curve_keys(tmp_path):
     """A server key pair and two client key pairs; only client-good is allowed."""
-    from realtime import keys
+    from realtime.stream import keys
 
     keys.generate(tmp_path, "server")
     allowed = tmp_path / "allowed"
@@ -392,7 +396,7 @@ def test_key_generation_round_trip(tmp_path, capsys):
     import os
     import stat
 
-    from realtime import keys
+    from realtime.stream import keys
 
     assert keys.main(["generate", str(tmp_path), "--name", "client-robot"]) == 0
     public, secret = tmp_path / "client-robot.key", tmp_path / "client-robot.key_secret"
@@ -429,7 +433,7 @@ def test_curve_authorised_client_gets_hands_and_topology(endpoints, model, curve
 
 
 def test_curve_allowed_clients_from_a_key_list(endpoints, model, curve_keys):
-    from realtime import keys
+    from realtime.stream import keys
 
     listing = curve_keys / "allowed.txt"
     good = keys.load_public(curve_keys / "allowed" / "client-good.key").decode()
@@ -491,7 +495,7 @@ def test_curve_allows_remote_bind_without_insecure(curve_keys, caplog):
 
 # -- the demo's --publish ---------------------------------------------------------------------
 def test_demo_flags():
-    from realtime.demo import parse_args, topology_endpoint_for
+    from realtime.cli.demo import parse_args, topology_endpoint_for
 
     cfg = parse_args(["--publish", "tcp://127.0.0.1:6000", "--insecure"])
     assert cfg.publish == "tcp://127.0.0.1:6000" and cfg.insecure
@@ -507,7 +511,8 @@ def test_demo_flags():
 def test_demo_publishes_hands(tmp_path):
     import threading
 
-    from realtime.demo import SAMPLE_VIDEO, main
+    from realtime.cli.demo import main
+    from realtime.io.sample import SAMPLE_VIDEO
 
     port = free_port()
     endpoints = (f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}")
@@ -532,7 +537,8 @@ def test_demo_publishes_hands(tmp_path):
 
 
 def test_demo_refuses_remote_publish_without_insecure(tmp_path, capsys):
-    from realtime.demo import SAMPLE_VIDEO, main
+    from realtime.cli.demo import main
+    from realtime.io.sample import SAMPLE_VIDEO
 
     code = main(["--source", str(SAMPLE_VIDEO), "--output", str(tmp_path), "--headless",
                  "--no-video", "--max-frames", "2", "--publish", "tcp://0.0.0.0:5555"])

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from models.hand_model import HandModel
-from realtime import protocol
-from realtime.client import HandClient
-from realtime.publisher import Publisher, PublisherConfig
-from realtime.stream_file import StreamFileError, StreamWriter, read_stream, scan
-from realtime.stream_record import main as record_main
-from realtime.stream_record import record
-from realtime.stream_replay import ReplayConfig, first_topology, replay
+from realtime.stream import protocol
+from realtime.stream.client import HandClient
+from realtime.stream.publisher import Publisher, PublisherConfig
+from realtime.stream.record import main as record_main
+from realtime.stream.record import record
+from realtime.stream.replay import ReplayConfig, first_topology, replay
+from realtime.stream.stream_file import StreamFileError, StreamWriter, read_stream, scan
 from tests.test_stream import free_port, make_hand, make_packet
 
 
@@ -151,7 +151,7 @@ def test_replay_cli(tmp_path, model, capsys):
         for i, t in enumerate((10.0, 10.05, 10.1)):
             w.write(protocol.encode(b"hands", {"seq": i + 1, "hands": []}), t)
     topo_pub.close()
-    from realtime.stream_replay import main as replay_main
+    from realtime.stream.replay import main as replay_main
 
     port = free_port()
     assert replay_main([str(path), "--publish", f"tcp://127.0.0.1:{port}",

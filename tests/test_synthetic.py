@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from models.hand_model import HandModel
-from models.synthetic import (
+from models.training.synthetic import (
     SyntheticConfig,
     SyntheticHands,
     image_to_pixels,
     project,
     sample_poses_torch,
 )
-from models.torch_skinning import TorchHandModel
+from models.training.torch_skinning import TorchHandModel
 
 VERTEX_TOL_M = 1e-5  # generator's skinning vs TorchHandModel, float32
 PIXEL_TOL = 1e-2  # clean image landmarks vs projection of keypoints_cam

@@ -13,9 +13,8 @@ import pytest
 from examples import teleop
 from examples.teleop import HOLD, TRACK, TeleopConfig, TeleopState, commands_from_message
 from models.hand_model import HandModel
-from realtime import protocol
-from realtime.pipeline import Packet
-from realtime.types import Frame, HandMesh
+from realtime.stream import protocol
+from realtime.types import Frame, HandMesh, Packet
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +158,7 @@ def free_port() -> int:
 
 
 def test_end_to_end_with_publisher(model):
-    from realtime.publisher import Publisher, PublisherConfig
+    from realtime.stream.publisher import Publisher, PublisherConfig
 
     ep, topo = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     config = TeleopConfig(ep, topo, lost_timeout_s=0.2, print_hz=1000.0)

@@ -8,8 +8,7 @@ import pytest
 from models.errors import AssetError
 from models.hand_model import HandModel, flip_faces, mirror_x
 from models.uv_layout import load_uv_layout
-from realtime import raster
-from realtime.texture import (
+from realtime.mesh.texture import (
     TextureConfig,
     TextureError,
     TextureFuser,
@@ -18,6 +17,7 @@ from realtime.texture import (
     sample_vertex_colors,
     zbuffer_of,
 )
+from realtime.render import raster
 from realtime.types import Frame, HandMesh
 
 W, H = 320, 240
@@ -166,7 +166,7 @@ def test_tracks_are_forgotten_and_bake_and_save(model, tmp_path):
 
 
 def test_stage_attaches_vertex_colors(model):
-    from realtime.pipeline import Packet
+    from realtime.types import Packet
 
     faces = {"right": model.faces, "left": flip_faces(model.faces)}
     stage = TextureStage(TextureFuser(lambda s: faces[s]), lambda size: K)
@@ -195,7 +195,7 @@ def test_bad_inputs_are_refused(model):
 def test_texture_topic_sends_on_change_over_zeromq(model):
     import zmq
 
-    from realtime.texture_topic import TextureTopic, decode_texture
+    from realtime.stream.texture_topic import TextureTopic, decode_texture
 
     faces = {"right": model.faces, "left": flip_faces(model.faces)}
     fuser = TextureFuser(lambda s: faces[s])
@@ -236,9 +236,9 @@ def test_texture_topic_sends_on_change_over_zeromq(model):
 
 
 def test_sink_publishes_on_change_and_topology_uv_arrays(model):
-    from realtime.protocol import decode, encode
-    from realtime.texture import hand_colors
-    from realtime.texture_topic import TOPIC_TEXTURE, TextureSink, TextureTopic, uv_arrays
+    from realtime.mesh.texture import hand_colors
+    from realtime.stream.protocol import decode, encode
+    from realtime.stream.texture_topic import TOPIC_TEXTURE, TextureSink, TextureTopic, uv_arrays
 
     faces = {"right": model.faces, "left": flip_faces(model.faces)}
     fuser = TextureFuser(lambda s: faces[s])

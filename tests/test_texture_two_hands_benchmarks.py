@@ -38,7 +38,7 @@ def test_two_hands_benchmark_prints_its_json(tmp_path):
 
 def test_uv_layout_rebuilds_to_the_committed_asset():
     pytest.importorskip("xatlas", reason="xatlas is a build-time dependency ([train] extra)")
-    from models.build_uv import build_uv
+    from models.training.build_uv import build_uv
     from models.uv_layout import UV_PATH
 
     built = build_uv()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.tracking import HandTracker, SimpleTracker, TrackerConfig
+from realtime.mesh.tracking import HandTracker, SimpleTracker, TrackerConfig
 from realtime.types import Detection
 
 SIZE = (640, 480)  # width, height: the diagonal is 800 px
@@ -179,7 +179,7 @@ def wdet(x: float, y: float, label: str, true_side: str, frame: int,
 
 
 def test_chirality_tells_a_right_hand_from_its_mirror_image():
-    from realtime.tracking import chirality
+    from realtime.mesh.tracking import chirality
 
     assert chirality(_world("right")) > 0.1
     assert chirality(_world("left")) < -0.1

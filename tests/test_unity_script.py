@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from models.hand_model import HandModel
-from realtime import protocol
-from realtime.client import skin_rigged
-from realtime.publisher import Publisher, PublisherConfig
+from realtime.stream import protocol
+from realtime.stream.client import skin_rigged
+from realtime.stream.publisher import Publisher, PublisherConfig
 from tests.test_stream import free_port, make_packet
-from tests.test_stream_rig import random_hands
+from tests.test_stream_bones import random_hands
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "integrations" / "unity" / "HandMeshReceiver.cs"

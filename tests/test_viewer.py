@@ -12,9 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.viewer import HandViewer, ViewerConfig
-from tests.render_fixtures import (HEIGHT, K, WIDTH, faces_for, iou, projected_silhouette,
-                                   synthetic_hand, write_gt_hands_file)
+from realtime.render.viewer import HandViewer, ViewerConfig
+from tests.render_fixtures import (
+    HEIGHT,
+    WIDTH,
+    K,
+    faces_for,
+    iou,
+    projected_silhouette,
+    synthetic_hand,
+    write_gt_hands_file,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWER_MIN_IOU = 0.9  # OpenGL's rasterization (pixel centres, edges) vs cv2.fillPoly (0.98 here)
@@ -167,7 +175,7 @@ def test_closing_the_viewer_ends_the_demo_cleanly(tmp_path):
 
 def test_texture_key_colours_the_mesh_from_the_video(tmp_path):
     """T on: a hand without its own texture takes the frame's colours through
-    ``realtime.texture`` (red frame -> red seen vertices); one that carries
+    ``realtime.mesh.texture`` (red frame -> red seen vertices); one that carries
     ``vertex_colors`` (the demo's ``--texture``) is drawn with those."""
     from dataclasses import replace
 

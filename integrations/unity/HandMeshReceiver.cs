@@ -23,7 +23,7 @@
 // rotation and translation, and shape coefficients; the topology carries the rest mesh,
 // shape directions, rest joints, joint tree and per-vertex skinning weights. SkinRigged()
 // below skins on the CPU in handmesh's right-handed frames, float32, then converts to
-// Unity axes like every other point. realtime/rig.py:skin_rigged is its line-by-line Python
+// Unity axes like every other point. realtime/stream/bones.py:skin_rigged is its line-by-line Python
 // twin; tests/test_unity_script.py compiles this file against stub NetMQ/Unity types and
 // checks that both give the same vertices for the same messages.
 
@@ -511,7 +511,7 @@ public class HandMeshReceiver : MonoBehaviour
     }
 
     // Linear blend skinning of a rigged hand, float32, in handmesh's right-handed frames
-    // (docs/protocol.md, "Rigged mode"); realtime/rig.py:skin_rigged does the same steps:
+    // (docs/protocol.md, "Rigged mode"); realtime/stream/bones.py:skin_rigged does the same steps:
     // 1. shaped rest mesh and joints: rest + sum_s dirs[.., s] * shape[s]
     // 2. quaternion (x, y, z, w), normalised -> 3x3 matrix R_j
     // 3. forward kinematics: G_root = R_root, T_root = J_root; G_j = G_p R_j,

@@ -1,0 +1,1 @@
+"""The command lines: ``handmesh`` (the demo), ``handmesh-stream``; argument parsing only."""

@@ -1,0 +1,163 @@
+"""MediaPipe's bundled hand models (palm detector, landmark regressor) run by LiteRT.
+
+The ``.tflite`` files come from the installed mediapipe wheel (``mediapipe/modules/``), so
+nothing is downloaded or converted. LiteRT (``ai-edge-litert``) runs them with XNNPACK and
+releases the GIL while it computes, so the other pipeline threads keep running.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from realtime.detect import hand_rois as hr
+from realtime.detect import roi_kernels
+from realtime.detect.roi_kernels import ROI_INDEX, landmark_outputs
+from realtime.errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+
+def mediapipe_model_dir() -> Path:
+    """``site-packages/mediapipe/modules`` of the installed wheel."""
+    try:
+        import mediapipe
+    except ImportError as exc:
+        raise ModelFileError(
+            "mediapipe is not installed, and its wheel carries the hand models: install "
+            "mediapipe==0.10.21 (scripts/setup_env.sh) or pass model_dir=") from exc
+    return Path(mediapipe.__file__).parent / "modules"
+
+
+def model_path(model_dir: Path, kind: str, variant: str) -> Path:
+    """The file of ``kind`` ("palm" or "landmark") and ``variant`` ("full" or "lite")."""
+    if kind == "palm":
+        return model_dir / "palm_detection" / f"palm_detection_{variant}.tflite"
+    return model_dir / "hand_landmark" / f"hand_landmark_{variant}.tflite"
+
+
+def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes: list,
+                 batch: int = 1):
+    """A LiteRT interpreter for ``path`` whose input/outputs have the shapes expected (checked
+    at batch 1), resized to ``batch``."""
+    if not path.is_file():
+        raise ModelFileError(
+            f"hand model file not found: {path}. It ships inside the mediapipe==0.10.21 wheel "
+            "(reinstall it with scripts/setup_env.sh) or point model_dir at a copy.")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ModelFileError(
+            "the LiteRT runtime is missing: pip install ai-edge-litert==2.3.0 "
+            "(scripts/setup_env.sh installs it)") from exc
+    try:
+        interp = Interpreter(model_path=str(path), num_threads=num_threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"hand model file {path} is not a readable TFLite model ({exc}); it may be "
+            "truncated or corrupt: reinstall mediapipe==0.10.21") from exc
+    got_in = tuple(int(v) for v in interp.get_input_details()[0]["shape"])
+    got_out = [tuple(int(v) for v in d["shape"]) for d in interp.get_output_details()]
+    if got_in != input_shape or got_out != output_shapes:
+        raise ModelFileError(
+            f"hand model file {path} has input {got_in} and outputs {got_out}, expected "
+            f"{input_shape} and {output_shapes}: not the model of mediapipe 0.10.21")
+    if batch != 1:
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"],
+                                   [batch, *input_shape[1:]])
+        interp.allocate_tensors()
+    return interp
+
+
+class PalmModel:
+    """The palm detector: a BGR frame in, palms (boxes, keypoints, scores) out."""
+
+    def __init__(self, path: Path, num_threads: int) -> None:
+        self.path = path
+        self._interp = _interpreter(path, num_threads, (1, hr.PALM_INPUT, hr.PALM_INPUT, 3),
+                                    [(1, hr.NUM_BOXES, 18), (1, hr.NUM_BOXES, 1)])
+        self._input = self._interp.get_input_details()[0]["index"]
+        out = self._interp.get_output_details()
+        self._boxes, self._scores = out[0]["index"], out[1]["index"]
+        self._anchors = hr.ssd_anchors()
+
+    def detect(self, image: np.ndarray, min_score: float, weak_score: float | None = None):
+        """Palms in image-normalised units: boxes ``(K, 4)``, keypoints ``(K, 7, 2)``,
+        scores ``(K,)``, best first (PalmDetectionCpu), and the centres ``(M, 2)`` of the
+        weaker boxes (``weak_score <= score < min_score``): hints that a hand is coming
+        into view. They do not enter the NMS, so the palms stay exactly MediaPipe's."""
+        h, w = image.shape[:2]
+        matrix, padding = hr.letterbox(w, h)
+        buffer = self._interp.tensor(self._input)()  # the input itself, no copies
+        hr.to_tensor(image, matrix, hr.PALM_INPUT, zero_border=True, out=buffer[0])
+        del buffer  # LiteRT refuses to invoke while a view of its memory is alive
+        self._interp.invoke()
+        raw_boxes = self._interp.get_tensor(self._boxes)[0]
+        raw_scores = self._interp.get_tensor(self._scores)[0, :, 0]
+        low = min_score if weak_score is None else min(weak_score, min_score)
+        boxes, kps, scores = hr.decode_palms(raw_boxes, raw_scores, self._anchors, low)
+        strong = scores >= min_score
+        weak_boxes, _ = hr.remove_letterbox(boxes[~strong], kps[~strong], padding)
+        boxes, kps, scores = hr.weighted_nms(boxes[strong], kps[strong], scores[strong])
+        boxes, kps = hr.remove_letterbox(boxes, kps, padding)
+        return boxes, kps, scores, (weak_boxes[:, :2] + weak_boxes[:, 2:]) / 2
+
+
+class LandmarkModel:
+    """The hand landmark model on ``batch`` rotated crops at once: landmarks, world
+    landmarks, presence, handedness (HandLandmarkCpu). The wheel's model has batch 1; LiteRT
+    resizes it (two crops in one call cost ~7% less than two calls)."""
+
+    def __init__(self, path: Path, num_threads: int, batch: int = 1) -> None:
+        self.path = path
+        self.batch = batch
+        n = hr.LANDMARK_INPUT
+        self._interp = _interpreter(path, num_threads, (1, n, n, 3),
+                                    [(1, 63), (1, 1), (1, 1), (1, 63)], batch)
+        self._input = self._interp.get_input_details()[0]["index"]
+        # MediaPipe's SplitTensorVector: landmarks, hand flag, handedness, world landmarks
+        self._outputs = [d["index"] for d in self._interp.get_output_details()]
+        # the crops of a batch are cut side by side (cv2.warpAffine releases the GIL)
+        self._pool = ThreadPoolExecutor(batch - 1, "crops") if batch > 1 else None
+        roi_kernels.warmup()  # numba: compiled or loaded from disk now, not on frame one
+
+    def run(self, image: np.ndarray, rects: list[np.ndarray]) -> list[tuple]:
+        """Per rect ``(landmarks (21,3) image-normalised, world (21,3) m, presence,
+        p_left_label, landmarks (21,2) px, next rect (5,), pixel box (4,))``;
+        ``len(rects) == batch``.
+
+        ``p_left_label`` is the model's score for MediaPipe's "Left" label (its selfie
+        convention: the anatomical right hand in a non-mirrored frame). The next rect is
+        the crop these landmarks predict for the next frame (HandLandmarkLandmarksToRoi).
+        """
+        h, w = image.shape[:2]
+        # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
+        matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
+                    for rect in rects]
+
+        def crop(k: int) -> None:  # straight into the interpreter's input (no copies)
+            hr.to_tensor(image, matrices[k], hr.LANDMARK_INPUT, zero_border=False,
+                         out=self._interp.tensor(self._input)()[k])
+
+        if self._pool is None:
+            for k in range(len(rects)):
+                crop(k)
+        else:
+            others = [self._pool.submit(crop, k) for k in range(1, len(rects))]
+            crop(0)
+            for job in others:
+                job.result()
+        self._interp.invoke()  # (LiteRT refuses while a view of its memory is alive)
+        lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
+        n = len(rects)
+        out = (np.empty((n, 21, 3)), np.empty((n, 21, 2)), np.empty((n, 21, 3)),
+               np.empty((n, 5)), np.empty((n, 4)))
+        # every crop's projections, next rect and box in one compiled call (roi_kernels)
+        landmark_outputs(lm, world, np.asarray(rects, dtype=np.float64), w, h, ROI_INDEX, *out)
+        image_lm, px, world_lm, next_rects, boxes = out
+        return [(image_lm[k], world_lm[k], float(flag[k, 0]), float(hand[k, 0]), px[k],
+                 next_rects[k], boxes[k]) for k in range(n)]

@@ -1,0 +1,275 @@
+"""Our hand detector: MediaPipe's bundled models on our own schedule.
+
+MediaPipe's legacy pipeline runs the palm detector on *every* frame while fewer hands are
+tracked than ``max_num_hands`` (so on every frame with one hand in view), and its two hands'
+landmark models take turns on one core (measured: its CPU time per two-hand frame is about
+its wall time). Here the palm detector runs only when a hand is missing: on the first
+frame, on the frame after a track is lost, every frame while no hand is tracked, every
+``palm_interval_frames`` while fewer than ``max_num_hands`` are, and on the next frames again
+while a weaker untracked palm box hints at a hand coming into view. Each tracked hand's
+landmarks come from the rotated crop predicted by its previous landmarks, exactly as
+MediaPipe's ``HandLandmarkLandmarksToRoi`` does, and two hands' crops go through the model
+in one batched call on all ``num_threads`` threads. The pre/post-processing is MediaPipe's
+own (:mod:`realtime.detect.hand_rois`), so landmarks agree with MediaPipe's to a small fraction of
+a pixel on the same crop.
+
+Handedness follows :mod:`realtime.detect.mediapipe_legacy`: the model's label assumes a mirrored selfie, so
+it is swapped unless ``mirrored=True``.
+
+Landmark model choice (``landmarks``): "full" (MediaPipe's model complexity 1), "lite"
+(complexity 0), or "adaptive": full while its measured per-frame cost fits
+``frame_budget_ms``, lite on frames with two or more hands when it does not (a slow CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.detect import hand_rois as hr
+from realtime.detect.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
+from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+from realtime.types import Detection, Frame
+
+log = logging.getLogger(__name__)
+
+LANDMARK_MODES = ("full", "lite", "adaptive")
+
+
+@dataclass(frozen=True)
+class ScheduledDetectorConfig:
+    """Settings of our detector. Field names and defaults follow :class:`DetectorConfig`."""
+
+    max_num_hands: int = 2
+    landmarks: str = "full"  # full | lite | adaptive
+    palm_model: str | None = None  # full | lite; None: as MediaPipe (lite only with lite)
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5  # hand presence below it ends a track
+    static_image_mode: bool = False  # True: palm detection on every image, no tracking
+    mirrored: bool = False
+    palm_interval_frames: int = 5  # palm detection period while some hands are tracked
+    hint_score: float = 0.2  # a weaker untracked palm box makes the next frame look again
+    max_hint_frames: int = 15  # at most this many palm runs in a row on such hints
+    frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
+    num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
+    batch_hands: bool = True  # several hands' crops in one landmark call (else one by one)
+    model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_num_hands <= 4:
+            raise ValueError(f"max_num_hands must be 1-4, got {self.max_num_hands}")
+        if self.landmarks not in LANDMARK_MODES:
+            raise ValueError(f"landmarks must be one of {LANDMARK_MODES}, got "
+                             f"{self.landmarks!r}")
+        if self.palm_model not in (None, "full", "lite"):
+            raise ValueError(f"palm_model must be 'full' or 'lite', got {self.palm_model!r}")
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.palm_interval_frames < 1:
+            raise ValueError(f"palm_interval_frames must be >= 1, got "
+                             f"{self.palm_interval_frames}")
+        if not 0.0 < self.hint_score <= 1.0:
+            raise ValueError(f"hint_score must be in (0, 1], got {self.hint_score}")
+        if self.max_hint_frames < 0:
+            raise ValueError(f"max_hint_frames must be >= 0, got {self.max_hint_frames}")
+        if self.frame_budget_ms <= 0:
+            raise ValueError(f"frame_budget_ms must be > 0, got {self.frame_budget_ms}")
+        if not 1 <= self.num_threads <= 64:
+            raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
+
+
+@dataclass
+class _Hand:
+    """A tracked hand: the crop for the next frame and where its landmarks were."""
+
+    rect: np.ndarray  # (5,) NormalizedRect for the next frame
+    box_px: np.ndarray  # (4,) xmin, ymin, xmax, ymax of its last landmarks, pixels
+
+
+class ScheduledDetector:
+    """``process(frame) -> list[Detection]``, like :class:`MediaPipeDetector`."""
+
+    def __init__(self, config: ScheduledDetectorConfig = ScheduledDetectorConfig()) -> None:
+        self.config = config
+        model_dir = Path(config.model_dir) if config.model_dir else mediapipe_model_dir()
+        # MediaPipe's model complexity 0 pairs the lite palm detector with lite landmarks
+        palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
+        self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
+        variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
+        # per variant and batch size (1 .. max_num_hands, or 1 alone without batching)
+        sizes = range(1, (config.max_num_hands if config.batch_hands else 1) + 1)
+        self.landmark_models = {
+            v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
+                for n in sizes} for v in variants}
+        self._hands: list[_Hand] = []
+        self._since_palm = 0
+        self._force_palm = True
+        self._hint_streak = 0  # palm runs in a row triggered by hints
+        self._full_ms_per_hand: float | None = None  # adaptive: running cost of full
+        self._frames_on_lite = 0
+        self.palm_runs = 0  # counters for benchmarks and the HUD
+        self.landmark_runs = 0
+
+    # -- schedule --------------------------------------------------------------------------
+    def _wants_palm(self) -> bool:
+        cfg = self.config
+        if cfg.static_image_mode or self._force_palm or not self._hands:
+            return True
+        return len(self._hands) < cfg.max_num_hands and \
+            self._since_palm >= cfg.palm_interval_frames
+
+    def _new_rects(self, image: np.ndarray) -> tuple[list[np.ndarray], bool]:
+        """Rects of palms that are not already tracked, best first, up to the free slots;
+        and whether an untracked weaker palm box hints at a hand coming into view."""
+        cfg = self.config
+        h, w = image.shape[:2]
+        boxes, kps, _, weak = self.palm.detect(image, cfg.min_detection_confidence,
+                                               cfg.hint_score)
+        self.palm_runs += 1
+        self._since_palm = 0
+        self._force_palm = False
+        free = cfg.max_num_hands - len(self._hands)
+        rects: list[np.ndarray] = []
+        for box, kp in zip(boxes, kps):
+            if len(rects) >= free:
+                break
+            rect = hr.palm_to_rect(box, kp, w, h)
+            centre = (box[:2] + box[2:]) / 2 * (w, h)
+            if any(self._covers(hand, centre) or hr.rect_iou(hand.rect, rect) >
+                   hr.ASSOCIATION_IOU for hand in self._hands):
+                continue
+            rects.append(rect)
+        hint = free > len(rects) and any(
+            not any(self._covers(hand, c * (w, h)) for hand in self._hands) for c in weak)
+        return rects, hint
+
+    @staticmethod
+    def _covers(hand: _Hand, palm_centre_px: np.ndarray) -> bool:
+        """A palm whose centre lies inside a tracked hand's landmarks is that hand (besides
+        MediaPipe's association rule, rect IoU > 0.5)."""
+        lo, hi = hand.box_px[:2], hand.box_px[2:]
+        return bool(np.all(palm_centre_px >= lo) and np.all(palm_centre_px <= hi))
+
+    def _variant(self, num_hands: int) -> str:
+        """Landmark model for this frame (adaptive: lite only when full would not fit)."""
+        if self.config.landmarks != "adaptive":
+            return self.config.landmarks
+        cost = self._full_ms_per_hand
+        if num_hands < 2 or cost is None or cost * num_hands <= self.config.frame_budget_ms:
+            return "full"
+        self._frames_on_lite += 1
+        if self._frames_on_lite % 60 == 0:  # re-measure full now and then (load changes)
+            return "full"
+        return "lite"
+
+    # -- per frame -------------------------------------------------------------------------
+    def process(self, frame: Frame) -> list[Detection]:
+        """Detect up to ``max_num_hands`` hands in a BGR frame."""
+        cfg = self.config
+        image = frame.image
+        if cfg.static_image_mode:
+            self._hands = []
+        self._since_palm += 1
+        rects = [hand.rect for hand in self._hands]
+        tracked = len(rects)
+        hint = False
+        if self._wants_palm():
+            new, hint = self._new_rects(image)
+            rects += new
+        variant = self._variant(len(rects))
+        models = self.landmark_models[variant]
+        t0 = time.perf_counter()
+        out: list[Detection] = []
+        hands: list[_Hand] = []
+        if len(rects) in models:
+            results = models[len(rects)].run(image, rects) if rects else []
+        else:
+            results = [r for rect in rects for r in models[1].run(image, [rect])]
+        self.landmark_runs += len(rects)
+        for n, (rect, result) in enumerate(zip(rects, results)):
+            lm, world, presence, p_left, px, next_rect, box = result
+            if presence < cfg.min_tracking_confidence:
+                hint = hint or n >= tracked  # a palm was found, its hand not (yet)
+                continue
+            # Two crops that converged on one hand (MediaPipe's association): keep the first
+            if any(hr.rect_iou(other.rect, next_rect) > hr.ASSOCIATION_IOU for other in hands):
+                continue
+            hands.append(_Hand(next_rect, box))
+            out.append(self._detection(frame, px, lm[:, 2], world, p_left))
+        if variant == "full" and rects:
+            ms = (time.perf_counter() - t0) * 1000.0 / len(rects)
+            prev = self._full_ms_per_hand
+            self._full_ms_per_hand = ms if prev is None else 0.8 * prev + 0.2 * ms
+        if len(hands) < tracked:
+            self._force_palm = True  # a track was lost: look for it on the next frame
+        # A palm seen but not tracked (weak box, or landmarks not confident yet): look again
+        # on the next frames, as MediaPipe would, but not forever on a hand-like background.
+        if hint and len(hands) < cfg.max_num_hands and self._hint_streak < cfg.max_hint_frames:
+            self._hint_streak += 1
+            self._force_palm = True
+        elif not hint:
+            self._hint_streak = 0
+        self._hands = hands
+        return out
+
+    def _detection(self, frame: Frame, px: np.ndarray, z: np.ndarray, world: np.ndarray,
+                   p_left: float) -> Detection:
+        # MediaPipe's "Left" (p_left >= 0.5) is the anatomical right in a non-mirrored frame
+        label_left = p_left >= 0.5
+        if self.config.mirrored:
+            side = "left" if label_left else "right"
+        else:
+            side = "right" if label_left else "left"
+        return Detection(landmarks_px=px, landmarks_z=z, world=world, handedness=side,
+                         score=max(p_left, 1.0 - p_left), frame_index=frame.index,
+                         timestamp=frame.timestamp)
+
+    def reset(self) -> None:
+        """Forget every tracked hand (e.g. after a scene cut or a seek)."""
+        self._hands = []
+        self._force_palm = True
+
+    def close(self) -> None:
+        self._hands = []
+        self.landmark_models = {}
+        self.palm = None
+
+    def __enter__(self) -> "ScheduledDetector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+DETECTOR_KINDS = ("ours", "mediapipe")
+
+
+def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = None,
+                  num_threads: int = ScheduledDetectorConfig.num_threads):
+    """The detector the CLI names: "ours" (:class:`ScheduledDetector`) or "mediapipe" (the
+    legacy :class:`MediaPipeDetector`), both from the demo's :class:`DetectorConfig`.
+
+    ``landmarks`` (ours only): full | lite | adaptive; None follows ``model_complexity``
+    (1 -> full, 0 -> lite), so both detectors run the same models by default.
+    ``num_threads``: ours only, LiteRT threads of each model.
+    """
+    if kind == "mediapipe":
+        if landmarks is not None:
+            raise ValueError(f"--landmarks {landmarks} applies to --detector ours; for "
+                             "mediapipe pick the model with --model-complexity")
+        return MediaPipeDetector(config)
+    if kind != "ours":
+        raise ValueError(f"detector must be one of {DETECTOR_KINDS}, got {kind!r}")
+    return ScheduledDetector(ScheduledDetectorConfig(
+        max_num_hands=config.max_num_hands,
+        landmarks=landmarks or ("full" if config.model_complexity == 1 else "lite"),
+        min_detection_confidence=config.min_detection_confidence,
+        min_tracking_confidence=config.min_tracking_confidence,
+        static_image_mode=config.static_image_mode, mirrored=config.mirrored,
+        num_threads=num_threads))

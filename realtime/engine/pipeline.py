@@ -1,0 +1,345 @@
+"""The real-time engine: capture, detect, regress, smooth and sink stages as threads.
+
+Stages hand items on through one-slot "latest" mailboxes for live sources (a stale frame
+is dropped and counted, never queued into latency) and through bounded lossless queues for
+files (every frame processed, output identical run to run). Native work (MediaPipe,
+onnxruntime, OpenCV, Numba ``nogil``) releases the GIL, so stages overlap on two cores.
+
+Shutdown: the end of the input closes the first channel and the closing runs down the
+chain; ``stop()`` (Ctrl-C, a closed window) or an exception in any stage closes every
+channel at once, so every thread ends within a second; the sinks are then flushed and
+closed in the caller's thread, so nothing written so far is lost or truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Protocol
+
+from realtime.engine.mailbox import Closed, make_channel
+from realtime.engine.stats import LatencyRecorder
+from realtime.types import Frame, HandMesh, Packet
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Receives every packet that reaches the end of the pipeline."""
+
+    def write(self, packet: Packet) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How the stages are connected."""
+
+    live: bool = False  # latest-only mailboxes (cameras, paced files) vs lossless queues
+    pace: bool = False  # play a file at its own frame rate, as if it were a live camera
+    queue_size: int = 8
+    stop_timeout_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
+
+
+@dataclass
+class PipelineResult:
+    """Why the run ended; ``error`` is the first exception raised by a stage, if any."""
+
+    reason: str = "end of input"
+    error: BaseException | None = None
+    frames_in: int = 0
+    frames_out: int = 0
+    stats: dict = field(default_factory=dict)
+
+
+Processor = Callable[[Packet], Packet]
+
+
+class Pipeline:
+    """Threads for ``read`` -> processors... -> sinks. ``run()`` blocks until the end.
+
+    ``read`` returns the next :class:`Frame` or None at the end; each processor maps a
+    packet to a new packet (detect, regress, smooth); sinks see the final packets.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], Frame | None],
+        processors: list[tuple[str, Processor]],
+        sinks: list[Sink],
+        config: PipelineConfig = PipelineConfig(),
+        recorder: LatencyRecorder | None = None,
+        fps: float = 30.0,
+        render_sinks: list[Sink] | None = None,
+        record_sinks: list[Sink] | None = None,
+    ) -> None:
+        self.read = read
+        self.processors = processors
+        self.sinks = sinks
+        # Drawing and video encoding run in their own thread behind their own channel, so
+        # they never delay what is published (display decoupled from inference).
+        self.render_sinks = render_sinks or []
+        # Recording (the hands file) likewise: off the latency path, but never dropping.
+        self.record_sinks = record_sinks or []
+        self.config = config
+        self.recorder = recorder or LatencyRecorder()
+        self.fps = fps
+        self._stop = threading.Event()
+        self._stopped_at = 0.0  # time.monotonic() of the first stop()
+        self._lock = threading.Lock()
+        self._result = PipelineResult()
+        n = len(processors) + 1
+        self._channels = [make_channel(config.live, config.queue_size) for _ in range(n)]
+        self._render_channel = make_channel(config.live, config.queue_size)
+        self._record_channel = make_channel(False, max(64, config.queue_size))
+        self._threads: list[threading.Thread] = []
+
+    # -- control -------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask every stage to end now (idempotent, callable from any thread)."""
+        with self._lock:
+            if not self._stop.is_set():
+                self._result.reason = reason
+                self._stopped_at = time.monotonic()
+                self._stop.set()
+        for ch in self._channels:
+            ch.close()
+        self._render_channel.close()
+        self._record_channel.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        with self._lock:
+            if self._result.error is None:
+                self._result.error = exc
+                log.error("stage %s failed: %s", stage, exc)
+        self.stop(f"error in {stage}")
+
+    # -- stages --------------------------------------------------------------------------
+    def _capture(self) -> None:
+        out = self._channels[0]
+        start = time.monotonic()
+        first_ts: float | None = None
+        try:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                frame = self.read()
+                if frame is None:
+                    break
+                self.recorder.record("capture", time.perf_counter() - t0)
+                now = time.monotonic()
+                if self.config.pace:
+                    # Wait until the frame is due, as a camera would deliver it.
+                    if first_ts is None:
+                        first_ts = frame.timestamp
+                    due = start + (frame.timestamp - first_ts)
+                    if due > now and self._stop.wait(due - now):
+                        break
+                    now = max(due, now)
+                self._result.frames_in += 1
+                if not out.put(Packet(frame, now)):
+                    break
+        except Closed:
+            pass
+        except Exception as exc:  # noqa: BLE001 - any failure ends the run with its error
+            self._fail("capture", exc)
+        finally:
+            out.close()
+
+    def _process(self, index: int, name: str, fn: Processor) -> None:
+        inbox, out = self._channels[index], self._channels[index + 1]
+        try:
+            while True:
+                packet = inbox.get()
+                t0 = time.perf_counter()
+                result = fn(packet)
+                self.recorder.record(name, time.perf_counter() - t0)
+                if not out.put(result):
+                    break
+        except Closed:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self._fail(name, exc)
+        finally:
+            out.close()
+            self._record_drops(index)
+
+    def _sink(self) -> None:
+        inbox = self._channels[-1]
+        try:
+            while True:
+                packet = inbox.get()
+                t0 = time.perf_counter()
+                for sink in self.sinks:
+                    sink.write(packet)
+                done = time.monotonic()
+                self.recorder.record("sinks", time.perf_counter() - t0)
+                self.recorder.record("end_to_end", done - packet.t_capture)
+                self.recorder.mark("output")
+                self._result.frames_out += 1
+                if self.record_sinks:
+                    self._record_channel.put(packet)
+                if self.render_sinks and not self._render_channel.put(packet):
+                    break
+        except Closed:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self._fail("sinks", exc)
+        finally:
+            self._render_channel.close()
+            self._record_channel.close()
+            self._record_drops(len(self._channels) - 1)
+
+    def _branch(self, name: str, sinks: list[Sink], channel, niceness: int,
+                backlog_on_stop: bool) -> None:
+        """A side branch (render, record) in its own lower-priority thread.
+
+        ``backlog_on_stop=False`` (render): once stopped (Ctrl-C, a closed window) it draws
+        queued packets for at most half of ``stop_timeout_s`` and then skips the rest:
+        drawing a long queue could outlive the join, and the sinks are closed right after
+        it, while a stop just after the start still leaves a video with its first frames.
+        Recording keeps its whole backlog: that is data."""
+        _lower_priority(niceness)
+        grace = self.config.stop_timeout_s / 2
+        try:
+            while True:
+                packet = channel.get()
+                if (not backlog_on_stop and self._stop.is_set()
+                        and time.monotonic() - self._stopped_at > grace):
+                    break
+                t0 = time.perf_counter()
+                for sink in sinks:
+                    sink.write(packet)
+                self.recorder.record(name, time.perf_counter() - t0)
+        except Closed:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            self._fail(name, exc)
+        finally:
+            dropped = getattr(channel, "dropped", 0)
+            if dropped:
+                self.recorder.drop(f"dropped_before_{name}", dropped)
+
+    def _record_drops(self, index: int) -> None:
+        dropped = getattr(self._channels[index], "dropped", 0)
+        if dropped:
+            self.recorder.drop(f"dropped_before_{self._stage_name(index)}", dropped)
+
+    def _stage_name(self, index: int) -> str:
+        return self.processors[index][0] if index < len(self.processors) else "sinks"
+
+    # -- running -------------------------------------------------------------------------
+    def _thread(self, name: str, target: Callable, *args) -> threading.Thread:
+        """A stage's thread, with an Event set when its target returns (``done``).
+
+        Why not ``Thread.is_alive()``: in CPython 3.11 a ``join()`` interrupted by Ctrl-C
+        can leave a thread that is still running marked as stopped, so the join after it
+        returns at once and the sinks were closed under a running render thread (which
+        then reopened the video: an empty overlay.mp4). The Event only says "returned"."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.done = done  # type: ignore[attr-defined]
+        return thread
+
+    def start(self) -> None:
+        self._threads = [self._thread("capture", self._capture)]
+        for i, (name, fn) in enumerate(self.processors):
+            self._threads.append(self._thread(name, self._process, i, name, fn))
+        self._threads.append(self._thread("sinks", self._sink))
+        # Render may drop frames (live) and yields most; recording must keep up, so less.
+        for name, sinks, channel, nice, backlog in (
+            ("render", self.render_sinks, self._render_channel, 10, False),
+            ("record", self.record_sinks, self._record_channel, 4, True),
+        ):
+            if sinks:
+                self._threads.append(self._thread(name, self._branch, name, sinks, channel,
+                                                  nice, backlog))
+        for t in self._threads:
+            t.start()
+
+    def _running(self) -> list[threading.Thread]:
+        return [t for t in self._threads if not t.done.is_set()]
+
+    def wait(self, poll_s: float = 0.05, on_poll: Callable[[], None] | None = None) -> None:
+        """Block until every stage has ended; ``on_poll`` runs in this thread (a window)."""
+        try:
+            while running := self._running():
+                if on_poll is not None:
+                    on_poll()
+                for t in running:
+                    t.done.wait(poll_s / len(running))
+        except KeyboardInterrupt:
+            self.stop("interrupted")
+            raise
+        finally:
+            self._join()
+
+    def _join(self) -> None:
+        deadline = time.monotonic() + self.config.stop_timeout_s
+        for t in self._threads:
+            if t.done.wait(max(0.0, deadline - time.monotonic())):
+                t.join(max(0.0, deadline - time.monotonic()))  # its last instructions
+        stuck = [t.name for t in self._running()]
+        if stuck:
+            log.warning("stages still running after %.1f s: %s (abandoned)",
+                        self.config.stop_timeout_s, ", ".join(stuck))
+
+    def close_sinks(self) -> None:
+        """Flush and close every sink; called once, in the caller's thread.
+
+        A branch whose thread is still running (abandoned by the join) keeps its sinks
+        open: closing a video writer under a thread that is writing to it crashes the
+        process, and a sink left open loses less than a crash does."""
+        alive = {t.name for t in self._running()}
+        busy = (self.render_sinks if "render" in alive else []) + (
+            self.record_sinks if "record" in alive else [])
+        for sink in busy:
+            log.warning("%s not closed: its thread is still writing", type(sink).__name__)
+        for sink in self.sinks + self.record_sinks + self.render_sinks:
+            if any(sink is b for b in busy):
+                continue
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - close the others all the same
+                log.error("closing %s failed: %s", type(sink).__name__, exc)
+
+    def run(self, on_poll: Callable[[], None] | None = None,
+            poll_s: float = 0.05) -> PipelineResult:
+        """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks."""
+        self.start()
+        try:
+            self.wait(poll_s=poll_s, on_poll=on_poll)
+        finally:
+            self.close_sinks()
+            self._result.stats = self.recorder.snapshot()
+        return self._result
+
+
+def _lower_priority(niceness: int = 10) -> None:
+    """Let the detector's threads win the CPU over drawing and writing (Linux: per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError, PermissionError):
+        pass
+
+
+def with_hands(packet: Packet, hands: list[HandMesh]) -> Packet:
+    return replace(packet, hands=tuple(hands))

@@ -1,0 +1,178 @@
+"""The hands file: JSON lines, one record per hand per frame (fields as in DESIGN.md).
+
+Written line by line and flushed every frame, so a crash or Ctrl-C never leaves a
+truncated record behind; the reader skips nothing silently and says where a line is bad.
+
+Schema 2 adds ``"camera": {"fx", "fy", "cx", "cy", "width", "height"}`` (pixels) to every
+record, so a replay can draw the hands and place them in an image of the right size without
+the original video. Schema 1 files (no camera) are still read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from calibration.intrinsics import CameraIntrinsics
+from realtime.errors import RealtimeError
+from realtime.types import HandMesh, Packet
+
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+_DECIMALS = 5  # 10 micrometres: far below any error we make
+#: Fields every record of every schema has; a line without them is not a hands record.
+REQUIRED_FIELDS = ("frame_index", "timestamp", "track_id", "handedness", "joints")
+
+
+def _arr(a: np.ndarray, decimals: int = _DECIMALS) -> list:
+    return np.round(np.asarray(a, dtype=np.float64), decimals).tolist()
+
+
+def camera_to_record(camera: CameraIntrinsics) -> dict:
+    """The ``"camera"`` field of a record: focal lengths and principal point in pixels."""
+    return {"fx": round(float(camera.fx), 4), "fy": round(float(camera.fy), 4),
+            "cx": round(float(camera.cx), 4), "cy": round(float(camera.cy), 4),
+            "width": int(camera.width), "height": int(camera.height)}
+
+
+def record_camera(record: dict) -> CameraIntrinsics | None:
+    """The camera of a record, or None for schema 1 records (which have none)."""
+    cam = record.get("camera")
+    if cam is None:
+        return None
+    return CameraIntrinsics(float(cam["fx"]), float(cam["fy"]), float(cam["cx"]),
+                            float(cam["cy"]), int(cam["width"]), int(cam["height"]))
+
+
+def hand_to_record(hand: HandMesh, include_vertices: bool = True,
+                   camera: CameraIntrinsics | None = None) -> dict:
+    """A JSON-ready dict of one hand; ``camera``: the intrinsics of its frame, if known."""
+    rec = {
+        "schema": SCHEMA_VERSION,
+        "frame_index": hand.frame_index,
+        "timestamp": round(hand.timestamp, 6),
+        "track_id": hand.track_id,
+        "handedness": hand.handedness,
+        "score": round(hand.score, 4),
+        "joints": _arr(hand.joints),
+        "keypoints_2d": _arr(hand.keypoints_2d, 2),
+        "pose": _arr(hand.pose),
+        "shape": _arr(hand.shape),
+        "reprojection_error_px": round(float(hand.reprojection_error_px), 3),
+    }
+    if camera is not None:
+        rec["camera"] = camera_to_record(camera)
+    if include_vertices:
+        rec["vertices"] = _arr(hand.vertices)
+        rec["vertex_std"] = _arr(hand.vertex_std)
+    return rec
+
+
+def _float_array(value: object, shape_tail: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(value if value is not None else [], dtype=np.float64)
+    return a.reshape((-1, *shape_tail))
+
+
+def record_to_hand(record: dict) -> HandMesh:
+    """The :class:`HandMesh` of a record (the inverse of :func:`hand_to_record`).
+
+    Joints-only files have no ``vertices``/``vertex_std``: the hand then has ``(0,3)``
+    vertices and a ``(0,)`` vertex_std. Missing optional fields (``pose``, ``shape``,
+    ``keypoints_2d``) become empty arrays; a missing required field raises ``KeyError``,
+    wrong shapes ``ValueError``.
+    """
+    joints = np.asarray(record["joints"], dtype=np.float64).reshape(-1, 3)
+    return HandMesh(
+        vertices=_float_array(record.get("vertices"), (3,)),
+        joints=joints,
+        vertex_std=_float_array(record.get("vertex_std"), ()),
+        pose=_float_array(record.get("pose"), (3,)),
+        shape=_float_array(record.get("shape"), ()),
+        keypoints_2d=_float_array(record.get("keypoints_2d"), (2,)),
+        handedness=str(record["handedness"]),
+        score=float(record.get("score", 1.0)),
+        track_id=int(record["track_id"]),
+        timestamp=float(record["timestamp"]),
+        frame_index=int(record["frame_index"]),
+        reprojection_error_px=float(record.get("reprojection_error_px", float("nan"))),
+    )
+
+
+class HandsWriter:
+    """Appends hand records to a ``.jsonl`` file; one ``write_frame`` call per frame.
+
+    ``camera`` goes into every record; ``write_frame(hands, camera)`` overrides it for one
+    frame (a folder of images of different sizes has one camera per size).
+    """
+
+    def __init__(self, path: str | Path, include_vertices: bool = True,
+                 camera: CameraIntrinsics | None = None) -> None:
+        self.path = Path(path)
+        self.include_vertices = include_vertices
+        self.camera = camera
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", encoding="utf-8")
+        self.records = 0
+
+    def write_frame(self, hands: list[HandMesh], camera: CameraIntrinsics | None = None) -> None:
+        camera = camera if camera is not None else self.camera
+        for hand in hands:
+            rec = hand_to_record(hand, self.include_vertices, camera)
+            self._file.write(json.dumps(rec) + "\n")
+            self.records += 1
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> "HandsWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_hands(path: str | Path) -> Iterator[dict]:
+    """Yield the records of a hands file; a malformed line raises with its line number."""
+    with Path(path).open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RealtimeError(f"{path}:{number}: not a hands record ({exc.msg})") from exc
+
+
+class HandsFileSink:
+    """``hands.jsonl``: one record per hand per frame, flushed every frame.
+
+    With ``camera_for`` every record carries the camera of its frame, so that a replay can
+    draw and place the hands without the original video.
+    """
+
+    def __init__(
+        self, path: Path, include_vertices: bool = True,
+        camera_for: Callable[[tuple[int, int]], CameraIntrinsics] | None = None,
+    ) -> None:
+        self.writer = HandsWriter(path, include_vertices)
+        self.camera_for = camera_for
+        self.frames = 0
+        self.frames_with_hands = 0
+
+    @property
+    def records(self) -> int:
+        return self.writer.records
+
+    def write(self, packet: Packet) -> None:
+        camera = self.camera_for(packet.frame.size) if self.camera_for else None
+        self.writer.write_frame(list(packet.hands), camera=camera)
+        self.frames += 1
+        self.frames_with_hands += bool(packet.hands)
+
+    def close(self) -> None:
+        self.writer.close()

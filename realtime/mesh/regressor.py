@@ -1,0 +1,265 @@
+"""Runs the learned mesh regressor (ONNX) on MediaPipe detections, both hands in one batch.
+
+One onnxruntime session; execution providers tried in the order TensorRT, CUDA, CPU (the
+choice is logged); thread counts set for a real-time loop. The manifest beside the model
+says what the model expects; a model whose manifest, file hash or hand model does not match
+is refused with a message saying what to do. Any ONNX mesh regressor with the same
+manifest layout plugs in through ``--regressor path/to/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calibration.intrinsics import CameraIntrinsics
+from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
+from models import WEIGHTS_DIR
+from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
+from models.hand_model import HandModel, flip_faces, mirror_x
+from realtime.errors import RealtimeError
+from realtime.types import Detection, HandMesh
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MANIFEST = WEIGHTS_DIR / "regressor.json"
+PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+_INPUTS = ("world", "image", "handedness")
+_OUTPUTS = ("vertices", "vertex_std", "joints", "pose6d", "shape")
+MAX_WORLD_M = 0.5  # a MediaPipe world landmark farther than this from the hand is garbage
+
+
+class RegressorError(RealtimeError):
+    """The regressor model or its manifest is missing, corrupt or does not fit."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Which model to run and how."""
+
+    manifest: Path = DEFAULT_MANIFEST
+    threads: int = 2
+    providers: tuple[str, ...] = PROVIDER_ORDER
+    verify_hash: bool = True
+    refine_rotation: bool = True  # PnP: turn the predicted hand to match the 2D landmarks
+    follow_2d: float = 1.0  # 0..1: pull keypoints (and nearby vertices) onto the 2D rays
+    follow_2d_radius_m: float = 0.015
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+
+
+def load_manifest(path: Path) -> dict:
+    """Read and check a regressor manifest; errors name the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RegressorError(f"regressor manifest not found: {path}. Train and export one with "
+                             "`python -m models.training.train`, or pass --regressor MANIFEST.json")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegressorError(f"{path} is not a JSON manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise RegressorError(f"{path}: a manifest must be a JSON object")
+    for field in ("kind", "model_file", "inputs", "outputs", "vertex_count", "hand_model"):
+        if field not in manifest:
+            raise RegressorError(f"{path}: manifest field {field!r} is missing")
+    if manifest["kind"] != "handmesh.mesh_regressor":
+        raise RegressorError(f"{path}: manifest kind is {manifest['kind']!r}, expected "
+                             "'handmesh.mesh_regressor'")
+    for field, kind in (("inputs", dict), ("outputs", dict), ("hand_model", dict),
+                        ("vertex_count", int), ("model_file", str)):
+        if not isinstance(manifest[field], kind):
+            raise RegressorError(f"{path}: manifest field {field!r} must be a "
+                                 f"{kind.__name__}, got {type(manifest[field]).__name__}")
+    for name in _INPUTS:
+        if name not in manifest["inputs"]:
+            raise RegressorError(f"{path}: manifest inputs lack {name!r}")
+    for name in _OUTPUTS:
+        if name not in manifest["outputs"]:
+            raise RegressorError(f"{path}: manifest outputs lack {name!r}")
+    return manifest
+
+
+class RegressorRunner:
+    """ONNX session + manifest for one hand model; ``run`` takes network-ready arrays."""
+
+    def __init__(self, model: HandModel, config: RunnerConfig = RunnerConfig()) -> None:
+        import onnxruntime as ort
+
+        self.config = config
+        self.model = model
+        manifest = load_manifest(config.manifest)
+        self.manifest = manifest
+        model_path = Path(config.manifest).parent / manifest["model_file"]
+        if not model_path.is_file():
+            raise RegressorError(f"model file {model_path} named by {config.manifest} is missing")
+        if int(manifest["vertex_count"]) != model.num_vertices:
+            raise RegressorError(
+                f"{config.manifest}: the model outputs {manifest['vertex_count']} vertices but "
+                f"the hand model {model.data.name!r} has {model.num_vertices}; use the "
+                "regressor trained for this hand model")
+        want_hash = manifest["hand_model"].get("sha256")
+        if want_hash and model.data.sha256 and want_hash != model.data.sha256:
+            raise RegressorError(
+                f"{config.manifest} was trained for hand model {manifest['hand_model']['name']}"
+                f" ({want_hash[:12]}…), not for the loaded {model.data.name} "
+                f"({model.data.sha256[:12]}…); retrain with `python -m models.training.train`")
+        if config.verify_hash and "model_sha256" in manifest:
+            got = hashlib.sha256(model_path.read_bytes()).hexdigest()
+            if got != manifest["model_sha256"]:
+                raise RegressorError(f"{model_path} does not match the hash in its manifest "
+                                     "(corrupt or replaced file); re-export it")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = config.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        available = ort.get_available_providers()
+        providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
+        try:
+            # NchwcTransformer: onnxruntime >= 1.23 crashes on some FP16 transformer graphs.
+            self.session = ort.InferenceSession(
+                str(model_path), opts, providers=providers,
+                disabled_optimizers=["NchwcTransformer"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many kinds
+            raise RegressorError(f"{model_path} is not a loadable ONNX model ({exc})") from exc
+        names_in = [i.name for i in self.session.get_inputs()]
+        names_out = [o.name for o in self.session.get_outputs()]
+        if set(names_in) != set(_INPUTS) or not set(_OUTPUTS) <= set(names_out):
+            raise RegressorError(f"{model_path} has inputs {names_in} and outputs {names_out}; "
+                                 f"expected inputs {list(_INPUTS)} and outputs {list(_OUTPUTS)}")
+        self.provider = self.session.get_providers()[0]
+        log.info("regressor %s on %s", model_path.name, self.provider)
+
+    def run(self, world: np.ndarray, image: np.ndarray, handedness: np.ndarray) -> dict:
+        """Network-ready ``(B,21,3)``, ``(B,21,3)``, ``(B,1)`` float32 -> output arrays."""
+        feed = {"world": world.astype(np.float32), "image": image.astype(np.float32),
+                "handedness": handedness.astype(np.float32).reshape(-1, 1)}
+        outs = self.session.run(list(_OUTPUTS), feed)
+        return dict(zip(_OUTPUTS, outs))
+
+
+def detection_inputs(
+    dets: list[Detection], image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mirror left hands and normalise: network inputs for a list of detections.
+
+    Raises ValueError for NaN or out-of-range landmarks (never fed to the network).
+    """
+    w, h = image_size
+    world, image, handed = [], [], []
+    for det in dets:
+        if det.world.shape != (21, 3) or det.landmarks_px.shape != (21, 2):
+            raise ValueError(f"expected 21 landmarks, got world {det.world.shape} and image "
+                             f"{det.landmarks_px.shape}")
+        if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))
+                and np.all(np.isfinite(det.landmarks_z))):
+            raise ValueError("landmarks contain NaN or inf")
+        if np.abs(det.world - det.world.mean(0)).max() > MAX_WORLD_M:
+            raise ValueError(f"world landmarks spread over more than {MAX_WORLD_M} m")
+        uv = det.landmarks_px
+        if (np.any(uv[:, 0] < -w) or np.any(uv[:, 1] < -h) or np.any(uv[:, 0] > 2 * w)
+                or np.any(uv[:, 1] > 2 * h)):
+            raise ValueError("image landmarks far outside the image")
+        left = det.handedness == "left"
+        wl = mirror_x(det.world) if left else det.world.copy()
+        u = (w - uv[:, 0]) if left else uv[:, 0]
+        world.append(wl - wl.mean(0))
+        image.append(np.stack([u / w, uv[:, 1] / w, det.landmarks_z], axis=1))
+        handed.append(0.0 if left else 1.0)
+    return (np.asarray(world, np.float32), np.asarray(image, np.float32),
+            np.asarray(handed, np.float32).reshape(-1, 1))
+
+
+def follow_weights(model: HandModel, radius_m: float) -> np.ndarray:
+    """``(V,21)``: how much each vertex follows each keypoint (Gaussian of rest distance).
+
+    Computed once on the rest mesh: posing moves a neighbourhood rigidly, so who is near
+    whom barely changes, and the per-frame cost becomes one small matrix product.
+    """
+    v = model.data.template
+    k = model.data.keypoints
+    d2 = ((v[:, None, :] - k[None]) ** 2).sum(-1)
+    w = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * radius_m**2))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def follow_2d(
+    joints: np.ndarray, verts: np.ndarray, uv: np.ndarray, K: np.ndarray,  # noqa: N803
+    strength: float, weights: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move each keypoint toward MediaPipe's 2D ray at its own depth, and the mesh with it.
+
+    The network's articulation is a few pixels off MediaPipe's 2D landmarks, which are the
+    better witness of image position; depth stays the network's. Vertices follow the
+    displacements of nearby keypoints (``weights`` from :func:`follow_weights`), so the
+    surface stays smooth. ``joints (21,3)``, ``verts (V,3)`` camera frame -> moved copies.
+    """
+    shift = (backproject(uv, joints[:, 2], K) - joints) * strength
+    return joints + shift, verts + weights @ shift
+
+
+class RegressorFitter:
+    """The learned path: detections -> :class:`HandMesh` in the camera frame, batched."""
+
+    def __init__(self, model: HandModel, config: RunnerConfig = RunnerConfig()) -> None:
+        self.model = model
+        self.runner = RegressorRunner(model, config)
+        self.faces_right = model.faces
+        self.faces_left = flip_faces(model.faces)
+        self.follow = follow_weights(model, config.follow_2d_radius_m)
+
+    def faces(self, handedness: str) -> np.ndarray:
+        return self.faces_left if handedness == "left" else self.faces_right
+
+    def fit_all(
+        self, dets: list[Detection], intrinsics: CameraIntrinsics, track_ids: list[int]
+    ) -> list[HandMesh]:
+        if not dets:
+            return []
+        if len(track_ids) != len(dets):
+            raise ValueError(f"{len(dets)} detections but {len(track_ids)} track ids")
+        size = (intrinsics.width, intrinsics.height)
+        world, image, handed = detection_inputs(dets, size)
+        out = self.runner.run(world, image, handed)
+        K = intrinsics.K  # noqa: N806
+        hands = []
+        for i, det in enumerate(dets):
+            verts, joints = out["vertices"][i].astype(np.float64), out["joints"][i].astype(
+                np.float64)
+            if det.handedness == "left":
+                verts, joints = mirror_x(verts), mirror_x(joints)
+            t = solve_translation(joints, det.landmarks_px, K)
+            if self.runner.config.refine_rotation:
+                rot, t = refine_pose_pnp(joints, det.landmarks_px, K, t)
+                centre = joints.mean(0)
+                joints = (joints - centre) @ rot.T + centre
+                verts = (verts - centre) @ rot.T + centre
+            joints_cam = joints + t
+            verts = verts + t
+            if self.runner.config.follow_2d > 0:
+                joints_cam, verts = follow_2d(joints_cam, verts, det.landmarks_px, K,
+                                              self.runner.config.follow_2d, self.follow)
+            uv = project(joints_cam, K)
+            pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))
+            hands.append(HandMesh(
+                vertices=verts,
+                joints=joints_cam,
+                vertex_std=out["vertex_std"][i].astype(np.float64),
+                pose=pose,
+                shape=out["shape"][i].astype(np.float64),
+                keypoints_2d=uv,
+                handedness=det.handedness,
+                score=det.score,
+                track_id=track_ids[i],
+                timestamp=det.timestamp,
+                frame_index=det.frame_index,
+                reprojection_error_px=float(np.linalg.norm(uv - det.landmarks_px, axis=1).mean()),
+            ))
+        return hands

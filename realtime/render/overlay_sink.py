@@ -1,0 +1,79 @@
+"""The overlay sink: draws each packet's hands over its frame, for the video file and the window.
+
+The sink owns its video writer and releases it on ``close()``; the pipeline calls ``write``
+from its render thread and ``close`` from the caller's thread after every stage has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from realtime.errors import RealtimeError
+from realtime.io.contact_sheet import ContactSheet
+from realtime.render.overlay import OverlayConfig, draw_hands, draw_hud, hand_hud_lines
+from realtime.types import Packet
+
+log = logging.getLogger(__name__)
+
+
+class OverlaySink:
+    """Draws the hands over each frame; hands the image to a video file and/or a window."""
+
+    def __init__(
+        self,
+        faces_for: dict[str, np.ndarray],
+        K_for: Callable[[Packet], np.ndarray],  # noqa: N803
+        config: OverlayConfig = OverlayConfig(),
+        video_path: Path | None = None,
+        fps: float = 30.0,
+        hud: Callable[[], list[str]] | None = None,
+        contact_sheet: ContactSheet | None = None,
+    ) -> None:
+        self.faces_for = faces_for
+        self.K_for = K_for
+        self.config = config
+        self.video_path = video_path
+        self.fps = fps or 30.0
+        self.hud = hud
+        self.contact_sheet = contact_sheet
+        self._writer: cv2.VideoWriter | None = None
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.frames_written = 0
+
+    def write(self, packet: Packet) -> None:
+        image = draw_hands(packet.frame.image, list(packet.hands), self.faces_for,
+                           self.K_for(packet), self.config)
+        if self.hud is not None:
+            draw_hud(image, self.hud() + hand_hud_lines(list(packet.hands)))
+        if self.contact_sheet is not None:
+            self.contact_sheet.add(packet.frame.index, image)
+        if self.video_path is not None:
+            if self._writer is None:
+                h, w = image.shape[:2]
+                self._writer = cv2.VideoWriter(str(self.video_path),
+                                               cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                if not self._writer.isOpened():
+                    raise RealtimeError(f"cannot write video {self.video_path}: check the folder "
+                                        "is writable")
+            self._writer.write(image)
+            self.frames_written += 1
+        with self._lock:
+            self._latest = image
+
+    def latest(self) -> np.ndarray | None:
+        """The newest drawn frame (for a window shown by the main thread)."""
+        with self._lock:
+            image, self._latest = self._latest, None
+        return image
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
