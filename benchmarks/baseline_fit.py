@@ -32,24 +32,26 @@ from benchmarks.common import (
     pa_error_per_point,
     save_figure,
 )
+from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
 from realtime.io.sample import SAMPLE_GT
-from realtime.mesh.ik_fit import HandFitter
+from realtime.mesh.ik_fit import FitEstimator
 
 
 def evaluate_sample(max_frames: int | None) -> dict:
     """Run the baseline on the built-in clip and compare with its ground truth."""
     gt = np.load(SAMPLE_GT)
-    intr = CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]), int(gt["height"]))
-    fitter = HandFitter(HandModel.open_hand())
+    camera = Camera.pinhole(CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]),
+                                                        int(gt["height"])))
+    fitter = FitEstimator(HandModel.open_hand())
     rows = {k: [] for k in ("mpjpe", "pa_mpjpe", "pa_mpvpe", "abs_mpjpe", "ours_2d", "mp_2d",
                             "mp_world_mpjpe", "mp_world_pa")}
     frames = all_found = any_found = hands_present = hands_found = 0
     for i, present, matches in clip_hands(max_frames):
         for slot, best in matches.items():
             gt2d = gt["keypoints_2d"][i, slot]
-            hand = fitter.fit(best, intr)
+            hand = fitter.fit(best, camera)
             gk, gv = gt["keypoints"][i, slot], gt["vertices"][i, slot]
             rows["mpjpe"].append(mpjpe(hand.joints, gk))
             rows["pa_mpjpe"].append(pa_error(hand.joints, gk))
@@ -76,11 +78,11 @@ def evaluate_hgcnn(max_images: int | None) -> dict | None:
     images = hgcnn_images(max_images)
     if images is None:
         return None
-    fitter = HandFitter(HandModel.open_hand())
+    fitter = FitEstimator(HandModel.open_hand())
     res = {k: [] for k in ("ours_pa", "ours_rr", "mp_pa", "mp_rr", "ours_2d", "mp_2d", "reproj")}
     per_kp_ours, per_kp_mp = [], []
     for gt3, gt2, intr, d in hgcnn_hands(images):
-        fit = fitter.fit(d, intr)
+        fit = fitter.fit(d, Camera.pinhole(intr))
         res["ours_pa"].append(pa_error(fit.joints, gt3))
         res["ours_rr"].append(mpjpe(fit.joints, gt3))
         res["mp_pa"].append(pa_error(d.world, gt3))

@@ -61,14 +61,15 @@ def clip_hands(max_frames: int | None):
     """
     from tqdm import tqdm
 
-    from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+    from realtime.detect.detector import DetectorConfig
+    from realtime.detect.mediapipe_legacy import MediaPipeDetector
     from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
     from realtime.io.sources import SourceConfig, open_source
 
     gt = np.load(SAMPLE_GT)
     src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
     frames = 0
-    with src, MediaPipeDetector(DetectorConfig()) as det:
+    with src, MediaPipeDetector(DetectorConfig(kind="mediapipe")) as det:
         total = min(src.frame_count or 0, max_frames or 10**9)
         for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
             if max_frames is not None and frames >= max_frames:
@@ -105,10 +106,11 @@ def hgcnn_hands(images: list[dict]):
     from tqdm import tqdm
 
     from calibration.intrinsics import CameraIntrinsics
-    from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+    from realtime.detect.detector import DetectorConfig
+    from realtime.detect.mediapipe_legacy import MediaPipeDetector
     from realtime.types import Frame
 
-    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as det:
+    with MediaPipeDetector(DetectorConfig(kind="mediapipe", static_image_mode=True)) as det:
         for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
             hand = im["hands"][0]
             gt3 = np.array(hand["joints_3d_mm"]) / 1000.0

@@ -42,7 +42,8 @@ from benchmarks.common import (
     read_frames,
     save_figure,
 )
-from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+from realtime.detect.detector import DetectorConfig
+from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
 from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
 from realtime.mesh.tracking import HandTracker
@@ -59,7 +60,7 @@ CPU_MS: dict[str, list[np.ndarray]] = {}  # per detector: CPU ms per frame, per 
 def make_detectors(landmarks: str, static: bool) -> dict:
     ours = ScheduledDetector(ScheduledDetectorConfig(landmarks=landmarks,
                                                      static_image_mode=static))
-    mp = MediaPipeDetector(DetectorConfig(model_complexity=0 if landmarks == "lite" else 1,
+    mp = MediaPipeDetector(DetectorConfig(kind="mediapipe", model_complexity=0 if landmarks == "lite" else 1,
                                           static_image_mode=static))
     blank = Frame(np.zeros((240, 320, 3), np.uint8), 0, 0.0)
     for det in (ours, mp):  # load the graph / allocate the tensors outside the timing

@@ -4,10 +4,10 @@ Each clip (the built-in sample and the real ASL clip, if present) is played at i
 rate as if it were a live camera (``PipelineConfig(live=True, pace=True)``: frames are released
 at their timestamps, stale ones dropped in the one-slot mailboxes) through:
 
-- ours: detect -> regress -> smooth -> the demo's hands-file sink in a temp folder (standing in for
-  the publisher), with the ``OverlaySink`` (drawing + video encoding) in its own render
-  thread, wired exactly as ``realtime.cli.demo.run`` wires them;
-- MediaPipe alone: the same ``Pipeline`` with only the detect processor and a no-op sink.
+- ours: the demo's own pipeline, built by ``realtime.build_pipeline`` (detect -> estimate ->
+  smooth; the hands file in its record thread and the overlay video and contact sheet in
+  its render thread, written to a temp folder), headless;
+- MediaPipe alone: a ``Pipeline`` with only the legacy detector and the probe.
 
 Both are measured the same way: a probe sink placed last in ``sinks`` records
 ``time.monotonic() - packet.t_capture`` (capture -> published) for every output packet;
@@ -20,17 +20,15 @@ few frames loads MediaPipe's graph and the Numba kernels first.
 The smoother's jitter/lag/cost come from ``benchmarks.smoothing`` (same functions, imported).
 Prints a table; the last line is one JSON object. Writes docs/pipeline_latency.png.
 
-Our pipeline detects with the demo's default detector (``--detector ours|mediapipe`` picks
-it); "MediaPipe alone" is always the legacy pipeline.
+Our pipeline detects with the demo's default detector (``--detector scheduled|mediapipe``
+picks it); "MediaPipe alone" is always the legacy pipeline.
 
-    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--detector ours]
+    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
@@ -44,17 +42,16 @@ import numpy as np
 from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
 from models.hand_model import HandModel
-from realtime.cli.demo import DemoConfig, make_fitter, sample_intrinsics
-from realtime.detect.scheduled import DETECTOR_KINDS, open_detector
+from realtime.app import AppConfig, OutputConfig, Sinks, build_pipeline
+from realtime.detect.detector import DETECTOR_KINDS, DetectorConfig
+from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.engine.pipeline import Pipeline, PipelineConfig
-from realtime.engine.stages import DetectStage, IntrinsicsFor, RegressStage, SmoothStage, hud_lines
+from realtime.engine.stages import DetectStage
 from realtime.engine.stats import LatencyRecorder
-from realtime.io.hands_file import HandsFileSink
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.io.sources import SourceConfig, open_source
-from realtime.mesh.smoothing import HandSmoother, SmootherConfig
-from realtime.render.overlay_sink import OverlaySink
-from realtime.render.raster import warmup as render_warmup
+from realtime.mesh.smoothing import SmootherConfig
+from realtime.mesher import HandMesherConfig
 from realtime.types import Frame, Packet
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnings
@@ -63,7 +60,7 @@ REAL_CLIP = SHARED_DATA / "mediapipe_reference" / "asl_hand.25fps.mp4"
 LATENCY_PNG = REPO / "docs" / "pipeline_latency.png"
 THROUGHPUT_TARGET = 0.9
 LATENCY_MARGIN_MS = 10.0
-STAGES = ("capture", "detect", "regress", "smooth", "sinks", "render", "end_to_end")
+STAGES = ("capture", "detect", "estimate", "smooth", "sinks", "render", "end_to_end")
 
 
 class LatencyProbe:
@@ -95,6 +92,7 @@ class RunResult:
     latencies_ms: np.ndarray
     dropped: dict[str, int]
     stages: dict[str, dict] = field(default_factory=dict)
+    hands_from: str = ""
 
     @property
     def fps(self) -> float:
@@ -110,76 +108,59 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
     return None if max_seconds is None else max(1, int(round(max_seconds * fps)))
 
 
-def run_clip(spec: str, variant: str, model: HandModel, out_dir: Path,
-             max_seconds: float | None, detector: str = DemoConfig.detector_kind,
-             detector_threads: int = 2) -> RunResult:
-    """Play ``spec`` paced and live through ``variant`` ("ours" or "mediapipe"). Our
-    pipeline detects with ``detector`` (as the demo's ``--detector``); the MediaPipe-alone
-    baseline is always the legacy pipeline."""
-    config = DemoConfig(source=spec, output_dir=out_dir, headless=True, realtime=True,
-                        detector_kind=detector)
-    probe = LatencyProbe()
-    recorder = LatencyRecorder()
+def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
+             detector: str = "scheduled", detector_threads: int = 2) -> RunResult:
+    """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
+    (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
+    ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
+    "mediapipe" the legacy MediaPipe pipeline alone."""
     with open_source(SourceConfig(spec=spec)) as source:
         limit = _frame_limit(source.fps, max_seconds)
-        frames_read = [0]
-
-        def read() -> Frame | None:
-            if limit is not None and frames_read[0] >= limit:
-                return None
-            frame = source.read()
-            frames_read[0] += frame is not None
-            return frame
-
-        kind = "mediapipe" if variant == "mediapipe" else config.detector_kind
-        threads = {"num_threads": detector_threads} if kind == "ours" else {}
-        with open_detector(kind, config.detector, **threads) as det:
-            detect = DetectStage(det)
-
-            live = PipelineConfig(live=True, pace=True)
-            if variant == "mediapipe":
-                pipeline = Pipeline(read, [("detect", detect)], [probe], live, recorder,
-                                    source.fps)
-            else:
-                pipeline = _ours(config, model, source, read, detect, probe, recorder, live,
-                                 render=variant != "ours_no_render")
-            result = pipeline.run()
+    probe = LatencyProbe()
+    if variant == "mediapipe":
+        result = _mediapipe_alone(spec, limit, probe)
+        hands_from = "MediaPipe"
+    else:
+        config = AppConfig(
+            source=SourceConfig(spec=spec),
+            mesher=HandMesherConfig(detector=DetectorConfig(kind=detector,
+                                                            num_threads=detector_threads)),
+            output=OutputConfig(folder=out_dir), realtime=True, max_frames=limit)
+        with build_pipeline(config, Sinks(publish=[probe])) as built:
+            if variant == "ours_no_render":
+                built.pipeline.render_sinks.clear()
+            built.run()
+            result, hands_from = built.result, built.estimated_by
     if result.error is not None:
         raise result.error
     seconds = (probe.t_out[-1] - probe.t_capture[0]) if probe.t_out else 0.0
     snap = result.stats
     return RunResult(variant, result.frames_in, result.frames_out, seconds,
-                     np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"])
+                     np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"],
+                     hands_from)
 
 
-def _ours(config: DemoConfig, model: HandModel, source, read, detect, probe, recorder, live,
-          render: bool = True) -> Pipeline:
-    """The demo's pipeline (``realtime.cli.demo.run``), headless, with the probe after the hands.
-
-    ``render=False`` (diagnosis only, ``--ablate``) leaves out the overlay render sink.
-    """
-    spec = config.source
-    with contextlib.redirect_stdout(io.StringIO()):  # "no learned regressor": said once
-        fitter = make_fitter(model, config)
-    faces_for = {"right": fitter.faces("right"), "left": fitter.faces("left")}
-    smoother = HandSmoother(config.smoothing, model)
-    intrinsics_for = IntrinsicsFor(sample_intrinsics(spec), config.hfov_deg)
-    smoother.warmup()
-    processors = [("detect", detect), ("regress", RegressStage(fitter, intrinsics_for)),
-                  ("smooth", SmoothStage(smoother))]
-    render_warmup()
-    hands_sink = HandsFileSink(config.output_dir / "hands.jsonl", config.write_vertices,
-                                 intrinsics_for)
-    hud = hud_lines(recorder, lambda: hands_sink.records, True)
-
-    overlay = OverlaySink(faces_for, lambda p: intrinsics_for(p.frame.size).K, config.overlay,
-                          config.output_dir / "overlay.mp4", source.fps, hud)
-    return Pipeline(read, processors, [probe], live, recorder, source.fps,
-                    render_sinks=[overlay] if render else None, record_sinks=[hands_sink])
+def _mediapipe_alone(spec: str, limit: int | None, probe: LatencyProbe):
+    """The baseline: the legacy MediaPipe pipeline on the same paced frames, nothing else."""
+    with open_source(SourceConfig(spec=spec)) as source, \
+            MediaPipeDetector(DetectorConfig(kind="mediapipe")) as detector:
+        read = source.read if limit is None else _limited(source.read, limit)
+        pipeline = Pipeline(read, [("detect", DetectStage(detector))], [probe],
+                            PipelineConfig(live=True, pace=True), LatencyRecorder(),
+                            source.fps)
+        return pipeline.run()
 
 
-def fitter_name(model: HandModel) -> str:
-    return type(make_fitter(model, DemoConfig())).__name__
+def _limited(read, limit: int):
+    count = [0]
+
+    def limited() -> Frame | None:
+        if count[0] >= limit:
+            return None
+        count[0] += 1
+        return read()
+
+    return limited
 
 
 @dataclass
@@ -217,7 +198,7 @@ def summarise(runs_ours: list[RunResult], runs_mp: list[RunResult]) -> dict:
             mp_stage_p50[name] = round(float(np.mean(vals)), 2)
     # End-to-end minus the time spent inside the stages on the published path: waiting in
     # mailboxes for a busy stage (render runs beside it, capture before t_capture).
-    inside = sum(stage_p50.get(n, 0.0) for n in ("detect", "regress", "smooth", "sinks"))
+    inside = sum(stage_p50.get(n, 0.0) for n in ("detect", "estimate", "smooth", "sinks"))
     return {
         "fps": round(fps(runs_ours), 3),
         "mediapipe_fps": round(fps(runs_mp), 3),
@@ -285,9 +266,10 @@ def plot(clips: list[ClipResult], path: Path) -> None:
     plt.close(fig)
 
 
-def warm_up(spec: str, model: HandModel, tmp: Path) -> None:
-    """A few untimed frames through ours: MediaPipe graph, Numba and OpenCV load once."""
-    run_clip(spec, "ours", model, tmp, max_seconds=0.5)
+def warm_up(spec: str, tmp: Path, detector: str) -> str:
+    """A few untimed frames through ours: MediaPipe graph, Numba and OpenCV load once.
+    Returns what made the hands (the estimator's name)."""
+    return run_clip(spec, "ours", tmp, max_seconds=0.5, detector=detector).hands_from
 
 
 def smoother_numbers(model: HandModel) -> dict:
@@ -351,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="alternating MediaPipe/ours pairs per clip (default 2)")
     parser.add_argument("--ablate", action="store_true",
                         help="diagnosis: also run ours without the overlay render sink")
-    parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DemoConfig.detector_kind,
+    parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DetectorConfig.kind,
                         help="our pipeline's detector, as the demo's --detector (default: "
                              "the demo's); the MediaPipe-alone baseline stays legacy")
     parser.add_argument("--detector-threads", type=int, default=2,
@@ -365,7 +347,6 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
 
     model = HandModel.open_hand()
-    fitter = fitter_name(model)
     clips = [("sample", SAMPLE_VIDEO)]
     if REAL_CLIP.is_file():
         clips.append(("asl_hand", REAL_CLIP))
@@ -375,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     results: list[ClipResult] = []
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
         tmp = Path(tmp)
-        warm_up(str(SAMPLE_VIDEO), model, tmp)
+        fitter = warm_up(str(SAMPLE_VIDEO), tmp, args.detector)
         for name, path in clips:
             with open_source(SourceConfig(spec=str(path))) as src:
                 fps = src.fps
@@ -384,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
                 for variant in variants:
                     run_dir = tmp / f"{name}_{variant}_{len(runs)}"
                     run_dir.mkdir()
-                    runs.append(run_clip(str(path), variant, model, run_dir, args.max_seconds,
+                    runs.append(run_clip(str(path), variant, run_dir, args.max_seconds,
                                          args.detector, args.detector_threads))
             results.append(ClipResult(name, fps, runs))
 

@@ -36,14 +36,15 @@ from benchmarks.common import (
     pa_error,
     save_figure,
 )
+from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel
 from models.ik import fit_keypoints
 from models.training.regressor import prepare_inputs_torch
 from models.training.synthetic import SyntheticHands
 from realtime.io.sample import SAMPLE_GT
-from realtime.mesh.ik_fit import HandFitter
-from realtime.mesh.regressor import RegressorFitter, RunnerConfig
+from realtime.mesh.ik_fit import FitEstimator
+from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
 
 MM = 1000.0
 
@@ -86,12 +87,13 @@ def synthetic(model: HandModel, runner, n: int) -> dict:
 def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
     """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections."""
     gt = np.load(SAMPLE_GT)
-    intr = CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]), int(gt["height"]))
+    camera = Camera.pinhole(CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]),
+                                                        int(gt["height"])))
     rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": []} for name in fitters}
     for i, _, matches in clip_hands(max_frames):
         for slot, best in matches.items():
             for name, fitter in fitters.items():
-                hand = fitter.fit_all([best], intr, [0])[0]
+                hand = fitter.estimate([best], camera, [0])[0]
                 rows[name]["pa_v"].append(pa_error(hand.vertices, gt["vertices"][i, slot]))
                 rows[name]["pa_k"].append(pa_error(hand.joints, gt["keypoints"][i, slot]))
                 rows[name]["mpjpe"].append(mpjpe(hand.joints, gt["keypoints"][i, slot]))
@@ -106,7 +108,7 @@ def real(fitters: dict, max_images: int | None, tune: bool = False) -> dict | No
     rows = {n: {"pa": [], "rr": [], "px": []} for n in names}
     for gt3, gt2, intr, d in hgcnn_hands(images):
         for name, fitter in fitters.items():
-            h = fitter.fit_all([d], intr, [0])[0]
+            h = fitter.estimate([d], Camera.pinhole(intr), [0])[0]
             rows[name]["pa"].append(pa_error(h.joints, gt3))
             rows[name]["rr"].append(mpjpe(h.joints, gt3))
             rows[name]["px"].append(np.linalg.norm(h.keypoints_2d - gt2, axis=1).mean())
@@ -119,7 +121,7 @@ def real(fitters: dict, max_images: int | None, tune: bool = False) -> dict | No
     return out
 
 
-def speed(model: HandModel, runner, fitter: HandFitter, calls: int = 500) -> dict:
+def speed(model: HandModel, runner, fitter: FitEstimator, calls: int = 500) -> dict:
     """Batch of 2 hands on the CPU execution provider, against two baseline fits."""
     data = SyntheticHands(model.data).sample(2, torch.Generator().manual_seed(5))
     world, image, handed = (t.numpy() for t in prepare_inputs_torch(
@@ -170,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = HandModel.open_hand()
     cfg = RunnerConfig() if args.manifest is None else RunnerConfig(manifest=args.manifest)
-    learned = RegressorFitter(model, cfg)
-    baseline = HandFitter(model)
+    learned = RegressorEstimator(model, cfg)
+    baseline = FitEstimator(model)
     fitters = {"regressor": learned, "baseline": baseline}
     sp = speed(model, learned.runner, baseline)
     syn = synthetic(model, learned.runner, args.synthetic)

@@ -435,8 +435,9 @@ def sender_thread_costs(model, hands, image, n: int = 1200, rate: float = 120.0)
 def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
     """Mean/max distance, mm, between the rigged mesh and the regressor's vertices."""
     try:
+        from calibration.camera import Camera
         from calibration.intrinsics import CameraIntrinsics
-        from realtime.mesh.regressor import RegressorFitter, RunnerConfig
+        from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
         from realtime.stream import bones
         from realtime.types import Detection
 
@@ -444,7 +445,7 @@ def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
         k = z["K"]
         intr = CameraIntrinsics(k[0, 0], k[1, 1], k[0, 2], k[1, 2], int(z["width"]),
                                 int(z["height"]))
-        fitter = RegressorFitter(model, RunnerConfig(threads=1))
+        fitter = RegressorEstimator(model, RunnerConfig(threads=1))
     except Exception as exc:  # noqa: BLE001 - optional row: say why it is missing
         return f"not measured ({type(exc).__name__}: {exc})"
     dists = []
@@ -455,7 +456,7 @@ def rigged_gap(model, frames=(30, 100, 200, 300, 400)) -> str:
             rel_z = (kp[:, 2] - kp[0, 2]) * k[0, 0] / kp[:, 2].mean() / float(z["width"])
             dets.append(Detection(z["keypoints_2d"][f, h], rel_z, kp - kp.mean(0),
                                   str(z["handedness"][h]), 0.95, int(f), 0.0))
-        got = fitter.fit_all(dets, intr, list(range(len(dets))))
+        got = fitter.estimate(dets, Camera.pinhole(intr), list(range(len(dets))))
         for hand, arrays in zip(got, bones.rig_arrays(model, got)):
             ref = bones.rigged_reference(model, hand, arrays)
             dists.append(np.linalg.norm(ref - hand.vertices, axis=1))

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from calibration.board import BoardSpec, BoardView
-from calibration.camera_file import CameraCalibration
+from calibration.camera import Camera
 from calibration.errors import CalibrationError
 from calibration.intrinsics import CameraIntrinsics
 
@@ -96,7 +96,7 @@ class ViewSelector:
 class CalibrationResult:
     """The calibrated camera and how well each view fits it (pixels)."""
 
-    calibration: CameraCalibration
+    calibration: Camera
     rms_px: float
     per_view_rms_px: np.ndarray
     rvecs: tuple[np.ndarray, ...]
@@ -124,11 +124,11 @@ def calibrate_views(
     if not np.all(np.isfinite(K)) or not np.all(np.isfinite(dist)):
         raise CalibrationError("calibration diverged (NaN): use more, sharper, varied views")
     intr = CameraIntrinsics.from_matrix(K, w, h)
-    calib = CameraCalibration(intr, dist.reshape(-1), camera_name, rms_px=float(rms))
+    calib = Camera(intr, dist.reshape(-1), camera_name, rms_px=float(rms))
     return CalibrationResult(calib, float(rms), per_view.reshape(-1), tuple(rvecs), tuple(tvecs))
 
 
-def board_pose(spec: BoardSpec, view: BoardView, calib: CameraCalibration
+def board_pose(spec: BoardSpec, view: BoardView, calib: Camera
                ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(R, t)`` of the board in the camera frame (``x_cam = R x_board + t``), or None."""
     if len(view.ids) < 4:

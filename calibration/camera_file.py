@@ -1,4 +1,4 @@
-"""A calibrated camera (intrinsics + lens distortion) and its file formats.
+"""Camera calibration files: read, validate and write a :class:`~calibration.camera.Camera`.
 
 Files are OpenCV-compatible: the YAML is what ``cv2.FileStorage`` writes and OpenCV's own
 calibration sample reads (``image_width``, ``image_height``, ``camera_matrix``,
@@ -9,109 +9,17 @@ calibration sample reads (``image_width``, ``image_height``, ``camera_matrix``,
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from calibration.camera import DIST_LENGTHS, Camera
 from calibration.errors import CalibrationError
 from calibration.intrinsics import CameraIntrinsics
 
-DIST_LENGTHS = (4, 5, 8, 12, 14)  # the distortion vector lengths OpenCV accepts
 _REQUIRED = ("image_width", "image_height", "camera_matrix", "distortion_coefficients")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-@dataclass(frozen=True)
-class CameraCalibration:
-    """A camera's pinhole intrinsics, its distortion ``(k1, k2, p1, p2[, k3, ...])`` and
-    where they came from. ``rms_px`` is the calibration's RMS reprojection error."""
-
-    intrinsics: CameraIntrinsics
-    dist: np.ndarray = field(default_factory=lambda: np.zeros(5))
-    camera_name: str = "camera"
-    date: str = field(default_factory=_now)
-    rms_px: float = float("nan")
-
-    def __post_init__(self) -> None:
-        dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
-        if len(dist) not in DIST_LENGTHS:
-            raise CalibrationError(f"distortion_coefficients must have one of {DIST_LENGTHS} "
-                                   f"values, got {len(dist)}")
-        if not np.all(np.isfinite(dist)):
-            raise CalibrationError(f"distortion_coefficients contain NaN or inf: {dist}")
-        object.__setattr__(self, "dist", dist)
-
-    @property
-    def K(self) -> np.ndarray:  # noqa: N802
-        return self.intrinsics.K
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.intrinsics.width, self.intrinsics.height
-
-    @property
-    def has_distortion(self) -> bool:
-        return bool(np.any(self.dist != 0.0))
-
-    def rescaled(self, width: int, height: int) -> "CameraCalibration":
-        """The same camera streaming at another resolution.
-
-        Webcams scale the full sensor image to each mode, so K scales with the image and
-        the distortion (defined on normalised coordinates) stays. A different aspect ratio
-        means a crop, which cannot be recovered from the file: refused.
-        """
-        w0, h0 = self.size
-        if (width, height) == (w0, h0):
-            return self
-        if abs(width / w0 - height / h0) > 0.01 * max(width / w0, height / h0):
-            raise CalibrationError(
-                f"image_width/image_height: calibrated at {w0}x{h0} but the stream is "
-                f"{width}x{height} (another aspect ratio, i.e. a crop): calibrate this "
-                "resolution with `python -m calibration intrinsics`")
-        return CameraCalibration(self.intrinsics.scaled_to(width, height), self.dist,
-                                 self.camera_name, self.date, self.rms_px)
-
-    def undistort_points(self, uv: np.ndarray) -> np.ndarray:
-        """Pixels ``(N,2)`` of the distorted image -> pixels of the ideal pinhole image."""
-        uv = np.asarray(uv, dtype=np.float64)
-        if not self.has_distortion or len(uv) == 0:
-            return uv.copy()
-        import cv2
-
-        out = cv2.undistortPoints(uv.reshape(-1, 1, 2), self.K, self.dist, P=self.K)
-        return out.reshape(-1, 2)
-
-    def distort_points(self, uv: np.ndarray) -> np.ndarray:
-        """Ideal pinhole pixels ``(N,2)`` -> pixels of the real (distorted) image."""
-        uv = np.asarray(uv, dtype=np.float64)
-        if not self.has_distortion or len(uv) == 0:
-            return uv.copy()
-        import cv2
-
-        K = self.K  # noqa: N806
-        xy = (uv - K[:2, 2]) / np.array([K[0, 0], K[1, 1]])
-        pts = np.concatenate([xy, np.ones((len(xy), 1))], 1)
-        out, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), K, self.dist)
-        return out.reshape(-1, 2)
-
-    def to_dict(self) -> dict:
-        """The JSON layout (OpenCV's key names)."""
-        return {
-            "camera_name": self.camera_name,
-            "calibration_time": self.date,
-            "image_width": int(self.intrinsics.width),
-            "image_height": int(self.intrinsics.height),
-            "camera_matrix": self.K.tolist(),
-            "distortion_coefficients": self.dist.tolist(),
-            "avg_reprojection_error": None if math.isnan(self.rms_px) else float(self.rms_px),
-        }
 
 
 def _field_number(where: str, name: str, value) -> float:
@@ -125,7 +33,7 @@ def _field_number(where: str, name: str, value) -> float:
     return out
 
 
-def calibration_from_dict(data: dict, where: str = "calibration") -> CameraCalibration:
+def calibration_from_dict(data: dict, where: str = "calibration") -> Camera:
     """Validate the JSON/YAML fields; every error names the field and says what to do."""
     if not isinstance(data, dict):
         raise CalibrationError(f"{where}: expected a mapping of calibration fields")
@@ -169,11 +77,11 @@ def calibration_from_dict(data: dict, where: str = "calibration") -> CameraCalib
         intr = CameraIntrinsics.from_matrix(K, int(width), int(height))
     except CalibrationError as exc:
         raise CalibrationError(f"{where}: field 'camera_matrix': {exc}") from exc
-    return CameraCalibration(intr, dist, str(data.get("camera_name", "camera")),
+    return Camera(intr, dist, str(data.get("camera_name", "camera")),
                              str(data.get("calibration_time", "")), rms)
 
 
-def save_calibration(path: str | Path, calib: CameraCalibration) -> Path:
+def save_calibration(path: str | Path, calib: Camera) -> Path:
     """Write ``.yaml``/``.yml`` (cv2.FileStorage) or ``.json``; returns the path."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -230,7 +138,7 @@ def _read_yaml(path: Path) -> dict:
         fs.release()
 
 
-def load_calibration(path: str | Path) -> CameraCalibration:
+def load_calibration(path: str | Path) -> Camera:
     """Read and validate a calibration file (``.yaml``/``.yml``/``.xml`` or ``.json``)."""
     path = Path(path)
     if not path.is_file():

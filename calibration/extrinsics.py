@@ -16,7 +16,7 @@ import numpy as np
 
 from calibration.board import BoardSpec, BoardView
 from calibration.calibrate import board_pose
-from calibration.camera_file import CameraCalibration
+from calibration.camera import Camera
 from calibration.errors import CalibrationError
 
 Pose = tuple[np.ndarray, np.ndarray]  # (R (3,3), t (3,)): x_cam = R x_world + t
@@ -58,7 +58,7 @@ class ExtrinsicsResult:
 
 
 def calibrate_extrinsics(
-    spec: BoardSpec, calibs: list[CameraCalibration],
+    spec: BoardSpec, calibs: list[Camera],
     frames: list[list[BoardView | None]], min_shared: int = 2,
 ) -> ExtrinsicsResult:
     """``frames[k][c]``: the board view of camera ``c`` at moment ``k`` (None if unseen)."""
@@ -103,7 +103,7 @@ def calibrate_extrinsics(
                             {p: len(e) for p, e in pair_est.items()}, spread)
 
 
-def save_rig(path, calibs: list[CameraCalibration], poses: list[Pose]) -> None:
+def save_rig(path, calibs: list[Camera], poses: list[Pose]) -> None:
     """A rig file (JSON): each camera's calibration and its pose in the world frame."""
     import json
     from pathlib import Path
@@ -116,7 +116,7 @@ def save_rig(path, calibs: list[CameraCalibration], poses: list[Pose]) -> None:
                                       "cameras": cams}, indent=2) + "\n")
 
 
-def load_rig(path) -> tuple[list[CameraCalibration], list[Pose]]:
+def load_rig(path) -> tuple[list[Camera], list[Pose]]:
     """Read a rig file; errors name the camera and the field."""
     import json
     from pathlib import Path

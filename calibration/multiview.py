@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.camera_file import CameraCalibration
+from calibration.camera import Camera
 from calibration.errors import CalibrationError
 from calibration.placement import solve_translation
 from calibration.profile import HandProfile, profile_scale
@@ -22,7 +22,7 @@ from calibration.profile import HandProfile, profile_scale
 class RigCamera:
     """A calibrated camera placed in the world: ``x_cam = R x_world + t``."""
 
-    calibration: CameraCalibration
+    calibration: Camera
     R: np.ndarray
     t: np.ndarray
 

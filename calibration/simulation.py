@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from calibration.board import BoardSpec
-from calibration.camera_file import CameraCalibration
+from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
 from calibration.multiview import RigCamera
 
@@ -26,7 +26,7 @@ def rotation(rx_deg: float, ry_deg: float, rz_deg: float) -> np.ndarray:
 
 
 def render_board(
-    spec: BoardSpec, calib: CameraCalibration, R: np.ndarray, t: np.ndarray,  # noqa: N803
+    spec: BoardSpec, calib: Camera, R: np.ndarray, t: np.ndarray,  # noqa: N803
     blur_sigma_px: float = 0.0, noise_std: float = 0.0, seed: int = 0,
     supersample: int = 2, px_per_square: int = 120,
 ) -> np.ndarray:
@@ -76,12 +76,12 @@ def board_poses(spec: BoardSpec, n: int, seed: int = 0, distance_m: tuple[float,
 
 def webcam_calibration(width: int = 640, height: int = 480, hfov_deg: float = 62.0,
                        dist=(-0.12, 0.08, 0.0006, -0.0004, -0.02), name: str = "synthetic"
-                       ) -> CameraCalibration:
+                       ) -> Camera:
     """A plausible webcam: slightly off-centre principal point, barrel distortion."""
     f = (width / 2) / np.tan(np.radians(hfov_deg) / 2)
     intr = CameraIntrinsics(f * 1.002, f * 0.998, width / 2 + 7.3, height / 2 - 5.1,
                             width, height)
-    return CameraCalibration(intr, np.asarray(dist, dtype=np.float64), name)
+    return Camera(intr, np.asarray(dist, dtype=np.float64), name)
 
 
 def look_at(centre: np.ndarray, target: np.ndarray,

@@ -11,6 +11,8 @@ imports it.
 
 from pathlib import Path
 
+__handmesh__ = True  # marks this package as handmesh's (realtime checks it at import)
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSET_DIR = PACKAGE_DIR / "assets"
 """The open hand model, its UV layout and their NOTICE (shipped in the wheel)."""

@@ -145,6 +145,7 @@ class HandModel:
 
     def __init__(self, data: HandModelData) -> None:
         self.data = data
+        self._faces_left: np.ndarray | None = None
 
     @classmethod
     def open_hand(cls, path: str | Path | None = None) -> "HandModel":
@@ -172,6 +173,15 @@ class HandModel:
 
     @property
     def faces(self) -> np.ndarray:
+        return self.data.faces
+
+    def faces_for(self, side: str) -> np.ndarray:
+        """The faces to draw a ``side`` hand with: a left hand is a mirrored right hand, so
+        its triangles are wound the other way round (cached; do not modify)."""
+        if side == "left":
+            if self._faces_left is None:
+                self._faces_left = flip_faces(self.data.faces)
+            return self._faces_left
         return self.data.faces
 
     def zero_pose(self, batch: int = 1) -> np.ndarray:

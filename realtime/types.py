@@ -2,23 +2,44 @@
 
 Every record carries the capture timestamp of its frame (seconds, ``time.monotonic``
 for live sources, ``frame_index / fps`` for files), so every stage can report latency.
+Units: meters and seconds; camera frame: OpenCV axes (x right, y down, z forward).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
+
+from calibration.camera import Camera
+
+Side = Literal["right", "left"]
+"""Which hand: the person's anatomical side (not MediaPipe's mirrored label)."""
+SIDES: tuple[str, ...] = get_args(Side)
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One image from a source. ``image`` is ``(H,W,3)`` uint8 BGR, as OpenCV reads it."""
+    """One image from a source. ``image`` is ``(H,W,3)`` uint8 BGR, as OpenCV reads it.
+
+    ``camera`` is the camera the image was captured with, resolved once at capture; a frame
+    made without one gets a camera guessed from its size (60 deg field of view).
+    ``hands``: hands already known for this frame (a replayed hands file), else None.
+    """
 
     image: np.ndarray
     index: int
     timestamp: float
     source: str = ""
+    camera: Camera | None = None
+    hands: tuple[HandMesh, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.camera is None:
+            from realtime.io.camera import guessed_camera
+
+            object.__setattr__(self, "camera", guessed_camera(self.size))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -33,13 +54,13 @@ class Detection:
     ``landmarks_px`` ``(21,2)`` pixels of the frame; ``landmarks_z`` ``(21,)`` MediaPipe's
     relative depth (same scale as x in normalised units); ``world`` ``(21,3)`` MediaPipe's
     metric, hand-centred world landmarks (meters, camera-aligned axes). ``handedness`` is
-    the anatomical side ("right"/"left") after correcting MediaPipe's mirrored convention.
+    the anatomical side after correcting MediaPipe's mirrored convention.
     """
 
     landmarks_px: np.ndarray
     landmarks_z: np.ndarray
     world: np.ndarray
-    handedness: str
+    handedness: Side
     score: float
     frame_index: int
     timestamp: float
@@ -47,12 +68,13 @@ class Detection:
 
 @dataclass(frozen=True)
 class HandMesh:
-    """A fitted or regressed hand in the camera frame (DESIGN.md, "Conventions").
+    """A hand in the camera frame (``docs/design.md``, "Conventions").
 
     vertices ``(V,3)`` and joints ``(21,3)`` in meters, OpenCV camera axes; vertex_std
     ``(V,)`` meters; pose ``(J,3)`` anatomical axis-angle of a right hand (left hands are
     mirrored before the model); shape ``(S,)``; keypoints_2d ``(21,2)`` the joints
-    reprojected into the frame, pixels.
+    reprojected into the frame, pixels. ``vertex_colors``: the fused texture
+    (``realtime.mesh.texture``), RGB in [0,1], ``(V,3)``; None when texturing is off.
     """
 
     vertices: np.ndarray
@@ -61,13 +83,12 @@ class HandMesh:
     pose: np.ndarray
     shape: np.ndarray
     keypoints_2d: np.ndarray
-    handedness: str
+    handedness: Side
     score: float
     track_id: int
     timestamp: float
     frame_index: int
     reprojection_error_px: float = float("nan")
-    # Fused per-vertex texture (realtime.mesh.texture), RGB in [0,1], (V,3); None when off.
     vertex_colors: np.ndarray | None = None
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from calibration.board import BoardDetector, BoardSpec, save_board
 from calibration.calibrate import ViewSelector, calibrate_views
+from calibration.camera import Camera
 from calibration.camera_file import (
-    CameraCalibration,
     calibration_from_dict,
     load_calibration,
     save_calibration,
@@ -41,10 +41,10 @@ FOCAL_TOL = 0.01  # the issue's target: focal length and principal point within 
 RMS_MAX_PX = 0.5
 
 
-def _calib() -> CameraCalibration:
+def _calib() -> Camera:
     intr = CameraIntrinsics(612.3456789012345, 611.0000000000001, 322.1234567, 241.9876543,
                             640, 480)
-    return CameraCalibration(intr, np.array([-0.1234567890123, 0.0456, 1e-4, -2e-4, 0.0111]),
+    return Camera(intr, np.array([-0.1234567890123, 0.0456, 1e-4, -2e-4, 0.0111]),
                              "cam left", "2025-01-02T03:04:05+00:00", 0.2345678901234)
 
 
@@ -227,7 +227,7 @@ def test_bad_profile_is_named(tmp_path):
 
 
 def test_command_line_board_and_intrinsics_from_a_folder(tmp_path, capsys):
-    from calibration.__main__ import draw_feedback, main
+    from calibration.cli import draw_feedback, main
 
     assert main(["board", "--out", str(tmp_path / "board.png"), "--dpi", "72"]) == 0
     spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
@@ -270,7 +270,7 @@ def board_video(path: Path, spec: BoardSpec, truth, views: int, seed: int,
 
 def test_live_calibration_from_a_video(tmp_path, capsys):
     """The live path (``--camera``) reading a video of the board moving, as from a webcam."""
-    from calibration.__main__ import main
+    from calibration.cli import main
 
     spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
     truth = webcam_calibration(480, 360)
@@ -294,7 +294,7 @@ def test_live_calibration_from_a_video(tmp_path, capsys):
                     reason="no X display (DISPLAY unset; scripts/test.sh starts Xvfb :99)")
 def test_live_calibration_window(tmp_path, capsys):
     """The feedback window opens and closes with the video's end."""
-    from calibration.__main__ import main
+    from calibration.cli import main
 
     spec = BoardSpec(squares_x=6, squares_y=4, square_m=0.04, marker_m=0.03)
     truth = webcam_calibration(480, 360)

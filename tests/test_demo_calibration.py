@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from calibration.camera_file import CameraCalibration, save_calibration
+from calibration.camera import Camera
+from calibration.camera_file import save_calibration
 from calibration.intrinsics import CameraIntrinsics
 from calibration.profile import load_profile, save_profile
 from realtime.cli.demo import main
@@ -30,7 +31,7 @@ def calibrated_run(tmp_path_factory):
         K, w, h = gt["K"].astype(float), int(gt["width"]), int(gt["height"])  # noqa: N806
     big = K.copy()
     big[:2] *= 2
-    calib = CameraCalibration(CameraIntrinsics.from_matrix(big, 2 * w, 2 * h),
+    calib = Camera(CameraIntrinsics.from_matrix(big, 2 * w, 2 * h),
                               np.array([0.02, 0.0, 0.0, 0.0, 0.0]), "sample x2")
     calib_path = save_calibration(tmp / "cam.yaml", calib)
     out = tmp / "run"
@@ -74,13 +75,14 @@ def test_missing_or_bad_calibration_is_one_clear_line(tmp_path, capsys):
 
 def test_undistortion_in_the_loop_places_hands_better():
     """The fitting baseline on a synthetic detection seen through a strongly distorting
-    lens near the image corner: undistorted landmarks give the right position."""
+    lens near the image corner: the estimate stage undistorts the landmarks with the
+    frame's camera, which gives the right position."""
     from calibration.simulation import webcam_calibration
     from models.hand_model import HandModel
     from models.poses import named_pose
-    from realtime.mesh.ik_fit import FitterConfig, HandFitter
-    from realtime.mesh.profiled import CalibratedFitter
-    from realtime.types import Detection
+    from realtime.engine.stages import EstimateStage
+    from realtime.mesh.ik_fit import FitConfig, FitEstimator
+    from realtime.types import Detection, Frame, Packet
 
     model = HandModel.open_hand()
     kps = model.forward(named_pose(model.data.joint_names, "spread")).keypoints[0]
@@ -89,9 +91,11 @@ def test_undistortion_in_the_loop_places_hands_better():
     x = rel + np.array([0.17, 0.11, 0.5])  # towards the corner, where distortion is large
     uv = calib.distort_points(x[:, :2] / x[:, 2:] * np.diag(calib.K)[:2] + calib.K[:2, 2])
     det = Detection(uv, np.zeros(21), rel, "right", 0.95, 0, 0.0)
-    fitter = HandFitter(model, FitterConfig(follow_2d=False))
-    plain = fitter.fit_all([det], calib.intrinsics, [0])[0]
-    fixed = CalibratedFitter(fitter, calib).fit_all([det], calib.intrinsics, [0])[0]
+    estimator = FitEstimator(model, FitConfig(follow_2d=False))
+    plain = estimator.estimate([det], calib, [0])[0]  # landmarks taken as pinhole pixels
+    image = np.zeros((calib.size[1], calib.size[0], 3), np.uint8)
+    packet = Packet(Frame(image, 0, 0.0, camera=calib), 0.0, detections=(det,))
+    fixed = EstimateStage(estimator)(packet).hands[0]  # the frame's camera undistorts them
     err_plain = np.linalg.norm(plain.joints.mean(0) - x.mean(0))
     err_fixed = np.linalg.norm(fixed.joints.mean(0) - x.mean(0))
     assert err_fixed < 0.01 and err_fixed < 0.3 * err_plain

@@ -17,8 +17,9 @@ import pytest
 
 from benchmarks.common import read_frames
 from realtime.detect import hand_rois as hr
+from realtime.detect.detector import DetectorConfig
 from realtime.detect.litert_models import mediapipe_model_dir
-from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
 from realtime.errors import ModelFileError, RealtimeError
 from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
@@ -61,7 +62,7 @@ def _match(ours, ref, image_name: str, world_m: float = GOLDEN_WORLD_M,
 def test_golden_static_photos_match_legacy(realhands):
     images = {name: cv2.imread(str(realhands / name)) for name in GOLDEN_PHOTOS}
     ours = ScheduledDetector(ScheduledDetectorConfig(static_image_mode=True))
-    with MediaPipeDetector(DetectorConfig(static_image_mode=True)) as legacy:
+    with MediaPipeDetector(DetectorConfig(kind="mediapipe", static_image_mode=True)) as legacy:
         for n, (name, image) in enumerate(images.items()):
             frame = Frame(image, n, float(n))
             ref = legacy.process(frame)
@@ -72,7 +73,7 @@ def test_golden_static_photos_match_legacy(realhands):
 def test_golden_tracking_on_the_clip_matches_legacy(sample_frames):
     """Tracking mode over 30 frames with two hands: ours follows legacy frame by frame."""
     ours = ScheduledDetector(ScheduledDetectorConfig())
-    with MediaPipeDetector(DetectorConfig()) as legacy:
+    with MediaPipeDetector(DetectorConfig(kind="mediapipe")) as legacy:
         for i in range(400, 430):
             frame = Frame(sample_frames[i], i, i / 30)
             _match(ours.process(frame), legacy.process(frame), f"sample frame {i}",
@@ -214,7 +215,7 @@ def test_config_rejects_bad_values(field, value):
 
 def test_lite_matches_legacy_complexity_0(sample_frames):
     ours = ScheduledDetector(ScheduledDetectorConfig(landmarks="lite"))
-    with MediaPipeDetector(DetectorConfig(model_complexity=0)) as legacy:
+    with MediaPipeDetector(DetectorConfig(kind="mediapipe", model_complexity=0)) as legacy:
         for i in range(400, 410):
             frame = Frame(sample_frames[i], i, i / 30)
             _match(ours.process(frame), legacy.process(frame), f"lite, sample frame {i}",
@@ -287,16 +288,18 @@ def test_landmarks_to_rect_recovers_rotation():
 
 def test_demo_picks_the_detector():
     from realtime.cli.demo import parse_args
-    from realtime.detect.scheduled import open_detector
+    from realtime.detect.detector import open_detector
 
-    assert parse_args([]).detector_kind == "ours"
-    with pytest.raises(ValueError, match="--landmarks"):
+    assert parse_args([]).app.mesher.detector.kind == "scheduled"
+    assert parse_args(["--detector", "mediapipe"]).app.mesher.detector.kind == "mediapipe"
+    with pytest.raises(ValueError, match="landmarks"):
         parse_args(["--detector", "mediapipe", "--landmarks", "lite"])
-    with open_detector("ours", DetectorConfig(model_complexity=0)) as det:
+    with open_detector(DetectorConfig(model_complexity=0)) as det:
+        assert isinstance(det, ScheduledDetector)
         assert det.config.landmarks == "lite"
         assert det.palm.path.name == "palm_detection_lite.tflite"  # as MediaPipe pairs them
-    with pytest.raises(ValueError, match="detector"):
-        open_detector("yolo", DetectorConfig())
+    with pytest.raises(ValueError, match="detector kind"):
+        DetectorConfig(kind="yolo")
 
 
 def test_batched_crops_equal_one_by_one(sample_frames):

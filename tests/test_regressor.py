@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 import torch
 
+from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
 from models.hand_model import HandModel, mirror_x
 from models.training.export import OUTPUTS, export_all
@@ -42,7 +43,7 @@ from models.training.synthetic import SyntheticConfig, SyntheticHands
 from realtime.mesh.regressor import (
     PROVIDER_ORDER,
     RegressorError,
-    RegressorFitter,
+    RegressorEstimator,
     RegressorRunner,
     RunnerConfig,
     detection_inputs,
@@ -143,18 +144,18 @@ def _net_inputs(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _camera_config() -> dict:
-    """One camera for every hand (fit_all takes one set of intrinsics), cx = W/2."""
+    """One camera for every hand (estimate takes the frame's camera), cx = W/2."""
     return dict(image_sizes=((IMAGE_W, IMAGE_H),), hfov_deg=(HFOV_DEG, HFOV_DEG),
                 principal_point_std=0.0, p_right=1.0, p_mirror_error=0.0)
 
 
 @pytest.fixture(scope="module")
-def intrinsics(hand_model) -> CameraIntrinsics:
+def intrinsics(hand_model) -> Camera:
     s = _synthetic(hand_model.data, 1, SEED, **_camera_config())
     k = s["K"][0].double().numpy()
     intr = CameraIntrinsics(k[0, 0], k[1, 1], IMAGE_W / 2.0, IMAGE_H / 2.0, IMAGE_W, IMAGE_H)
     assert np.allclose(k, intr.K)
-    return intr
+    return Camera.pinhole(intr)
 
 
 def _mirror_detection(det: Detection) -> Detection:
@@ -203,15 +204,15 @@ def fresh(hand_model, tmp_path_factory) -> tuple[MeshRegressor, Path]:
 
 
 @pytest.fixture(scope="module")
-def fresh_fitter(hand_model, fresh) -> RegressorFitter:
-    return RegressorFitter(hand_model, RunnerConfig(manifest=fresh[1], threads=THREADS))
+def fresh_fitter(hand_model, fresh) -> RegressorEstimator:
+    return RegressorEstimator(hand_model, RunnerConfig(manifest=fresh[1], threads=THREADS))
 
 
 @pytest.fixture(scope="module")
-def raw_fitter(hand_model, fresh) -> RegressorFitter:
+def raw_fitter(hand_model, fresh) -> RegressorEstimator:
     """Placement only: no PnP turn and no pull onto the 2D rays, so that the mesh is the
     network's own output, translated."""
-    return RegressorFitter(hand_model, RunnerConfig(manifest=fresh[1], threads=THREADS,
+    return RegressorEstimator(hand_model, RunnerConfig(manifest=fresh[1], threads=THREADS,
                                                     refine_rotation=False, follow_2d=0.0))
 
 
@@ -236,8 +237,8 @@ def shipped() -> dict:
 
 
 @pytest.fixture(scope="module")
-def shipped_fitter(hand_model, shipped) -> RegressorFitter:
-    return RegressorFitter(hand_model, RunnerConfig(manifest=SHIPPED_MANIFEST, threads=THREADS))
+def shipped_fitter(hand_model, shipped) -> RegressorEstimator:
+    return RegressorEstimator(hand_model, RunnerConfig(manifest=SHIPPED_MANIFEST, threads=THREADS))
 
 
 def _max_abs(a, b) -> float:
@@ -478,22 +479,22 @@ def _one_and_two(detections) -> list[list[Detection]]:
     return [[detections[0]], [detections[1], _mirror_detection(detections[2])]]
 
 
-def test_fit_all_no_hands(fresh_fitter, intrinsics):
-    assert fresh_fitter.fit_all([], intrinsics, []) == []
+def test_estimate_no_hands(fresh_fitter, intrinsics):
+    assert fresh_fitter.estimate([], intrinsics, []) == []
 
 
-def test_fit_all_one_and_two_hands_fresh(hand_model, fresh_fitter, intrinsics, detections):
+def test_estimate_one_and_two_hands_fresh(hand_model, fresh_fitter, intrinsics, detections):
     for dets in _one_and_two(detections):
         ids = list(range(3, 3 + len(dets)))
-        hands = fresh_fitter.fit_all(dets, intrinsics, ids)
+        hands = fresh_fitter.estimate(dets, intrinsics, ids)
         _check_meshes(hands, dets, ids, hand_model.num_vertices)
 
 
-def test_fit_all_one_and_two_hands_shipped(hand_model, shipped_fitter, intrinsics, detections):
-    assert shipped_fitter.fit_all([], intrinsics, []) == []
+def test_estimate_one_and_two_hands_shipped(hand_model, shipped_fitter, intrinsics, detections):
+    assert shipped_fitter.estimate([], intrinsics, []) == []
     for dets in _one_and_two(detections):
         ids = list(range(len(dets)))
-        hands = shipped_fitter.fit_all(dets, intrinsics, ids)
+        hands = shipped_fitter.estimate(dets, intrinsics, ids)
         _check_meshes(hands, dets, ids, hand_model.num_vertices)
         for hand in hands:
             assert hand.reprojection_error_px < SHIPPED_REPROJ_MEAN_PX, (
@@ -502,9 +503,9 @@ def test_fit_all_one_and_two_hands_shipped(hand_model, shipped_fitter, intrinsic
 
 def test_two_hands_one_batch_same_as_one_by_one(fresh_fitter, intrinsics, detections):
     dets = _one_and_two(detections)[1]
-    both = fresh_fitter.fit_all(dets, intrinsics, [0, 1])
+    both = fresh_fitter.estimate(dets, intrinsics, [0, 1])
     for i, det in enumerate(dets):
-        alone = fresh_fitter.fit_all([det], intrinsics, [i])[0]
+        alone = fresh_fitter.estimate([det], intrinsics, [i])[0]
         assert _max_abs(alone.vertices, both[i].vertices) < ONNX_TORCH_TOL_M
 
 
@@ -558,9 +559,9 @@ def test_bad_landmarks_refused(fresh_fitter, intrinsics, detections, case):
     with pytest.raises(ValueError):
         detection_inputs([bad], (IMAGE_W, IMAGE_H))
     with pytest.raises(ValueError):
-        fresh_fitter.fit_all([bad], intrinsics, [0])
+        fresh_fitter.estimate([bad], intrinsics, [0])
     with pytest.raises(ValueError):  # one bad hand in a batch of two is refused too
-        fresh_fitter.fit_all([detections[1], bad], intrinsics, [0, 1])
+        fresh_fitter.estimate([detections[1], bad], intrinsics, [0, 1])
     with pytest.raises(ValueError):  # and as a left hand
         detection_inputs([_mirror_detection(bad)], (IMAGE_W, IMAGE_H))
 
@@ -569,8 +570,8 @@ def test_bad_landmarks_refused(fresh_fitter, intrinsics, detections, case):
 # 7. Left hands mirrored correctly.
 
 
-def _mirror_pair(fitter: RegressorFitter, intrinsics, det: Detection):
-    right, left = fitter.fit_all([det, _mirror_detection(det)], intrinsics, [0, 1])
+def _mirror_pair(fitter: RegressorEstimator, intrinsics, det: Detection):
+    right, left = fitter.estimate([det, _mirror_detection(det)], intrinsics, [0, 1])
     t_right = right.joints.mean(0)  # the hand centre: mean of the 21 keypoints
     t_left = left.joints.mean(0)
     return right, left, t_right, t_left
@@ -589,11 +590,11 @@ def test_left_detection_runs_mirrored_network_output(raw_fitter, intrinsics, det
 
 
 @pytest.fixture(scope="module")
-def blind_fitter(hand_model, tmp_path_factory) -> RegressorFitter:
+def blind_fitter(hand_model, tmp_path_factory) -> RegressorEstimator:
     """A fresh net that ignores the handedness flag: mirroring must then be exact."""
     manifest = export_all(_fresh_net(hand_model.data, handedness_blind=True), {},
                           tmp_path_factory.mktemp("blind"))
-    return RegressorFitter(hand_model, RunnerConfig(manifest=manifest, threads=THREADS))
+    return RegressorEstimator(hand_model, RunnerConfig(manifest=manifest, threads=THREADS))
 
 
 def _assert_mirrored(fitter, intrinsics, det, tol) -> None:
@@ -644,8 +645,8 @@ def test_follow_2d_puts_keypoints_on_mediapipe_rays(fresh_fitter, raw_fitter, in
     """With follow_2d=1 the 21 keypoints reproject onto MediaPipe's 2D landmarks; the mesh
     moves with them and the depths stay the network's."""
     det = detections[0]
-    pulled = fresh_fitter.fit_all([det], intrinsics, [0])[0]
+    pulled = fresh_fitter.estimate([det], intrinsics, [0])[0]
     assert pulled.reprojection_error_px < 1e-6
-    raw = raw_fitter.fit_all([det], intrinsics, [0])[0]
+    raw = raw_fitter.estimate([det], intrinsics, [0])[0]
     assert np.all(np.isfinite(pulled.vertices))
     assert pulled.vertices.shape == raw.vertices.shape

@@ -13,8 +13,9 @@ import pytest
 from calibration.intrinsics import CameraIntrinsics
 from realtime.cli.demo import main
 from realtime.io.hands_file import SCHEMA_VERSION, hand_to_record, read_hands, record_to_hand
-from realtime.io.hands_replay import DEFAULT_SIZE, HandsReplay
+from realtime.io.hands_file_source import DEFAULT_SIZE, HandsFileSource
 from realtime.io.sample import SAMPLE_VIDEO
+from realtime.io.sources import SourceConfig, open_source
 from realtime.types import HandMesh
 
 JOINT_TOL_M = 1e-5  # records are rounded to 10 micrometres
@@ -76,13 +77,13 @@ def test_replay_overlay_has_every_frame(recording, replayed):
     stats = json.loads((replayed / "stats.json").read_text())
     expected = max(indices) - min(indices) + 1  # empty frames fill the gaps between hands
     assert stats["frames"] == expected
-    assert stats["hands_from"] == "HandsReplay"
+    assert stats["hands_from"] == "HandsFileSource"
     assert stats["replay"]["truncated_line"] is None
     assert _frame_count(replayed / "overlay.mp4") == expected
 
 
 def test_replay_is_paced_at_the_recorded_rate(recording, tmp_path):
-    with HandsReplay(recording) as replay:
+    with open_source(SourceConfig(str(recording))) as replay:
         fps = replay.fps
     assert fps == pytest.approx(cv2.VideoCapture(str(SAMPLE_VIDEO)).get(cv2.CAP_PROP_FPS),
                                 rel=0.01)
@@ -96,36 +97,38 @@ def test_replay_is_paced_at_the_recorded_rate(recording, tmp_path):
 
 def test_replay_source_reads_frames_and_hands(recording):
     records = list(read_hands(recording))
-    with HandsReplay(recording) as replay:
+    with open_source(SourceConfig(str(recording))) as replay:
+        assert isinstance(replay, HandsFileSource) and replay.provides_hands
         items = list(replay)
         camera = replay.camera
-    assert (camera.width, camera.height) == (records[0]["camera"]["width"],
-                                             records[0]["camera"]["height"])
-    frame, hands = items[0]
-    assert frame.image.shape == (camera.height, camera.width, 3)
+    assert camera.size == (records[0]["camera"]["width"], records[0]["camera"]["height"])
+    assert camera.intrinsics.fx == pytest.approx(records[0]["camera"]["fx"])
+    frame = items[0]
+    assert frame.image.shape == (camera.size[1], camera.size[0], 3)
+    assert frame.camera == camera  # every frame carries the recorded camera
     assert frame.index == records[0]["frame_index"]
     assert frame.timestamp == pytest.approx(records[0]["timestamp"])
-    assert sum(len(h) for _, h in items) == len(records)
-    stamps = [f.timestamp for f, _ in items]
+    assert sum(len(f.hands) for f in items) == len(records)
+    stamps = [f.timestamp for f in items]
     assert np.all(np.diff(stamps) > 0)
 
 
 def test_loop_yields_more_frames_with_continuing_time(recording):
-    with HandsReplay(recording) as replay:
+    with open_source(SourceConfig(str(recording))) as replay:
         once = len(list(replay))
-    with HandsReplay(recording, loop=True) as replay:
+    with open_source(SourceConfig(str(recording), loop=True)) as replay:
         items = [replay.read() for _ in range(2 * once + 3)]
         assert replay.passes == 2
     assert all(item is not None for item in items)
-    stamps = [f.timestamp for f, _ in items]
-    indices = [f.index for f, _ in items]
+    stamps = [f.timestamp for f in items]
+    indices = [f.index for f in items]
     assert np.all(np.diff(stamps) > 0) and np.all(np.diff(indices) > 0)
-    hands = [h for _, hs in items for h in hs]
+    hands = [h for f in items for h in f.hands]
     assert all(np.diff([h.timestamp for h in hands]) >= 0)
 
 
 def test_loop_from_the_command_line_stops_at_max_frames(recording, tmp_path):
-    with HandsReplay(recording) as replay:
+    with open_source(SourceConfig(str(recording))) as replay:
         frames = len(list(replay))
     code = main(["--replay", str(recording), "--loop", "--fast", "--output", str(tmp_path),
                  "--headless", "--max-frames", str(frames + 4), "--no-video"])
@@ -140,9 +143,9 @@ def test_truncated_last_line_replays_the_rest_and_warns(recording, tmp_path, cap
     lines = recording.read_text().splitlines(keepends=True)
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
-    with caplog.at_level(logging.WARNING, logger="realtime.io.hands_replay"):
-        with HandsReplay(cut) as replay:
-            hands = [h for _, hs in replay for h in hs]
+    with caplog.at_level(logging.WARNING, logger="realtime.io.hands_file_source"):
+        with open_source(SourceConfig(str(cut))) as replay:
+            hands = [h for f in replay for h in f.hands]
             assert replay.truncated_line == len(lines)
     assert len(hands) == len(lines) - 1
     assert f"{cut}:{len(lines)}: the last line is truncated" in caplog.text
@@ -188,11 +191,11 @@ def test_schema_1_records_replay_with_a_default_camera(recording, tmp_path):
             rec.pop("camera")
             rec["schema"] = 1
             f.write(json.dumps(rec) + "\n")
-    with HandsReplay(old) as replay:
-        frame, hands = replay.read()
-        assert (replay.camera.width, replay.camera.height) == DEFAULT_SIZE
-        assert replay.camera.estimated
-    assert frame.size == DEFAULT_SIZE and hands
+    with open_source(SourceConfig(str(old))) as replay:
+        frame = replay.read()
+        assert replay.camera.size == DEFAULT_SIZE
+        assert replay.camera.estimated and frame.camera.estimated
+    assert frame.size == DEFAULT_SIZE and frame.hands
     out = tmp_path / "out"
     assert main(["--source", str(old), "--output", str(out), "--headless", "--fast"]) == 0
     assert _frame_count(out / "overlay.mp4") > 0
@@ -204,8 +207,8 @@ def test_joints_only_file_replays_skeletons(recording, tmp_path):
         for rec in read_hands(recording):
             del rec["vertices"], rec["vertex_std"]
             f.write(json.dumps(rec) + "\n")
-    with HandsReplay(joints_only) as replay:
-        _, hands = replay.read()
+    with open_source(SourceConfig(str(joints_only))) as replay:
+        hands = replay.read().hands
     assert hands[0].vertices.shape == (0, 3) and hands[0].vertex_std.shape == (0,)
     out = tmp_path / "out"
     assert main(["--replay", str(joints_only), "--output", str(out), "--headless",

@@ -494,18 +494,23 @@ def test_curve_allows_remote_bind_without_insecure(curve_keys, caplog):
 
 
 # -- the demo's --publish ---------------------------------------------------------------------
-def test_demo_flags():
-    from realtime.cli.demo import parse_args, topology_endpoint_for
+def test_demo_flags(tmp_path):
+    from realtime.cli.demo import parse_args
 
-    cfg = parse_args(["--publish", "tcp://127.0.0.1:6000", "--insecure"])
-    assert cfg.publish == "tcp://127.0.0.1:6000" and cfg.insecure
-    assert parse_args([]).publish is None and not parse_args([]).insecure
-    assert topology_endpoint_for("tcp://127.0.0.1:6000") == "tcp://127.0.0.1:6001"
-    assert topology_endpoint_for("ipc:///tmp/h") == "ipc:///tmp/h.topology"
-    cfg = parse_args(["--publish", "tcp://0.0.0.0:6000", "--curve-keys", "k/server.key_secret",
-                      "--allowed-clients", "k/clients"])
-    assert str(cfg.curve_keys) == "k/server.key_secret" and str(cfg.allowed_clients) == "k/clients"
-    assert not cfg.insecure and parse_args([]).curve_keys is None
+    cfg = parse_args(["--publish", "tcp://127.0.0.1:6000", "--insecure"]).app.publish
+    assert cfg.endpoint == "tcp://127.0.0.1:6000" and cfg.insecure
+    assert cfg.topology_endpoint == "tcp://127.0.0.1:6001"
+    assert parse_args([]).app.publish is None
+    assert PublisherConfig.for_endpoint("ipc:///tmp/h").topology_endpoint == "ipc:///tmp/h.topology"
+    secret, clients = tmp_path / "server.key_secret", tmp_path / "clients"
+    secret.write_text("x")
+    clients.mkdir()
+    cfg = parse_args(["--publish", "tcp://0.0.0.0:6000", "--curve-keys", str(secret),
+                      "--allowed-clients", str(clients)]).app.publish
+    assert cfg.curve_secret_key_file == secret and cfg.curve_allowed_clients_file == clients
+    assert not cfg.insecure and cfg.curve
+    with pytest.raises(ValueError, match="--publish"):
+        parse_args(["--publish", "tcp://127.0.0.1"])  # no port: no topology endpoint
 
 
 def test_demo_publishes_hands(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
 from models.geometry import axis_angle_to_matrix
 from models.hand_model import HandModel, mirror_x
@@ -159,16 +160,16 @@ def test_rigged_regressor_hands_skin_to_their_reference(model):
     """Real regressor output (not pure skinning): the decoder reproduces the rigged mesh
     (skinned pose/shape + fitted rigid pose) within 1 mm; the gap to the regressor's own
     vertices is its model-free refinement, reported by benchmarks/stream.py."""
-    from realtime.mesh.regressor import RegressorFitter, RunnerConfig
+    from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
 
     z = np.load(SAMPLE)
     intr = CameraIntrinsics(z["K"][0, 0], z["K"][1, 1], z["K"][0, 2], z["K"][1, 2],
                             int(z["width"]), int(z["height"]))
-    fitter = RegressorFitter(model, RunnerConfig(threads=1))
+    fitter = RegressorEstimator(model, RunnerConfig(threads=1))
     gaps = []
     for f in (30, 200, 300):
         dets = sample_detections(z, f)
-        hands = fitter.fit_all(dets, intr, list(range(len(dets))))
+        hands = fitter.estimate(dets, Camera.pinhole(intr), list(range(len(dets))))
         topo, full, _ = decode_rigged(model, hands)
         rigs = bones.rig_arrays(model, hands)
         for hand, got, arrays in zip(hands, full.hands, rigs):
@@ -219,8 +220,9 @@ def test_demo_publishes_rigged_hands(tmp_path):
     from realtime.cli.demo import main, parse_args
     from realtime.io.sample import SAMPLE_VIDEO
 
-    assert parse_args(["--publish-mode", "rigged"]).publish_mode == "rigged"
-    assert parse_args([]).publish_mode == "mesh"
+    assert parse_args(["--publish", "tcp://127.0.0.1:5555", "--publish-mode",
+                       "rigged"]).app.publish.mode == "rigged"
+    assert parse_args(["--publish", "tcp://127.0.0.1:5555"]).app.publish.mode == "mesh"
     port = free_port()
     endpoints = (f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}")
     got, codes, topo = [], [], []

@@ -166,13 +166,16 @@ def test_tracks_are_forgotten_and_bake_and_save(model, tmp_path):
 
 
 def test_stage_attaches_vertex_colors(model):
+    from calibration.camera import Camera
+    from calibration.intrinsics import CameraIntrinsics
     from realtime.types import Packet
 
-    faces = {"right": model.faces, "left": flip_faces(model.faces)}
-    stage = TextureStage(TextureFuser(lambda s: faces[s]), lambda size: K)
+    stage = TextureStage(TextureFuser(model.faces_for))
     hand = _hand(model, [0.0, 0.0, 0.4])
     image = _render(model, [(hand, "right", (0.6, 0.3, 0.3))])
-    p = Packet(frame=Frame(image, 0, 0.0), t_capture=0.0, hands=(_mesh(hand, "right", 3),))
+    camera = Camera.pinhole(CameraIntrinsics.from_matrix(K, W, H))  # the frame's camera
+    p = Packet(frame=Frame(image, 0, 0.0, camera=camera), t_capture=0.0,
+               hands=(_mesh(hand, "right", 3),))
     out = stage(p)
     assert out.hands[0].vertex_colors.shape == (model.num_vertices, 3)
     assert p.hands[0].vertex_colors is None  # the input packet is not modified
@@ -237,13 +240,13 @@ def test_texture_topic_sends_on_change_over_zeromq(model):
 
 def test_sink_publishes_on_change_and_topology_uv_arrays(model):
     from realtime.mesh.texture import hand_colors
-    from realtime.stream.protocol import decode, encode
+    from realtime.stream.protocol import decode, encode, peek_topic
     from realtime.stream.texture_topic import TOPIC_TEXTURE, TextureSink, TextureTopic, uv_arrays
 
     faces = {"right": model.faces, "left": flip_faces(model.faces)}
     fuser = TextureFuser(lambda s: faces[s])
     sent = []
-    sink = TextureSink(fuser, lambda topic, msg: sent.append((topic, msg)),
+    sink = TextureSink(fuser, lambda msg: sent.append((peek_topic(msg), msg)),
                        TextureTopic(min_interval_s=0.0))
     sink.write(None)
     assert sent == []  # no texture yet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.mesh.tracking import HandTracker, SimpleTracker, TrackerConfig
+from realtime.mesh.tracking import HandTracker, TrackerConfig
 from realtime.types import Detection
 
 SIZE = (640, 480)  # width, height: the diagonal is 800 px
@@ -141,10 +141,6 @@ def test_persistent_relabel_changes_track_side():
     for f in range(1, 5):
         assert tracker.assign([det(300, 240, "left", f)], SIZE)[0] == tid
     assert tracker.handedness(tid) == "left"
-
-
-def test_simple_tracker_alias():
-    assert SimpleTracker is HandTracker
 
 
 @pytest.mark.parametrize("kwargs, field", [

@@ -9,43 +9,21 @@ is the person's right hand, so the label is swapped unless ``mirrored=True``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from realtime.detect.detector import DetectorConfig
 from realtime.errors import DetectorError
 from realtime.types import Detection, Frame
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Settings of the MediaPipe detector."""
-
-    max_num_hands: int = 2
-    model_complexity: int = 1
-    min_detection_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
-    static_image_mode: bool = False  # True for unrelated images (a folder of photos)
-    mirrored: bool = False  # True when frames are already flipped like a selfie view
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_num_hands <= 4:
-            raise ValueError(f"max_num_hands must be 1-4, got {self.max_num_hands}")
-        if self.model_complexity not in (0, 1):
-            raise ValueError(f"model_complexity must be 0 or 1, got {self.model_complexity}")
-        for name in ("min_detection_confidence", "min_tracking_confidence"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-
-
 class MediaPipeDetector:
     """One ``process()`` per frame, like MediaPipe's own class; close it when done."""
 
-    def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
+    def __init__(self, config: DetectorConfig = DetectorConfig(kind="mediapipe")) -> None:
         self.config = config
         try:
             import mediapipe as mp

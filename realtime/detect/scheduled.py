@@ -32,7 +32,6 @@ import numpy as np
 
 from realtime.detect import hand_rois as hr
 from realtime.detect.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
-from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
 from realtime.types import Detection, Frame
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,8 @@ LANDMARK_MODES = ("full", "lite", "adaptive")
 
 @dataclass(frozen=True)
 class ScheduledDetectorConfig:
-    """Settings of our detector. Field names and defaults follow :class:`DetectorConfig`."""
+    """Settings of the scheduled detector; the common fields follow
+    :class:`realtime.detect.detector.DetectorConfig`, which builds it."""
 
     max_num_hands: int = 2
     landmarks: str = "full"  # full | lite | adaptive
@@ -93,7 +93,7 @@ class _Hand:
 
 
 class ScheduledDetector:
-    """``process(frame) -> list[Detection]``, like :class:`MediaPipeDetector`."""
+    """``process(frame) -> list[Detection]``: a ``Detector``, like the legacy one."""
 
     def __init__(self, config: ScheduledDetectorConfig = ScheduledDetectorConfig()) -> None:
         self.config = config
@@ -245,31 +245,3 @@ class ScheduledDetector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-DETECTOR_KINDS = ("ours", "mediapipe")
-
-
-def open_detector(kind: str, config: DetectorConfig, landmarks: str | None = None,
-                  num_threads: int = ScheduledDetectorConfig.num_threads):
-    """The detector the CLI names: "ours" (:class:`ScheduledDetector`) or "mediapipe" (the
-    legacy :class:`MediaPipeDetector`), both from the demo's :class:`DetectorConfig`.
-
-    ``landmarks`` (ours only): full | lite | adaptive; None follows ``model_complexity``
-    (1 -> full, 0 -> lite), so both detectors run the same models by default.
-    ``num_threads``: ours only, LiteRT threads of each model.
-    """
-    if kind == "mediapipe":
-        if landmarks is not None:
-            raise ValueError(f"--landmarks {landmarks} applies to --detector ours; for "
-                             "mediapipe pick the model with --model-complexity")
-        return MediaPipeDetector(config)
-    if kind != "ours":
-        raise ValueError(f"detector must be one of {DETECTOR_KINDS}, got {kind!r}")
-    return ScheduledDetector(ScheduledDetectorConfig(
-        max_num_hands=config.max_num_hands,
-        landmarks=landmarks or ("full" if config.model_complexity == 1 else "lite"),
-        min_detection_confidence=config.min_detection_confidence,
-        min_tracking_confidence=config.min_tracking_confidence,
-        static_image_mode=config.static_image_mode, mirrored=config.mirrored,
-        num_threads=num_threads))

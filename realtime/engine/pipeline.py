@@ -17,12 +17,12 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from realtime.engine.mailbox import Closed, make_channel
 from realtime.engine.stats import LatencyRecorder
-from realtime.types import Frame, HandMesh, Packet
+from realtime.types import Frame, Packet
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ class Pipeline:
                         break
                     now = max(due, now)
                 self._result.frames_in += 1
-                if not out.put(Packet(frame, now)):
+                # a replayed hands file brings its hands; every other frame starts with none
+                if not out.put(Packet(frame, now, hands=frame.hands or ())):
                     break
         except Closed:
             pass
@@ -339,7 +340,3 @@ def _lower_priority(niceness: int = 10) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (AttributeError, OSError, PermissionError):
         pass
-
-
-def with_hands(packet: Packet, hands: list[HandMesh]) -> Packet:
-    return replace(packet, hands=tuple(hands))

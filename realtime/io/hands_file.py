@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -151,16 +151,12 @@ def read_hands(path: str | Path) -> Iterator[dict]:
 class HandsFileSink:
     """``hands.jsonl``: one record per hand per frame, flushed every frame.
 
-    With ``camera_for`` every record carries the camera of its frame, so that a replay can
-    draw and place the hands without the original video.
+    Every record carries the camera of its frame, so that a replay can draw and place the
+    hands without the original video.
     """
 
-    def __init__(
-        self, path: Path, include_vertices: bool = True,
-        camera_for: Callable[[tuple[int, int]], CameraIntrinsics] | None = None,
-    ) -> None:
+    def __init__(self, path: Path, include_vertices: bool = True) -> None:
         self.writer = HandsWriter(path, include_vertices)
-        self.camera_for = camera_for
         self.frames = 0
         self.frames_with_hands = 0
 
@@ -169,8 +165,7 @@ class HandsFileSink:
         return self.writer.records
 
     def write(self, packet: Packet) -> None:
-        camera = self.camera_for(packet.frame.size) if self.camera_for else None
-        self.writer.write_frame(list(packet.hands), camera=camera)
+        self.writer.write_frame(list(packet.hands), camera=packet.frame.camera.intrinsics)
         self.frames += 1
         self.frames_with_hands += bool(packet.hands)
 

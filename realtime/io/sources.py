@@ -1,4 +1,4 @@
-"""Frame sources: webcam, video file, image folder, behind one small interface.
+"""Frame sources: webcam, video file, image folder, hands file, behind one small interface.
 
 Why one interface: the loop (detector, fitter, renderer) must not care whether frames come
 from a live camera or a file, and tests must drive it with real files. After lerobot's
@@ -10,8 +10,10 @@ context manager and as an iterator::
             ...
 
 Frames are :class:`~realtime.types.Frame` records: ``(H,W,3)`` uint8 BGR images, a running
-``index`` from 0, and a timestamp in seconds: ``time.monotonic()`` at grab for cameras,
-``index / fps`` for files and folders (deterministic, so recorded runs replay exactly).
+``index`` from 0, a timestamp in seconds (``time.monotonic()`` at grab for cameras,
+``index / fps`` for files and folders: deterministic, so recorded runs replay exactly) and
+the camera they were captured with (``config.camera``: a calibration, a known camera, or a
+guess from the field of view), resolved here once per image size.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import cv2
 import numpy as np
 
+from calibration.camera import Camera
+from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import SourceError
+from realtime.io.camera import CameraConfig, CameraResolver
+from realtime.io.sample import is_sample, sample_intrinsics
 from realtime.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,8 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff",
 )
+HANDS_FILE_SUFFIX = ".jsonl"
+"""A source spec ending so is a hands file (``hands.jsonl``), replayed."""
 DEFAULT_FOLDER_FPS: float = 30.0
 """Timestamp rate of image folders (and of videos whose header says 0 fps)."""
 CAMERA_FIRST_FRAME_TIMEOUT_S: float = 2.0
@@ -57,10 +65,12 @@ class SourceConfig:
     """Where frames come from and what to ask a camera for.
 
     ``spec``: a camera index ("0"), a device path ("/dev/video0"), a video file, an image
-    file or a folder of images. ``width``/``height`` (pixels) and ``fps`` are requests to a
-    camera, which may grant other values (the granted ones are logged); files ignore
-    ``width``/``height``; an image folder uses ``fps`` for its timestamps (default 30).
-    ``mirror`` flips frames horizontally (selfie view).
+    file, a folder of images, or a hands file (``.jsonl``, replayed). ``width``/``height``
+    (pixels) and ``fps`` are requests to a camera, which may grant other values (the granted
+    ones are logged); files ignore ``width``/``height``; an image folder uses ``fps`` for
+    its timestamps (default 30). ``mirror`` flips frames horizontally (selfie view).
+    ``camera``: which camera the frames carry. ``loop``: a hands file starts again at its
+    end (other sources ignore it).
     """
 
     spec: str
@@ -68,16 +78,18 @@ class SourceConfig:
     height: int | None = None
     fps: float | None = None
     mirror: bool = False
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    loop: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.spec, str) or not self.spec.strip():
             raise ValueError(f"spec must be a non-empty string, got {self.spec!r}")
-        for field in ("width", "height"):
-            value = getattr(self, field)
+        for name in ("width", "height"):
+            value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{field} must be a positive integer or None, got {value!r}")
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.fps is not None:
             fps = self.fps
             if (isinstance(fps, bool) or not isinstance(fps, (int, float))
@@ -85,7 +97,7 @@ class SourceConfig:
                 raise ValueError(f"fps must be a positive finite number or None, got {fps!r}")
 
 
-def _to_bgr(image: np.ndarray) -> np.ndarray:
+def to_bgr(image: np.ndarray) -> np.ndarray:
     """Any image OpenCV hands us -> ``(H,W,3)`` uint8 BGR, what every later stage expects."""
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
@@ -140,6 +152,7 @@ class Source(ABC):
         self._next_index = 0
         self._fps: float | None = None
         self._size: tuple[int, int] | None = None
+        self._cameras: CameraResolver | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,6 +161,9 @@ class Source(ABC):
         if self._is_open:
             raise SourceError(f"{self.name} is already open; close() it before opening again")
         self._next_index = 0
+        # The camera first: a calibration file that cannot be read is reported before a
+        # device is taken or a file decoded.
+        self._cameras = CameraResolver(self.config.camera, self._default_camera())
         self._open()
         self._is_open = True
 
@@ -155,17 +171,40 @@ class Source(ABC):
         """The next frame, or None at the end of a file or folder (never for a camera)."""
         if not self._is_open:
             raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
+        return self._read_frame()
+
+    def _read_frame(self) -> Frame | None:
+        """An image from the backend as a :class:`Frame` (sources of whole frames override)."""
         item = self._read_image()
         if item is None:
             return None
         image, timestamp = item
-        image = _to_bgr(image)
+        image = to_bgr(image)
         if self.config.mirror:
             image = cv2.flip(image, 1)
         frame = Frame(image=image, index=self._next_index, timestamp=timestamp,
-                      source=self.name)
+                      source=self.name, camera=self.camera_for((image.shape[1],
+                                                                image.shape[0])))
         self._next_index += 1
         return frame
+
+    def camera_for(self, size: tuple[int, int]) -> Camera:
+        """The camera of a frame of ``size`` (w, h) from this source (known after open())."""
+        if self._cameras is None:
+            raise SourceError(f"{self.name}: the camera is known only after open()")
+        return self._cameras.for_size(size)
+
+    @property
+    def camera(self) -> Camera:
+        """The camera of the first frame's size (known after open()). A calibration made
+        for another aspect ratio (a crop) raises ``CalibrationError``: it cannot be used."""
+        if self._cameras is None:
+            raise SourceError(f"{self.name}: the camera is known only after open()")
+        return self._cameras.for_size(self.size, strict=True)
+
+    def _default_camera(self) -> CameraIntrinsics | None:
+        """A camera this source knows without being told (the built-in sample's)."""
+        return None
 
     def close(self) -> None:
         """Release the device or file; safe to call twice (and on a never-opened source)."""
@@ -209,6 +248,11 @@ class Source(ABC):
         return False
 
     @property
+    def provides_hands(self) -> bool:
+        """True when frames come with their hands (a hands file): nothing to detect."""
+        return False
+
+    @property
     def fps(self) -> float:
         """Frames per second: granted by the camera, from the file, or the folder's rate."""
         if self._fps is None:
@@ -240,9 +284,9 @@ class Source(ABC):
     def _open(self) -> None:
         """Acquire resources; set ``self._fps`` and ``self._size``."""
 
-    @abstractmethod
     def _read_image(self) -> tuple[np.ndarray, float] | None:
-        """(image, timestamp in seconds), or None at the end."""
+        """(image, timestamp in seconds), or None at the end (image backends implement it)."""
+        raise NotImplementedError
 
     @abstractmethod
     def _close(self) -> None:
@@ -392,6 +436,10 @@ class VideoSource(Source):
         """Frame count from the container header (None if it does not say); may be off."""
         return self._frame_count
 
+    def _default_camera(self) -> CameraIntrinsics | None:
+        """The built-in sample ships the camera it was rendered with: no guess needed."""
+        return sample_intrinsics() if is_sample(self.path) else None
+
     def _open(self) -> None:
         if not self.path.is_file():
             raise SourceError(f"video file not found: {self.path}")
@@ -525,13 +573,18 @@ def open_source(config: SourceConfig) -> Source:
     """The right (unopened) source for ``config.spec``; call ``open()`` or use ``with``.
 
     Digits or /dev/video* -> camera; a folder -> its images; a file with an image extension
-    -> that single image; any other existing file -> video. A missing path raises here, so
-    a typo is reported before any model is loaded.
+    -> that single image; a ``.jsonl`` file -> a hands file, replayed; any other existing
+    file -> video. A missing path raises here, so a typo is reported before any model is
+    loaded.
     """
     spec = config.spec.strip()
     if spec.isdigit() or spec.startswith("/dev/video"):
         return CameraSource(config)
     path = Path(spec).expanduser()
+    if path.suffix.lower() == HANDS_FILE_SUFFIX:
+        from realtime.io.hands_file_source import HandsFileSource
+
+        return HandsFileSource(config)
     if path.is_dir():
         return ImageFolderSource(config)
     if path.is_file():

@@ -1,21 +1,22 @@
-"""The fitting baseline: MediaPipe landmarks -> a hand mesh in the camera frame.
+"""The fitting baseline: MediaPipe landmarks -> a hand mesh in the camera frame, by IK.
 
 Per hand: mirror left hands into right ones; fit shape and pose to MediaPipe's metric
 world landmarks (``models.ik``); place the fitted keypoints in the camera frame from the
 2D landmarks and the intrinsics (``calibration.placement``); mirror back. The learned
-regressor (issue 3) replaces the middle step and keeps the rest.
+regressor (``realtime.mesh.regressor``) replaces the middle step and keeps the rest.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.intrinsics import CameraIntrinsics
+from calibration.camera import Camera
 from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
-from models.hand_model import HandModel, flip_faces, mirror_x
+from models.hand_model import HandModel, mirror_x
 from models.ik import IKResult, fit_keypoints, fit_pose
 from realtime.types import Detection, HandMesh
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FitterConfig:
+class FitConfig:
     """Settings of the fitting baseline."""
 
     fit_shape: bool = True  # shape from bone lengths; False keeps the mean shape
@@ -36,25 +37,19 @@ class FitterConfig:
             raise ValueError(f"ik_passes must be 1-10, got {self.ik_passes}")
 
 
-class HandFitter:
-    """Fits the hand model to each detection; one instance per pipeline."""
+class FitEstimator:
+    """Fits the hand model to each detection (a ``HandEstimator``); one per pipeline."""
 
-    def __init__(self, model: HandModel, config: FitterConfig = FitterConfig()) -> None:
+    def __init__(self, model: HandModel, config: FitConfig = FitConfig()) -> None:
         self.model = model
         self.config = config
-        self.faces_right = model.faces
-        self.faces_left = flip_faces(model.faces)
 
-    def faces(self, handedness: str) -> np.ndarray:
-        return self.faces_left if handedness == "left" else self.faces_right
+    def estimate(self, dets: Sequence[Detection], camera: Camera,
+                 track_ids: Sequence[int]) -> list[HandMesh]:
+        """Every detection of a frame, one fit each."""
+        return [self.fit(d, camera, t) for d, t in zip(dets, track_ids)]
 
-    def fit_all(
-        self, dets: list[Detection], intrinsics: CameraIntrinsics, track_ids: list[int]
-    ) -> list[HandMesh]:
-        """Every detection of a frame (same interface as the learned regressor's)."""
-        return [self.fit(d, intrinsics, t) for d, t in zip(dets, track_ids)]
-
-    def fit(self, det: Detection, intrinsics: CameraIntrinsics, track_id: int = -1) -> HandMesh:
+    def fit(self, det: Detection, camera: Camera, track_id: int = -1) -> HandMesh:
         """One detection -> a :class:`HandMesh` in meters in the camera frame."""
         if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))):
             raise ValueError("detection has NaN or inf landmarks")
@@ -67,7 +62,7 @@ class HandFitter:
         joints = ik.keypoints
         if left:
             verts, joints = mirror_x(verts), mirror_x(joints)
-        K = intrinsics.K  # noqa: N806
+        K = camera.K  # noqa: N806
         t = solve_translation(joints, det.landmarks_px, K)
         rot = np.eye(3)
         if self.config.refine_rotation:

@@ -1,63 +1,40 @@
-"""Calibration in the loop: undistorted landmarks in, profile-sized hands out.
+"""A user's hand profile in the loop: profile-sized hands out, open hands recorded.
 
-Wraps the learned regressor or the fitting baseline (same ``fit_all``/``faces``
-interface). With a lens calibration, every detection's 2D landmarks are undistorted before
-placement, so the pinhole model the placement assumes holds. With a hand profile, each
-placed hand is rescaled about the camera centre to the user's bone lengths, which keeps its
-reprojection and corrects its depth. With a :class:`ProfileRecorder`, open hands are
-collected for ``--calibrate-hand``.
+Wraps any ``HandEstimator``. With a hand profile, each placed hand is rescaled about the
+camera centre to the user's bone lengths, which keeps its reprojection and corrects its
+depth (one camera cannot see a hand's true size). With a :class:`ProfileRecorder`, the
+estimated open hands are collected to make a profile (the demo's ``--calibrate-hand``).
+Lens undistortion is not done here: every estimator gets landmarks undistorted with the
+frame's camera (``realtime.engine.stages.EstimateStage``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
-from calibration.camera_file import CameraCalibration
+from calibration.camera import Camera
 from calibration.errors import CalibrationError
-from calibration.intrinsics import CameraIntrinsics
 from calibration.profile import HandProfile, ProfileRecorder, check_scale, profile_scale
 from realtime.types import Detection, HandMesh
 
 log = logging.getLogger(__name__)
 
 
-class CalibratedFitter:
-    """``fitter`` with lens undistortion, a hand profile and profile recording."""
+class ProfiledEstimator:
+    """``estimator`` with a hand profile applied and/or open hands recorded."""
 
-    def __init__(self, fitter, calibration: CameraCalibration | None = None,
-                 profile: HandProfile | None = None,
+    def __init__(self, estimator, profile: HandProfile | None = None,
                  recorder: ProfileRecorder | None = None) -> None:
-        self.fitter = fitter
-        self.calibration = calibration
+        self.estimator = estimator
+        self.model = estimator.model
         self.profile = profile
         self.recorder = recorder
-        self._scaled: dict[tuple[int, int], CameraCalibration | None] = {}
 
-    def faces(self, handedness: str) -> np.ndarray:
-        return self.fitter.faces(handedness)
-
-    def _calibration_for(self, intrinsics: CameraIntrinsics) -> CameraCalibration | None:
-        if self.calibration is None:
-            return None
-        size = (intrinsics.width, intrinsics.height)
-        if size not in self._scaled:
-            try:
-                self._scaled[size] = self.calibration.rescaled(*size)
-            except CalibrationError as exc:  # a frame of another aspect ratio (image folders)
-                log.warning("%s: landmarks of %dx%d frames are not undistorted", exc, *size)
-                self._scaled[size] = None
-        return self._scaled[size]
-
-    def fit_all(self, dets: list[Detection], intrinsics: CameraIntrinsics,
-                track_ids: list[int]) -> list[HandMesh]:
-        calib = self._calibration_for(intrinsics)
-        if calib is not None and calib.has_distortion:
-            dets = [replace(d, landmarks_px=calib.undistort_points(d.landmarks_px))
-                    for d in dets]
-        hands = self.fitter.fit_all(dets, intrinsics, track_ids)
+    def estimate(self, dets: Sequence[Detection], camera: Camera,
+                 track_ids: Sequence[int]) -> list[HandMesh]:
+        hands = self.estimator.estimate(dets, camera, track_ids)
         if self.recorder is not None:
             for h in hands:
                 self.recorder.add(h.joints, h.score, h.shape)

@@ -12,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from calibration.intrinsics import CameraIntrinsics
+from calibration.camera import Camera
 from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
 from models import WEIGHTS_DIR
 from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
-from models.hand_model import HandModel, flip_faces, mirror_x
+from models.hand_model import HandModel, mirror_x
 from realtime.errors import RealtimeError
 from realtime.types import Detection, HandMesh
 
@@ -146,7 +147,7 @@ class RegressorRunner:
 
 
 def detection_inputs(
-    dets: list[Detection], image_size: tuple[int, int]
+    dets: Sequence[Detection], image_size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mirror left hands and normalise: network inputs for a list of detections.
 
@@ -205,30 +206,24 @@ def follow_2d(
     return joints + shift, verts + weights @ shift
 
 
-class RegressorFitter:
-    """The learned path: detections -> :class:`HandMesh` in the camera frame, batched."""
+class RegressorEstimator:
+    """The learned path (a ``HandEstimator``): detections -> :class:`HandMesh` in the camera
+    frame, every hand of a frame in one batched network call."""
 
     def __init__(self, model: HandModel, config: RunnerConfig = RunnerConfig()) -> None:
         self.model = model
         self.runner = RegressorRunner(model, config)
-        self.faces_right = model.faces
-        self.faces_left = flip_faces(model.faces)
         self.follow = follow_weights(model, config.follow_2d_radius_m)
 
-    def faces(self, handedness: str) -> np.ndarray:
-        return self.faces_left if handedness == "left" else self.faces_right
-
-    def fit_all(
-        self, dets: list[Detection], intrinsics: CameraIntrinsics, track_ids: list[int]
-    ) -> list[HandMesh]:
+    def estimate(self, dets: Sequence[Detection], camera: Camera,
+                 track_ids: Sequence[int]) -> list[HandMesh]:
         if not dets:
             return []
         if len(track_ids) != len(dets):
             raise ValueError(f"{len(dets)} detections but {len(track_ids)} track ids")
-        size = (intrinsics.width, intrinsics.height)
-        world, image, handed = detection_inputs(dets, size)
+        world, image, handed = detection_inputs(dets, camera.size)
         out = self.runner.run(world, image, handed)
-        K = intrinsics.K  # noqa: N806
+        K = camera.K  # noqa: N806
         hands = []
         for i, det in enumerate(dets):
             verts, joints = out["vertices"][i].astype(np.float64), out["joints"][i].astype(

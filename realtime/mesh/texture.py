@@ -392,15 +392,13 @@ class TextureStage:
     """Pipeline stage: fuse the frame into each track's texture and attach the hands'
     ``vertex_colors`` (the viewer and the overlay draw them when present)."""
 
-    def __init__(self, fuser: TextureFuser, K_for: Callable[[tuple[int, int]], np.ndarray]
-                 ) -> None:  # noqa: N803
+    def __init__(self, fuser: TextureFuser) -> None:
         self.fuser = fuser
-        self.K_for = K_for  # noqa: N815
 
     def __call__(self, p):
         if not p.hands:
             return p
-        textures = self.fuser.update(p.frame.image, self.K_for(p.frame.size), p.hands,
+        textures = self.fuser.update(p.frame.image, p.frame.camera.K, p.hands,
                                      p.frame.index)
         hands = tuple(replace(hd, vertex_colors=textures[hd.track_id].colors.copy())
                       if hd.track_id in textures else hd for hd in p.hands)

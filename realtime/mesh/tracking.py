@@ -292,4 +292,3 @@ class HandTracker:
         return tid
 
 
-SimpleTracker = HandTracker  # the earlier name, kept for callers

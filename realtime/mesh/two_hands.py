@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -187,13 +186,11 @@ def hand_size(kin: HandKinematics, shape: np.ndarray) -> float:
 class TwoHandStage:
     """Pipeline stage around :class:`TwoHandCorrector` (after regression, before smoothing)."""
 
-    def __init__(self, corrector: TwoHandCorrector,
-                 K_for: Callable[[tuple[int, int]], np.ndarray]) -> None:  # noqa: N803
+    def __init__(self, corrector: TwoHandCorrector) -> None:
         self.corrector = corrector
-        self.K_for = K_for  # noqa: N815
 
     def __call__(self, p):
         if not p.hands:
             return p
         return replace(p, hands=tuple(self.corrector.correct(list(p.hands),
-                                                             self.K_for(p.frame.size))))
+                                                             p.frame.camera.K)))

@@ -231,7 +231,8 @@ def fused_to_mesh(hand: FusedHand, frame_index: int, timestamp: float, cam0: Rig
 
 # -- command line ------------------------------------------------------------------------------
 def run_camera(a: argparse.Namespace) -> int:
-    from realtime.detect.mediapipe_legacy import DetectorConfig, MediaPipeDetector
+    from realtime.detect.detector import DetectorConfig
+    from realtime.detect.mediapipe_legacy import MediaPipeDetector
     from realtime.engine.pipeline import Pipeline, PipelineConfig
     from realtime.engine.stages import DetectStage
     from realtime.io.sources import SourceConfig, open_source
@@ -239,7 +240,7 @@ def run_camera(a: argparse.Namespace) -> int:
     source = open_source(SourceConfig(spec=a.source))
     pub = LandmarkPublisher(a.publish, a.camera_id, a.insecure)
     print(f"camera {a.camera_id}: publishing landmarks on {pub.endpoint}")
-    with source, MediaPipeDetector(DetectorConfig()) as detector:
+    with source, MediaPipeDetector(DetectorConfig(kind="mediapipe")) as detector:
         count = [0]
 
         def read():

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from realtime.engine.stats import LatencyRecorder
 from realtime.errors import RealtimeError
 from realtime.io.contact_sheet import ContactSheet
 from realtime.render.overlay import OverlayConfig, draw_hands, draw_hud, hand_hud_lines
@@ -28,7 +30,6 @@ class OverlaySink:
     def __init__(
         self,
         faces_for: dict[str, np.ndarray],
-        K_for: Callable[[Packet], np.ndarray],  # noqa: N803
         config: OverlayConfig = OverlayConfig(),
         video_path: Path | None = None,
         fps: float = 30.0,
@@ -36,7 +37,6 @@ class OverlaySink:
         contact_sheet: ContactSheet | None = None,
     ) -> None:
         self.faces_for = faces_for
-        self.K_for = K_for
         self.config = config
         self.video_path = video_path
         self.fps = fps or 30.0
@@ -49,7 +49,7 @@ class OverlaySink:
 
     def write(self, packet: Packet) -> None:
         image = draw_hands(packet.frame.image, list(packet.hands), self.faces_for,
-                           self.K_for(packet), self.config)
+                           packet.frame.camera.K, self.config)
         if self.hud is not None:
             draw_hud(image, self.hud() + hand_hud_lines(list(packet.hands)))
         if self.contact_sheet is not None:
@@ -77,3 +77,30 @@ class OverlaySink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+def hud_lines(recorder: LatencyRecorder, hands_written: Callable[[], int],
+              live: bool, refresh_s: float = 0.5) -> Callable[[], list[str]]:
+    """The HUD's text: throughput, and end-to-end latency where it means something.
+
+    The statistics are recomputed twice a second, not every frame: percentiles over the
+    recorder's buffers cost CPU and hold its lock, which the other stages need.
+    """
+    cached: list = [float("-inf"), []]
+
+    def lines() -> list[str]:
+        now = time.monotonic()
+        if now - cached[0] >= refresh_s:
+            cached[0], cached[1] = now, compute()
+        return cached[1]
+
+    def compute() -> list[str]:
+        stages = recorder.snapshot().get("stages", {})
+        fps = stages.get("output", {}).get("rate_hz") or 0.0
+        if not live:  # queued file processing: latency would only measure the queues
+            return [f"{fps:4.1f} FPS (file, every frame)", f"hands {hands_written()}"]
+        e2e = stages.get("end_to_end", {})
+        return [f"{fps:4.1f} FPS  latency p50 {e2e.get('p50_ms') or 0:.0f} ms",
+                f"hands {hands_written()}"]
+
+    return lines

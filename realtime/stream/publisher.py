@@ -137,6 +137,13 @@ class PublisherConfig:
         """Whether the sockets are CURVE servers (encrypted, allowed clients only)."""
         return self.curve_secret_key_file is not None
 
+    @classmethod
+    def for_endpoint(cls, endpoint: str, **fields) -> PublisherConfig:
+        """A config publishing on ``endpoint``, topology requests on the endpoint beside it
+        (the next tcp port, or ``<path>.topology``; ``protocol.topology_endpoint_for``)."""
+        return cls(endpoint=endpoint, topology_endpoint=protocol.topology_endpoint_for(endpoint),
+                   **fields)
+
 
 def _uv_arrays_for(mesh_sha256: str) -> dict[str, np.ndarray]:
     """The committed UV layout when it was built for this mesh, else nothing (another hand

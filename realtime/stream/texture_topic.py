@@ -53,10 +53,10 @@ def decode_texture(msg: bytes) -> Message:
 
 
 class TextureSink:
-    """A pipeline sink that publishes the fuser's textures on change through ``send(topic,
-    message)`` (e.g. the publisher's own send on its PUB socket)."""
+    """A pipeline sink that publishes the fuser's textures on change through ``send(message)``
+    (the publisher's ``send_raw``, on its own socket)."""
 
-    def __init__(self, fuser: TextureFuser, send: Callable[[bytes, bytes], object],
+    def __init__(self, fuser: TextureFuser, send: Callable[[bytes], object],
                  topic: "TextureTopic | None" = None) -> None:
         self.fuser = fuser
         self.send = send
@@ -65,7 +65,7 @@ class TextureSink:
     def write(self, packet) -> None:
         msg = self.topic.message(self.fuser.textures)
         if msg is not None:
-            self.send(TOPIC_TEXTURE, msg)
+            self.send(msg)
 
     def close(self) -> None:
         """Nothing to release: the sockets belong to whoever gave ``send``."""

@@ -1,8 +1,12 @@
-"""A replay of a recorded hands file: the hands stream again, without a camera or MediaPipe.
+"""A hands file as a source: the recorded hands stream again, without a camera or MediaPipe.
 
 For developing the consumers of the stream (a Unity scene, a robot controller) at a desk:
-``run_demo.py --source demo_output/hands.jsonl`` publishes the recorded hands at the
-recorded rate, drawn over a neutral canvas the size of the recorded camera image.
+``handmesh --source demo_output/hands.jsonl`` publishes the recorded hands at the recorded
+rate, drawn over a neutral canvas the size of the recorded camera image.
+:class:`HandsFileSource` is a :class:`~realtime.io.sources.Source` like a camera or a video
+(``open_source`` picks it for a ``.jsonl`` file); its frames carry their hands
+(``Frame.hands``) and their recorded camera (``Frame.camera``), so the pipeline needs no
+detector and no estimator for them.
 
 The file has one record per hand per frame (``realtime.io.hands_file``), so frames without hands
 are not in it: between two recorded frames the replay yields an empty frame for every
@@ -25,14 +29,15 @@ import math
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
+from calibration.camera import Camera
 from calibration.errors import CalibrationError
 from calibration.intrinsics import CameraIntrinsics, guess_intrinsics
 from realtime.errors import SourceError
 from realtime.io.hands_file import READABLE_SCHEMAS, REQUIRED_FIELDS, record_camera, record_to_hand
+from realtime.io.sources import Source, SourceConfig
 from realtime.types import Frame, HandMesh
 
 log = logging.getLogger(__name__)
@@ -43,13 +48,6 @@ DEFAULT_FPS: float = 30.0
 """Rate assumed when the timestamps do not tell (a single frame, equal timestamps)."""
 FPS_PROBE_FRAMES: int = 120
 """Frames read at ``open()`` to estimate the rate and find the camera."""
-
-
-@dataclass(frozen=True)
-class ReplayFrame(Frame):
-    """A canvas frame that carries its recorded hands down the pipeline."""
-
-    hands: tuple[HandMesh, ...] = ()
 
 
 @dataclass
@@ -68,28 +66,29 @@ def canvas(width: int, height: int) -> np.ndarray:
     return image
 
 
-class HandsReplay:
-    """Frames and hands of a hands file: ``open()``, ``read()`` until None, ``close()``.
+class HandsFileSource(Source):
+    """The frames of a hands file: ``open()``, ``read()`` until None, ``close()``.
 
-    ``read()`` returns ``(frame, hands)``: a :class:`ReplayFrame` (a neutral canvas the
-    size of the recorded camera image, with the recorded frame index and timestamp, so
-    pacing by timestamp plays at the recorded rate) and the recorded hands of that frame.
-    ``loop=True`` starts again at the end, forever: frame indices, frame timestamps and the
-    hands' ``frame_index``/``timestamp`` continue (shifted by one file length per pass).
+    ``read()`` returns a :class:`Frame`: a neutral canvas the size of the recorded camera
+    image, with the recorded frame index and timestamp (so pacing by timestamp plays at the
+    recorded rate), the recorded camera and the recorded hands of that frame (``hands``).
+    ``config.loop`` starts again at the end, forever: frame indices, frame timestamps and
+    the hands' ``frame_index``/``timestamp`` continue (shifted by one file length per pass).
     """
 
-    def __init__(self, path: str | Path, loop: bool = False,
-                 default_size: tuple[int, int] = DEFAULT_SIZE) -> None:
-        self.path = Path(path).expanduser()
-        self.loop = loop
+    def __init__(self, config: SourceConfig, default_size: tuple[int, int] = DEFAULT_SIZE
+                 ) -> None:
+        super().__init__(config)
+        self.path = Path(config.spec).expanduser()
+        self.loop = config.loop
         self.default_size = default_size
         self.truncated_line: int | None = None
         self.passes = 0
         self.frames_read = 0
         self.vertex_count = 0  # vertices per hand in the file; 0 for a joints-only file
-        self._is_open = False
         self._fps = DEFAULT_FPS
         self._camera: CameraIntrinsics | None = None
+        self._camera_cache: dict[CameraIntrinsics, Camera] = {}
         self._groups: Generator[_Group, None, None] | None = None
         self._canvases: dict[tuple[int, int], np.ndarray] = {}
         self._first: _Group | None = None
@@ -98,10 +97,10 @@ class HandsReplay:
         self._time_offset = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
-    def open(self) -> None:
+    def _open(self) -> None:
         """Check the file and read its start (rate, camera); raises SourceError if unusable."""
-        if self._is_open:
-            raise SourceError(f"{self.name} is already open; close() it before opening again")
+        if self.config.mirror:
+            log.info("mirroring does not apply to a hands file: the hands replay as recorded")
         if self.path.is_dir():
             raise SourceError(f"{self.path} is a folder: pass the hands.jsonl file in it")
         if not self.path.is_file():
@@ -130,12 +129,12 @@ class HandsReplay:
         self._index_offset, self._time_offset = 0, 0.0
         self._first = self._last = None
         self._groups = self._read_groups(warn=True)
-        self._is_open = True
+        self._size = (self._camera.width, self._camera.height)
 
-    def read(self) -> tuple[ReplayFrame, list[HandMesh]] | None:
-        """The next frame and its hands, or None at the end (never when looping)."""
-        if not self._is_open or self._groups is None:
-            raise SourceError(f"{self.name} is not open: call open() or use `with replay:`")
+    def _read_frame(self) -> Frame | None:
+        """The next frame with its hands, or None at the end (never when looping)."""
+        if self._groups is None:
+            raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
         group = next(self._groups, None)
         if group is None:
             if not self.loop or self._first is None or self._last is None:
@@ -147,7 +146,7 @@ class HandsReplay:
         if self._first is None:
             self._first = group
         self._last = group
-        camera = group.camera or self.camera_for(None)
+        camera = group.camera or self.recorded_camera
         size = (camera.width, camera.height)
         if size not in self._canvases:
             self._canvases[size] = canvas(*size)
@@ -155,30 +154,16 @@ class HandsReplay:
         if self.passes:
             hands = [replace(h, frame_index=h.frame_index + self._index_offset,
                              timestamp=h.timestamp + self._time_offset) for h in hands]
-        frame = ReplayFrame(image=self._canvases[size], index=group.index + self._index_offset,
-                            timestamp=group.timestamp + self._time_offset, source=self.name,
-                            hands=tuple(hands))
+        frame = Frame(image=self._canvases[size], index=group.index + self._index_offset,
+                      timestamp=group.timestamp + self._time_offset, source=self.name,
+                      camera=self._as_camera(camera), hands=tuple(hands))
         self.frames_read += 1
-        return frame, list(hands)
+        return frame
 
-    def close(self) -> None:
-        """Close the file; safe to call twice."""
+    def _close(self) -> None:
         if self._groups is not None:
             self._groups.close()
             self._groups = None
-        self._is_open = False
-
-    def __enter__(self) -> HandsReplay:
-        self.open()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[tuple[ReplayFrame, list[HandMesh]]]:
-        while (item := self.read()) is not None:
-            yield item
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -186,12 +171,8 @@ class HandsReplay:
         return self.path.name
 
     @property
-    def is_open(self) -> bool:
-        return self._is_open
-
-    @property
-    def is_live(self) -> bool:
-        return False
+    def provides_hands(self) -> bool:
+        return True
 
     @property
     def fps(self) -> float:
@@ -199,23 +180,30 @@ class HandsReplay:
         return self._fps
 
     @property
-    def camera(self) -> CameraIntrinsics:
+    def recorded_camera(self) -> CameraIntrinsics:
         """The camera of the first record that has one (a guess for schema 1 files)."""
         if self._camera is None:
             raise SourceError(f"{self.name}: the camera is known only after open()")
         return self._camera
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the canvas, from the recorded camera."""
-        return self.camera.width, self.camera.height
+    def camera(self) -> Camera:
+        """The recorded camera (of the first record that has one; a guess for schema 1)."""
+        return self.camera_for(self.size)
 
-    def camera_for(self, size: tuple[int, int] | None) -> CameraIntrinsics:
-        """The recorded camera for a canvas size (the first camera, scaled if sizes differ)."""
-        camera = self.camera
-        if size is None or size == (camera.width, camera.height):
-            return camera
-        return camera.scaled_to(*size)
+    def camera_for(self, size: tuple[int, int]) -> Camera:
+        """The recorded camera at ``size`` (scaled when a canvas of another size asks)."""
+        recorded = self.recorded_camera
+        if size == (recorded.width, recorded.height):
+            return self._as_camera(recorded)
+        return self._as_camera(recorded.scaled_to(*size))
+
+    def _as_camera(self, intrinsics: CameraIntrinsics) -> Camera:
+        camera = self._camera_cache.get(intrinsics)
+        if camera is None:
+            camera = self._camera_cache[intrinsics] = Camera.pinhole(intrinsics, "recorded camera")
+        return camera
+
 
     # -- reading ---------------------------------------------------------------------------
     def _next_pass(self) -> None:
@@ -297,7 +285,7 @@ class HandsReplay:
     def _bad_line(self, number: int, first: bool, why: str) -> SourceError:
         if first:
             return SourceError(f"{self.path} is not a hands file (line {number}: {why}); "
-                               "expected the hands.jsonl written by run_demo.py")
+                               "expected the hands.jsonl written by handmesh")
         return SourceError(f"{self.path}:{number}: not a hands record ({why}); fix or delete "
                            "that line to replay the rest")
 

@@ -1,0 +1,394 @@
+"""The application: a source, the mesher's stages and the outputs, built into one pipeline.
+
+::
+
+    from realtime import AppConfig, build_pipeline
+    from realtime.io.sources import SourceConfig
+
+    with build_pipeline(AppConfig(source=SourceConfig("clip.mp4"))) as run:
+        stats = run.run()          # overlay.mp4, hands.jsonl, contact_sheet.png, stats.json
+
+:func:`build_pipeline` is the one place the real-time loop is assembled: the ``handmesh``
+command, ``benchmarks/pipeline.py`` and the tests all call it, with their own extra
+sinks (a publisher, a latency probe, the 3D viewer's feed). The stages are the
+:class:`~realtime.HandMesher`'s, run by :class:`~realtime.engine.pipeline.Pipeline` in
+threads; a hands file as the source brings its own hands, so it runs with no detector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from calibration.camera import Camera
+from models.hand_model import HandModel
+from realtime.engine.pipeline import Pipeline, PipelineConfig, PipelineResult, Sink
+from realtime.engine.stages import SmoothStage
+from realtime.engine.stats import LatencyRecorder
+from realtime.errors import RealtimeError
+from realtime.io.camera import CameraConfig
+from realtime.io.contact_sheet import ContactSheet
+from realtime.io.hands_file import HandsFileSink
+from realtime.io.sample import SAMPLE_VIDEO
+from realtime.io.sources import Source, SourceConfig, camera_available, open_source
+from realtime.mesh.smoothing import HandSmoother
+from realtime.mesher import HandMesher, HandMesherConfig
+from realtime.render.overlay import OverlayConfig
+from realtime.render.overlay_sink import OverlaySink, hud_lines
+from realtime.stream.publisher import PublisherConfig
+from realtime.types import SIDES, Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a run writes into ``folder``: ``overlay.mp4`` (``video``), ``hands.jsonl``
+    (with vertices unless ``vertices=False``), ``contact_sheet.png`` and ``stats.json``;
+    ``stats_json``: the latency statistics again, to a file of your choice;
+    ``save_texture``: each hand's fused texture atlas (a ``.png`` name; needs texture on)."""
+
+    folder: Path = Path("demo_output")
+    video: bool = True
+    vertices: bool = True
+    stats_json: Path | None = None
+    save_texture: Path | None = None
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+
+    def __post_init__(self) -> None:
+        if self.save_texture is not None and Path(self.save_texture).suffix.lower() != ".png":
+            raise ValueError(f"save_texture needs a .png file name, got {self.save_texture}")
+
+
+@dataclass(frozen=True)
+class ProfileRecording:
+    """Record a hand profile (the user's hand size) into ``path`` during the run;
+    ``hand_length_mm``: the measured wrist-crease to middle-fingertip length."""
+
+    path: Path
+    hand_length_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """A whole run: where frames come from, the mesher, the outputs, the stream.
+
+    ``source.spec`` "auto": webcam 0 when there is one, else the built-in sample clip.
+    ``realtime``: True plays files at their own rate, dropping stale frames like a camera;
+    False processes every frame as fast as possible; None: cameras live, hands files at
+    their recorded rate, videos and images every frame. The camera is given once, in
+    ``mesher.camera`` (or in ``source.camera``). ``smooth_replay``: smooth a replayed hands
+    file again (it was smoothed when recorded).
+    """
+
+    source: SourceConfig = field(default_factory=lambda: SourceConfig("auto"))
+    mesher: HandMesherConfig = field(default_factory=HandMesherConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    publish: PublisherConfig | None = None
+    realtime: bool | None = None
+    max_frames: int | None = None
+    smooth_replay: bool = False
+    calibrate_hand: ProfileRecording | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
+        if (self.output.save_texture is not None and self.mesher.texture is None):
+            raise ValueError("save_texture needs the texture on (HandMesherConfig.texture)")
+
+
+@dataclass
+class Sinks:
+    """Extra sinks for :func:`build_pipeline`, by branch: ``publish`` on the latency path
+    (every final packet, in order), ``render`` in the drawing thread (may skip packets
+    when live), ``record`` in the recording thread (never drops)."""
+
+    publish: Sequence[Sink] = ()
+    render: Sequence[Sink] = ()
+    record: Sequence[Sink] = ()
+
+
+def resolve_source(spec: str) -> tuple[str, str]:
+    """``(spec, why)``: 'auto' becomes webcam 0 when there is one, else the built-in sample."""
+    if spec != "auto":
+        return spec, ""
+    if camera_available(0):
+        return "0", "webcam 0"
+    if not SAMPLE_VIDEO.is_file():
+        raise RealtimeError(f"no webcam found and the built-in sample {SAMPLE_VIDEO} is missing;"
+                            " pass a video file or a folder of images as the source")
+    return str(SAMPLE_VIDEO), "no webcam found: playing the built-in sample clip"
+
+
+def build_pipeline(config: AppConfig = AppConfig(),
+                   sinks: Sinks | Sequence[Sink] = ()) -> HandsPipeline:
+    """Open the source, load the mesher, make the outputs, and connect them in threads.
+
+    ``sinks``: extra sinks (a plain sequence goes on the publish path). Raises
+    :class:`~realtime.errors.RealtimeError` (or ``CalibrationError``/``ModelError``) for
+    a source, file or model that cannot be used, with nothing left open. Run the result
+    with ``run()``; use it as a context manager (or ``close()`` it) to release the source
+    and the models.
+    """
+    extra = sinks if isinstance(sinks, Sinks) else Sinks(publish=tuple(sinks))
+    return HandsPipeline(config, extra)
+
+
+class HandsPipeline:
+    """A built run (see :func:`build_pipeline`): ``run()`` once, then ``close()``.
+
+    Attributes for the caller: ``source``, ``mesher`` (None for a hands file), ``camera``
+    (the first frame's), ``live``, ``overlay`` (the overlay sink: its ``latest()`` image
+    feeds a window), ``pipeline`` (the engine: ``stop(reason)`` from any thread),
+    ``recorder`` (latency statistics), ``notes`` (what the user should be told).
+    """
+
+    def __init__(self, config: AppConfig, sinks: Sinks) -> None:
+        self.config = config
+        self.notes: list[str] = []
+        spec, why = resolve_source(config.source.spec)
+        if why:
+            self.notes.append(why)
+        self.spec = spec
+        source_config = replace(config.source, spec=spec,
+                                camera=_one_camera(config.source.camera, config.mesher.camera))
+        out = config.output.folder
+        self.paths = {"video": out / "overlay.mp4", "hands": out / "hands.jsonl",
+                      "stats": out / "stats.json", "contact_sheet": out / "contact_sheet.png"}
+        self._stack = contextlib.ExitStack()
+        try:
+            self.source: Source = open_source(source_config)
+            self._check_not_overwriting(spec)
+            self._stack.enter_context(self.source)
+            self._build(config, sinks)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    # -- building ------------------------------------------------------------------------
+    def _check_not_overwriting(self, spec: str) -> None:
+        if self.source.provides_hands and (Path(spec).expanduser().resolve()
+                                           == self.paths["hands"].resolve()):
+            raise RealtimeError(f"replaying {spec} into {self.config.output.folder} would "
+                                "overwrite it with its own replay: write to another folder")
+
+    def _build(self, config: AppConfig, sinks: Sinks) -> None:
+        source = self.source
+        replaying = source.provides_hands
+        self.camera: Camera = source.camera
+        if replaying:
+            self.live = pace = config.realtime is not False
+        else:
+            pace = bool(config.realtime) and not source.is_live
+            self.live = source.is_live or pace
+            if self.camera.estimated:
+                self.notes.append(
+                    f"no calibration: estimating K from image size with hfov="
+                    f"{config.mesher.camera.hfov_deg:g}° (pass --calib FILE for metric "
+                    "accuracy)")
+            elif config.mesher.camera.calibration is not None:
+                self.notes.append(
+                    f"calibration {config.mesher.camera.calibration} ({self.camera.camera_name},"
+                    f" {self.camera.size[0]}x{self.camera.size[1]}"
+                    f"{', undistorting landmarks' if self.camera.has_distortion else ''})")
+        self.model = HandModel.open_hand()
+        self.profile_recorder = None
+        if config.calibrate_hand is not None and not replaying:
+            from calibration.profile import ProfileRecorder
+
+            self.profile_recorder = ProfileRecorder()
+            self.notes.append(
+                "hand calibration: hold one hand open, fingers straight, towards the camera; "
+                f"{self.profile_recorder.target_samples} open-hand frames are needed")
+        self.mesher: HandMesher | None = None
+        if replaying:
+            stages = []
+            if config.smooth_replay and config.mesher.smoothing is not None:
+                smoother = HandSmoother(config.mesher.smoothing, self.model)
+                smoother.warmup()
+                stages.append(("smooth", SmoothStage(smoother)))
+            self.estimated_by = type(source).__name__
+        else:
+            mesher_config = config.mesher
+            if _is_image_folder(source):  # unrelated photos: no tracking between them
+                mesher_config = replace(mesher_config, detector=replace(
+                    mesher_config.detector, static_image_mode=True))
+            self.mesher = HandMesher(mesher_config, model=self.model,
+                                     profile_recorder=self.profile_recorder)
+            self._stack.callback(self.mesher.close)
+            stages = list(self.mesher.stages)
+            self.estimated_by = type(self.mesher.estimator).__name__
+        from realtime.render.raster import warmup as render_warmup
+
+        render_warmup()  # compile (or load from Numba's cache) before the first frame
+        out = config.output
+        out.folder.mkdir(parents=True, exist_ok=True)
+        self.recorder = LatencyRecorder()
+        self.hands_sink = HandsFileSink(self.paths["hands"], out.vertices)
+        hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
+        self.contact_sheet = ContactSheet()
+        overlay_config = _replay_overlay(out.overlay, source, self.model) if replaying \
+            else out.overlay
+        faces_for = {side: self.model.faces_for(side) for side in SIDES}
+        self.overlay = OverlaySink(faces_for, overlay_config,
+                                   self.paths["video"] if out.video else None, source.fps, hud,
+                                   contact_sheet=self.contact_sheet)
+        publish: list[Sink] = []
+        if config.publish is not None:
+            from realtime.stream.publisher import Publisher
+
+            publisher = Publisher(config.publish, self.model)
+            self._stack.callback(publisher.close)  # closed by the pipeline too; idempotent
+            self.notes.append(
+                f"publishing hands on {config.publish.endpoint} (topology requests on "
+                f"{config.publish.topology_endpoint})"
+                + (" with CURVE encryption, allowed clients only" if config.publish.curve
+                   else ""))
+            publish.append(publisher)
+            fuser = self.mesher.texture_fuser if self.mesher is not None else None
+            if fuser is not None:  # the fused texture on its own topic, on change
+                from realtime.stream.texture_topic import TextureSink
+
+                publish.append(TextureSink(fuser, publisher.send_raw))
+        publish.extend(sinks.publish)
+        self.result: PipelineResult | None = None
+        self.pipeline = Pipeline(
+            self._read, stages, publish, PipelineConfig(live=self.live, pace=pace),
+            self.recorder, source.fps, render_sinks=[self.overlay, *sinks.render],
+            record_sinks=[self.hands_sink, *sinks.record])
+        self._frames_read = 0
+
+    def _read(self) -> Frame | None:
+        limit = self.config.max_frames
+        if limit is not None and self._frames_read >= limit:
+            return None
+        if self.profile_recorder is not None and self.profile_recorder.done:
+            return None
+        frame = self.source.read()
+        self._frames_read += frame is not None
+        return frame
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, on_poll=None, poll_s: float = 0.05) -> dict:
+        """Run to the end of the input (or ``pipeline.stop``, or Ctrl-C), then write the
+        outputs; returns the statistics also written to ``stats.json``.
+
+        ``on_poll`` runs in this thread every ``poll_s`` (a window's event loop). Ctrl-C
+        (``KeyboardInterrupt``) ends the run like a stop: everything written so far is
+        kept, and the statistics say ``"interrupted": true``. A stage's exception is raised
+        after the outputs are closed.
+        """
+        from realtime.engine import interrupts
+
+        interrupted, result = False, None
+        t_start = time.perf_counter()
+        try:
+            if interrupts.seen():  # a Ctrl-C during start-up that a library swallowed
+                raise KeyboardInterrupt
+            result = self.pipeline.run(on_poll=on_poll, poll_s=poll_s)
+        except KeyboardInterrupt:
+            interrupted = True
+        elapsed = time.perf_counter() - t_start
+        self.result = result  # the engine's view: frames in/out, why it ended, its stats
+        if result is not None and result.error is not None:
+            raise result.error
+        return self._finish(result, interrupted, elapsed)
+
+    def _finish(self, result: PipelineResult | None, interrupted: bool, elapsed: float) -> dict:
+        config = self.config
+        self.profile = None
+        if self.profile_recorder is not None and config.calibrate_hand is not None:
+            from calibration.profile import save_profile
+
+            profile = self.profile_recorder.profile()
+            if config.calibrate_hand.hand_length_mm is not None:
+                profile = profile.with_hand_length(config.calibrate_hand.hand_length_mm)
+            save_profile(config.calibrate_hand.path, profile)
+            self.profile = profile
+            self.notes.append(
+                f"hand profile from {profile.samples} open-hand frames ({profile.source}): "
+                f"hand length {profile.hand_length_mm:.0f} mm, saved to "
+                f"{config.calibrate_hand.path}")
+        fuser = self.mesher.texture_fuser if self.mesher is not None else None
+        if fuser is not None and config.output.save_texture is not None:
+            from models.uv_layout import load_uv_layout
+
+            for path in fuser.save(config.output.save_texture, load_uv_layout()):
+                self.notes.append(f"texture written to {path}")
+        snapshot = self.recorder.snapshot()
+        sheet_written = self.contact_sheet.save(self.paths["contact_sheet"])
+        sink = self.hands_sink
+        intr = self.camera.intrinsics
+        stats = {
+            "source": self.spec,
+            "frames": sink.frames,
+            "frames_with_hands": sink.frames_with_hands,
+            "hand_rate": round(sink.frames_with_hands / sink.frames, 4) if sink.frames else 0.0,
+            "hands": sink.records,
+            "estimate_failures": (self.mesher.estimate_stage.failures
+                                  if self.mesher is not None else 0),
+            "seconds": round(elapsed, 3),
+            "fps": round(sink.frames / elapsed, 2) if elapsed > 0 else 0.0,
+            "live": self.live,
+            "latency": snapshot,
+            "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy,
+                           "estimated": intr.estimated},
+            "hand_model": self.model.data.name,
+            "hands_from": self.estimated_by,
+            "interrupted": interrupted,
+            "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
+            "outputs": {"hands": str(self.paths["hands"]),
+                        "video": str(self.paths["video"]) if config.output.video else None,
+                        "contact_sheet": str(self.paths["contact_sheet"])
+                        if sheet_written else None},
+        }
+        if self.source.provides_hands:
+            replay = self.source
+            stats["replay"] = {"passes": replay.passes + 1, "fps": round(replay.fps, 3),
+                               "truncated_line": replay.truncated_line}
+        self.paths["stats"].write_text(json.dumps(stats, indent=2) + "\n")
+        if config.output.stats_json is not None:
+            self.recorder.to_json(config.output.stats_json)
+        return stats
+
+    def close(self) -> None:
+        """Release the source, the models and the publisher; safe to call twice."""
+        self._stack.close()
+
+    def __enter__(self) -> HandsPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _one_camera(in_source: CameraConfig, in_mesher: CameraConfig) -> CameraConfig:
+    """The camera is said once: in the mesher's config (the usual place) or the source's."""
+    default = CameraConfig()
+    if in_source != default and in_mesher != default and in_source != in_mesher:
+        raise ValueError("the camera is given twice (source.camera and mesher.camera) and "
+                         "the two differ: give it once, in mesher.camera")
+    return in_mesher if in_mesher != default else in_source
+
+
+def _is_image_folder(source: Source) -> bool:
+    from realtime.io.sources import ImageFolderSource
+
+    return isinstance(source, ImageFolderSource)
+
+
+def _replay_overlay(config: OverlayConfig, source, model: HandModel) -> OverlayConfig:
+    """Skeletons only when the file has no meshes to draw (joints-only, another hand model)."""
+    if source.vertex_count == 0:
+        log.info("%s has no vertices (joints only): drawing skeletons", source.name)
+        return replace(config, draw_mesh=False)
+    if source.vertex_count <= int(model.faces.max()):
+        log.warning("%s: %d vertices per hand do not match the hand model %s: drawing "
+                    "skeletons only", source.name, source.vertex_count, model.data.name)
+        return replace(config, draw_mesh=False)
+    return config

@@ -1,0 +1,87 @@
+"""The ``Detector`` interface, its config, and the choice between the two detectors.
+
+Both run MediaPipe's bundled hand models (palm detection, hand landmarks; full or lite):
+"scheduled" (the default, :mod:`realtime.detect.scheduled`) on our own schedule with
+LiteRT, "mediapipe" (:mod:`realtime.detect.mediapipe_legacy`) as
+``mediapipe.solutions.hands``, the reference. Either returns the same
+:class:`~realtime.types.Detection` records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from realtime.types import Detection, Frame
+
+DETECTOR_KINDS = ("scheduled", "mediapipe")
+LANDMARK_MODELS = ("full", "lite", "adaptive")
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """``process(frame)`` once per frame, in order; ``close()`` when done."""
+
+    def process(self, frame: Frame) -> list[Detection]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Which detector, and how it finds hands.
+
+    ``landmarks`` (scheduled only): "full", "lite" or "adaptive" (lite on two-hand frames
+    when full does not fit the frame budget); None follows ``model_complexity`` (1: full,
+    0: lite), so both detectors run the same models by default. ``static_image_mode``:
+    every frame is an unrelated photo (no tracking). ``mirrored``: frames are flipped like
+    a selfie view (MediaPipe's handedness labels then need no swap). ``num_threads``: LiteRT
+    threads per model (scheduled only; the cores of a laptop).
+    """
+
+    kind: Literal["scheduled", "mediapipe"] = "scheduled"
+    max_num_hands: int = 2
+    model_complexity: int = 1
+    landmarks: str | None = None
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    static_image_mode: bool = False
+    mirrored: bool = False
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in DETECTOR_KINDS:
+            raise ValueError(f"detector kind must be one of {DETECTOR_KINDS}, got {self.kind!r}")
+        if not 1 <= self.max_num_hands <= 4:
+            raise ValueError(f"max_num_hands must be 1-4, got {self.max_num_hands}")
+        if self.model_complexity not in (0, 1):
+            raise ValueError(f"model_complexity must be 0 or 1, got {self.model_complexity}")
+        if self.landmarks is not None and self.landmarks not in LANDMARK_MODELS:
+            raise ValueError(f"landmarks must be one of {LANDMARK_MODELS} or None, got "
+                             f"{self.landmarks!r}")
+        if self.landmarks is not None and self.kind == "mediapipe":
+            raise ValueError(f"landmarks={self.landmarks!r} applies to the scheduled detector; "
+                             "for mediapipe pick the model with model_complexity")
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if not 1 <= self.num_threads <= 64:
+            raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
+
+
+def open_detector(config: DetectorConfig = DetectorConfig()) -> Detector:
+    """The detector ``config.kind`` names, ready to ``process`` frames (close it after)."""
+    if config.kind == "mediapipe":
+        from realtime.detect.mediapipe_legacy import MediaPipeDetector
+
+        return MediaPipeDetector(config)
+    from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
+
+    return ScheduledDetector(ScheduledDetectorConfig(
+        max_num_hands=config.max_num_hands,
+        landmarks=config.landmarks or ("full" if config.model_complexity == 1 else "lite"),
+        min_detection_confidence=config.min_detection_confidence,
+        min_tracking_confidence=config.min_tracking_confidence,
+        static_image_mode=config.static_image_mode, mirrored=config.mirrored,
+        num_threads=config.num_threads))
