@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__":  # run as a file, this folder would shadow the calibration package
-    _HERE = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-    sys.path.insert(0, str(_HERE.parent))
+if __package__ in (None, ""):  # run as a file, this folder would shadow the calibration package
+    raise SystemExit("run it as a module, from the repository: python -m benchmarks.calibration")
 
 import cv2
 import numpy as np

@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.geometry import axis_angle_to_matrix  # noqa: E402
-from models.hand_model import HandModel, flip_faces, mirror_x  # noqa: E402
-from models.poses import pose_from_curls  # noqa: E402
-from realtime.mesh.texture import TextureConfig, TextureFuser, sample_vertex_colors, zbuffer_of  # noqa: E402
-from realtime.render import raster  # noqa: E402
-from realtime.types import HandMesh  # noqa: E402
+from models.geometry import axis_angle_to_matrix
+from models.hand_model import HandModel, flip_faces, mirror_x
+from models.poses import pose_from_curls
+from realtime.mesh.texture import TextureConfig, TextureFuser, sample_vertex_colors, zbuffer_of
+from realtime.render import raster
+from realtime.types import HandMesh
 
 WIDTH, HEIGHT = 640, 480
 K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])

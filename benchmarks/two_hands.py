@@ -29,25 +29,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from calibration.placement import project, solve_translation  # noqa: E402
-from models.geometry import axis_angle_to_matrix  # noqa: E402
-from models.hand_model import HandModel, flip_faces, mirror_x  # noqa: E402
-from models.ik import fit_keypoints  # noqa: E402
-from models.penetration import HandKinematics, HandState, penetration_volume, state_vertices  # noqa: E402
-from models.poses import sample_poses  # noqa: E402
-from models.training.interaction_data import KINDS, sample_interaction  # noqa: E402
-from models.training.synthetic import SyntheticConfig  # noqa: E402
-from realtime.mesh.tracking import HandTracker, TrackerConfig  # noqa: E402
-from realtime.mesh.two_hands import TwoHandConfig, TwoHandCorrector  # noqa: E402
-from realtime.types import Detection, HandMesh  # noqa: E402
+from calibration.placement import project, solve_translation
+from models.geometry import axis_angle_to_matrix
+from models.hand_model import HandModel, flip_faces, mirror_x
+from models.ik import fit_keypoints
+from models.penetration import HandKinematics, HandState, penetration_volume, state_vertices
+from models.poses import sample_poses
+from models.training.interaction_data import KINDS, sample_interaction
+from models.training.synthetic import SyntheticConfig
+from realtime.mesh.tracking import HandTracker, TrackerConfig
+from realtime.mesh.two_hands import TwoHandConfig, TwoHandCorrector
+from realtime.types import Detection, HandMesh
 
 WIDTH, HEIGHT = 1280, 720
 K = np.array([[900.0, 0.0, 640.0], [0.0, 900.0, 360.0], [0.0, 0.0, 1.0]])

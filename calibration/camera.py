@@ -85,7 +85,7 @@ class Camera:
             raise CalibrationError(
                 f"image_width/image_height: calibrated at {w0}x{h0} but the stream is "
                 f"{width}x{height} (another aspect ratio, i.e. a crop): calibrate this "
-                "resolution with `python -m calibration intrinsics`")
+                "resolution with `handmesh-calibrate intrinsics`")
         return Camera(self.intrinsics.scaled_to(width, height), self.dist,
                                  self.camera_name, self.date, self.rms_px)
 

@@ -41,7 +41,7 @@ def calibration_from_dict(data: dict, where: str = "calibration") -> Camera:
         if data.get(name) is None:
             raise CalibrationError(f"{where}: field {name!r} is missing; a calibration file "
                                    f"needs {', '.join(_REQUIRED)} "
-                                   "(write one with `python -m calibration intrinsics`)")
+                                   "(write one with `handmesh-calibrate intrinsics`)")
     width = _field_number(where, "image_width", data["image_width"])
     height = _field_number(where, "image_height", data["image_height"])
     if width != int(width) or height != int(height) or width <= 0 or height <= 0:
@@ -143,7 +143,7 @@ def load_calibration(path: str | Path) -> Camera:
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file not found: {path}; make one with "
-                               "`python -m calibration intrinsics --camera 0 --out FILE`")
+                               "`handmesh-calibrate intrinsics --camera 0 --out FILE`")
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""``handmesh-calibrate`` (``python -m calibration``): print a board, calibrate cameras,
+"""``handmesh-calibrate`` (or ``python -m calibration``): print a board, calibrate cameras,
 make hand profiles.
 
     handmesh-calibrate board --out board.pdf            # print at 100%, measure a square

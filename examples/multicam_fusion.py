@@ -7,11 +7,10 @@ MediaPipe-like noise and publishes on its own ZeroMQ port of 127.0.0.1 — the s
 camera 2 for another, to show that fusion carries on. The fusion node prints, per
 half-second, which views it used and the error against the known truth.
 
-    PYTHONPATH=$PWD .venv/bin/python examples/multicam_fusion.py            # synthetic
-    PYTHONPATH=$PWD .venv/bin/python examples/multicam_fusion.py \
-        --rig rig.json --sources 0 1                                        # real cameras
+    .venv/bin/python examples/multicam_fusion.py                            # synthetic
+    .venv/bin/python examples/multicam_fusion.py --rig rig.json --sources 0 1  # real cameras
 
-With real cameras each source runs as ``python -m realtime.multiview.landmark_stream camera`` (as it
+With real cameras each source runs as ``handmesh-multiview camera`` (as it
 would on its own machine) and this process is the fusion node.
 """
 
@@ -22,19 +21,16 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from calibration.multiview import HandView, RigCamera, fit_mesh, fuse_views  # noqa: E402
-from calibration.simulation import synthetic_rig, webcam_calibration  # noqa: E402
-from models.hand_model import HandModel  # noqa: E402
-from models.poses import named_pose  # noqa: E402
-from realtime.multiview.landmark_stream import FusionNode, LandmarkPublisher, LandmarkSubscriber  # noqa: E402
-from realtime.multiview.landmark_stream import main as stream_main
-from realtime.types import Detection  # noqa: E402
+from calibration.multiview import HandView, RigCamera, fit_mesh, fuse_views
+from calibration.simulation import synthetic_rig, webcam_calibration
+from models.hand_model import HandModel
+from models.poses import named_pose
+from realtime.cli.multiview import main as multiview_main
+from realtime.multiview.landmark_stream import FusionNode, LandmarkPublisher, LandmarkSubscriber
+from realtime.types import Detection
 
 FPS = 30.0
 NOISE_PX = 1.5
@@ -132,7 +128,7 @@ def run_real(rig: str, sources: list[str], seconds: float | None) -> int:
         for i, src in enumerate(sources):
             ep = f"tcp://127.0.0.1:{5601 + i}"
             endpoints.append(ep)
-            procs.append(subprocess.Popen([sys.executable, "-m", "realtime.multiview.landmark_stream",
+            procs.append(subprocess.Popen([sys.executable, "-m", "realtime.cli.multiview",
                                            "camera", "--source", src, "--camera-id", str(i),
                                            "--publish", ep]))
         args = ["fuse", "--rig", rig, "--print"]
@@ -140,7 +136,7 @@ def run_real(rig: str, sources: list[str], seconds: float | None) -> int:
             args += ["--connect", ep]
         if seconds:
             args += ["--seconds", str(seconds)]
-        return stream_main(args)
+        return multiview_main(args)
     finally:
         for p in procs:
             p.terminate()
@@ -149,7 +145,7 @@ def run_real(rig: str, sources: list[str], seconds: float | None) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rig", default=None, help="rig file (python -m calibration extrinsics)")
+    ap.add_argument("--rig", default=None, help="rig file (handmesh-calibrate extrinsics)")
     ap.add_argument("--sources", nargs="*", default=[], help="camera indices, one per rig "
                     "camera in order")
     ap.add_argument("--seconds", type=float, default=5.0)

@@ -396,16 +396,17 @@ def test_key_generation_round_trip(tmp_path, capsys):
     import os
     import stat
 
+    from realtime.cli.stream import main as stream_main
     from realtime.stream import keys
 
-    assert keys.main(["generate", str(tmp_path), "--name", "client-robot"]) == 0
+    assert stream_main(["keys", str(tmp_path), "--name", "client-robot"]) == 0
     public, secret = tmp_path / "client-robot.key", tmp_path / "client-robot.key_secret"
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
     pub, sec = keys.load_secret(secret)
     assert keys.load_public(public) == pub and len(pub) == len(sec) == 40
     assert zmq.curve_public(sec) == pub  # the pair belongs together
     assert pub.decode() in capsys.readouterr().out
-    assert keys.main(["generate", str(tmp_path), "--name", "client-robot"]) == 2  # no overwrite
+    assert stream_main(["keys", str(tmp_path), "--name", "client-robot"]) == 2  # no overwrite
     assert keys.load_public(public) == pub
     with pytest.raises(ValueError, match="server' or 'client-NAME"):
         keys.generate(tmp_path, "robot")

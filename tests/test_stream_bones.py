@@ -256,13 +256,13 @@ def test_demo_publishes_rigged_hands(tmp_path):
 def test_client_cli_prints_rigged_hands(model, endpoints, capsys):
     import threading
 
-    from realtime.stream.client import main as client_main
+    from realtime.cli.stream import main as stream_main
 
     hands = random_hands(model, 2, 7)
     codes = []
     with Publisher(PublisherConfig(*endpoints, mode="rigged"), model) as pub:
-        run = threading.Thread(target=lambda: codes.append(client_main(
-            ["--endpoint", endpoints[0], "--topology-endpoint", endpoints[1], "--count", "2"])))
+        run = threading.Thread(target=lambda: codes.append(stream_main(
+            ["listen", "--endpoint", endpoints[0], "--topology-endpoint", endpoints[1], "--count", "2"])))
         run.start()
         deadline = time.monotonic() + 20
         while run.is_alive() and time.monotonic() < deadline:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from models.hand_model import HandModel
+from realtime.cli.stream import main as stream_main
 from realtime.stream import protocol
 from realtime.stream.client import HandClient
 from realtime.stream.publisher import Publisher, PublisherConfig
-from realtime.stream.record import main as record_main
 from realtime.stream.record import record
 from realtime.stream.replay import ReplayConfig, first_topology, replay
 from realtime.stream.stream_file import StreamFileError, StreamWriter, read_stream, scan
@@ -126,8 +126,8 @@ def test_record_cli_and_missing_publisher(tmp_path, model, capsys):
     ep = endpoints()
     out = tmp_path / "cli.hmstream"
     with Publisher(PublisherConfig(*ep), model) as pub:
-        done = threading.Thread(target=record_main, args=(
-            ["--connect", ep[0], "--topology-endpoint", ep[1], "--out", str(out),
+        done = threading.Thread(target=stream_main, args=(
+            ["record", "--connect", ep[0], "--topology-endpoint", ep[1], "--out", str(out),
              "--count", "5", "--duration", "20"],))
         done.start()
         deadline = time.monotonic() + 15
@@ -151,11 +151,10 @@ def test_replay_cli(tmp_path, model, capsys):
         for i, t in enumerate((10.0, 10.05, 10.1)):
             w.write(protocol.encode(b"hands", {"seq": i + 1, "hands": []}), t)
     topo_pub.close()
-    from realtime.stream.replay import main as replay_main
 
     port = free_port()
-    assert replay_main([str(path), "--publish", f"tcp://127.0.0.1:{port}",
+    assert stream_main(["replay", str(path), "--publish", f"tcp://127.0.0.1:{port}",
                         "--topology-endpoint", f"tcp://127.0.0.1:{free_port()}"]) == 0
     out = capsys.readouterr().out
     assert "replaying 4 messages" in out and "sent 4 messages" in out
-    assert replay_main([str(tmp_path / "missing.hmstream")]) == 2
+    assert stream_main(["replay", str(tmp_path / "missing.hmstream")]) == 2

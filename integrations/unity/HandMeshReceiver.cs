@@ -18,7 +18,7 @@
 // triangle for LEFT hands (their meshes are mirrored). Both together: right hands use the
 // topology's faces reversed, left hands use them as sent.
 //
-// RIGGED MODE (run_demo.py --publish-mode rigged): hands carry no vertices but per-joint
+// RIGGED MODE (handmesh --publish-mode rigged): hands carry no vertices but per-joint
 // rotations (unit quaternions x, y, z, w; local, in the hand model's axes), a model-to-camera
 // rotation and translation, and shape coefficients; the topology carries the rest mesh,
 // shape directions, rest joints, joint tree and per-vertex skinning weights. SkinRigged()
@@ -41,7 +41,7 @@ using UnityEngine.Rendering;
 public class HandMeshReceiver : MonoBehaviour
 {
     [Header("Stream")]
-    [Tooltip("The publisher's PUB endpoint (run_demo.py --publish).")]
+    [Tooltip("The publisher's PUB endpoint (handmesh --publish).")]
     public string endpoint = "tcp://127.0.0.1:5555";
     [Tooltip("The publisher's REP endpoint for topology requests (the next port).")]
     public string topologyEndpoint = "tcp://127.0.0.1:5556";

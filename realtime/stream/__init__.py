@@ -2,7 +2,7 @@
 
 ``protocol`` (one-frame messages: JSON header + little-endian arrays), ``pack_kernels``
 (the compiled two-hand packer), ``publisher`` (the XPUB sink), ``client`` (the decoder
-and ``python -m realtime.stream.client``), ``keys`` (CURVE keys), ``bones`` (rigged mode:
+and ``handmesh-stream listen``), ``keys`` (CURVE keys), ``bones`` (rigged mode:
 joint rotations and skin weights), ``texture_topic``, ``stream_file`` (.hmstream) and the
 ``record``/``replay`` tools.
 """

@@ -13,7 +13,7 @@
 Rigged mode (``--publish-mode rigged``): hands carry bone rotations instead of vertices;
 ``skin_rigged(client.topology(), hand)`` skins them exactly as the Unity script does.
 
-Run ``python -m realtime.stream.client`` for a live per-frame summary. A message that cannot be
+Run ``handmesh-stream listen`` for a live per-frame summary. A message that cannot be
 decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` and kept in
 ``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
 (updating one side is the only fix). ``missed`` counts messages lost between publisher and
@@ -28,9 +28,7 @@ handshake quietly; ``recv`` times out).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -199,56 +197,3 @@ def summary(msg: Message) -> str:
     if not msg.hands:
         parts.append("no hands")
     return " | ".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime.stream.client",
-                                description="Print the hands streamed by run_demo.py --publish")
-    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
-    p.add_argument("--topology-endpoint", default=None, help="default: the next port")
-    p.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
-    p.add_argument("--conflate", action="store_true", help="latest message only")
-    p.add_argument("--count", type=int, default=None, help="stop after N messages")
-    p.add_argument("--curve-key", type=Path, default=None, metavar="CLIENT_SECRET_FILE",
-                   help="this client's .key_secret (a publisher with CURVE keys)")
-    p.add_argument("--server-key", type=Path, default=None, metavar="SERVER_PUBLIC_FILE",
-                   help="the publisher's server.key (with --curve-key)")
-    a = p.parse_args(argv)
-    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
-    topic = "joints" if a.joints_only else "hands"
-    try:
-        client = HandClient(a.endpoint, (topic, "status"), a.topology_endpoint, a.conflate,
-                            curve_secret_key_file=a.curve_key,
-                            curve_server_public_key_file=a.server_key)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with client:
-        try:
-            topo = client.topology()
-            print(f"topology: {topo.header.get('hand_model')} "
-                  f"{topo.header.get('vertex_count')} vertices, "
-                  f"{len(topo.arrays.get('faces', []))} faces")
-        except RealtimeError as exc:
-            print(f"warning: {exc}", file=sys.stderr)
-        n = 0
-        try:
-            for msg in client:
-                if msg.topic == "status":
-                    print(f"status: {msg.header.get('fps')} fps, dropped "
-                          f"{msg.header.get('dropped')}, missed here {client.missed}")
-                else:
-                    print(summary(msg))
-                    n += 1
-                if a.count is not None and n >= a.count:
-                    break
-        except KeyboardInterrupt:
-            pass
-        except SchemaMismatch as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,8 @@
 
 ::
 
-    python -m realtime.stream.keys generate keys/                      # keys/server.key(_secret)
-    python -m realtime.stream.keys generate keys/ --name client-robot  # keys/client-robot.key(_secret)
+    handmesh-stream keys keys/                      # keys/server.key(_secret)
+    handmesh-stream keys keys/ --name client-robot  # keys/client-robot.key(_secret)
 
 Each key pair is two files made by ``zmq.auth.create_certificates``: ``NAME.key`` holds the
 public key (safe to copy anywhere) and ``NAME.key_secret`` the public and secret keys
@@ -21,10 +21,8 @@ See ``docs/protocol.md`` (Security).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 from pathlib import Path
 
 import zmq
@@ -153,33 +151,3 @@ class AllowedClients:
     def callback(self, domain: str, key: bytes) -> bool:
         # pyzmq hands the key over as raw 32 bytes; the files hold z85 text
         return (z85.encode(key) if len(key) == 32 else key) in self.keys
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime.stream.keys",
-                                description="CURVE key pairs for the hand stream")
-    sub = p.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("generate", help="make NAME.key (public) and NAME.key_secret")
-    g.add_argument("directory", type=Path)
-    g.add_argument("--name", default="server", help="'server' (default) or 'client-NAME'")
-    g.add_argument("--force", action="store_true", help="replace an existing key pair")
-    a = p.parse_args(argv)
-    try:
-        public, secret = generate(a.directory, a.name, a.force)
-    except (ValueError, OSError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    key = load_public(public).decode()
-    print(f"public key  {public}  ({key})")
-    print(f"secret key  {secret}  (mode 600: keep it on this machine)")
-    if a.name == "server":
-        print("publisher: --curve-keys", secret, "--allowed-clients <dir or file of client "
-              "public keys>; give", public, "to every client")
-    else:
-        print(f"add {public} (or the line {key}) to the publisher's allowed clients; "
-              f"this client connects with {secret} and the server's server.key")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

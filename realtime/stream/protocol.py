@@ -118,8 +118,8 @@ class Message:
 def topology_endpoint_for(endpoint: str) -> str:
     """The REP endpoint for topology requests: the next tcp port, or ``<path>.topology``.
 
-    The convention every tool uses (``run_demo.py --publish``, the recorder, the replayer,
-    ``python -m realtime.stream.client``): a client given only the PUB endpoint finds it from that.
+    The convention every tool uses (``handmesh --publish``, the recorder, the replayer,
+    ``handmesh-stream listen``): a client given only the PUB endpoint finds it from that.
     """
     scheme, _, rest = endpoint.partition("://")
     if scheme == "tcp":

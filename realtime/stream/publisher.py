@@ -122,7 +122,7 @@ class PublisherConfig:
             for f in (self.curve_secret_key_file, self.curve_allowed_clients_file):
                 if not Path(f).exists():
                     raise ValueError(f"CURVE key file {f}: no such file or directory (make "
-                                     "keys with python -m realtime.stream.keys generate DIR)")
+                                     "keys with handmesh-stream keys DIR)")
             if not zmq.has("curve"):
                 raise ValueError("CURVE keys given, but this libzmq has no CURVE support")
         remote = [ep for ep in (self.endpoint, self.topology_endpoint) if not is_loopback(ep)]

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m realtime.stream.replay run.hmstream --publish tcp://127.0.0.1:5555 [--speed 1]
+    handmesh-stream replay run.hmstream --publish tcp://127.0.0.1:5555 [--speed 1]
 
 Every recorded message is sent as it was recorded, byte for byte (header and payload: the
 recording's sequence numbers, capture and publish timestamps are kept, so a client sees
@@ -15,17 +15,15 @@ joins late still gets it.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.stream import protocol
-from realtime.stream.publisher import Publisher, PublisherConfig
-from realtime.stream.stream_file import StreamFileError, read_stream, scan
+from realtime.stream.publisher import Publisher
+from realtime.stream.stream_file import read_stream
 
 log = logging.getLogger(__name__)
 
@@ -81,41 +79,3 @@ def replay(path: str | Path, publisher: Publisher, config: ReplayConfig = Replay
             sent += bool(publisher.send_raw(rec.message))
         if not config.loop or stop.is_set():
             return sent
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime.stream.replay",
-                                description="Replay a recorded hand stream into a publisher")
-    p.add_argument("recording", type=Path)
-    p.add_argument("--publish", default="tcp://127.0.0.1:5555", metavar="ENDPOINT")
-    p.add_argument("--topology-endpoint", default=None,
-                   help="REP endpoint for topology requests (default: the next port)")
-    p.add_argument("--speed", type=float, default=1.0)
-    p.add_argument("--loop", action="store_true", help="start over at the end")
-    p.add_argument("--insecure", action="store_true",
-                   help="allow a non-loopback --publish without encryption")
-    a = p.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
-    from realtime.stream.protocol import topology_endpoint_for
-
-    try:
-        table, _, torn = scan(a.recording)
-        config = PublisherConfig(a.publish, a.topology_endpoint or topology_endpoint_for(
-            a.publish), insecure=a.insecure)
-        with Publisher(config, topology=first_topology(a.recording)) as pub:
-            print(f"replaying {len(table)} messages from {a.recording}"
-                  + (f" (torn tail of {torn} bytes ignored)" if torn else "")
-                  + f" on {a.publish}")
-            try:
-                n = replay(a.recording, pub, ReplayConfig(speed=a.speed, loop=a.loop))
-            except KeyboardInterrupt:
-                n = None
-        print(f"sent {n if n is not None else 'some'} messages")
-    except (OSError, StreamFileError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

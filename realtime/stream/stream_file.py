@@ -48,7 +48,7 @@ class Record:
 def _check_header(head: bytes, path: Path) -> None:
     if len(head) < _FILE_HEADER.size or head[:8] != MAGIC:
         raise StreamFileError(f"{path} is not a stream recording (no {MAGIC!r} header); "
-                              "record one with python -m realtime.stream.record")
+                              "record one with handmesh-stream record")
     _, version, _ = _FILE_HEADER.unpack(head[:_FILE_HEADER.size])
     if version != VERSION:
         raise StreamFileError(f"{path}: stream file version {version}, this reader reads "

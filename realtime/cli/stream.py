@@ -1,0 +1,193 @@
+"""``handmesh-stream``: the tools around the published hand stream.
+
+::
+
+    handmesh-stream listen [--endpoint tcp://127.0.0.1:5555]        # print what arrives
+    handmesh-stream record --connect tcp://127.0.0.1:5555 --out run.hmstream
+    handmesh-stream replay run.hmstream --publish tcp://127.0.0.1:5555
+    handmesh-stream keys DIR [--name client-robot]                  # CURVE key pairs
+
+The work is done by :mod:`realtime.stream` (``client``, ``record``, ``replay``, ``keys``);
+this module parses arguments and prints. Exit codes: 0 done, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from realtime.errors import RealtimeError
+
+RECORD_TOPICS = ("hands", "topology", "status")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="handmesh-stream",
+                                description="Listen to, record, replay and secure the hand "
+                                            "stream of `handmesh --publish`")
+    sub = p.add_subparsers(dest="command", required=True)
+    curve = argparse.ArgumentParser(add_help=False)
+    curve.add_argument("--curve-key", type=Path, default=None, metavar="CLIENT_SECRET_FILE",
+                       help="this client's .key_secret (a publisher with CURVE keys)")
+    curve.add_argument("--server-key", type=Path, default=None, metavar="SERVER_PUBLIC_FILE",
+                       help="the publisher's server.key (with --curve-key)")
+
+    li = sub.add_parser("listen", parents=[curve], help="print one line per received frame")
+    li.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
+    li.add_argument("--topology-endpoint", default=None, help="default: the next port")
+    li.add_argument("--joints-only", action="store_true", help="subscribe to 'joints'")
+    li.add_argument("--conflate", action="store_true", help="latest message only")
+    li.add_argument("--count", type=int, default=None, help="stop after N messages")
+
+    rec = sub.add_parser("record", parents=[curve], help="record the stream to a .hmstream file")
+    rec.add_argument("--connect", default="tcp://127.0.0.1:5555", metavar="ENDPOINT")
+    rec.add_argument("--topology-endpoint", default=None,
+                     help="the publisher's REP endpoint (default: the next port)")
+    rec.add_argument("--out", type=Path, required=True, help="the .hmstream file (appended to)")
+    rec.add_argument("--topics", default=",".join(RECORD_TOPICS),
+                     help="comma-separated topics (default hands,topology,status)")
+    rec.add_argument("--count", type=int, default=None, help="stop after N hands messages")
+    rec.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    rec.add_argument("--fsync", action="store_true", help="force every record to disk")
+
+    rep = sub.add_parser("replay", help="publish a .hmstream file again at its recorded pace")
+    rep.add_argument("recording", type=Path)
+    rep.add_argument("--publish", default="tcp://127.0.0.1:5555", metavar="ENDPOINT")
+    rep.add_argument("--topology-endpoint", default=None,
+                     help="REP endpoint for topology requests (default: the next port)")
+    rep.add_argument("--speed", type=float, default=1.0)
+    rep.add_argument("--loop", action="store_true", help="start over at the end")
+    rep.add_argument("--insecure", action="store_true",
+                     help="allow a non-loopback --publish without encryption")
+
+    keys = sub.add_parser("keys", help="make a CURVE key pair: NAME.key and NAME.key_secret")
+    keys.add_argument("directory", type=Path)
+    keys.add_argument("--name", default="server", help="'server' (default) or 'client-NAME'")
+    keys.add_argument("--force", action="store_true", help="replace an existing key pair")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    return {"listen": listen, "record": record, "replay": replay, "keys": keys}[a.command](a)
+
+
+def listen(a: argparse.Namespace) -> int:
+    from realtime.stream.client import HandClient, summary
+    from realtime.stream.protocol import SchemaMismatch
+
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    topic = "joints" if a.joints_only else "hands"
+    try:
+        client = HandClient(a.endpoint, (topic, "status"), a.topology_endpoint, a.conflate,
+                            curve_secret_key_file=a.curve_key,
+                            curve_server_public_key_file=a.server_key)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with client:
+        try:
+            topo = client.topology()
+            print(f"topology: {topo.header.get('hand_model')} "
+                  f"{topo.header.get('vertex_count')} vertices, "
+                  f"{len(topo.arrays.get('faces', []))} faces")
+        except RealtimeError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+        n = 0
+        try:
+            for msg in client:
+                if msg.topic == "status":
+                    print(f"status: {msg.header.get('fps')} fps, dropped "
+                          f"{msg.header.get('dropped')}, missed here {client.missed}")
+                else:
+                    print(summary(msg))
+                    n += 1
+                if a.count is not None and n >= a.count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        except SchemaMismatch as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def record(a: argparse.Namespace) -> int:
+    from realtime.stream.client import HandClient
+    from realtime.stream.protocol import topology_endpoint_for
+    from realtime.stream.record import record as record_stream
+    from realtime.stream.stream_file import StreamFileError, StreamWriter
+
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    try:
+        topics = tuple(t for t in a.topics.split(",") if t)
+        with HandClient(a.connect, topics, a.topology_endpoint or topology_endpoint_for(
+                a.connect), curve_secret_key_file=a.curve_key,
+                curve_server_public_key_file=a.server_key) as client, \
+                StreamWriter(a.out, fsync=a.fsync) as writer:
+            print(f"recording {', '.join(topics)} from {a.connect} to {a.out} (Ctrl-C stops)")
+            try:
+                n = record_stream(client, writer, stop, a.count, a.duration)
+            except KeyboardInterrupt:
+                n = writer.records
+        print(f"wrote {n} records to {a.out}")
+    except (OSError, StreamFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def replay(a: argparse.Namespace) -> int:
+    from realtime.stream.publisher import Publisher, PublisherConfig
+    from realtime.stream.replay import ReplayConfig, first_topology
+    from realtime.stream.replay import replay as replay_stream
+    from realtime.stream.stream_file import StreamFileError, scan
+
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    try:
+        table, _, torn = scan(a.recording)
+        if a.topology_endpoint:
+            config = PublisherConfig(a.publish, a.topology_endpoint, insecure=a.insecure)
+        else:
+            config = PublisherConfig.for_endpoint(a.publish, insecure=a.insecure)
+        with Publisher(config, topology=first_topology(a.recording)) as pub:
+            print(f"replaying {len(table)} messages from {a.recording}"
+                  + (f" (torn tail of {torn} bytes ignored)" if torn else "")
+                  + f" on {a.publish}")
+            try:
+                n = replay_stream(a.recording, pub, ReplayConfig(speed=a.speed, loop=a.loop))
+            except KeyboardInterrupt:
+                n = None
+        print(f"sent {n if n is not None else 'some'} messages")
+    except (OSError, StreamFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def keys(a: argparse.Namespace) -> int:
+    from realtime.stream.keys import generate, load_public
+
+    try:
+        public, secret = generate(a.directory, a.name, a.force)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    key = load_public(public).decode()
+    print(f"public key  {public}  ({key})")
+    print(f"secret key  {secret}  (mode 600: keep it on this machine)")
+    if a.name == "server":
+        print("publisher: --curve-keys", secret, "--allowed-clients <dir or file of client "
+              "public keys>; give", public, "to every client")
+    else:
+        print(f"add {public} (or the line {key}) to the publisher's allowed clients; "
+              f"this client connects with {secret} and the server's server.key")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
