@@ -15,7 +15,7 @@ complexity 1), ``max_num_hands=2``, confidences 0.5, in one run and interleaved 
 - identity: the demo's ``HandTracker`` fed by each detector on the sample clip; a *swap* is a
   frame where a ground-truth hand takes the track id the other hand had.
 
-Prints a table; the last line is one JSON object with the keys of issue #7. Writes
+Prints a table; the last line is one JSON object (speedups and errors). Writes
 docs/detector_latency.png (per-frame latency histograms).
 
     .venv/bin/python -m benchmarks.detector [--quick] [--landmarks full|lite|adaptive]

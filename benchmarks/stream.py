@@ -34,7 +34,7 @@ decoder's error against mesh-mode vertices (pure skinning: the 1 mm target), and
 between the rigged mesh and the regressor's own vertices on the sample clip (its
 model-free refinement, which rigged mode leaves out).
 
-The issue's target run is 10,000 messages at 60 Hz (167 s per phase, so ~6 min): that is the
+The target run is 10,000 messages at 60 Hz (167 s per phase, so ~6 min): that is the
 default. ``--quick``: 2,000 messages at 200 Hz (~25 s). Prints a table; the last line is
 one JSON object. Writes docs/stream_latency.png.
 

@@ -1,7 +1,7 @@
 """One interface to a parametric hand: the shipped open model or a user's own MANO.
 
 The class only loads arrays and calls the pure functions in ``models.skinning``.
-Conventions (DESIGN.md): meters; a right hand; the model frame has its origin at the
+Conventions (docs/design.md): meters; a right hand; the model frame has its origin at the
 wrist joint, fingers along -y, the back of the hand facing +z and the thumb side +x, so
 the identity root rotation shows the palm to an OpenCV camera (x right, y down, z forward)
 with the fingers up. Left hands are mirrored right hands (see :func:`mirror_x`).

@@ -8,7 +8,7 @@ keypoints and parameters are known exactly and shipped beside the video.
     python -m scripts.make_sample --check    # only run MediaPipe over the existing clip
 
 15 s, 640x480, 30 FPS: one right hand for 7 s, then a cut and two hands (the left one a
-mirrored right hand, DESIGN.md "Conventions") until the end, with a second cut at 11 s.
+mirrored right hand, docs/design.md "Conventions") until the end, with a second cut at 11 s.
 The hands ease between named gestures while the wrists turn to show palm, back and side,
 over procedural rooms (``scripts.backgrounds``), with a little camera realism (lens
 softness, sensor noise, JPEG). Deterministic for a given ``--seed``.

@@ -37,7 +37,7 @@ from calibration.simulation import board_poses, render_board, webcam_calibration
 from models.hand_model import HandModel
 from models.poses import named_pose
 
-FOCAL_TOL = 0.01  # the target: focal length and principal point within 1%
+FOCAL_TOL = 0.01  # the target: focal length and principal point within 1%
 RMS_MAX_PX = 0.5
 
 

@@ -32,7 +32,7 @@ from tests.render_fixtures import (
     synthetic_hand,
 )
 
-OVERLAY_MIN_IOU = 0.9  # the issue's bar, vs an independent projection (0.98 here)
+OVERLAY_MIN_IOU = 0.9  # the required bar, vs an independent projection (0.98 here)
 CORNER_TOL_PX = 1e-6
 GOURAUD_MEAN_TOL_LEVELS = 6.0  # per-vertex vs per-pixel lighting, mean 8-bit difference
 
@@ -225,7 +225,7 @@ def test_headless_demo_writes_video_and_contact_sheet_and_says_why_no_viewer(
 
 
 def test_overlay_draws_the_fused_texture_colours():
-    """A hand carrying ``vertex_colors`` (the texture, issue 9) is drawn in those colours."""
+    """A hand carrying ``vertex_colors`` (the fused texture) is drawn in those colours."""
     from dataclasses import replace
 
     hand = synthetic_hand("right")

@@ -19,7 +19,7 @@ from realtime.types import Detection, HandMesh
 from tests.test_stream import free_port, make_packet, publish_until
 
 SAMPLE = Path(__file__).resolve().parent.parent / "realtime" / "assets" / "sample" / "sample_gt.npz"
-SKIN_TOL_M = 1e-3  # the bound: rigged skinning vs the mesh it stands for
+SKIN_TOL_M = 1e-3  # the target: rigged skinning vs the mesh it stands for, 1 mm
 EXACT_TOL_M = 1e-5  # float32 decoder vs float64 skinning of the same parameters
 
 

@@ -1,6 +1,6 @@
 """Synthetic training hands that look like MediaPipe Hands' output, generated on the fly.
 
-Every sample is drawn from the hand model (DESIGN.md, "The mesh regressor"): a natural pose
+Every sample is drawn from the hand model (docs/design.md, "The mesh regressor"): a natural pose
 inside the joint limits, a shape, a global rotation covering webcam use, a random pinhole
 camera and a placement that keeps the hand in the image. The inputs are then corrupted the
 way MediaPipe errs: a wrong global scale (it cannot see true hand size), per-keypoint noise

@@ -1,4 +1,4 @@
-"""The hands file: JSON lines, one record per hand per frame (fields as in DESIGN.md).
+"""The hands file: JSON lines, one record per hand per frame (fields as in docs/design.md).
 
 Written line by line and flushed every frame, so a crash or Ctrl-C never leaves a
 truncated record behind; the reader skips nothing silently and says where a line is bad.

@@ -68,7 +68,7 @@ def _check_vec3(name: str, value: Sequence[float], *, unit_range: bool, nonzero:
 
 @dataclass(frozen=True)
 class Lighting:
-    """A three-point studio rig plus sky/ground ambient, tuned for skin.
+    """Three-point studio lighting plus sky/ground ambient, tuned for skin.
 
     Directions are in the camera frame (OpenCV axes: x right, y down, z forward) and point
     from the surface *toward* the light, so ``(0, 0, -1)`` is a light at the camera and
@@ -241,7 +241,7 @@ def _shade_pixel(
 @njit(cache=True, nogil=True, fastmath=True)
 def _shade_vertices_kernel(vertices: np.ndarray, normals: np.ndarray, colors: np.ndarray,
                            params: np.ndarray) -> np.ndarray:
-    """The light rig evaluated once per vertex (V,3) -> lit RGB (V,3), for Gouraud shading."""
+    """The lighting evaluated once per vertex (V,3) -> lit RGB (V,3), for Gouraud shading."""
     out = np.empty_like(colors)
     for i in range(vertices.shape[0]):
         r, g, b = _shade_pixel(vertices[i, 0], vertices[i, 1], vertices[i, 2],

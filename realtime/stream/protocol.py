@@ -312,7 +312,7 @@ LIGHT_ARRAYS = ("joints", "wrist_position", "wrist_rotation", "finger_angles", "
 
 @dataclass(slots=True)
 class PackedHand:
-    """A hand's JSON fields and its arrays as two payload blocks (light, then mesh or rig).
+    """A hand's JSON fields and its arrays as two payload blocks (light, then mesh or bones).
 
     ``light``/``extra`` are views of the packer's reused buffer: valid until the same slot
     is packed again (``encode_packed`` copies them into the message at once). ``tables``:
