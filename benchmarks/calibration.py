@@ -27,8 +27,10 @@ import json
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file, this folder would shadow the calibration package
-    raise SystemExit("run it as a module, from the repository: python -m benchmarks.calibration")
+if __package__ in (None, ""):  # imported from a file run in this folder: it shadows calibration
+    raise SystemExit("run the benchmarks as modules, from the repository: "
+                     "python -m benchmarks.NAME (this folder's calibration.py would shadow the "
+                     "calibration package)")
 
 import cv2
 import numpy as np

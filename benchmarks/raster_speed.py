@@ -4,7 +4,7 @@ Why: the AR overlay has a ~3 ms budget per hand on a laptop CPU. The baseline is
 would write with OpenCV alone: project, sort triangles far-to-near, flat-shade each with
 Lambert and draw it with ``cv2.fillConvexPoly`` (no z-buffer, no per-pixel normals).
 
-Usage: ``python benchmarks/raster_speed.py [--frames 200] [--save /tmp/blob.png]``. The last
+Usage: ``python -m benchmarks.raster_speed [--frames 200] [--save /tmp/blob.png]``. The last
 line printed is one JSON object with the numbers.
 """
 

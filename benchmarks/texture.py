@@ -16,7 +16,7 @@ Measured, on the vertices (texels) seen at least once:
 Baseline in the same run: the same fuser with the z-buffer test switched off (every vertex
 facing the camera samples), i.e. naive projective texturing.
 
-Usage: ``python benchmarks/texture.py [--frames 72] [--plot docs/texture.png]``. The last
+Usage: ``python -m benchmarks.texture [--frames 72] [--plot docs/texture.png]``. The last
 line printed is one JSON object: ``texture_psnr_db``, ``texture_leak_rate``, ``texture_ms``.
 """
 

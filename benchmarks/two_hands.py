@@ -19,7 +19,7 @@ overlap, both hands given the same label, and dropped detections. Handedness fli
 minute of the tracker's output for each true hand: the previous tracker (label + streak)
 against the fused one (label, 3D chirality, one of each, memory), in the same run.
 
-Usage: ``python benchmarks/two_hands.py [--pairs 60] [--minutes 1]``. The last line printed
+Usage: ``python -m benchmarks.two_hands [--pairs 60] [--minutes 1]``. The last line printed
 is one JSON object with ``penetration_mm3_before``, ``penetration_mm3_after``,
 ``keypoint_error_mm_before``, ``keypoint_error_mm_after``, ``handedness_flips_per_min``,
 ``two_hands_ms``.

@@ -22,13 +22,13 @@ def _last_json(*args: str) -> dict:
 
 
 def test_texture_benchmark_prints_its_json(tmp_path):
-    got = _last_json("benchmarks/texture.py", "--frames", "6", "--plot", str(tmp_path / "t.png"))
+    got = _last_json("-m", "benchmarks.texture", "--frames", "6", "--plot", str(tmp_path / "t.png"))
     assert set(got) == {"texture_psnr_db", "texture_leak_rate", "texture_ms"}
     assert got["texture_psnr_db"] > 20 and 0 <= got["texture_leak_rate"] < 0.05
 
 
 def test_two_hands_benchmark_prints_its_json(tmp_path):
-    got = _last_json("benchmarks/two_hands.py", "--pairs", "4", "--minutes", "0.05",
+    got = _last_json("-m", "benchmarks.two_hands", "--pairs", "4", "--minutes", "0.05",
                      "--plot", str(tmp_path / "h.png"))
     assert set(got) == {"penetration_mm3_before", "penetration_mm3_after",
                         "keypoint_error_mm_before", "keypoint_error_mm_after",
