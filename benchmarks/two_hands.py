@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calibration.placement import project, solve_translation  # noqa: E402
-from models.geometry import axis_angle_to_matrix  # noqa: E402
+from calibration.placement import solve_translation  # noqa: E402
+from models.geometry import axis_angle_to_matrix, project  # noqa: E402
 from models.hand_model import HandModel, flip_faces, mirror_x  # noqa: E402
 from models.ik import fit_keypoints  # noqa: E402
 from models.penetration import HandKinematics, HandState, penetration_volume, state_vertices  # noqa: E402

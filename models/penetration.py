@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
-from models.geometry import kabsch, log_rotation, log_rotation_into, rodrigues
+from models.geometry import kabsch, log_rotation, log_rotation_into, project, rodrigues
 from models.hand_model import HandModel
 from models.ik import bone_end_keypoints
 from models.skinning import shaped_rest
@@ -462,7 +462,7 @@ def _project_jac(p: np.ndarray, jac: np.ndarray, K: np.ndarray):
     """Pixels ``(N,2)`` and their Jacobian ``(N,2,P)`` of camera points ``p (N,3)``."""
     z = p[:, 2]
     fx, fy = K[0, 0], K[1, 1]
-    uv = np.stack([fx * p[:, 0] / z + K[0, 2], fy * p[:, 1] / z + K[1, 2]], -1)
+    uv = project(p, K)
     du = fx / z[:, None] * (jac[:, 0] - p[:, 0, None] / z[:, None] * jac[:, 2])
     dv = fy / z[:, None] * (jac[:, 1] - p[:, 1, None] / z[:, None] * jac[:, 2])
     return uv, np.stack([du, dv], 1)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
-from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
+from calibration.placement import refine_pose_pnp, solve_translation
 from models import WEIGHTS_DIR
-from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
+from models.geometry import backproject, matrix_to_axis_angle, project, rot6d_to_matrix
 from models.hand_model import HandModel, flip_faces, mirror_x
 from realtime.errors import RealtimeError
 from realtime.types import Detection, HandMesh
