@@ -52,7 +52,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.geometry import matrix_to_quaternion
-from realtime.stream.protocol import FINGER_JOINTS, Message
+from models.hand_geometry import FINGER_JOINTS
+from realtime.stream.protocol import Message
 
 THUMB_TIP, INDEX_TIP = 4, 8  # MediaPipe keypoint indices
 
