@@ -3,7 +3,7 @@
 Per hand: mirror left hands into right ones; fit shape and pose to MediaPipe's metric
 world landmarks (``models.ik``); place the fitted keypoints in the camera frame from the
 2D landmarks and the intrinsics (``calibration.placement``); mirror back. The learned
-regressor (issue 3) replaces the middle step and keeps the rest.
+regressor (``realtime.mesh.regressor``) replaces the middle step and keeps the rest.
 """
 
 from __future__ import annotations
