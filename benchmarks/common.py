@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.geometry import kabsch
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "realhands"
 
@@ -15,11 +17,9 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Similarity-align ``pred (N,3)`` to ``gt (N,3)`` (rotation, scale, translation)."""
     mp, mg = pred.mean(0), gt.mean(0)
     a, b = pred - mp, gt - mg
-    u, s, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    fix = np.diag([1.0, 1.0, d])
-    rot = vt.T @ fix @ u.T
-    scale = float((s * np.diag(fix)).sum() / max((a**2).sum(), 1e-12))
+    rot, _ = kabsch(pred, gt)
+    # Umeyama's scale: trace(R A^T B) / |A|^2 (the sum of the signed singular values).
+    scale = float(np.sum((a @ rot.T) * b) / max((a**2).sum(), 1e-12))
     return scale * a @ rot.T + mg
 
 

@@ -60,7 +60,8 @@ CPU_MS: dict[str, list[np.ndarray]] = {}  # per detector: CPU ms per frame, per 
 def make_detectors(landmarks: str, static: bool) -> dict:
     ours = ScheduledDetector(ScheduledDetectorConfig(landmarks=landmarks,
                                                      static_image_mode=static))
-    mp = MediaPipeDetector(DetectorConfig(kind="mediapipe", model_complexity=0 if landmarks == "lite" else 1,
+    mp = MediaPipeDetector(DetectorConfig(kind="mediapipe",
+                                          model_complexity=0 if landmarks == "lite" else 1,
                                           static_image_mode=static))
     blank = Frame(np.zeros((240, 320, 3), np.uint8), 0, 0.0)
     for det in (ours, mp):  # load the graph / allocate the tensors outside the timing

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.placement import project, solve_translation
-from models.geometry import axis_angle_to_matrix
+from calibration.placement import solve_translation
+from models.geometry import axis_angle_to_matrix, project
 from models.hand_model import HandModel, flip_faces, mirror_x
 from models.ik import fit_keypoints
 from models.penetration import HandKinematics, HandState, penetration_volume, state_vertices

@@ -16,6 +16,7 @@ from calibration.camera import Camera
 from calibration.errors import CalibrationError
 from calibration.placement import solve_translation
 from calibration.profile import HandProfile, profile_scale
+from models.geometry import project
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,7 @@ class RigCamera:
 
     def project(self, x_world: np.ndarray) -> np.ndarray:
         """World points ``(N,3)`` -> undistorted pixels ``(N,2)``."""
-        xc = x_world @ self.R.T + self.t
-        k = self.calibration.K
-        return xc[:, :2] / xc[:, 2:3] * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
+        return project(x_world @ self.R.T + self.t, self.calibration.K)
 
 
 @dataclass(frozen=True)

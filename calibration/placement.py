@@ -12,20 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from calibration.errors import CalibrationError
+from models.geometry import project
 
 MIN_DEPTH_M = 0.05
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:  # noqa: N803
-    """Pinhole projection of camera-frame points ``(...,3)`` -> pixels ``(...,2)``."""
-    z = np.maximum(points[..., 2:3], 1e-9)
-    return points[..., :2] / z * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
-
-
-def backproject(uv: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:  # noqa: N803
-    """Pixels ``(N,2)`` at depths ``(N,)`` -> camera-frame points ``(N,3)``."""
-    xy = (uv - np.array([K[0, 2], K[1, 2]])) / np.array([K[0, 0], K[1, 1]])
-    return np.concatenate([xy * depth[:, None], depth[:, None]], axis=1)
 
 
 def solve_translation(

@@ -47,7 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.stream.protocol import FINGER_JOINTS, Message
+from models.geometry import matrix_to_quaternion
+from models.hand_geometry import FINGER_JOINTS
+from realtime.stream.protocol import Message
 
 THUMB_TIP, INDEX_TIP = 4, 8  # MediaPipe keypoint indices
 
@@ -135,27 +137,6 @@ class Command:
 
 
 # -- pure logic ---------------------------------------------------------------------------------
-def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """(x, y, z, w) of a 3x3 rotation matrix (Shepperd's method, w >= 0)."""
-    m = np.asarray(r, dtype=np.float64)
-    tr = m[0, 0] + m[1, 1] + m[2, 2]
-    if tr > 0:
-        s = 2.0 * math.sqrt(tr + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
-
-
 def pinch_distance(joints: np.ndarray) -> float:
     """Thumb tip to index tip, in the units of ``joints`` (meters on the stream)."""
     j = np.asarray(joints, dtype=np.float64).reshape(-1, 3)
@@ -219,7 +200,7 @@ def commands_from_message(msg: Message | None, state: TeleopState, config: Teleo
         angles = (np.asarray(angles, dtype=np.float64).copy() if angles is not None
                   else np.full(len(FINGER_JOINTS), np.nan))
         cmd = Command(TRACK, "ok", now, seq, hand.get("track_id"), hand.get("handedness"),
-                      position, rotation, rotation_to_quaternion(rotation), angles,
+                      position, rotation, matrix_to_quaternion(rotation), angles,
                       pinch_distance(hand["joints"]))
         state.last_good_time, state.last_good = now, cmd
         state.track_id = hand.get("track_id")

@@ -2,7 +2,8 @@
 
 Run time (NumPy/Numba, no PyTorch): the open hand model and its skinning
 (``hand_model``, ``skinning``, ``topology``, ``limits``, ``poses``, ``mano``), the one
-geometry module (``geometry``: rotations, Kabsch, projection), inverse kinematics
+geometry module (``geometry``: rotations, Kabsch, projection), what keypoints and pose
+say about a hand (``hand_geometry``: wrist frame, finger flexion), inverse kinematics
 (``ik``), two-hand penetration removal (``penetration``), the interaction prior
 (``interaction_prior``), the UV layout (``uv_layout``), and the shipped assets and weights.
 Training (PyTorch, the ``[train]`` extra) lives in ``models.training``; nothing at run time

@@ -100,7 +100,8 @@ def load_npz(path: str | Path) -> HandModelData:
     path = Path(path)
     if not path.is_file():
         raise AssetError(f"hand model file not found: {path}. Reinstall the package or pass "
-                         "the path of a model built with `python -m models.training.build_open_hand`.")
+                         "the path of a model built with "
+                         "`python -m models.training.build_open_hand`.")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from models.geometry import matrix_to_axis_angle
+from models.geometry import (
+    kabsch_into,
+    log_rotation_into,
+    matrix_to_axis_angle,
+    rodrigues_into,
+    rotation_between_into,
+)
 from models.hand_model import HandModel
 from models.skinning import forward_kinematics, rigid_points, shaped_rest
 from models.topology import BONES
@@ -91,59 +97,10 @@ def fit_shape(
     return shape
 
 
-def kabsch(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Rotation ``R (3,3)`` minimising ``|R (source - mean) - (target - mean)|``."""
-    a = source - source.mean(0)
-    b = target - target.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    sign = np.sign(np.linalg.det(vt.T @ u.T))
-    return vt.T @ np.diag([1.0, 1.0, sign]) @ u.T
-
-
 def _posed(model: HandModel, rot: np.ndarray, rest_joints: np.ndarray, rest_kps: np.ndarray):
     joints, skin = forward_kinematics(rot[None], rest_joints[None], model.data.parents)
     kps = rigid_points(rest_kps[None], model.data.keypoint_parents, skin)
     return joints[0], kps[0], skin[0]
-
-
-@njit(cache=True, nogil=True)
-def _rodrigues(v: np.ndarray) -> np.ndarray:
-    angle = np.sqrt(v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
-    out = np.eye(3)
-    if angle < 1e-12:
-        return out
-    x, y, z = v[0] / angle, v[1] / angle, v[2] / angle
-    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return out + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
-
-
-@njit(cache=True, nogil=True)
-def _log_rotation(m: np.ndarray) -> np.ndarray:
-    cos = min(1.0, max(-1.0, (m[0, 0] + m[1, 1] + m[2, 2] - 1.0) / 2.0))
-    vee = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
-    sin = np.sqrt(np.sum(vee * vee)) / 2.0
-    angle = np.arctan2(sin, cos)
-    if sin > 1e-6:
-        return vee * (angle / (2.0 * sin))
-    if cos > 0:
-        return vee / 2.0
-    # Near pi: the axis is the dominant column of (R + I) / 2.
-    sym = (m + m.T) / 2.0 + np.eye(3) * (1.0 - cos) / 2.0 - np.eye(3) * cos
-    col = np.argmax(np.array([sym[0, 0], sym[1, 1], sym[2, 2]]))
-    axis = sym[:, col] / max(np.sqrt(np.sum(sym[:, col] ** 2)), 1e-12)
-    return axis * angle
-
-
-@njit(cache=True, nogil=True)
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.sqrt(np.sum(a * a))
-    b = b / np.sqrt(np.sum(b * b))
-    axis = np.cross(a, b)
-    sin = np.sqrt(np.sum(axis * axis))
-    cos = np.sum(a * b)
-    if sin < 1e-12:
-        return np.eye(3)  # parallel (or exactly opposite: leave it to the next pass)
-    return _rodrigues(axis / sin * np.arctan2(sin, cos))
 
 
 @njit(cache=True, nogil=True)
@@ -153,6 +110,8 @@ def _ik_sweeps(rot, rest_joints, rest_kps, ends, carrier, parents, frames, limit
     num_joints = rot.shape[0]
     world_r = np.zeros_like(rot)
     world_p = np.zeros((num_joints, 3))
+    turn, shift, delta, m = np.empty((3, 3)), np.empty(3), np.empty((3, 3)), np.empty((3, 3))
+    local = np.empty(3)
     for _ in range(passes):
         # Current palm keypoints (the root and the finger cmc joints move them).
         world_r[0] = rot[0]
@@ -166,14 +125,8 @@ def _ik_sweeps(rot, rest_joints, rest_kps, ends, carrier, parents, frames, limit
             k = palm[i]
             o = carrier[k]
             src[i] = world_p[o] + world_r[o] @ (rest_kps[k] - rest_joints[o])
-        dst = target[palm]
-        a = src - src.sum(axis=0) / len(palm)
-        b = dst - dst.sum(axis=0) / len(palm)
-        u, _, vt = np.linalg.svd(a.T @ b)
-        fix = np.eye(3)
-        if np.linalg.det(vt.T @ u.T) < 0:
-            fix[2, 2] = -1.0
-        rot[0] = (vt.T @ fix @ u.T) @ rot[0]
+        kabsch_into(src, target[palm], turn, shift)
+        rot[0] = turn @ rot[0]
         world_r[0] = rot[0]
         wrist = world_p[0] + world_r[0] @ (rest_kps[0] - rest_joints[0])
         offset = target[0] - wrist
@@ -192,12 +145,13 @@ def _ik_sweeps(rot, rest_joints, rest_kps, ends, carrier, parents, frames, limit
             want = target[end] - offset - world_p[j]
             if np.sum(want * want) < 1e-12 or np.sum(have * have) < 1e-12:
                 continue
-            delta = _rotation_between(have, want)
+            rotation_between_into(have, want, delta)
             rot[j] = world_r[p].T @ delta @ world_r[p] @ rot[j]
-            local = _log_rotation(frames[j].T @ rot[j] @ frames[j])
+            log_rotation_into(frames[j].T @ rot[j] @ frames[j], local)
             for ax in range(3):
                 local[ax] = min(max(local[ax], limits[j, ax, 0]), limits[j, ax, 1])
-            rot[j] = frames[j] @ _rodrigues(local) @ frames[j].T
+            rodrigues_into(local, m)
+            rot[j] = frames[j] @ m @ frames[j].T
             world_r[j] = world_r[p] @ rot[j]
 
 

@@ -5,8 +5,9 @@ After "Reconstructing Interacting Hands with Interaction Prior from Monocular Im
 here the space is learned from synthetic contact-rich pairs, not motion capture.
 
 The network (trained by ``models/training/train_interaction_prior.py`` on
-``models.training.interaction_data`` pairs) maps a pair's features (:func:`pair_features`: the left hand's
-pose relative to the right hand's wrist, and both hands' joint angles) to a latent Gaussian
+``models.training.interaction_data`` pairs) maps a pair's features (:func:`pair_features`:
+the left hand's pose relative to the right hand's wrist, and both hands' joint angles) to a
+latent Gaussian
 and back. Encoding to the latent mean and decoding projects a pair onto the learned
 manifold of plausible interactions; the corrector pulls the hands toward that projection
 in proportion to how little the image tells (uncertainty, occlusion). The weights are a

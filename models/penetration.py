@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
+from models.geometry import kabsch, log_rotation, log_rotation_into, project, rodrigues
 from models.hand_model import HandModel
-from models.ik import _log_rotation, _rodrigues, bone_end_keypoints, kabsch
+from models.ik import bone_end_keypoints
 from models.skinning import shaped_rest
 from models.topology import BONES
 
@@ -180,18 +181,14 @@ def _local_kernel(pose, frames, out):
     """``F_j exp(pose_j) F_j^T`` for every joint but the root (identity): ``(J,3,3)``."""
     out[0] = np.eye(3)
     for j in range(1, pose.shape[0]):
-        out[j] = frames[j] @ _rodrigues(pose[j]) @ frames[j].T
+        out[j] = frames[j] @ rodrigues(pose[j]) @ frames[j].T
 
 
 @njit(cache=True, nogil=True)
 def _compose_kernel(delta, pose, out):
     """Rotation vectors of ``exp(delta_j) exp(pose_j)``, ``(N,3)`` each."""
     for j in range(pose.shape[0]):
-        out[j] = _log_rotation(_rodrigues(delta[j]) @ _rodrigues(pose[j]))
-
-
-def _log(m: np.ndarray) -> np.ndarray:
-    return _log_rotation(np.ascontiguousarray(m, dtype=np.float64))
+        log_rotation_into(rodrigues(delta[j]) @ rodrigues(pose[j]), out[j])
 
 
 @njit(cache=True, nogil=True)
@@ -333,7 +330,7 @@ class HandKinematics:
             dt = delta[3:6]
         joints, _, _ = self.rest(state.shape)
         wrist = state.rot @ joints[0] + state.trans
-        r = _rodrigues(np.ascontiguousarray(omega, dtype=np.float64))
+        r = rodrigues(np.ascontiguousarray(omega, dtype=np.float64))
         rot = r @ state.rot
         trans = wrist + dt - rot @ joints[0]
         pose = state.pose.copy()
@@ -353,8 +350,7 @@ class HandKinematics:
         base = HandState(np.asarray(pose, np.float64).copy(), np.asarray(shape, np.float64),
                          np.eye(3), np.zeros(3), False)
         kp = self.posed(base, with_jacobians=False).keypoints
-        r = kabsch(kp, target)
-        t = target.mean(0) - kp.mean(0) @ r.T
+        r, t = kabsch(kp, target)
         return replace(base, rot=r, trans=t, left=left)
 
     def skin_transforms(self, state: HandState) -> np.ndarray:
@@ -466,7 +462,7 @@ def _project_jac(p: np.ndarray, jac: np.ndarray, K: np.ndarray):
     """Pixels ``(N,2)`` and their Jacobian ``(N,2,P)`` of camera points ``p (N,3)``."""
     z = p[:, 2]
     fx, fy = K[0, 0], K[1, 1]
-    uv = np.stack([fx * p[:, 0] / z + K[0, 2], fy * p[:, 1] / z + K[1, 2]], -1)
+    uv = project(p, K)
     du = fx / z[:, None] * (jac[:, 0] - p[:, 0, None] / z[:, None] * jac[:, 2])
     dv = fy / z[:, None] * (jac[:, 1] - p[:, 1, None] / z[:, None] * jac[:, 2])
     return uv, np.stack([du, dv], 1)
@@ -550,7 +546,7 @@ class _Problem:
         for h, (s, p) in enumerate(zip(states, posed)):
             uv, duv = _project_jac(p.keypoints, p.jac_keypoints, self.K)
             res.append(((uv - self.uv0[h]) / cfg.reprojection_px).ravel())
-            d_root = _log(s.rot @ self.init[h].rot.T)
+            d_root = log_rotation(s.rot @ self.init[h].rot.T)
             if s.left:
                 d_root = -(_MIRROR @ d_root)
             cur = np.concatenate([d_root, p.keypoints[0] - self.wrist0[h],

@@ -44,7 +44,8 @@ def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OP
     """Read a layout; with ``mesh_path``, check it was built for that mesh file."""
     path = Path(path)
     if not path.is_file():
-        raise AssetError(f"UV layout not found: {path}. Build it with `python -m models.training.build_uv`")
+        raise AssetError(f"UV layout not found: {path}. Build it with "
+                         "`python -m models.training.build_uv`")
     try:
         with np.load(path, allow_pickle=False) as z:
             layout = UVLayout(uv=z["uv"].astype(np.float64),
@@ -53,7 +54,8 @@ def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OP
                               mesh_sha256=str(z["mesh_sha256"]),
                               resolution=int(z["resolution"]))
     except (OSError, ValueError, KeyError) as exc:
-        raise AssetError(f"{path} is not a UV layout written by models.training.build_uv ({exc})") from exc
+        raise AssetError(f"{path} is not a UV layout written by models.training.build_uv "
+                         f"({exc})") from exc
     if mesh_path is not None:
         digest = hashlib.sha256(Path(mesh_path).read_bytes()).hexdigest()
         if digest != layout.mesh_sha256:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from models.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from models.geometry import axis_angle_to_matrix, matrix_to_axis_angle, project
 from models.hand_model import HandModel, HandOutput, flip_faces, mirror_x
 from models.limits import clamp_pose
 from models.poses import named_pose
@@ -436,12 +436,6 @@ def _quantize(points: np.ndarray) -> np.ndarray:
     the same model code) at a cost far below any accuracy we measure.
     """
     return np.round(points * QUANTUM_INV) / QUANTUM_INV
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection ``(...,3)`` -> ``(...,2)`` pixels (pixel centres at integers)."""
-    p = points @ K.T
-    return p[..., :2] / np.maximum(p[..., 2:3], 1e-9)
 
 
 def visible_in_image(vertices: np.ndarray, K: np.ndarray, width: int, height: int

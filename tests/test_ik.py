@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 
 from models.hand_model import HandModel
-from models.ik import bone_end_keypoints, fit_keypoints, fit_shape, kabsch
+from models.ik import bone_end_keypoints, fit_keypoints, fit_shape
 from models.poses import sample_poses
 from models.topology import BONES, Keypoint
 
 IK_KEYPOINT_MEAN_TOL_M = 3e-3   # mean keypoint error of fit_keypoints over the test poses
 IK_VERTEX_MEAN_TOL_M = 5e-3     # mean vertex error of the fitted mesh
 SHAPE_BONE_LENGTH_TOL_M = 5e-4  # fit_shape on exact keypoints: every bone length
-KABSCH_TOL = 1e-9               # recovered rotation, matrix entries
 IK_RESULT_CONSISTENCY_TOL_M = 1e-6  # IKResult.keypoints vs forward(IKResult.pose, ...)
 
 NUM_POSES = 30
@@ -30,14 +29,6 @@ def model() -> HandModel:
 
 def _bone_lengths(kps: np.ndarray) -> np.ndarray:
     return np.array([np.linalg.norm(kps[c] - kps[p]) for p, c in BONES])
-
-
-def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
 
 
 def test_fit_keypoints_recovers_random_poses_and_shapes(model):
@@ -71,17 +62,6 @@ def test_fit_shape_recovers_bone_lengths_of_a_known_shape(model):
         err = np.abs(_bone_lengths(model.rest_keypoints(fitted[None])[0]) - _bone_lengths(target))
         assert err.max() <= SHAPE_BONE_LENGTH_TOL_M, (
             f"bone lengths off by up to {err.max() * 1e3:.2f} mm (mean {err.mean() * 1e3:.2f} mm)")
-
-
-def test_kabsch_recovers_a_random_rotation():
-    rng = np.random.default_rng(2)
-    for _ in range(5):
-        rot = _random_rotation(rng)
-        source = rng.normal(size=(12, 3))
-        target = source @ rot.T + rng.normal(size=3)
-        got = kabsch(source, target)
-        assert np.abs(got - rot).max() <= KABSCH_TOL
-        assert np.linalg.det(got) == pytest.approx(1.0)
 
 
 def test_bone_end_keypoints_maps_each_non_root_joint(model):

@@ -1,4 +1,5 @@
-"""The compiled packing path (realtime.stream.pack_kernels) gives exactly the bytes of the generic one.
+"""The compiled packing path (realtime.stream.pack_kernels) gives exactly the bytes of the
+generic one.
 
 The reference is the plain encoder: ``encode`` of ``hand_header`` + ``hand_arrays``, built
 with straightforward NumPy, no packer at all; and the packer's own generic NumPy path.
@@ -11,10 +12,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from models.hand_geometry import FINGER_JOINTS
 from realtime.stream import pack_kernels, protocol
 from realtime.types import HandMesh
 
-NAMES = tuple(protocol.FINGER_JOINTS[:12]) + ("wrist", "extra_a", "extra_b")  # some missing
+NAMES = tuple(FINGER_JOINTS[:12]) + ("wrist", "extra_a", "extra_b")  # some missing
 V, S = 1302, 10
 
 
@@ -49,7 +51,7 @@ def generic(packer, hands, mesh: bool) -> list:
 
 @pytest.mark.parametrize("float16", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("names", [NAMES, protocol.FINGER_JOINTS, ()])
+@pytest.mark.parametrize("names", [NAMES, FINGER_JOINTS, ()])
 def test_fast_path_bytes_equal_reference(float16, dtype, names):
     rng = np.random.default_rng(int(float16) * 10 + (dtype == np.float32) + len(names))
     packer = protocol.HandPacker(names, float16)
@@ -73,7 +75,7 @@ def test_pose_of_another_model_gives_nan_finger_angles():
     rng = np.random.default_rng(3)
     hand = random_hand(rng, np.float64, "right")
     hand = dataclasses.replace(hand, pose=np.zeros((4, 3)))  # not the model's 15 joints
-    packer = protocol.HandPacker(protocol.FINGER_JOINTS)
+    packer = protocol.HandPacker(FINGER_JOINTS)
     msg = protocol.decode(protocol.encode_packed(protocol.TOPIC_JOINTS, {},
                                                  [packer.pack(0, hand)], extra=False))
     assert np.isnan(msg.hands[0]["finger_angles"]).all()
@@ -144,7 +146,7 @@ def general_messages(packer, hands, seq_h, seq_j, tail):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("names", [NAMES, protocol.FINGER_JOINTS, ()])
+@pytest.mark.parametrize("names", [NAMES, FINGER_JOINTS, ()])
 def test_two_hand_messages_decode_as_the_general_path(dtype, names):
     """The publisher's in-place two-hand messages: same content as pack + encode_packed,
     over frames with NaN/inf fields, a degenerate wrist and a change of camera; the buffers

@@ -13,8 +13,6 @@ from models.hand_model import HandModel, mirror_x
 from realtime.mesh.smoothing import (
     HandSmoother,
     SmootherConfig,
-    _matrix_to_rotvec,
-    _rotvec_to_matrix,
     one_euro_step,
 )
 from realtime.types import HandMesh
@@ -22,7 +20,6 @@ from realtime.types import HandMesh
 FPS = 30.0
 DT = 1.0 / FPS
 EXACT = 1e-12       # kernel vs pure-Python reference, same formula
-ROT_TOL = 1e-9      # Numba rotation helpers vs models.geometry
 
 
 def reference_one_euro(xs, dts, min_cutoff, beta, d_cutoff):
@@ -133,22 +130,6 @@ def test_nan_does_not_poison_the_state():
     assert np.isnan(first[0]) and np.all(state[2] == 0)
     one_euro_step(np.array([1.0, 2.0, 3.0]), state, DT, 1.0, 0.0, 1.0, first)
     np.testing.assert_array_equal(first, [1.0, 2.0, 3.0])
-
-
-def test_rotation_helpers_match_models_rotations():
-    rng = np.random.default_rng(2)
-    v = rng.normal(size=(200, 3))
-    v[:5] *= 1e-10
-    v[5:10] *= (np.pi - 1e-7) / np.linalg.norm(v[5:10], axis=1, keepdims=True)
-    m = np.empty((3, 3))
-    r = np.empty(3)
-    mats = axis_angle_to_matrix(v)
-    for i in range(len(v)):
-        _rotvec_to_matrix(v[i], m)
-        np.testing.assert_allclose(m, mats[i], atol=ROT_TOL)
-        _matrix_to_rotvec(mats[i], r)
-        np.testing.assert_allclose(axis_angle_to_matrix(r), mats[i], atol=1e-6)
-        np.testing.assert_allclose(r, matrix_to_axis_angle(mats[i]), atol=1e-6)
 
 
 @pytest.mark.parametrize("field,value", [

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from benchmarks.common import random_hand_mesh
+from models.hand_geometry import FINGER_JOINTS, wrist_frame
 from models.hand_model import HandModel, flip_faces
 from realtime.errors import RealtimeError
 from realtime.stream import protocol
@@ -101,7 +102,7 @@ def test_every_field_round_trips(publisher, endpoints, model):
         np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-5)
         assert np.linalg.det(rot) == pytest.approx(1.0, abs=1e-5)
         names = model.data.joint_names
-        want_angles = [hand.pose[names.index(n), 0] for n in protocol.FINGER_JOINTS]
+        want_angles = [hand.pose[names.index(n), 0] for n in FINGER_JOINTS]
         assert got["finger_angles"].shape == (15,)
         np.testing.assert_allclose(got["finger_angles"], want_angles, atol=1e-6)
 
@@ -109,7 +110,7 @@ def test_every_field_round_trips(publisher, endpoints, model):
 def test_wrist_rotation_is_identity_for_an_upright_right_hand(model):
     hand = make_hand(model)
     rest = model.forward().keypoints[0]
-    rot = protocol.wrist_frame(rest)
+    rot = wrist_frame(rest)
     # fingers up (-y in the camera), thumb side +x, back of the hand +z (towards the camera)
     assert rot[1, 1] > 0.9 and rot[0, 0] > 0.8 and rot[2, 2] > 0.8
     assert protocol.hand_arrays(hand)["wrist_rotation"].shape == (3, 3)

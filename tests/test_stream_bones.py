@@ -10,7 +10,7 @@ import pytest
 
 from calibration.camera import Camera
 from calibration.intrinsics import CameraIntrinsics
-from models.geometry import axis_angle_to_matrix
+from models.geometry import axis_angle_to_matrix, matrix_to_quaternion
 from models.hand_model import HandModel, mirror_x
 from realtime.stream import bones, protocol
 from realtime.stream.client import HandClient, skin_rigged
@@ -71,7 +71,7 @@ def test_quaternions_round_trip():
     m = axis_angle_to_matrix(rng.normal(0, 2.0, (1, 500, 3)))[0]
     m = np.concatenate([m, np.eye(3)[None], np.diag([1.0, -1, -1])[None],
                         np.diag([-1.0, 1, -1])[None], np.diag([-1.0, -1, 1])[None]])
-    q = bones.matrix_to_quaternion(m)
+    q = matrix_to_quaternion(m)
     np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0, atol=1e-12)
     assert np.all(q[:, 3] >= 0)
     np.testing.assert_allclose(bones.quaternion_to_matrix32(q), m, atol=1e-6)
@@ -262,7 +262,8 @@ def test_client_cli_prints_rigged_hands(model, endpoints, capsys):
     codes = []
     with Publisher(PublisherConfig(*endpoints, mode="rigged"), model) as pub:
         run = threading.Thread(target=lambda: codes.append(stream_main(
-            ["listen", "--endpoint", endpoints[0], "--topology-endpoint", endpoints[1], "--count", "2"])))
+            ["listen", "--endpoint", endpoints[0], "--topology-endpoint", endpoints[1],
+             "--count", "2"])))
         run.start()
         deadline = time.monotonic() + 20
         while run.is_alive() and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ import pytest
 
 from examples import teleop
 from examples.teleop import HOLD, TRACK, TeleopConfig, TeleopState, commands_from_message
+from models.hand_geometry import FINGER_JOINTS, finger_angles, wrist_frame
 from models.hand_model import HandModel
 from realtime.stream import protocol
 from realtime.types import Frame, HandMesh, Packet
@@ -53,11 +54,11 @@ def test_command_fields(model):
     joints = np.asarray(hand.joints, dtype=np.float32).astype(np.float64)
     assert cmd.pinch_m == pytest.approx(np.linalg.norm(joints[4] - joints[8]), abs=1e-6)
     assert cmd.pinch_m > 0
-    expected = protocol.finger_angles(hand.pose, model.data.joint_names).astype(np.float32)
+    expected = finger_angles(hand.pose, model.data.joint_names).astype(np.float32)
     np.testing.assert_array_equal(cmd.finger_angles, expected)
     assert len(cmd.finger_angles) == 15 and np.isfinite(cmd.finger_angles).all()
     np.testing.assert_allclose(cmd.wrist_position, joints[0], atol=1e-7)
-    np.testing.assert_allclose(cmd.wrist_rotation, protocol.wrist_frame(hand.joints), atol=1e-6)
+    np.testing.assert_allclose(cmd.wrist_rotation, wrist_frame(hand.joints), atol=1e-6)
     # the quaternion is the same rotation
     x, y, z, w = cmd.wrist_quaternion
     r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -65,7 +66,7 @@ def test_command_fields(model):
                   [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
     np.testing.assert_allclose(r, cmd.wrist_rotation, atol=1e-5)
     js = cmd.to_json()
-    assert js["mode"] == "track" and list(js["finger_angles"]) == list(protocol.FINGER_JOINTS)
+    assert js["mode"] == "track" and list(js["finger_angles"]) == list(FINGER_JOINTS)
 
 
 def test_base_from_camera_transform(model):
@@ -144,7 +145,10 @@ def test_hand_selection(model):
 
 def test_rate_limiter():
     lim = teleop.RateLimiter(10.0)
-    mk = lambda mode, t: teleop.Command(mode, "", t)
+
+    def mk(mode, t):
+        return teleop.Command(mode, "", t)
+
     assert lim(mk(TRACK, 0.0))
     assert not lim(mk(TRACK, 0.05))
     assert lim(mk(HOLD, 0.06))  # a mode change always passes

@@ -154,7 +154,8 @@ def export_all(net: MeshRegressor, info: dict, weights_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Re-export a training checkpoint: ``python -m models.training.export --checkpoint last.pt``."""
+    """Re-export a training checkpoint:
+    ``python -m models.training.export --checkpoint last.pt``."""
     import argparse
 
     from models.hand_model import HandModel

@@ -2,7 +2,7 @@
 
     python -m models.training.train --device cuda --steps 7600 --batch 1024   # the shipped weights
                                            # (7.4 min on one H100; synthetic PA-MPVPE 3.30 mm)
-    python -m models.training.train                 # CPU only: 5000 x 256, 42 min on 2 cores, 3.69 mm
+    python -m models.training.train                 # CPU: 5000 x 256, 42 min on 2 cores, 3.69 mm
     python -m models.training.train --steps 200     # a quick smoke run
     python -m models.training.train --resume        # continue from runs/regressor/last.pt
 

@@ -1,6 +1,6 @@
 """Train the two-hand interaction prior (a small denoising VAE) and write its NumPy weights.
 
-    python -m models.training.train_interaction_prior              # shipped weights (~3 min, 1 core)
+    python -m models.training.train_interaction_prior              # shipped weights (~3 min)
     python -m models.training.train_interaction_prior --pairs 300  # a quick smoke run
 
 Data: plausible, touching, non-penetrating pairs from ``models.training.interaction_data`` (clasp,

@@ -13,8 +13,8 @@ in one batched call on all ``num_threads`` threads. The pre/post-processing is M
 own (:mod:`realtime.detect.hand_rois`), so landmarks agree with MediaPipe's to a small fraction of
 a pixel on the same crop.
 
-Handedness follows :mod:`realtime.detect.mediapipe_legacy`: the model's label assumes a mirrored selfie, so
-it is swapped unless ``mirrored=True``.
+Handedness follows :mod:`realtime.detect.mediapipe_legacy`: the model's label assumes a
+mirrored selfie, so it is swapped unless ``mirrored=True``.
 
 Landmark model choice (``landmarks``): "full" (MediaPipe's model complexity 1), "lite"
 (complexity 0), or "adaptive": full while its measured per-frame cost fits

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.camera import Camera
-from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
+from calibration.placement import refine_pose_pnp, solve_translation
+from models.geometry import backproject, project
 from models.hand_model import HandModel, mirror_x
 from models.ik import IKResult, fit_keypoints, fit_pose
 from realtime.types import Detection, HandMesh

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from calibration.camera import Camera
-from calibration.placement import backproject, project, refine_pose_pnp, solve_translation
+from calibration.placement import refine_pose_pnp, solve_translation
 from models import WEIGHTS_DIR
-from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
+from models.geometry import backproject, matrix_to_axis_angle, project, rot6d_to_matrix
 from models.hand_model import HandModel, mirror_x
 from realtime.errors import RealtimeError
 from realtime.types import Detection, HandMesh

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
+from models.geometry import log_rotation_into, rodrigues_into
 from realtime.types import HandMesh
 
 log = logging.getLogger(__name__)
@@ -128,56 +129,6 @@ def one_euro_batch(x, state, dt, active, min_cutoff, beta, d_cutoff, out):
 
 
 @njit(nogil=True, cache=True)
-def _rotvec_to_matrix(v, m):
-    """Rodrigues: rotation vector ``(3,)`` radians -> ``m (3,3)``."""
-    angle = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
-    if angle < 1e-8:
-        s, c1 = 1.0, 0.0  # first order: I + [v]x
-        x, y, z = v[0], v[1], v[2]
-    else:
-        s, c1 = math.sin(angle), 1.0 - math.cos(angle)
-        x, y, z = v[0] / angle, v[1] / angle, v[2] / angle
-    m[0, 0] = 1.0 - c1 * (y * y + z * z)
-    m[0, 1] = -s * z + c1 * x * y
-    m[0, 2] = s * y + c1 * x * z
-    m[1, 0] = s * z + c1 * x * y
-    m[1, 1] = 1.0 - c1 * (x * x + z * z)
-    m[1, 2] = -s * x + c1 * y * z
-    m[2, 0] = -s * y + c1 * x * z
-    m[2, 1] = s * x + c1 * y * z
-    m[2, 2] = 1.0 - c1 * (x * x + y * y)
-
-
-@njit(nogil=True, cache=True)
-def _matrix_to_rotvec(m, v):
-    """Inverse of :func:`_rotvec_to_matrix`, robust near 0 and pi (as ``models.geometry``)."""
-    cos = min(1.0, max(-1.0, (m[0, 0] + m[1, 1] + m[2, 2] - 1.0) / 2.0))
-    w0, w1, w2 = m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]
-    sin = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2) / 2.0
-    angle = math.atan2(sin, cos)
-    if sin > 1e-4:
-        f = angle / (2.0 * sin)
-        v[0], v[1], v[2] = w0 * f, w1 * f, w2 * f
-    elif cos >= 0.0:
-        v[0], v[1], v[2] = w0 / 2.0, w1 / 2.0, w2 / 2.0
-    else:
-        # Near pi the antisymmetric part vanishes: the axis is the dominant column of the
-        # symmetric part (m + m^T)/2 - cos I = (1 - cos) a a^T.
-        best, col = -1.0, 0
-        for i in range(3):
-            d = m[i, i] - cos
-            if d > best:
-                best, col = d, i
-        p0 = (m[col, 0] + m[0, col]) / 2.0 - (cos if col == 0 else 0.0)
-        p1 = (m[col, 1] + m[1, col]) / 2.0 - (cos if col == 1 else 0.0)
-        p2 = (m[col, 2] + m[2, col]) / 2.0 - (cos if col == 2 else 0.0)
-        norm = max(math.sqrt(p0 * p0 + p1 * p1 + p2 * p2), 1e-8)
-        sign = 1.0 if p0 * w0 + p1 * w1 + p2 * w2 >= 0.0 else -1.0
-        f = sign * angle / norm
-        v[0], v[1], v[2] = p0 * f, p1 * f, p2 * f
-
-
-@njit(nogil=True, cache=True)
 def _orthonormalise(m):
     """Nearest rotation to ``m (3,3)`` in place (polar factor, Newton: R <- (R + R^-T)/2).
 
@@ -221,7 +172,7 @@ def pack_pose(pose, out):
     of quaternions), so averaging them is well defined; :func:`unpack_pose` projects back.
     """
     m = np.empty((3, 3))
-    _rotvec_to_matrix(pose[0], m)
+    rodrigues_into(pose[0], m)
     for i in range(3):
         for j in range(3):
             out[3 * i + j] = m[i, j]
@@ -242,7 +193,7 @@ def unpack_pose(packed, raw_pose, pose):
             m[i, j] = packed[3 * i + j]
     root = np.empty(3)
     if _orthonormalise(m):
-        _matrix_to_rotvec(m, root)
+        log_rotation_into(m, root)
     else:
         root[:] = raw_pose[0]
     pose[0, :] = root

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from models.geometry import project
 from models.hand_model import HandModel
 from models.interaction_prior import InteractionPrior, features_to_poses, pair_features
 from models.penetration import (
@@ -66,10 +67,6 @@ def uncertainty(hand: HandMesh, config: TwoHandConfig) -> float:
     return float(np.clip(u, 0.0, 1.0))
 
 
-def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:  # noqa: N803
-    return points[:, :2] / points[:, 2:3] * [K[0, 0], K[1, 1]] + K[:2, 2]
-
-
 class TwoHandCorrector:
     """Corrects the hands of one frame together; stateless between frames."""
 
@@ -92,7 +89,7 @@ class TwoHandCorrector:
         for h, s in zip(hands, shapes):
             k = target / max(hand_size(self.kin, s), 1e-6)
             out.append(replace(h, vertices=h.vertices * k, joints=h.joints * k, shape=common,
-                               keypoints_2d=_project(h.joints * k, K)))
+                               keypoints_2d=project(h.joints * k, K)))
         return out
 
     def pull_to_prior(self, hands: list[HandMesh], states: tuple) -> tuple:
@@ -173,7 +170,7 @@ class TwoHandCorrector:
             pose = np.array(h.pose, dtype=np.float64, copy=True)
             pose[1:] = after.pose[1:]
             out.append(replace(h, vertices=verts, joints=joints, pose=pose,
-                               keypoints_2d=_project(joints, K)))
+                               keypoints_2d=project(joints, K)))
         return out, result.penetration_after_m
 
 

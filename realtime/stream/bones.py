@@ -33,37 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.geometry import kabsch, matrix_to_quaternion
 from models.hand_model import HandModel, mirror_x
 from models.skinning import forward_kinematics, pose_features, shaped_rest
 
 #: Arrays each rigged hand carries besides the light ones (``protocol.LIGHT_ARRAYS``).
 RIG_ARRAYS = ("rotations", "model_rotation", "model_translation")
-
-
-def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``(...,3,3)`` -> unit quaternions ``(...,4)`` as ``(x, y, z, w)``, w >= 0.
-
-    Shepperd's method: the largest of the four squared components picks the stable formula.
-    """
-    m = np.asarray(m, dtype=np.float64)
-    t = np.stack([1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                  1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
-                  1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
-                  1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]], axis=-1)  # 4 x^2, ...
-    k = np.argmax(t, axis=-1)[..., None]
-    r = np.sqrt(np.maximum(np.take_along_axis(t, k, -1), 1e-300))  # 2|q_k|
-    m21, m12 = m[..., 2, 1], m[..., 1, 2]
-    m02, m20 = m[..., 0, 2], m[..., 2, 0]
-    m10, m01 = m[..., 1, 0], m[..., 0, 1]
-    cand = np.stack([
-        np.stack([t[..., 0], m01 + m10, m02 + m20, m21 - m12], -1),
-        np.stack([m01 + m10, t[..., 1], m12 + m21, m02 - m20], -1),
-        np.stack([m02 + m20, m12 + m21, t[..., 2], m10 - m01], -1),
-        np.stack([m21 - m12, m02 - m20, m10 - m01, t[..., 3]], -1),
-    ], axis=-2)  # row k = 2 r q
-    q = np.take_along_axis(cand, k[..., None], -2)[..., 0, :] / (2 * r)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.where(q[..., 3:] < 0, -q, q)
 
 
 def quaternion_to_matrix32(q: np.ndarray) -> np.ndarray:
@@ -79,16 +54,6 @@ def quaternion_to_matrix32(q: np.ndarray) -> np.ndarray:
         np.stack([two * (x * y + z * w), one - two * (x * x + z * z), two * (y * z - x * w)], -1),
         np.stack([two * (x * z - y * w), two * (y * z + x * w), one - two * (x * x + y * y)], -1),
     ], -2).astype(np.float32)
-
-
-def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rotation R (det +1) and translation t minimising ``|R src + t - dst|``; (N,3) each."""
-    cs, cd = src.mean(0), dst.mean(0)
-    h = (src - cs).T @ (dst - cd)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return r, cd - r @ cs
 
 
 def sparse_weights(weights: np.ndarray, eps: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:

@@ -96,7 +96,7 @@ def pack_hand(joints, pose, shape, kp2d, verts, std, fidx, have, fingers, mesh32
     o = offs[1]
     for c in range(3):
         out[o + c] = np.float32(joints[0, c])
-    # the wrist frame: protocol.wrist_frame's float64 operations, in its order
+    # the wrist frame: models.hand_geometry.wrist_frame's float64 operations, in its order
     w0, w1, w2 = np.float64(joints[0, 0]), np.float64(joints[0, 1]), np.float64(joints[0, 2])
     i0, i1, i2 = np.float64(joints[5, 0]), np.float64(joints[5, 1]), np.float64(joints[5, 2])
     m0, m1, m2 = np.float64(joints[9, 0]), np.float64(joints[9, 1]), np.float64(joints[9, 2])

@@ -1,7 +1,8 @@
 """The streamed message: one ZeroMQ frame = topic, header length, JSON header, payload.
 
-Pure encoding and decoding, no sockets (``realtime.stream.publisher`` and ``realtime.stream.client`` do
-the sending). The format is documented byte by byte in ``docs/protocol.md``::
+Pure encoding and decoding, no sockets (``realtime.stream.publisher`` and
+``realtime.stream.client`` do the sending). The format is documented byte by byte in
+``docs/protocol.md``::
 
     topic (ASCII) | b" " | header length (uint32, little-endian) | JSON header (UTF-8,
     padded with spaces so the payload starts 8-byte aligned) | payload (raw arrays)
@@ -21,11 +22,12 @@ Per hand (``hands`` and ``joints`` topics):
   hand frame is built from the keypoints: x from the pinky MCP towards the index MCP
   (orthogonalised against y), y from the middle MCP towards the wrist, z = x × y (out of
   the back of a right hand; out of the palm of a left hand, which is mirrored). A right hand
-  held up, palm to the camera, fingers up, has about the identity.
+  held up, palm to the camera, fingers up, has about the identity
+  (``models.hand_geometry.wrist_frame``).
 * ``finger_angles`` (15,) flexion in radians of thumb CMC, MCP, IP, then index, middle,
-  ring, pinky MCP, PIP, DIP (:data:`FINGER_JOINTS`): the flexion-axis component of each
-  joint's anatomical axis-angle in ``HandMesh.pose`` (0 straight, positive bends towards the
-  palm). NaN where the hand model has no such joint.
+  ring, pinky MCP, PIP, DIP (``models.hand_geometry.FINGER_JOINTS``): the flexion-axis
+  component of each joint's anatomical axis-angle in ``HandMesh.pose`` (0 straight,
+  positive bends towards the palm). NaN where the hand model has no such joint.
 * ``keypoints_2d`` (21,2) pixels; ``pose`` (J,3) anatomical axis-angle of the model's joints
   (a right hand; left hands are mirrored before the model); ``shape`` (S,).
 * ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only,
@@ -47,6 +49,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from models.hand_geometry import finger_angles, finger_joint_rows, wrist_frame
 from realtime.errors import RealtimeError
 from realtime.types import HandMesh
 
@@ -64,14 +67,6 @@ ALIGN = 8
 DTYPES = {"<f4": np.dtype("<f4"), "<f2": np.dtype("<f2"), "<i4": np.dtype("<i4")}
 _LEN = struct.Struct("<I")
 
-#: The 15 finger joints of ``finger_angles``, by hand-model joint name.
-FINGER_JOINTS = (
-    "thumb_cmc", "thumb_mcp", "thumb_ip",
-    "index_mcp", "index_pip", "index_dip",
-    "middle_mcp", "middle_pip", "middle_dip",
-    "ring_mcp", "ring_pip", "ring_dip",
-    "pinky_mcp", "pinky_pip", "pinky_dip",
-)
 #: Arrays left out of ``joints`` messages.
 MESH_ARRAYS = ("vertices", "vertex_std")
 
@@ -131,47 +126,6 @@ def topology_endpoint_for(endpoint: str) -> str:
 
 
 # -- arrays of a hand -------------------------------------------------------------------------
-def wrist_frame(joints: np.ndarray) -> np.ndarray:
-    """The (3,3) rotation of the hand frame (columns: axes in camera coordinates).
-
-    Plain-float arithmetic on four keypoints: NumPy's per-call overhead on 3-vectors
-    (``cross``, ``norm``) cost ~50 µs per hand, a fifth of the publish budget.
-    """
-    j = np.asarray(joints, dtype=np.float64)
-    w, i, m, p = j[0].tolist(), j[5].tolist(), j[9].tolist(), j[17].tolist()
-    y = [w[0] - m[0], w[1] - m[1], w[2] - m[2]]  # middle MCP -> wrist
-    x = [i[0] - p[0], i[1] - p[1], i[2] - p[2]]  # pinky MCP -> index MCP
-    ny = math.sqrt(y[0] * y[0] + y[1] * y[1] + y[2] * y[2])
-    if not math.isfinite(ny) or ny < 1e-9:
-        return np.eye(3)
-    y = [c / ny for c in y]
-    d = x[0] * y[0] + x[1] * y[1] + x[2] * y[2]
-    x = [x[k] - y[k] * d for k in range(3)]
-    nx = math.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
-    if not math.isfinite(nx) or nx < 1e-9:
-        return np.eye(3)
-    x = [c / nx for c in x]
-    z = [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
-    return np.array([[x[0], y[0], z[0]], [x[1], y[1], z[1]], [x[2], y[2], z[2]]])
-
-
-@lru_cache(maxsize=16)
-def _finger_index(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    index = {n: i for i, n in enumerate(names)}
-    have = np.array([n in index for n in FINGER_JOINTS])
-    return np.array([index.get(n, 0) for n in FINGER_JOINTS]), have
-
-
-def finger_angles(pose: np.ndarray, joint_names: Iterable[str]) -> np.ndarray:
-    """Flexion (radians) of the 15 :data:`FINGER_JOINTS` from an anatomical pose (J,3)."""
-    names = tuple(joint_names)
-    pose = np.asarray(pose, dtype=np.float64).reshape(-1, 3) if np.size(pose) else np.zeros((0, 3))
-    if len(pose) != len(names) or not names:
-        return np.full(len(FINGER_JOINTS), np.nan)
-    idx, have = _finger_index(names)
-    return np.where(have, pose[idx, 0], np.nan)
-
-
 def hand_arrays(hand: HandMesh, joint_names: Iterable[str] = (),
                 float16: bool = False, mesh: bool = True) -> dict[str, np.ndarray]:
     """Every array a hand is sent with (see the module docstring), in wire dtypes.
@@ -495,7 +449,7 @@ class HandPacker:
         self._two_meta = pack_kernels.two_meta
         self._frame: _TwoHandFrame | None = None  # two_hand_messages: the last layout
         if self.joint_names:
-            idx, have = _finger_index(self.joint_names)
+            idx, have = finger_joint_rows(self.joint_names)
             self._fidx, self._have = idx.astype(np.int64), have.astype(np.bool_)
         else:
             self._fidx, self._have = np.zeros(15, np.int64), np.zeros(15, np.bool_)
@@ -692,7 +646,7 @@ class HandPacker:
             v["wrist_rotation"][...] = np.eye(3)
         names = self.joint_names
         if names and len(pose) == len(names):
-            idx, have = _finger_index(names)
+            idx, have = finger_joint_rows(names)
             fa = v["finger_angles"]
             fa[...] = pose[idx, 0]
             if not have.all():

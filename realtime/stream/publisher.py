@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from models.hand_geometry import FINGER_JOINTS
 from models.topology import KEYPOINT_PARENTS, Keypoint
 from realtime.stream import protocol
 from realtime.types import Packet
@@ -90,7 +91,8 @@ class PublisherConfig:
     conflate: bool = False  # keep only the newest message per subscriber (tcp: see docs)
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
-    mode: str = "mesh"  # "mesh": vertices per frame; "rigged": bone rotations (realtime.stream.bones)
+    # "mesh": vertices per frame; "rigged": bone rotations (realtime.stream.bones)
+    mode: str = "mesh"
     sender_thread: bool = False  # encode and send on an own thread; write() only hands over
     sender_queue: int = 4  # frames waiting for the sender thread; more: the oldest is dropped
     insecure: bool = False  # allow a non-loopback bind without CURVE
@@ -282,7 +284,7 @@ class Publisher:
         header = {
             "keypoint_names": [k.name.lower() for k in Keypoint],
             "keypoint_parents": [int(p) for p in KEYPOINT_PARENTS],
-            "finger_joints": list(protocol.FINGER_JOINTS),
+            "finger_joints": list(FINGER_JOINTS),
             "winding": "faces are counter-clockwise seen from outside for right hands; "
                        "reverse each triangle (a, b, c) -> (c, b, a) for left hands",
             "units": "meters",
