@@ -224,3 +224,17 @@ def test_camera_given_twice_is_an_error(tmp_path):
                        output=OutputConfig(folder=tmp_path))
     with pytest.raises(ValueError, match="camera is given twice"):
         build_pipeline(config)
+
+
+def test_the_readme_three_lines_run_as_written(frames):
+    """The front page's first Python block, verbatim, on a frame of the built-in sample."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "HandMesher(HandMesherConfig())" in block and "mesher.process(bgr)" in block
+    scope = {"bgr": frames[250]}
+    exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - our own front page
+    hands = scope["hands"]
+    assert len(hands) == 2 and all(h.vertices.shape == (1302, 3) for h in hands)

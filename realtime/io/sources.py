@@ -1,6 +1,6 @@
 """Frame sources: webcam, video file, image folder, hands file, behind one small interface.
 
-Why one interface: the loop (detector, fitter, renderer) must not care whether frames come
+Why one interface: the loop (detector, estimator, renderer) must not care whether frames come
 from a live camera or a file, and tests must drive it with real files. After lerobot's
 cameras, every source has a lifecycle: ``open()`` / ``read()`` / ``close()``, usable as a
 context manager and as an iterator::

@@ -220,7 +220,7 @@ class SmootherConfig:
     ``mode``: "mesh" filters joints, vertices and pose directly (cheapest); "pose" filters
     pose, shape and the wrist position, then re-skins with the hand model and places the
     mesh at the filtered wrist (always a valid hand; assumes ``pose[0]`` is the orientation
-    in camera axes, as produced by the IK fitter and by the regressor without its PnP
+    in camera axes, as produced by the fitting baseline and by the regressor without its PnP
     rotation refinement). A track unseen for more than ``reset_after_s`` starts afresh;
     ``nominal_fps`` gives the step used when timestamps do not advance.
     """
