@@ -178,90 +178,103 @@ class HandsPipeline:
                                 "overwrite it with its own replay: write to another folder")
 
     def _build(self, config: AppConfig, sinks: Sinks) -> None:
-        source = self.source
-        replaying = source.provides_hands
-        self.camera: Camera = source.camera
-        if replaying:
-            self.live = pace = config.realtime is not False
-        else:
-            pace = bool(config.realtime) and not source.is_live
-            self.live = source.is_live or pace
-            if self.camera.estimated:
-                self.notes.append(
-                    f"no calibration: estimating K from image size with hfov="
-                    f"{config.mesher.camera.hfov_deg:g}° (pass --calib FILE for metric "
-                    "accuracy)")
-            elif config.mesher.camera.calibration is not None:
-                self.notes.append(
-                    f"calibration {config.mesher.camera.calibration} ({self.camera.camera_name},"
-                    f" {self.camera.size[0]}x{self.camera.size[1]}"
-                    f"{', undistorting landmarks' if self.camera.has_distortion else ''})")
+        """The stages, the outputs and the engine, in that order."""
+        self.camera: Camera = self.source.camera
+        pace = self._pacing(config)
         self.model = HandModel.open_hand()
+        stages = self._stages(config)
+        from realtime.render.raster import warmup as render_warmup
+
+        render_warmup()  # compile (or load from Numba's cache) before the first frame
+        self._outputs(config.output)
+        publish = [*self._publishers(config.publish), *sinks.publish]
+        self.result: PipelineResult | None = None
+        self.pipeline = Pipeline(
+            self._read, stages, publish, PipelineConfig(live=self.live, pace=pace),
+            self.recorder, self.source.fps, render_sinks=[self.overlay, *sinks.render],
+            record_sinks=[self.hands_sink, *sinks.record])
+        self._frames_read = 0
+        self._ran = False
+
+    def _pacing(self, config: AppConfig) -> bool:
+        """Whether frames are released at their timestamps (sets ``live``); notes the camera."""
+        source = self.source
+        if source.provides_hands:  # a replay plays at the recorded rate unless told not to
+            self.live = config.realtime is not False
+            return self.live
+        pace = bool(config.realtime) and not source.is_live
+        self.live = source.is_live or pace
+        camera, wanted = self.camera, config.mesher.camera
+        if camera.estimated:
+            self.notes.append(f"no calibration: estimating K from image size with hfov="
+                              f"{wanted.hfov_deg:g}° (pass --calib FILE for metric accuracy)")
+        elif wanted.calibration is not None:
+            self.notes.append(
+                f"calibration {wanted.calibration} ({camera.camera_name}, {camera.size[0]}x"
+                f"{camera.size[1]}{', undistorting landmarks' if camera.has_distortion else ''})")
+        return pace
+
+    def _stages(self, config: AppConfig) -> list:
+        """The mesher's stages; for a hands file (which brings its hands) only smoothing,
+        and that only when asked to smooth the replay again."""
+        self.mesher: HandMesher | None = None
         self.profile_recorder = None
-        if config.calibrate_hand is not None and not replaying:
+        if self.source.provides_hands:
+            self.estimated_by = type(self.source).__name__
+            if not (config.smooth_replay and config.mesher.smoothing is not None):
+                return []
+            smoother = HandSmoother(config.mesher.smoothing, self.model)
+            smoother.warmup()
+            return [("smooth", SmoothStage(smoother))]
+        if config.calibrate_hand is not None:
             from calibration.profile import ProfileRecorder
 
             self.profile_recorder = ProfileRecorder()
             self.notes.append(
                 "hand calibration: hold one hand open, fingers straight, towards the camera; "
                 f"{self.profile_recorder.target_samples} open-hand frames are needed")
-        self.mesher: HandMesher | None = None
-        if replaying:
-            stages = []
-            if config.smooth_replay and config.mesher.smoothing is not None:
-                smoother = HandSmoother(config.mesher.smoothing, self.model)
-                smoother.warmup()
-                stages.append(("smooth", SmoothStage(smoother)))
-            self.estimated_by = type(source).__name__
-        else:
-            mesher_config = config.mesher
-            if _is_image_folder(source):  # unrelated photos: no tracking between them
-                mesher_config = replace(mesher_config, detector=replace(
-                    mesher_config.detector, static_image_mode=True))
-            self.mesher = HandMesher(mesher_config, model=self.model,
-                                     profile_recorder=self.profile_recorder)
-            self._stack.callback(self.mesher.close)
-            stages = list(self.mesher.stages)
-            self.estimated_by = type(self.mesher.estimator).__name__
-        from realtime.render.raster import warmup as render_warmup
+        mesher_config = config.mesher
+        if _is_image_folder(self.source):  # unrelated photos: no tracking between them
+            mesher_config = replace(mesher_config, detector=replace(
+                mesher_config.detector, static_image_mode=True))
+        self.mesher = HandMesher(mesher_config, model=self.model,
+                                 profile_recorder=self.profile_recorder)
+        self._stack.callback(self.mesher.close)
+        self.estimated_by = type(self.mesher.estimator).__name__
+        return list(self.mesher.stages)
 
-        render_warmup()  # compile (or load from Numba's cache) before the first frame
-        out = config.output
+    def _outputs(self, out: OutputConfig) -> None:
+        """The hands file (record thread), the overlay video and contact sheet (render)."""
         out.folder.mkdir(parents=True, exist_ok=True)
         self.recorder = LatencyRecorder()
         self.hands_sink = HandsFileSink(self.paths["hands"], out.vertices)
         hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
         self.contact_sheet = ContactSheet()
-        overlay_config = _replay_overlay(out.overlay, source, self.model) if replaying \
-            else out.overlay
+        overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
+                          if self.source.provides_hands else out.overlay)
         faces_for = {side: self.model.faces_for(side) for side in SIDES}
         self.overlay = OverlaySink(faces_for, overlay_config,
-                                   self.paths["video"] if out.video else None, source.fps, hud,
-                                   contact_sheet=self.contact_sheet)
-        publish: list[Sink] = []
-        if config.publish is not None:
-            from realtime.stream.publisher import Publisher
+                                   self.paths["video"] if out.video else None, self.source.fps,
+                                   hud, contact_sheet=self.contact_sheet)
 
-            publisher = Publisher(config.publish, self.model)
-            self._stack.callback(publisher.close)  # closed by the pipeline too; idempotent
-            self.notes.append(
-                f"publishing hands on {config.publish.endpoint} (topology requests on "
-                f"{config.publish.topology_endpoint})"
-                + (" with CURVE encryption, allowed clients only" if config.publish.curve
-                   else ""))
-            publish.append(publisher)
-            fuser = self.mesher.texture_fuser if self.mesher is not None else None
-            if fuser is not None:  # the fused texture on its own topic, on change
-                from realtime.stream.texture_topic import TextureSink
+    def _publishers(self, config: PublisherConfig | None) -> list[Sink]:
+        """The ZeroMQ publisher, and the texture topic beside it when texture is on."""
+        if config is None:
+            return []
+        from realtime.stream.publisher import Publisher
 
-                publish.append(TextureSink(fuser, publisher.send_raw))
-        publish.extend(sinks.publish)
-        self.result: PipelineResult | None = None
-        self.pipeline = Pipeline(
-            self._read, stages, publish, PipelineConfig(live=self.live, pace=pace),
-            self.recorder, source.fps, render_sinks=[self.overlay, *sinks.render],
-            record_sinks=[self.hands_sink, *sinks.record])
-        self._frames_read = 0
+        publisher = Publisher(config, self.model)
+        self._stack.callback(publisher.close)  # closed by the pipeline too; idempotent
+        self.notes.append(f"publishing hands on {config.endpoint} (topology requests on "
+                          f"{config.topology_endpoint})"
+                          + (" with CURVE encryption, allowed clients only" if config.curve
+                             else ""))
+        fuser = self.mesher.texture_fuser if self.mesher is not None else None
+        if fuser is None:
+            return [publisher]
+        from realtime.stream.texture_topic import TextureSink
+
+        return [publisher, TextureSink(fuser, publisher.send_raw)]
 
     def _read(self) -> Frame | None:
         limit = self.config.max_frames
@@ -285,6 +298,9 @@ class HandsPipeline:
         """
         from realtime.engine import interrupts
 
+        if self._ran:
+            raise RealtimeError("a built pipeline runs once: call build_pipeline() again")
+        self._ran = True
         interrupted, result = False, None
         t_start = time.perf_counter()
         try:
