@@ -86,7 +86,7 @@ class HandsFileSource(Source):
         self.passes = 0
         self.frames_read = 0
         self.vertex_count = 0  # vertices per hand in the file; 0 for a joints-only file
-        self._fps = DEFAULT_FPS
+        self._fps = DEFAULT_FPS  # estimated from the recorded timestamps at open()
         self._camera: CameraIntrinsics | None = None
         self._camera_cache: dict[CameraIntrinsics, Camera] = {}
         self._groups: Generator[_Group, None, None] | None = None
@@ -173,11 +173,6 @@ class HandsFileSource(Source):
     @property
     def provides_hands(self) -> bool:
         return True
-
-    @property
-    def fps(self) -> float:
-        """Frames per second estimated from the recorded timestamps (30 if they don't say)."""
-        return self._fps
 
     @property
     def recorded_camera(self) -> CameraIntrinsics:
