@@ -20,8 +20,7 @@ import threading
 from pathlib import Path
 
 from realtime.errors import RealtimeError
-
-RECORD_TOPICS = ("hands", "topology", "status")
+from realtime.stream.record import DEFAULT_TOPICS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--topology-endpoint", default=None,
                      help="the publisher's REP endpoint (default: the next port)")
     rec.add_argument("--out", type=Path, required=True, help="the .hmstream file (appended to)")
-    rec.add_argument("--topics", default=",".join(RECORD_TOPICS),
+    rec.add_argument("--topics", default=",".join(DEFAULT_TOPICS),
                      help="comma-separated topics (default hands,topology,status)")
     rec.add_argument("--count", type=int, default=None, help="stop after N hands messages")
     rec.add_argument("--duration", type=float, default=None, help="stop after S seconds")

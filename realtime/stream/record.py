@@ -22,7 +22,7 @@ from realtime.stream.client import HandClient
 from realtime.stream.stream_file import StreamWriter
 
 log = logging.getLogger(__name__)
-DEFAULT_TOPICS = ("hands", "topology", "status")
+DEFAULT_TOPICS = ("hands", "topology", "status")  # what a stream file keeps by default
 
 
 def record(client: HandClient, writer: StreamWriter, stop: threading.Event,
