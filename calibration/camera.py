@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -67,8 +68,9 @@ class Camera:
     def size(self) -> tuple[int, int]:
         return self.intrinsics.width, self.intrinsics.height
 
-    @property
+    @cached_property
     def has_distortion(self) -> bool:
+        """Whether the lens distorts (asked on every frame with hands: computed once)."""
         return bool(np.any(self.dist != 0.0))
 
     def rescaled(self, width: int, height: int) -> "Camera":

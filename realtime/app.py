@@ -143,9 +143,10 @@ class HandsPipeline:
     """A built run (see :func:`build_pipeline`): ``run()`` once, then ``close()``.
 
     Attributes for the caller: ``source``, ``mesher`` (None for a hands file), ``camera``
-    (the first frame's), ``live``, ``overlay`` (the overlay sink: its ``latest()`` image
-    feeds a window), ``pipeline`` (the engine: ``stop(reason)`` from any thread),
-    ``recorder`` (latency statistics), ``notes`` (what the user should be told).
+    (the first frame's), ``faces_for`` (side -> triangles), ``live``, ``overlay`` (the
+    overlay sink: its ``latest()`` image feeds a window), ``pipeline`` (the engine:
+    ``stop(reason)`` from any thread), ``recorder`` (latency statistics), ``notes`` (what
+    the user should be told).
     """
 
     def __init__(self, config: AppConfig, sinks: Sinks) -> None:
@@ -252,8 +253,8 @@ class HandsPipeline:
         self.contact_sheet = ContactSheet()
         overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
                           if self.source.provides_hands else out.overlay)
-        faces_for = {side: self.model.faces_for(side) for side in SIDES}
-        self.overlay = OverlaySink(faces_for, overlay_config,
+        self.faces_for = {side: self.model.faces_for(side) for side in SIDES}
+        self.overlay = OverlaySink(self.faces_for, overlay_config,
                                    self.paths["video"] if out.video else None, self.source.fps,
                                    hud, contact_sheet=self.contact_sheet)
 
@@ -317,7 +318,6 @@ class HandsPipeline:
 
     def _finish(self, result: PipelineResult | None, interrupted: bool, elapsed: float) -> dict:
         config = self.config
-        self.profile = None
         if self.profile_recorder is not None and config.calibrate_hand is not None:
             from calibration.profile import save_profile
 
@@ -325,7 +325,6 @@ class HandsPipeline:
             if config.calibrate_hand.hand_length_mm is not None:
                 profile = profile.with_hand_length(config.calibrate_hand.hand_length_mm)
             save_profile(config.calibrate_hand.path, profile)
-            self.profile = profile
             self.notes.append(
                 f"hand profile from {profile.samples} open-hand frames ({profile.source}): "
                 f"hand length {profile.hand_length_mm:.0f} mm, saved to "

@@ -45,7 +45,6 @@ from realtime.mesh.two_hands import TwoHandConfig
 from realtime.mesher import HandMesherConfig
 from realtime.render.overlay import OverlayConfig
 from realtime.stream.publisher import PublisherConfig
-from realtime.types import SIDES
 
 log = logging.getLogger(__name__)
 
@@ -268,10 +267,9 @@ def run(options: DemoOptions) -> dict:
         if feed is not None:
             from realtime.render.viewer import ViewerConfig, open_viewer, viewer_poller
 
-            faces_for = {side: built.model.faces_for(side) for side in SIDES}
             viewer = open_viewer(ViewerConfig(screenshot_dir=app.output.folder,
                                               texture=app.mesher.texture is not None),
-                                 faces_for, built.camera.K, built.source.size)
+                                 built.faces_for, built.camera.K, built.source.size)
             if viewer is not None:
                 stack.callback(viewer.close)
                 on_poll = viewer_poller(viewer, feed, built.pipeline.stop, then=on_poll)

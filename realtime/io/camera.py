@@ -43,11 +43,6 @@ class CameraConfig:
             raise ValueError(f"intrinsics must be a CameraIntrinsics, got "
                              f"{type(self.intrinsics).__name__}")
 
-    @property
-    def known(self) -> bool:
-        """Whether the camera is calibrated or given, rather than guessed."""
-        return self.calibration is not None or self.intrinsics is not None
-
 
 class CameraResolver:
     """``for_size((w, h)) -> Camera``: the configured camera at a frame's size, cached.
@@ -71,11 +66,6 @@ class CameraResolver:
         elif default is not None:
             self._known = Camera.pinhole(default, "built-in sample camera")
         self._cache: dict[tuple[int, int], Camera] = {}
-
-    @property
-    def known(self) -> Camera | None:
-        """The calibrated or given camera at its own size, None when every size is guessed."""
-        return self._known
 
     def for_size(self, size: tuple[int, int], strict: bool = False) -> Camera:
         """The camera at ``size``; ``strict``: a known camera of another aspect ratio raises
