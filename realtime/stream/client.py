@@ -14,9 +14,13 @@ Rigged mode (``--publish-mode rigged``): hands carry bone rotations instead of v
 ``skin_rigged(client.topology(), hand)`` skins them exactly as the Unity script does.
 
 Run ``handmesh-stream listen`` for a live per-frame summary. A message that cannot be
-decoded (malformed, truncated, oversized) is skipped, counted in ``rejected`` and kept in
-``last_error``; a schema version this client cannot read raises :class:`SchemaMismatch`
-(updating one side is the only fix). ``missed`` counts messages lost between publisher and
+decoded (malformed, truncated, oversized, or a known field or array of the wrong type or
+shape: ``realtime.stream.schema``) is skipped, counted in ``rejected``, kept in
+``last_error`` and logged (at most one warning a second, with the number held back); a
+schema version this client cannot read raises :class:`SchemaMismatch` (updating one side
+is the only fix). ``max_message_bytes`` (16 MB by default) is also the sockets'
+``ZMQ_MAXMSGSIZE`` (plus a little for framing): ZeroMQ drops a larger message as it
+arrives, disconnecting that publisher (it reconnects), instead of receiving it in full. ``missed`` counts messages lost between publisher and
 client, from gaps in the per-topic sequence numbers.
 
 A publisher with CURVE keys (``docs/protocol.md``, Security) needs this client's own key pair
@@ -82,8 +86,11 @@ class HandClient:
         self.max_message_bytes = max_message_bytes
         self.topics = tuple(t.encode() if isinstance(t, str) else bytes(t) for t in topics)
         self._ctx = context or zmq.Context.instance()
+        if max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes must be positive, got {max_message_bytes}")
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.MAXMSGSIZE, self._socket_limit)
         self._set_curve(self._sub)
         self._sub.setsockopt(zmq.RCVHWM, 10_000)
         if conflate:
@@ -96,6 +103,11 @@ class HandClient:
         self.missed = 0
         self.rejected = 0
         self.last_error: ProtocolError | None = None
+        self._log = RateLimitedLog(log)
+
+    @property
+    def _socket_limit(self) -> int:
+        return self.max_message_bytes + protocol.TRANSPORT_SLACK_BYTES
 
     def _set_curve(self, sock: zmq.Socket) -> None:
         if self._curve is not None:
@@ -121,25 +133,46 @@ class HandClient:
             if not self._sub.poll(wait, zmq.POLLIN):
                 return None
             raw = self._sub.recv(zmq.NOBLOCK, copy=False)
-            try:
-                msg = protocol.decode(raw.buffer, self.max_message_bytes)
-            except SchemaMismatch:
-                raise
-            except ProtocolError as exc:
-                self.rejected += 1
-                self.last_error = exc
-                log.warning("rejected a message: %s", exc)
+            msg = self._decode(raw.buffer)
+            if msg is None:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 continue
             self._count(msg)
             return msg
 
-    def recv_raw(self, timeout_ms: int | None = 1000) -> bytes | None:
-        """The next message undecoded (recording), or None after ``timeout_ms``."""
-        if not self._sub.poll(-1 if timeout_ms is None else timeout_ms, zmq.POLLIN):
+    def _decode(self, buf) -> Message | None:
+        """The message, or None (counted, logged) if it cannot be decoded."""
+        try:
+            return protocol.decode(buf, self.max_message_bytes)
+        except SchemaMismatch:
+            raise
+        except ProtocolError as exc:
+            self.rejected += 1
+            self.last_error = exc
+            self._log.warning("rejected a message: %s", exc)
             return None
-        return self._sub.recv(zmq.NOBLOCK)
+
+    def recv_raw(self, timeout_ms: int | None = 1000, validate: bool = False) -> bytes | None:
+        """The next message undecoded (recording), or None after ``timeout_ms``.
+
+        ``validate``: only a message that decodes (the recorder keeps no garbage); others
+        are skipped and counted in ``rejected`` as in :meth:`recv`.
+        """
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._sub.poll(wait, zmq.POLLIN):
+                return None
+            raw = self._sub.recv(zmq.NOBLOCK)
+            if not validate:
+                return raw
+            msg = self._decode(raw)
+            if msg is not None:
+                self._count(msg)
+                return raw
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
     def __iter__(self) -> Iterator[Message]:
         while True:
@@ -155,6 +188,7 @@ class HandClient:
         """The publisher's topology message, undecoded (REQ/REP)."""
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
+        req.setsockopt(zmq.MAXMSGSIZE, self._socket_limit)
         try:
             self._set_curve(req)
             req.connect(self.topology_endpoint)
@@ -175,6 +209,29 @@ class HandClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RateLimitedLog:
+    """Warnings at most once per ``interval_s``, then how many were held back: a peer that
+    sends garbage at 10 kHz must not flood the log (or the disk) of the receiver."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self._next = 0.0
+        self.suppressed = 0
+
+    def warning(self, fmt: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self.suppressed += 1
+            return
+        self._next = now + self.interval_s
+        if self.suppressed:
+            fmt += " (and %d more in the last %.0f s)"
+            args = (*args, self.suppressed, self.interval_s)
+            self.suppressed = 0
+        self.logger.warning(fmt, *args)
 
 
 def summary(msg: Message) -> str:
