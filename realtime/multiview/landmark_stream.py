@@ -44,7 +44,7 @@ from calibration.errors import CalibrationError
 from calibration.multiview import FusedHand, HandView, RigCamera, associate, fit_mesh, fuse_group
 from calibration.profile import HandProfile, ProfileRecorder
 from realtime.stream import protocol
-from realtime.stream.client import RateLimitedLog
+from realtime.stream.client import RateLimitedLog, Reconnector
 from realtime.stream.publisher import is_loopback
 from realtime.types import Detection, HandMesh, Packet
 
@@ -242,10 +242,11 @@ class SourceStats:
     accepted: int = 0
     dropped: int = 0
     last_error: str = ""
+    reconnects: int = 0  # dropped by ZeroMQ (a message over 64 kB) and connected again
 
     def as_dict(self) -> dict:
         return {"camera": self.camera, "accepted": self.accepted, "dropped": self.dropped,
-                "last_error": self.last_error}
+                "reconnects": self.reconnects, "last_error": self.last_error}
 
 
 class LandmarkSubscriber:
@@ -255,7 +256,8 @@ class LandmarkSubscriber:
     claims a camera another node already is, is dropped and counted in that source's
     :class:`SourceStats` (``sources``; ``dropped`` per endpoint; ``malformed`` in total),
     with a rate-limited warning. Each socket refuses messages over ``MAX_LANDMARKS_BYTES``
-    (ZeroMQ disconnects the peer, which reconnects) and queues at most ``SOURCE_RCVHWM``.
+    (ZeroMQ drops the connection; :class:`Reconnector` connects again, counted in
+    ``reconnects``) and queues at most ``SOURCE_RCVHWM``.
     """
 
     def __init__(self, endpoints: list[str], context: zmq.Context | None = None,
@@ -267,6 +269,7 @@ class LandmarkSubscriber:
         self.image_sizes = None if image_sizes is None else [tuple(s) for s in image_sizes]
         self.max_per_source = max_per_source
         self._socks: dict[str, zmq.Socket] = {}
+        self._reconnect: dict[str, Reconnector] = {}
         self.sources: dict[str, SourceStats] = {}
         self._poller = zmq.Poller()
         self._log = RateLimitedLog(log)
@@ -280,6 +283,7 @@ class LandmarkSubscriber:
                 sock.setsockopt(zmq.RCVHWM, SOURCE_RCVHWM)
                 sock.setsockopt(zmq.SUBSCRIBE, TOPIC_LANDMARKS + b" ")
                 sock.connect(ep)
+                self._reconnect[ep] = Reconnector(sock, ep, logger=self._log)
                 self._poller.register(sock, zmq.POLLIN)
                 self.sources[ep] = SourceStats()
         except zmq.ZMQError as exc:
@@ -322,6 +326,9 @@ class LandmarkSubscriber:
         ``max_per_source`` from each camera node, so one that floods cannot hold the loop."""
         out: list[LandmarkFrame] = []
         ready = dict(self._poller.poll(timeout_ms))
+        for ep, rc in self._reconnect.items():
+            rc.check()
+            self.sources[ep].reconnects = rc.count
         for ep, sock in self._socks.items():
             if sock not in ready:
                 continue
@@ -336,6 +343,8 @@ class LandmarkSubscriber:
         return out
 
     def close(self) -> None:
+        for rc in self._reconnect.values():
+            rc.close()
         for sock in self._socks.values():
             if not sock.closed:
                 sock.close(linger=0)

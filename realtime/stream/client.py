@@ -98,12 +98,16 @@ class HandClient:
         for t in self.topics:
             self._sub.setsockopt(zmq.SUBSCRIBE, t + b" ")  # exact topic, not a prefix
         self._sub.connect(endpoint)
+        self._log = RateLimitedLog(log)
+        self._reconnect = Reconnector(self._sub, endpoint, logger=self._log)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sub, zmq.POLLIN)
+        self._poller.register(self._reconnect.monitor, zmq.POLLIN)
         self._last_seq: dict[str, int] = {}
         self.received = 0
         self.missed = 0
         self.rejected = 0
         self.last_error: ProtocolError | None = None
-        self._log = RateLimitedLog(log)
 
     @property
     def _socket_limit(self) -> int:
@@ -125,12 +129,32 @@ class HandClient:
         self._last_seq[msg.topic] = seq  # a smaller one: the publisher restarted
         self.received += 1
 
+    @property
+    def reconnects(self) -> int:
+        """How often the publisher dropped us for a protocol error (e.g. a message over
+        ``max_message_bytes``) and we connected again."""
+        return self._reconnect.count
+
+    def _ready(self, deadline: float | None) -> bool:
+        """Wait for a message until ``deadline`` (None: forever), reconnecting on the way
+        if the publisher dropped us; False when the time is up."""
+        while True:
+            self._reconnect.check()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            due = self._reconnect.wait_s()
+            if due is not None:
+                wait = due if wait is None else min(wait, due)
+            events = dict(self._poller.poll(-1 if wait is None else int(wait * 1000) + 1))
+            if self._sub in events:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
     def recv(self, timeout_ms: int | None = 1000) -> Message | None:
         """The next decodable message, or None after ``timeout_ms`` (None: wait forever)."""
         deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
         while True:
-            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not self._sub.poll(wait, zmq.POLLIN):
+            if not self._ready(deadline):
                 return None
             raw = self._sub.recv(zmq.NOBLOCK, copy=False)
             msg = self._decode(raw.buffer)
@@ -161,8 +185,7 @@ class HandClient:
         """
         deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
         while True:
-            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not self._sub.poll(wait, zmq.POLLIN):
+            if not self._ready(deadline):
                 return None
             raw = self._sub.recv(zmq.NOBLOCK)
             if not validate:
@@ -202,6 +225,7 @@ class HandClient:
 
     def close(self) -> None:
         if not self._sub.closed:
+            self._reconnect.close()
             self._sub.close(linger=0)
 
     def __enter__(self) -> HandClient:
@@ -209,6 +233,62 @@ class HandClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Reconnector:
+    """Connects a socket again after ZeroMQ dropped its peer for a protocol error.
+
+    A message over ``ZMQ_MAXMSGSIZE`` is a protocol error, and libzmq does not reconnect
+    after one (it does after network errors): one oversized message from a rogue or buggy
+    publisher would silence the receiver for good. This watches the socket's
+    ``EVENT_DISCONNECTED`` (a monitor socket) and connects again, at most once per
+    ``min_interval_s`` (a peer that fails every handshake is not hammered); ``count`` says
+    how often.
+    """
+
+    def __init__(self, sock: zmq.Socket, endpoint: str, min_interval_s: float = 0.5,
+                 logger: RateLimitedLog | None = None) -> None:
+        self.sock, self.endpoint, self.min_interval_s = sock, endpoint, min_interval_s
+        self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.count = 0
+        self.pending = False
+        self._next = 0.0
+        self._log = logger
+
+    def check(self) -> None:
+        """Take in the socket's events; reconnect if it was dropped (and it is time)."""
+        while True:
+            try:
+                self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.pending = True
+        now = time.monotonic()
+        if not self.pending or now < self._next:
+            return
+        self.pending = False
+        self._next = now + self.min_interval_s
+        self.count += 1
+        if self._log is not None:
+            self._log.warning("%s dropped the connection (a message over the size limit, or "
+                              "a protocol error): connecting again", self.endpoint)
+        try:
+            self.sock.disconnect(self.endpoint)
+        except zmq.ZMQError:
+            pass
+        self.sock.connect(self.endpoint)
+
+    def wait_s(self) -> float | None:
+        """How long a caller may block before :meth:`check` is due (None: no limit)."""
+        return max(0.0, self._next - time.monotonic()) if self.pending else None
+
+    def close(self) -> None:
+        if not self.monitor.closed:
+            try:
+                self.sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self.monitor.close(linger=0)
 
 
 class RateLimitedLog:

@@ -777,14 +777,18 @@ def _copy_arrays(specs, payload: memoryview) -> dict[str, np.ndarray]:
             for name, dtype, shape, offset, _ in specs}
 
 
+class _NonFinite(ValueError):
+    """A NaN, an infinity or an overflowing number in a JSON header."""
+
+
 def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} in the header (JSON has no NaN or infinity: send null)")
+    raise _NonFinite(f"{name} in the header: JSON has no NaN or infinity (send null)")
 
 
 def _finite_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
-        raise ValueError(f"number {text[:40]} in the header is not finite (send null)")
+        raise _NonFinite(f"number {text[:40]} in the header is not finite (send null)")
     return x
 
 
@@ -825,8 +829,10 @@ def _decode(msg: bytes, max_bytes: int, schema: int) -> Message:
                                f"{len(view)}-byte message")
     try:
         header = _LOADS(bytes(view[start:start + hlen]).decode("utf-8"))
+    except _NonFinite as exc:
+        raise MalformedMessage(str(exc)) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedMessage(f"header is not UTF-8 JSON of finite numbers ({exc})") from exc
+        raise MalformedMessage(f"header is not UTF-8 JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise MalformedMessage("header is not a JSON object")
     version = header.get("schema")
