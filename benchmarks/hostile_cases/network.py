@@ -436,18 +436,23 @@ def fusion_node(quick: bool = False, workdir: Path | None = None) -> dict:
             result["hangs"] += 1
             raise RuntimeError("the fusion node never fused the legitimate cameras")
         node.mark_idle()
-        # each case a few times (the rogue's subscription may still be on its way)
+        # each case a few times (the rogue's subscription may still be on its way); the
+        # ones over 64 kB last: ZeroMQ drops the connection with whatever was queued on it
+        small = [m for _, m in cases if len(m) < 60000]
         for _ in range(3):
-            for _, m in cases:
+            for m in small:
                 rogue.send(m)
                 node.sample()
             time.sleep(0.3)
+        for m in (m for _, m in cases if len(m) >= 60000):
+            rogue.send(m)
+        time.sleep(1.0)
         after_cases = parse_stats(node.fresh_line(is_stats, 5.0) or "stats {}")
         # rates: baseline, then the flood
         base0 = parse_stats(node.fresh_line(is_stats, 5.0))
         time.sleep(phase_s)
         base1 = parse_stats(node.fresh_line(is_stats, 5.0))
-        flood = [m for _, m in cases if len(m) < 60000]
+        flood = small
         stop = threading.Event()
 
         def flood_loop() -> None:  # ~4,000 bad messages a second, in bursts
@@ -482,6 +487,7 @@ def fusion_node(quick: bool = False, workdir: Path | None = None) -> dict:
             "rogue_dropped": rogue_stats["dropped"], "rogue_accepted": rogue_stats["accepted"],
             "dropped_after_cases": after_cases.get("sources", {}).get(rogue_ep, {}).get(
                 "dropped"),
+            "rogue_reconnects": rogue_stats["reconnects"],
             "implausible_hands": fl1["implausible_hands"], "fuse_errors": fl1["fuse_errors"],
         })
         if not node.alive():
@@ -799,20 +805,34 @@ def stream_listen(quick: bool = False) -> dict:
             result["hangs"] += 1
             raise RuntimeError("listen printed nothing")
         child.mark_idle()
+
+        def until_printed(n: int) -> int:
+            """Send good messages until ``n`` sent from now on were printed."""
+            after, printed = seq_box[0], 0
+            end = time.monotonic() + 60
+            while child.alive() and printed < n and time.monotonic() < end:
+                seq_box[0] += 1
+                pub.send(good_hands_message(seq_box[0]))
+                line = child.wait_line(is_hands, 0.2)
+                while line is not None:
+                    printed += _seq_of(line) > after
+                    line = child.wait_line(is_hands, 0.05) if child.lines.qsize() else None
+                child.sample()
+            return printed
+
+        seq_box = [seq]
+        # the bad messages, then good ones until one sent after them is printed (so every
+        # bad one was read); only then the one over the limit: ZeroMQ drops the connection
+        # with whatever is still queued on it
         for _, m in cases:
-            pub.send(m, copy=False)
-            child.sample()
-        after = seq
-        printed_after = 0
-        end = time.monotonic() + 60
-        while child.alive() and printed_after < 3 and time.monotonic() < end:
-            seq += 1
-            pub.send(good_hands_message(seq))
-            line = child.wait_line(is_hands, 0.2)
-            while line is not None:
-                printed_after += _seq_of(line) > after
-                line = child.wait_line(is_hands, 0.0) if child.lines.qsize() else None
-            child.sample()
+            if len(m) <= 16 << 20:
+                pub.send(m)
+                child.sample()
+        until_printed(1)
+        for _, m in cases:
+            if len(m) > 16 << 20:
+                pub.send(m, copy=False)
+        printed_after = until_printed(3)
         if printed_after < 3:
             result["hangs"] += 1
         result["peak_growth_mb"] = child.growth_mb()
