@@ -472,3 +472,31 @@ def test_listen_skips_bad_messages_and_prints_good_ones():
     # before it arrives, so it is not)
     assert result["skipped"] == result["cases"] - 1
     assert result["peak_growth_mb"] < MEMORY_BOUND_MB
+
+
+def test_rejections_are_counted_each_but_logged_at_most_once_a_second(caplog):
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    ep = f"tcp://127.0.0.1:{hn.free_port()}"
+    pub.bind(ep)
+    bad = dict(hn.decoder_cases())["handedness_int"]
+    try:
+        with HandClient(ep, ("hands",)) as client, caplog.at_level("WARNING"):
+            end = time.monotonic() + 10
+            while client.received == 0 and time.monotonic() < end:
+                pub.send(hn.good_hands_message(1))
+                client.recv(100)
+            rejected = client.rejected
+            t0 = time.monotonic()
+            for _ in range(200):
+                pub.send(bad)
+            pub.send(hn.good_hands_message(2))
+            msg = client.recv(5000)
+            elapsed = time.monotonic() - t0
+    finally:
+        pub.close(linger=0)
+    assert msg is not None and msg.seq == 2
+    assert client.rejected - rejected == 200
+    warnings = [r for r in caplog.records if "rejected a message" in r.getMessage()]
+    assert 1 <= len(warnings) <= 1 + elapsed  # one a second at most (not one per message)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import socket
 import struct
 import subprocess
@@ -497,7 +498,8 @@ def fusion_node(quick: bool = False, workdir: Path | None = None) -> dict:
         if not node.alive():
             result["crashes"] += 1
     finally:
-        node.proc.terminate()
+        if node.alive():
+            node.proc.send_signal(signal.SIGINT)  # as Ctrl-C: the node prints its stats
         code = node.finish(20)
         if code is None:
             result["hangs"] += 1
@@ -781,8 +783,6 @@ def _seq_of(line: str) -> int:
 def stream_listen(quick: bool = False) -> dict:
     """Bad messages between good ones to ``handmesh-stream listen``; stopped with SIGINT
     once good messages sent after the bad ones were printed."""
-    import signal
-
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)

@@ -85,7 +85,8 @@ def run_fuse(a: argparse.Namespace) -> int:
     blank = np.broadcast_to(np.zeros(1, np.uint8), (h, w, 3))
     fused_frames = 0
     deadline = None if a.seconds is None else time.monotonic() + a.seconds
-    next_stats = None if not a.stats_every else time.monotonic() + a.stats_every
+    every = a.stats_every if a.stats_every is not None else (5.0 if a.print else None)
+    next_stats = None if not every else time.monotonic() + every
 
     def stats() -> str:
         """One JSON line: the node's counts and, per camera node, accepted/dropped."""
@@ -95,7 +96,7 @@ def run_fuse(a: argparse.Namespace) -> int:
     try:
         while deadline is None or time.monotonic() < deadline:
             if next_stats is not None and time.monotonic() >= next_stats:
-                next_stats += a.stats_every
+                next_stats += every
                 print(stats(), flush=True)
             frames = sub.receive(100)
             for f in frames:
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--print", action="store_true", help="print each fused frame")
     f.add_argument("--stats-every", type=float, default=None, metavar="S",
                    help="print the counts (fused frames, per camera node messages accepted "
-                        "and dropped) as a 'stats {json}' line every S seconds; always at exit")
+                        "and dropped) as a 'stats {json}' line every S seconds (with --print: "
+                        "every 5 s by default); always at exit")
     f.add_argument("--no-fit", action="store_true",
                    help="keypoints only: skip the mesh fit in the world frame")
     a = p.parse_args(argv)

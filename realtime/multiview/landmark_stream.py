@@ -205,6 +205,7 @@ class LandmarkPublisher:
         self._pub = self._ctx.socket(zmq.PUB)
         self._pub.setsockopt(zmq.LINGER, 0)
         self._pub.setsockopt(zmq.SNDHWM, 100)
+        self._pub.setsockopt(zmq.MAXMSGSIZE, 4096)  # peers only send subscriptions
         try:
             self._pub.bind(endpoint)
         except zmq.ZMQError as exc:
