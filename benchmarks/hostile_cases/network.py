@@ -478,13 +478,14 @@ def fusion_node(quick: bool = False, workdir: Path | None = None) -> dict:
         fl1 = parse_stats(node.fresh_line(is_stats, 5.0))
         stop.set()
         flooder.join(2)
-        base_rate = (_legit_frames(base1) - _legit_frames(base0))
-        flood_rate = (_legit_frames(fl1) - _legit_frames(fl0))
+        base_rate = (_legit_frames(base1) - _legit_frames(base0)) / (base1["t"] - base0["t"])
+        flood_rate = (_legit_frames(fl1) - _legit_frames(fl0)) / (fl1["t"] - fl0["t"])
         rogue_stats = fl1["sources"][rogue_ep]
         result.update({
             "peak_growth_mb": node.growth_mb(),
-            "fused_rate_ratio_under_flood": round(flood_rate / max(base_rate, 1), 3),
-            "legit_fused_frames_per_s": round(base_rate / phase_s, 1),
+            "fused_rate_ratio_under_flood": round(flood_rate / base_rate, 3) if base_rate else 0.0,
+            "legit_fused_frames_per_s": round(base_rate, 1),
+            "legit_fused_frames_per_s_under_flood": round(flood_rate, 1),
             "rogue_dropped": rogue_stats["dropped"], "rogue_accepted": rogue_stats["accepted"],
             "dropped_after_cases": after_cases.get("sources", {}).get(rogue_ep, {}).get(
                 "dropped"),

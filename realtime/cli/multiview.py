@@ -90,7 +90,8 @@ def run_fuse(a: argparse.Namespace) -> int:
 
     def stats() -> str:
         """One JSON line: the node's counts and, per camera node, accepted/dropped."""
-        return "stats " + json.dumps({**node.stats.as_dict(), "sources": {
+        return "stats " + json.dumps({"t": round(time.monotonic(), 3),
+                                      **node.stats.as_dict(), "sources": {
             ep: st.as_dict() for ep, st in sub.sources.items()}})
 
     try:
