@@ -250,7 +250,6 @@ def landmark_cases(rig, x: np.ndarray, cam: int = 1) -> list[tuple[str, bytes]]:
     """Crafted ``landmarks`` messages, each refused by a correct fusion node.
     ``impersonation`` is well formed: it claims camera 0 from another endpoint; the last two
     are over the 64 kB limit (ZeroMQ drops the connection as they arrive)."""
-    from realtime.multiview.landmark_stream import encode_landmarks
     from realtime.stream import protocol
 
     det = camera_detections(rig, x, cam)[0]
@@ -422,7 +421,7 @@ def fusion_node(quick: bool = False, workdir: Path | None = None) -> dict:
                       fit=True, stats_every=0.5)
     result = {"surface": "fusion_node", "cases": len(cases) + 1, "crashes": 0, "hangs": 0}
     try:
-        is_stats = lambda s: s.startswith("stats ")  # noqa: E731
+        is_stats = lambda s: s.startswith("stats ")
         first = None
         end = time.monotonic() + 60
         while time.monotonic() < end:  # the node is up and fuses both cameras
@@ -793,7 +792,7 @@ def stream_listen(quick: bool = False) -> dict:
     cases = listen_cases(quick)
     child = start_listen(ep)
     result = {"surface": "stream_listen", "cases": len(cases), "crashes": 0, "hangs": 0}
-    is_hands = lambda s: s.startswith("hands #")  # noqa: E731
+    is_hands = lambda s: s.startswith("hands #")
     try:
         seq = 0
         end = time.monotonic() + 90

@@ -40,6 +40,7 @@ Non-finite numbers in the JSON header go out as ``null`` (:func:`json_safe`); th
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -766,7 +767,7 @@ def _disjoint(entries: list[tuple[str, str, int, int]]) -> None:
     """No two arrays may share payload bytes: aliasing entries would let a small message
     decode into many copies of one large payload (a 10 MB payload named 200 times: 2 GB)."""
     spans = sorted((off, off + nb, where, name) for where, name, off, nb in entries if nb)
-    for (_, end, w0, n0), (start, _, w1, n1) in zip(spans, spans[1:]):
+    for (_, end, w0, n0), (start, _, w1, n1) in itertools.pairwise(spans):
         if start < end:
             raise MalformedMessage(f"{w1}: array {n1!r} overlaps {w0}: array {n0!r} in the "
                                    "payload (array entries must not share bytes)")

@@ -186,11 +186,10 @@ def _arrays(arrays: Mapping[str, np.ndarray], spec: Arrays, where: str) -> dict[
             if isinstance(want, int) and got != want:
                 raise SchemaError(f"{where}: array {name!r} has shape {list(a.shape)}, must "
                                   f"be {shape_text}")
-            if isinstance(want, str):
-                if sizes.setdefault(want, got) != got:
-                    raise SchemaError(f"{where}: array {name!r} has shape {list(a.shape)}: "
-                                      f"its {want} ({got}) differs from another array's "
-                                      f"({sizes[want]})")
+            if isinstance(want, str) and sizes.setdefault(want, got) != got:
+                raise SchemaError(f"{where}: array {name!r} has shape {list(a.shape)}: "
+                                  f"its {want} ({got}) differs from another array's "
+                                  f"({sizes[want]})")
     return sizes
 
 
