@@ -5,7 +5,7 @@
     from realtime.stream.client import HandClient
 
     with HandClient(topics=("joints",)) as client:  # joints only: no vertices, less bandwidth
-        faces = client.topology().arrays.get("faces")  # asks the publisher's REP socket
+        faces = client.topology().arrays.get("faces")  # asks the publisher's request socket
         for msg in client:                            # blocks; Ctrl-C to stop
             for hand in msg.hands:
                 print(hand["handedness"], hand["wrist_position"], hand["finger_angles"])
@@ -81,7 +81,7 @@ class HandClient:
                 raise ValueError(str(exc)) from exc
             self._curve = (public, secret, server)
         self.endpoint = endpoint
-        # The convention (docs/protocol.md): the REP socket is on the PUB port + 1.
+        # The convention (docs/protocol.md): the topology request socket is on the PUB port + 1.
         self.topology_endpoint = topology_endpoint or protocol.topology_endpoint_for(endpoint)
         self.max_message_bytes = max_message_bytes
         self.topics = tuple(t.encode() if isinstance(t, str) else bytes(t) for t in topics)
@@ -204,11 +204,11 @@ class HandClient:
                 yield msg
 
     def topology(self, timeout_ms: int = 2000) -> Message:
-        """Ask the publisher for the topology (faces, joint tree) through its REP socket."""
+        """Ask the publisher for the topology (faces, joint tree) through its request socket (REQ)."""
         return protocol.decode(self.topology_raw(timeout_ms), self.max_message_bytes)
 
     def topology_raw(self, timeout_ms: int = 2000) -> bytes:
-        """The publisher's topology message, undecoded (REQ/REP)."""
+        """The publisher's topology message, undecoded (REQ to the publisher's ROUTER)."""
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
         req.setsockopt(zmq.MAXMSGSIZE, self._socket_limit)

@@ -40,8 +40,8 @@ Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc:/
 inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which logs a
 warning). With ``curve_secret_key_file`` (the server's ``.key_secret``, from ``python -m
 realtime.stream.keys generate``) and ``curve_allowed_clients_file`` (a directory of client ``.key``
-files, or a file of z85 public keys, one per line), both sockets (PUB and the topology REP)
-are CURVE servers: traffic is encrypted, and a ``zmq.auth.thread.ThreadAuthenticator`` (on
+files, or a file of z85 public keys, one per line), both sockets (PUB and the topology
+request socket) are CURVE servers: traffic is encrypted, and a ``zmq.auth.thread.ThreadAuthenticator`` (on
 the publisher's own ZeroMQ context, stopped by ``close``) lets in only the listed clients;
 anyone else completes no handshake and receives nothing.
 """
@@ -383,7 +383,7 @@ class Publisher:
         return header, arrays
 
     def set_topology(self, msg: bytes) -> None:
-        """Serve (on REP and the periodic ``topology`` topic) this recorded message instead."""
+        """Serve (on the request socket and the periodic ``topology`` topic) this recorded message instead."""
         if protocol.peek_topic(msg) != protocol.TOPIC_TOPOLOGY:
             raise ValueError("set_topology needs a 'topology' message, got topic "
                              f"{protocol.peek_topic(msg)!r}")
@@ -626,7 +626,7 @@ class Publisher:
             self._own_ctx = None
 
     def close(self) -> None:
-        """Stop the REP thread (within a second) and close both sockets, dropping queues."""
+        """Stop the topology thread (within a second) and close both sockets, dropping queues."""
         if self._closed.is_set():
             return
         self._closed.set()
