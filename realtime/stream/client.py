@@ -20,7 +20,8 @@ shape: ``realtime.stream.schema``) is skipped, counted in ``rejected``, kept in
 schema version this client cannot read raises :class:`SchemaMismatch` (updating one side
 is the only fix). ``max_message_bytes`` (16 MB by default) is also the sockets'
 ``ZMQ_MAXMSGSIZE`` (plus a little for framing): ZeroMQ drops a larger message as it
-arrives, disconnecting that publisher (it reconnects), instead of receiving it in full. ``missed`` counts messages lost between publisher and
+arrives (dropping that connection; the client connects again, counted in ``reconnects``)
+instead of receiving it in full. ``missed`` counts messages lost between publisher and
 client, from gaps in the per-topic sequence numbers.
 
 A publisher with CURVE keys (``docs/protocol.md``, Security) needs this client's own key pair
@@ -204,7 +205,7 @@ class HandClient:
                 yield msg
 
     def topology(self, timeout_ms: int = 2000) -> Message:
-        """Ask the publisher for the topology (faces, joint tree) through its request socket (REQ)."""
+        """Ask the publisher for the topology (faces, joint tree) through its request socket."""
         return protocol.decode(self.topology_raw(timeout_ms), self.max_message_bytes)
 
     def topology_raw(self, timeout_ms: int = 2000) -> bytes:

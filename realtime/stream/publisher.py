@@ -41,9 +41,10 @@ inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which l
 warning). With ``curve_secret_key_file`` (the server's ``.key_secret``, from ``python -m
 realtime.stream.keys generate``) and ``curve_allowed_clients_file`` (a directory of client ``.key``
 files, or a file of z85 public keys, one per line), both sockets (PUB and the topology
-request socket) are CURVE servers: traffic is encrypted, and a ``zmq.auth.thread.ThreadAuthenticator`` (on
-the publisher's own ZeroMQ context, stopped by ``close``) lets in only the listed clients;
-anyone else completes no handshake and receives nothing.
+request socket) are CURVE servers: traffic is encrypted, and a
+``zmq.auth.thread.ThreadAuthenticator`` (on the publisher's own ZeroMQ context, stopped by
+``close``) lets in only the listed clients; anyone else completes no handshake and receives
+nothing.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ class Publisher:
         return header, arrays
 
     def set_topology(self, msg: bytes) -> None:
-        """Serve (on the request socket and the periodic ``topology`` topic) this recorded message instead."""
+        """Serve this recorded message instead (on requests and the periodic ``topology``)."""
         if protocol.peek_topic(msg) != protocol.TOPIC_TOPOLOGY:
             raise ValueError("set_topology needs a 'topology' message, got topic "
                              f"{protocol.peek_topic(msg)!r}")

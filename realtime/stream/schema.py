@@ -91,7 +91,8 @@ def _counts(v: object) -> bool:
     return isinstance(v, dict) and all(_count(x) for x in v.values())
 
 
-_TYPE_NAMES = {_int: "an integer", _count: "a non-negative integer", _num_or_null: "a number or null",
+_TYPE_NAMES = {_int: "an integer", _count: "a non-negative integer",
+               _num_or_null: "a number or null",
                _str: "a string", _side: '"left" or "right"', _size: "[width, height]",
                _str_or_int: "a string or an integer", _int_or_null: "an integer or null",
                _str_list: "a list of strings", _int_list: "a list of integers",
