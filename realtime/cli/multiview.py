@@ -12,6 +12,7 @@ The nodes and the ``landmarks`` message are :mod:`realtime.multiview.landmark_st
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -72,8 +73,9 @@ def run_fuse(a: argparse.Namespace) -> int:
     model = HandModel.open_hand()
     profile = load_profile(a.hand_profile) if a.hand_profile else None
     recorder = ProfileRecorder() if a.record_profile else None
-    node = FusionNode(rig, model, profile, a.max_skew_ms / 1000.0, recorder=recorder)
-    sub = LandmarkSubscriber(a.connect)
+    node = FusionNode(rig, model, profile, a.max_skew_ms / 1000.0, fit=not a.no_fit,
+                      recorder=recorder)
+    sub = LandmarkSubscriber(a.connect, image_sizes=[c.calibration.size for c in rig])
     publisher = None
     if a.publish:
         from realtime.stream.publisher import Publisher, PublisherConfig
@@ -83,8 +85,20 @@ def run_fuse(a: argparse.Namespace) -> int:
     blank = np.broadcast_to(np.zeros(1, np.uint8), (h, w, 3))
     fused_frames = 0
     deadline = None if a.seconds is None else time.monotonic() + a.seconds
+    every = a.stats_every if a.stats_every is not None else (5.0 if a.print else None)
+    next_stats = None if not every else time.monotonic() + every
+
+    def stats() -> str:
+        """One JSON line: the node's counts and, per camera node, accepted/dropped."""
+        return "stats " + json.dumps({"t": round(time.monotonic(), 3),
+                                      **node.stats.as_dict(), "sources": {
+            ep: st.as_dict() for ep, st in sub.sources.items()}})
+
     try:
         while deadline is None or time.monotonic() < deadline:
+            if next_stats is not None and time.monotonic() >= next_stats:
+                next_stats += every
+                print(stats(), flush=True)
             frames = sub.receive(100)
             for f in frames:
                 node.update(f)
@@ -101,10 +115,11 @@ def run_fuse(a: argparse.Namespace) -> int:
             if a.print:
                 print(" | ".join(f"{hd.handedness} views {list(hd.views)} wrist "
                                  f"{np.round(hd.joints[0] * 100, 1).tolist()} cm"
-                                 for hd in hands) or "no hands")
+                                 for hd in hands) or "no hands", flush=True)
     except KeyboardInterrupt:
         pass
     finally:
+        print(stats(), flush=True)
         sub.close()
         if publisher is not None:
             publisher.close()
@@ -139,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--max-skew-ms", type=float, default=50.0)
     f.add_argument("--seconds", type=float, default=None)
     f.add_argument("--print", action="store_true", help="print each fused frame")
+    f.add_argument("--stats-every", type=float, default=None, metavar="S",
+                   help="print the counts (fused frames, per camera node messages accepted "
+                        "and dropped) as a 'stats {json}' line every S seconds (with --print: "
+                        "every 5 s by default); always at exit")
+    f.add_argument("--no-fit", action="store_true",
+                   help="keypoints only: skip the mesh fit in the world frame")
     a = p.parse_args(argv)
     logging.basicConfig(level="WARNING")
     try:

@@ -100,7 +100,8 @@ def listen(a: argparse.Namespace) -> int:
             for msg in client:
                 if msg.topic == "status":
                     print(f"status: {msg.header.get('fps')} fps, dropped "
-                          f"{msg.header.get('dropped')}, missed here {client.missed}")
+                          f"{msg.header.get('dropped')}, missed here {client.missed}, "
+                          f"rejected here {client.rejected}")
                 else:
                     print(summary(msg))
                     n += 1
@@ -111,6 +112,10 @@ def listen(a: argparse.Namespace) -> int:
         except SchemaMismatch as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        finally:
+            if client.rejected:
+                print(f"skipped {client.rejected} bad message(s); the last: "
+                      f"{client.last_error}", file=sys.stderr)
     return 0
 
 
@@ -133,7 +138,9 @@ def record(a: argparse.Namespace) -> int:
                 n = record_stream(client, writer, stop, a.count, a.duration)
             except KeyboardInterrupt:
                 n = writer.records
-        print(f"wrote {n} records to {a.out}")
+            rejected = client.rejected
+        print(f"wrote {n} records to {a.out}"
+              + (f" (skipped {rejected} bad messages)" if rejected else ""))
     except (OSError, StreamFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ Non-finite numbers in the JSON header go out as ``null`` (:func:`json_safe`); th
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -51,6 +52,7 @@ import numpy as np
 
 from models.hand_geometry import finger_angles, finger_joint_rows, wrist_frame
 from realtime.errors import RealtimeError
+from realtime.stream import schema as topic_schema
 from realtime.types import HandMesh
 
 SCHEMA_VERSION = 1
@@ -61,8 +63,17 @@ TOPIC_STATUS = b"status"
 TOPIC_TEXTURE = b"texture"  # fused hand colours, on change (realtime.stream.texture_topic)
 TOPICS = (TOPIC_HANDS, TOPIC_JOINTS, TOPIC_TOPOLOGY, TOPIC_STATUS, TOPIC_TEXTURE)
 
-MAX_HEADER_BYTES = 1 << 20  # 1 MB
-DEFAULT_MAX_MESSAGE_BYTES = 64 << 20  # 64 MB
+#: The JSON header: the largest a publisher sends is ~2.4 kB (rigged topology); 64 kB also
+#: bounds what parsing it can allocate (a few MB of Python objects at worst).
+MAX_HEADER_BYTES = 64 << 10
+#: A receiver's default limit. The largest message sent is the rigged-mode topology
+#: (~345 kB with the open hand; hands ~45 kB, texture ~42 kB): 16 MB leaves room for much
+#: larger hand models while a rogue peer cannot make a client take in 200 MB.
+DEFAULT_MAX_MESSAGE_BYTES = 16 << 20
+#: Added to a message limit for the socket's ``ZMQ_MAXMSGSIZE`` (transport framing, CURVE's
+#: box): ZeroMQ then drops an oversized message as it arrives (it disconnects the peer)
+#: instead of receiving it in full.
+TRANSPORT_SLACK_BYTES = 4096
 ALIGN = 8
 DTYPES = {"<f4": np.dtype("<f4"), "<f2": np.dtype("<f2"), "<i4": np.dtype("<i4")}
 _LEN = struct.Struct("<I")
@@ -88,7 +99,7 @@ class TruncatedMessage(ProtocolError):
 
 
 class OversizedMessage(ProtocolError):
-    """A header over 1 MB or a message over the configured maximum."""
+    """A header over ``MAX_HEADER_BYTES`` (64 kB) or a message over the configured maximum."""
 
 
 @dataclass
@@ -704,33 +715,85 @@ def peek_topic(msg: bytes) -> bytes:
     return msg[:end] if end > 0 else b""
 
 
-def _read_arrays(table: object, payload: memoryview, where: str) -> dict[str, np.ndarray]:
+def _array_specs(table: object, payload_len: int, where: str
+                 ) -> list[tuple[str, np.dtype, tuple[int, ...], int, int]]:
+    """The array table's entries ``(name, dtype, shape, offset, nbytes)``, each checked
+    against itself and the payload (not yet against each other: :func:`_disjoint`)."""
     if not isinstance(table, dict):
         raise MalformedMessage(f"{where}: 'arrays' must be an object")
-    out = {}
+    if len(table) > topic_schema.MAX_ARRAYS_PER_TABLE:
+        raise MalformedMessage(f"{where}: {len(table)} arrays, at most "
+                               f"{topic_schema.MAX_ARRAYS_PER_TABLE}")
+    out = []
     for name, spec in table.items():
         if not isinstance(spec, dict):
             raise MalformedMessage(f"{where}: array {name!r} has no description")
         try:
             dtype = DTYPES[spec["dtype"]]
-            shape = tuple(int(s) for s in spec["shape"])
-            offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
-        except (KeyError, TypeError, ValueError) as exc:
+            raw_shape, offset, nbytes = spec["shape"], spec["offset"], spec["nbytes"]
+            if not (isinstance(raw_shape, list) and all(_is_int(s) for s in raw_shape)
+                    and _is_int(offset) and _is_int(nbytes)):
+                raise TypeError("shape, offset and nbytes must be integers")
+            shape = tuple(raw_shape)
+        except (KeyError, TypeError) as exc:
             raise MalformedMessage(f"{where}: array {name!r}: bad description {spec!r} "
                                    f"(dtype one of {list(DTYPES)}, shape, offset, nbytes)") from exc
+        if len(shape) > topic_schema.MAX_NDIM:
+            raise MalformedMessage(f"{where}: array {name!r} has {len(shape)} dimensions, "
+                                   f"at most {topic_schema.MAX_NDIM}")
         if any(s < 0 for s in shape) or offset < 0 or nbytes < 0:
             raise MalformedMessage(f"{where}: array {name!r}: negative shape, offset or size")
+        if any(s >= 1 << 31 for s in shape):
+            raise MalformedMessage(f"{where}: array {name!r}: shape {list(shape)} has a "
+                                   "dimension of 2**31 or more")
         count = math.prod(shape)
         if count * dtype.itemsize != nbytes:
             raise MalformedMessage(f"{where}: array {name!r}: shape {list(shape)} of "
                                    f"{dtype.str} is {count * dtype.itemsize} bytes, header "
                                    f"says {nbytes}")
-        if offset + nbytes > len(payload):
+        if offset + nbytes > payload_len:
             raise TruncatedMessage(f"{where}: array {name!r} needs payload bytes "
                                    f"{offset}..{offset + nbytes}, the payload has "
-                                   f"{len(payload)}")
-        out[name] = np.frombuffer(payload, dtype, count, offset).reshape(shape).copy()
+                                   f"{payload_len}")
+        out.append((name, dtype, shape, offset, nbytes))
     return out
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _disjoint(entries: list[tuple[str, str, int, int]]) -> None:
+    """No two arrays may share payload bytes: aliasing entries would let a small message
+    decode into many copies of one large payload (a 10 MB payload named 200 times: 2 GB)."""
+    spans = sorted((off, off + nb, where, name) for where, name, off, nb in entries if nb)
+    for (_, end, w0, n0), (start, _, w1, n1) in itertools.pairwise(spans):
+        if start < end:
+            raise MalformedMessage(f"{w1}: array {n1!r} overlaps {w0}: array {n0!r} in the "
+                                   "payload (array entries must not share bytes)")
+
+
+def _copy_arrays(specs, payload: memoryview) -> dict[str, np.ndarray]:
+    return {name: np.frombuffer(payload, dtype, math.prod(shape), offset).reshape(shape).copy()
+            for name, dtype, shape, offset, _ in specs}
+
+
+class _NonFinite(ValueError):
+    """A NaN, an infinity or an overflowing number in a JSON header."""
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(f"{name} in the header: JSON has no NaN or infinity (send null)")
+
+
+def _finite_float(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise _NonFinite(f"number {text[:40]} in the header is not finite (send null)")
+    return x
+
+
+_LOADS = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
 
 def decode(msg: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -766,8 +829,10 @@ def _decode(msg: bytes, max_bytes: int, schema: int) -> Message:
         raise TruncatedMessage(f"header length {hlen} runs past the end of the "
                                f"{len(view)}-byte message")
     try:
-        header = json.loads(bytes(view[start:start + hlen]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = _LOADS(bytes(view[start:start + hlen]).decode("utf-8"))
+    except _NonFinite as exc:
+        raise MalformedMessage(str(exc)) from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedMessage(f"header is not UTF-8 JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise MalformedMessage("header is not a JSON object")
@@ -779,15 +844,30 @@ def _decode(msg: bytes, max_bytes: int, schema: int) -> Message:
                              f"schema {version!r} from the publisher, this client reads "
                              f"{schema}: update the publisher")
     payload = view[start + hlen:]
-    hands = []
     raw_hands = header.get("hands", [])
     if not isinstance(raw_hands, list):
         raise MalformedMessage("'hands' must be a list")
+    if len(raw_hands) > topic_schema.MAX_HANDS:
+        raise MalformedMessage(f"{len(raw_hands)} hands in one message, at most "
+                               f"{topic_schema.MAX_HANDS}")
+    tables = []
     for i, h in enumerate(raw_hands):
         if not isinstance(h, dict):
             raise MalformedMessage(f"hand {i} is not an object")
+        tables.append(_array_specs(h.get("arrays", {}), len(payload), f"hand {i}"))
+    top = _array_specs(header.get("arrays", {}), len(payload), "message")
+    _disjoint([(f"hand {i}", name, off, nb) for i, t in enumerate(tables)
+               for name, _, _, off, nb in t]
+              + [("message", name, off, nb) for name, _, _, off, nb in top])
+    hands = []
+    for h, specs in zip(raw_hands, tables):
         fields = {k: v for k, v in h.items() if k != "arrays"}
-        fields.update(_read_arrays(h.get("arrays", {}), payload, f"hand {i}"))
+        fields.update(_copy_arrays(specs, payload))
         hands.append(fields)
-    arrays = _read_arrays(header.get("arrays", {}), payload, "message")
-    return Message(topic.decode("ascii"), header, hands, arrays)
+    arrays = _copy_arrays(top, payload)
+    name = topic.decode("ascii")
+    try:
+        topic_schema.check(name, header, hands, arrays)
+    except topic_schema.SchemaError as exc:
+        raise MalformedMessage(f"{name} message: {exc}") from exc
+    return Message(name, header, hands, arrays)

@@ -7,7 +7,7 @@ show as sequence gaps on its side (``HandClient.missed``); ``zmq.Again`` (not ra
 in ZeroMQ 4, kept as a guard) and send errors are counted in ``dropped``. Topics
 (``docs/protocol.md``): ``hands`` (full meshes), ``joints`` (the same without vertices),
 ``topology`` (faces, joint tree: at start, every ``topology_every_s`` and on request
-through a REP socket served by a small thread),
+through the request socket served by a small thread, see below),
 ``status`` (fps, latency, drops, once a second). Every frame is published, with or without
 hands (an empty ``hands`` list says the hand is lost).
 
@@ -26,14 +26,25 @@ rest mesh and weights go on ``topology``).
 hands the frame over (a few µs; a bounded queue that drops the oldest frame when the sender
 falls behind, counted in ``dropped``); ``flush`` waits for it.
 
+Topology requests: a ROUTER socket (wire-compatible with the REQ clients: ``HandClient``,
+the Unity script) so that what a peer can make us hold is bounded: requests over
+``TOPOLOGY_MAX_REQUEST_BYTES`` (4 kB) are refused by ZeroMQ as they arrive (it disconnects
+that peer), at most ``TOPOLOGY_HWM`` requests and replies are queued per peer, each peer
+gets at most ``TOPOLOGY_PEER_RATE`` replies a second and all peers together
+``TOPOLOGY_TOTAL_RATE`` (the rest are read and dropped, counted in ``topology_refused``),
+and every reply is the same pre-encoded frame (encoded once per topology change, shared by
+reference: a queued reply costs ZeroMQ a few bytes, not 86 kB). Before, ten peers sending
+10,000 requests each without reading took the demo from 232 to 1,037 MB.
+
 Security: binding anything other than loopback (127.0.0.1, localhost, ::1, ipc://,
 inproc://) needs either CURVE keys or ``insecure=True`` (``--insecure``, which logs a
 warning). With ``curve_secret_key_file`` (the server's ``.key_secret``, from ``python -m
 realtime.stream.keys generate``) and ``curve_allowed_clients_file`` (a directory of client ``.key``
-files, or a file of z85 public keys, one per line), both sockets (PUB and the topology REP)
-are CURVE servers: traffic is encrypted, and a ``zmq.auth.thread.ThreadAuthenticator`` (on
-the publisher's own ZeroMQ context, stopped by ``close``) lets in only the listed clients;
-anyone else completes no handshake and receives nothing.
+files, or a file of z85 public keys, one per line), both sockets (PUB and the topology
+request socket) are CURVE servers: traffic is encrypted, and a
+``zmq.auth.thread.ThreadAuthenticator`` (on the publisher's own ZeroMQ context, stopped by
+``close``) lets in only the listed clients; anyone else completes no handshake and receives
+nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +77,18 @@ MODES = ("mesh", "rigged")
 #: only while someone subscribes to it, so a new subscriber's first messages may take this
 #: long to start (besides ZeroMQ's own connection time).
 SUBSCRIPTIONS_EVERY_S = 0.1
+#: Topology requests are a few bytes ("topology"); anything larger is not a request.
+TOPOLOGY_MAX_REQUEST_BYTES = 4096
+#: Requests, and replies, queued per peer on the topology socket (ZeroMQ high-water marks).
+TOPOLOGY_HWM = 4
+#: Replies per second to one peer (burst: the same number); a client asks once per connection.
+TOPOLOGY_PEER_RATE = 5.0
+#: Replies per second to all peers together (~9 MB/s of 86 kB replies).
+TOPOLOGY_TOTAL_RATE = 100.0
+#: Peers whose request rate is remembered (the oldest are forgotten first).
+TOPOLOGY_MAX_PEERS = 4096
+#: The XPUB socket only receives subscriptions ("hands " ...): nothing a peer sends is larger.
+MAX_SUBSCRIPTION_BYTES = 4096
 ZAP_DOMAIN = "handmesh"  # the authentication domain of both CURVE server sockets
 _TOPIC_NAMES = {t: t.decode() for t in protocol.TOPICS}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -80,6 +103,37 @@ def is_loopback(endpoint: str) -> bool:
         return False
     host = rest.rsplit(":", 1)[0] if not rest.startswith("[") else rest[: rest.find("]") + 1]
     return host.lower() in _LOOPBACK_HOSTS
+
+
+class _RequestLimiter:
+    """Token buckets per peer and for all peers: ``allow(peer)`` says whether to answer."""
+
+    def __init__(self, peer_rate: float, total_rate: float, max_peers: int) -> None:
+        self.peer_rate, self.total_rate, self.max_peers = peer_rate, total_rate, max_peers
+        self._peers: OrderedDict[bytes, list[float]] = OrderedDict()  # id -> [tokens, t]
+        self._total = [total_rate, time.monotonic()]
+
+    @staticmethod
+    def _take(bucket: list[float], rate: float, now: float) -> bool:
+        bucket[0] = min(rate, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] < 1.0:
+            return False
+        bucket[0] -= 1.0
+        return True
+
+    def allow(self, peer: bytes) -> bool:
+        now = time.monotonic()
+        bucket = self._peers.get(peer)
+        if bucket is None:
+            bucket = self._peers[peer] = [self.peer_rate, now]
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+        else:
+            self._peers.move_to_end(peer)
+        if not self._take(bucket, self.peer_rate, now):
+            return False
+        return self._take(self._total, self.total_rate, now)
 
 
 @dataclass(frozen=True)
@@ -213,10 +267,17 @@ class Publisher:
             self._pub = self._ctx.socket(zmq.XPUB)
             self._pub.setsockopt(zmq.LINGER, 0)
             self._pub.setsockopt(zmq.SNDHWM, config.sndhwm)
+            self._pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
             if config.conflate:
                 self._pub.setsockopt(zmq.CONFLATE, 1)
-            self._rep = self._ctx.socket(zmq.REP)
+            # ROUTER, not REP: REQ clients see no difference, and it lets us bound and
+            # rate-limit what each peer can queue (see the module docstring)
+            self._rep = self._ctx.socket(zmq.ROUTER)
             self._rep.setsockopt(zmq.LINGER, 0)
+            self._rep.setsockopt(zmq.MAXMSGSIZE, TOPOLOGY_MAX_REQUEST_BYTES)
+            self._rep.setsockopt(zmq.RCVHWM, TOPOLOGY_HWM)
+            self._rep.setsockopt(zmq.SNDHWM, TOPOLOGY_HWM)
+            self._rep.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full peer queue: zmq.Again
             if server_keys is not None:
                 for sock in (self._pub, self._rep):
                     sock.curve_publickey, sock.curve_secretkey = server_keys
@@ -232,7 +293,12 @@ class Publisher:
         self._seq = {t: 0 for t in protocol.TOPICS}
         self.sent = {t.decode(): 0 for t in protocol.TOPICS}
         self.dropped = {t.decode(): 0 for t in protocol.TOPICS}
-        self.topology_requests = 0
+        self.topology_requests = 0  # requests answered
+        self.topology_refused = 0  # requests over the rate limits, or not a REQ envelope
+        self.topology_reply_dropped = 0  # answers a peer's full queue (or absence) refused
+        self._limiter = _RequestLimiter(TOPOLOGY_PEER_RATE, TOPOLOGY_TOTAL_RATE,
+                                        TOPOLOGY_MAX_PEERS)
+        self._topology_reply: zmq.Frame | None = None
         self._subscriptions: set[bytes] = set()  # prefixes subscribed by at least one peer
         self._want = {t: False for t in protocol.TOPICS}
         self._next_subs = 0.0  # when to read the XPUB's subscription messages again
@@ -240,6 +306,8 @@ class Publisher:
         self._topology_raw: bytes | None = None
         if topology is not None:
             self.set_topology(topology)
+        else:
+            self._topology_reply = zmq.Frame(self.topology_message())
         self._frames: deque[tuple[float, float]] = deque(maxlen=4096)  # (t_publish, latency)
         self._closed = threading.Event()
         now = time.monotonic()
@@ -316,12 +384,13 @@ class Publisher:
         return header, arrays
 
     def set_topology(self, msg: bytes) -> None:
-        """Serve (on REP and the periodic ``topology`` topic) this recorded message instead."""
+        """Serve this recorded message instead (on requests and the periodic ``topology``)."""
         if protocol.peek_topic(msg) != protocol.TOPIC_TOPOLOGY:
             raise ValueError("set_topology needs a 'topology' message, got topic "
                              f"{protocol.peek_topic(msg)!r}")
         protocol.decode(msg)  # raises ProtocolError if it is not a readable message
         self._topology_raw = bytes(msg)
+        self._topology_reply = zmq.Frame(self._topology_raw)
 
     def topology_message(self, seq: int | None = None) -> bytes:
         if self._topology_raw is not None:
@@ -348,6 +417,7 @@ class Publisher:
             "frames": self._seq[protocol.TOPIC_HANDS],  # frames published, sent or not
             "sent": dict(self.sent), "dropped": dict(self.dropped),
             "topology_requests": self.topology_requests,
+            "topology_refused": self.topology_refused,
         }
 
     def _publish_status(self) -> None:
@@ -408,8 +478,9 @@ class Publisher:
         topic = protocol.peek_topic(msg)
         if topic not in protocol.TOPICS or self._closed.is_set():
             return False
-        if topic == protocol.TOPIC_TOPOLOGY:
+        if topic == protocol.TOPIC_TOPOLOGY and msg != self._topology_raw:
             self._topology_raw = bytes(msg)
+            self._topology_reply = zmq.Frame(self._topology_raw)
         return self._send(topic, msg)
 
     def write(self, packet: Packet) -> None:
@@ -505,20 +576,42 @@ class Publisher:
 
     # -- topology requests ----------------------------------------------------------------
     def _serve_topology(self) -> None:
-        """Answer every request on the REP socket with the topology message."""
+        """Answer each request on the ROUTER socket with the cached topology frame.
+
+        A REQ client's request arrives as ``[peer id, b"", request]``; the reply goes back
+        as ``[peer id, b"", topology]``. At most 256 requests per wake-up, so a flood never
+        holds this loop (nor the GIL) for long.
+        """
         poller = zmq.Poller()
         poller.register(self._rep, zmq.POLLIN)
         while not self._closed.is_set():
             try:
                 if not poller.poll(100):
                     continue
-                self._rep.recv(zmq.NOBLOCK)  # any request: the content is not read
-                self.topology_requests += 1  # counted before the reply: no race with it
-                self._rep.send(self.topology_message(), zmq.NOBLOCK)
+                for _ in range(256):
+                    try:
+                        frames = self._rep.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._answer(frames)
             except zmq.ZMQError as exc:
                 if self._closed.is_set():
                     break
                 log.debug("topology request failed: %s", exc)
+
+    def _answer(self, frames: list[bytes]) -> None:
+        if len(frames) != 3 or frames[1] != b"" or not self._limiter.allow(frames[0]):
+            self.topology_refused += 1
+            return
+        self.topology_requests += 1  # counted before the reply: no race with it
+        try:  # the cached frame: ZeroMQ shares its buffer, nothing is copied per reply
+            self._rep.send_multipart([frames[0], b"", self._topology_reply], zmq.NOBLOCK,
+                                     copy=False)
+        except zmq.Again:  # the peer's queue is full (it does not read): drop the reply
+            self.topology_reply_dropped += 1
+        except zmq.ZMQError as exc:  # EHOSTUNREACH: the peer left
+            self.topology_reply_dropped += 1
+            log.debug("topology reply not sent: %s", exc)
 
     # -- shutdown -------------------------------------------------------------------------
     def _close_sockets(self) -> None:
@@ -534,7 +627,7 @@ class Publisher:
             self._own_ctx = None
 
     def close(self) -> None:
-        """Stop the REP thread (within a second) and close both sockets, dropping queues."""
+        """Stop the topology thread (within a second) and close both sockets, dropping queues."""
         if self._closed.is_set():
             return
         self._closed.set()

@@ -7,7 +7,8 @@
 
 The recorder is a subscriber like any other (another process, or another machine with
 CURVE keys): it asks the REP socket for the topology first, so the file starts with it,
-then writes every message of the chosen topics as received, flushed one by one. Appending
+then writes every message of the chosen topics as received, flushed one by one; a message
+that does not decode (``protocol.decode``) is skipped and counted in ``client.rejected``. Appending
 to an existing file continues it (a torn record left by a crash is cut off first).
 """
 
@@ -39,7 +40,7 @@ def record(client: HandClient, writer: StreamWriter, stop: threading.Event,
     while not stop.is_set():
         if end is not None and time.monotonic() >= end:
             break
-        raw = client.recv_raw(100)
+        raw = client.recv_raw(100, validate=True)  # garbage is skipped (client.rejected)
         if raw is None:
             continue
         writer.write(raw)
