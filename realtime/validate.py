@@ -27,9 +27,12 @@ MAX_TRACK_ID = 2**31 - 1
 MAX_FRAME_INDEX = 2**53
 """Frame indices above this are not exact as JSON numbers."""
 MAX_IMAGE_SIDE = 4096
-MAX_IMAGE_PIXELS = 4096 * 2160
-"""A replayed camera image larger than 4K (DCI) is refused before an image of its size is
-allocated: the replay draws on a canvas of that size, and each one costs 3 bytes a pixel."""
+MAX_IMAGE_PIXELS = 1920 * 1200
+"""A replayed camera image larger than this (WUXGA, 2.3 MP; 1080p fits) is refused before an
+image of its size is allocated: the replay draws every frame on a canvas of the recorded size,
+and the pipeline's frame copies grow with it (a 4K one cost 140 MB, mixed sizes up to QHD
+110 MB; the target is 100 MB over the idle process).
+"""
 MIN_IMAGE_SIDE = 16
 FOV_DEG = (1.0, 179.0)
 """Plausible horizontal and vertical fields of view of a camera."""

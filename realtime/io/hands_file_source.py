@@ -69,7 +69,7 @@ FPS_RANGE: tuple[float, float] = (0.1, 1000.0)
 """The estimated rate is clamped to this (the video writer and the pacing need a sane one)."""
 MAX_WARNINGS: int = 10
 """Skipped hands and gaps reported one by one, per file; the rest are counted."""
-_CACHED_SIZES = 4  # canvases and cameras kept for frames of a few sizes, not one per record
+_CACHED_SIZES = 2  # canvases and cameras kept for frames of a few sizes, not one per record
 
 
 @dataclass
@@ -152,11 +152,11 @@ class HandsFileSource(Source):
                 first_bad = self._first_bad
         finally:
             groups.close()
-        if not probe:
-            raise SourceError(f"{self.path} has no complete hand records to replay")
         if not counts and first_bad is not None:
             raise SourceError(f"{self.path} has no valid hand to replay (first: {first_bad}); "
                               "re-record it")
+        if not probe:
+            raise SourceError(f"{self.path} has no complete hand records to replay")
         self._fps = _estimate_fps(probe)
         self._camera = next((g.camera for g in probe if g.camera is not None), None)
         self.vertex_count = counts.most_common(1)[0][0] if counts else 0
@@ -356,7 +356,7 @@ class HandsFileSource(Source):
             raise self._bad_line(number, first, f"missing {', '.join(missing)}")
         schema = record.get("schema", 1)
         if schema not in READABLE_SCHEMAS:
-            raise self._bad_line(number, first, f"schema {str(schema)[:20]!r} (this version "
+            raise self._bad_line(number, first, f"schema {repr(schema)[:20]} (this version "
                                  f"reads {', '.join(map(str, READABLE_SCHEMAS))}: update "
                                  "handmesh)")
         try:

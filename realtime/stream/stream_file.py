@@ -240,9 +240,11 @@ def read_stream(path: str | Path) -> Iterator[Record]:
 class StreamWriter:
     """Appends records to a stream file, one flushed ``write`` each (``with`` closes it).
 
-    An existing file is appended to, after cutting off a torn tail in which no valid record
-    was found (never anything that validates); ``fsync=True`` also forces each record to
-    disk (survives a power cut, costs a disk round trip).
+    An existing file is appended to, after cutting off a torn tail in which the scan found no
+    valid record (never anything that validates; damage between valid records stays, the
+    readers skip it). Refused: a version 1 file, and a file whose end could not be checked
+    (a record appended after it might never be found). ``fsync=True`` also forces each
+    record to disk (survives a power cut, costs a disk round trip).
     """
 
     def __init__(self, path: str | Path, fsync: bool = False) -> None:
@@ -258,13 +260,15 @@ class StreamWriter:
                     f"appends only to version {VERSION} files: record into a new file")
             if scanned.damaged:
                 log.warning("%s: %s (kept: replays skip them)", self.path, scanned.summary())
-            if scanned.torn and scanned.complete:
+            if not scanned.complete:  # a record appended there might never be found
+                raise StreamFileError(
+                    f"{self.path}: the {scanned.torn} bytes after its last valid record could "
+                    "not be checked (too many forged record headers): not appending to it; "
+                    "record into a new file")
+            if scanned.torn:
                 log.warning("%s: cutting off a torn tail of %d bytes (no valid record in it) "
                             "before appending", self.path, scanned.torn)
                 os.truncate(self.path, scanned.end)
-            elif scanned.torn:
-                log.warning("%s: %d bytes at the end could not be checked; appending after "
-                            "them, untouched", self.path, scanned.torn)
             self._f = open(self.path, "ab")
         else:
             self._f = open(self.path, "wb")
