@@ -209,7 +209,7 @@ class HandsFileSource(Source):
             self._groups.close()
             self._groups = None
         if self.skipped_hands or self.skipped_gaps:
-            log.warning("%s: skipped %d invalid hands and %d gaps (see the warnings above)",
+            log.warning("%s: skipped %d invalid hands, %d gaps (see the warnings above)",
                         self.path, self.skipped_hands, self.skipped_gaps)
 
     # -- properties ------------------------------------------------------------------------
