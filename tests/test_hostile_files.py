@@ -16,6 +16,7 @@ import math
 import struct
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,13 @@ from realtime.stream import protocol
 from realtime.stream.client import HandClient
 from realtime.stream.publisher import Publisher, PublisherConfig
 from realtime.stream.replay import ReplayConfig, replay
-from realtime.stream.stream_file import (StreamFileError, StreamWriter, pack_record,
-                                         read_stream, scan)
+from realtime.stream.stream_file import (
+    StreamFileError,
+    StreamWriter,
+    pack_record,
+    read_stream,
+    scan,
+)
 from realtime.types import HandMesh
 from realtime.validate import hand_problem
 from tests.test_stream import free_port
@@ -257,9 +263,9 @@ def test_version_1_files_are_read_but_never_appended_to(tmp_path):
 def test_an_empty_recording_is_refused_even_with_loop(tmp_path):
     path = hostile._header_only(tmp_path / "empty.hmstream")
     with Publisher(PublisherConfig(f"tcp://127.0.0.1:{free_port()}",
-                                   f"tcp://127.0.0.1:{free_port()}")) as pub:
-        with pytest.raises(StreamFileError, match="has no valid record to replay"):
-            replay(path, pub, ReplayConfig(loop=True, start_delay_s=0.0))
+                                   f"tcp://127.0.0.1:{free_port()}")) as pub, \
+            pytest.raises(StreamFileError, match="has no valid record to replay"):
+        replay(path, pub, ReplayConfig(loop=True, start_delay_s=0.0))
 
 
 @pytest.mark.timeout(60)
@@ -308,9 +314,31 @@ def test_record_lengths_beyond_the_limit_are_damage_not_allocations(tmp_path):
     path = tmp_path / "run.hmstream"
     msgs = hostile.good_stream(path, 5)
     with path.open("ab") as f:  # a header claiming 4 GB, with a correct header CRC
-        import zlib
         head = struct.pack("<4sIdI", b"\x89HMR", 0xFFFFFFFF, 1.0, 0)
         f.write(head + struct.pack("<I", zlib.crc32(head)) + b"x" * 100)
         f.write(pack_record(b"status last", 2.0))
     assert [r.message for r in read_stream(path)] == msgs + [b"status last"]
     assert scan(path).damaged_records == 1
+
+
+def test_the_live_estimate_stage_drops_what_a_replay_would_skip():
+    """The same check on the live path: a real fit of a degenerate detection (a whole hand in
+    half a pixel) lands 280 m away; the estimate stage drops it and counts it."""
+    from models.hand_model import HandModel
+    from models.poses import named_pose
+    from realtime.engine.stages import EstimateStage
+    from realtime.mesh.ik_fit import FitConfig, FitEstimator
+    from realtime.types import Detection, Frame, Packet
+
+    model = HandModel.open_hand()
+    kps = model.forward(named_pose(model.data.joint_names, "spread")).keypoints[0]
+    rel = kps - kps.mean(0)
+    stage = EstimateStage(FitEstimator(model, FitConfig(follow_2d=False)))
+    frame = Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0)
+    for pixels_per_m, kept in ((1000.0, 1), (2.0, 0)):  # 50 cm away; then ~280 m
+        det = Detection(320 + rel[:, :2] * pixels_per_m, np.zeros(21), rel, "right", 0.95, 0,
+                        0.0)
+        hands = stage(Packet(frame, 0.0, detections=(det,))).hands
+        assert len(hands) == kept
+        assert all(hand_problem(h, model.num_vertices) is None for h in hands)
+    assert stage.invalid_hands == 1

@@ -37,7 +37,7 @@ RECORDS = 155  # records in the good stream file
 # -- the child process ----------------------------------------------------------------------
 def _status() -> dict[str, int]:
     text = Path("/proc/self/status").read_text()
-    return {k: int(re.search(rf"^{k}:\s+(\d+)", text, re.M).group(1))
+    return {k: int(re.search(rf"^{k}:\s+(\d+)", text, re.MULTILINE).group(1))
             for k in ("VmRSS", "VmHWM")}
 
 
@@ -109,7 +109,7 @@ def run_child(kind: str, argv: list[str], timeout_s: float = TIMEOUT_S) -> Outco
                str(result), *argv]
         try:
             p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=timeout_s)
+                               timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"") + (exc.stderr or b"")
             return Outcome(None, out.decode(errors="replace") if isinstance(out, bytes)
@@ -341,7 +341,7 @@ def _huge_length(path: Path) -> Path:
     good_stream(path)
     off = _record_offsets(path)[50]
     data = bytearray(path.read_bytes())
-    mark, n, t, crc, _ = struct.unpack_from("<4sIdII", data, off)
+    mark, _, t, crc, _ = struct.unpack_from("<4sIdII", data, off)
     head = struct.pack("<4sIdI", mark, 0xFFFFFFFF, t, crc)
     data[off:off + 24] = head + struct.pack("<I", zlib.crc32(head))
     path.write_bytes(bytes(data))

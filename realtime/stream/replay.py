@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from realtime.stream import protocol
@@ -115,5 +116,5 @@ def replay(path: str | Path, publisher: Publisher, config: ReplayConfig = Replay
 def _typical_pause(scanned: ScanResult, max_gap_s: float) -> float:
     """The median interval between records (1/30 s if none), between 1 ms and ``max_gap_s``."""
     times = [t for _, t, _ in scanned.records[:1000] if math.isfinite(t)]
-    gaps = sorted(b - a for a, b in zip(times, times[1:]) if b > a)
+    gaps = sorted(b - a for a, b in pairwise(times) if b > a)
     return min(max(gaps[len(gaps) // 2] if gaps else 1 / 30, 1e-3), max_gap_s)
