@@ -365,7 +365,9 @@ class HandsPipeline:
         if self.source.provides_hands:
             replay = self.source
             stats["replay"] = {"passes": replay.passes + 1, "fps": round(replay.fps, 3),
-                               "truncated_line": replay.truncated_line}
+                               "truncated_line": replay.truncated_line,
+                               "skipped_hands": replay.skipped_hands,
+                               "skipped_gaps": replay.skipped_gaps}
         self.paths["stats"].write_text(json.dumps(stats, indent=2) + "\n")
         if config.output.stats_json is not None:
             self.recorder.to_json(config.output.stats_json)

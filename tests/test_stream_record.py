@@ -58,8 +58,8 @@ def test_file_round_trip_and_torn_tail(tmp_path):
     full = path.read_bytes()
     with open(path, "ab") as f:  # a record header announcing 1000 bytes, then 14 of them
         f.write(struct.pack("<IdI", 1000, 105.0, 0) + b"x" * 14)
-    table, end, torn = scan(path)
-    assert len(table) == 5 and torn == 30 and end == len(full)
+    scanned = scan(path)
+    assert len(scanned.records) == 5 and scanned.torn == 30 and scanned.end == len(full)
     assert [r.message for r in read_stream(path)] == msgs
     # a flipped byte in the last record: CRC mismatch, the four before survive
     bad = bytearray(full)

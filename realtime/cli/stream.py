@@ -59,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
                      help="REP endpoint for topology requests (default: the next port)")
     rep.add_argument("--speed", type=float, default=1.0)
     rep.add_argument("--loop", action="store_true", help="start over at the end")
+    rep.add_argument("--max-gap", type=float, default=1.0, metavar="S",
+                     help="cut longer pauses in the recording to S seconds (default 1)")
     rep.add_argument("--insecure", action="store_true",
                      help="allow a non-loopback --publish without encryption")
 
@@ -149,26 +151,29 @@ def record(a: argparse.Namespace) -> int:
 
 def replay(a: argparse.Namespace) -> int:
     from realtime.stream.publisher import Publisher, PublisherConfig
-    from realtime.stream.replay import ReplayConfig, first_topology
+    from realtime.stream.replay import ReplayConfig, first_topology, replayable
     from realtime.stream.replay import replay as replay_stream
-    from realtime.stream.stream_file import StreamFileError, scan
+    from realtime.stream.stream_file import StreamFileError
 
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
     try:
-        table, _, torn = scan(a.recording)
+        config = ReplayConfig(speed=a.speed, loop=a.loop, max_gap_s=a.max_gap)
+        scanned = replayable(a.recording)
         if a.topology_endpoint:
-            config = PublisherConfig(a.publish, a.topology_endpoint, insecure=a.insecure)
+            pub_config = PublisherConfig(a.publish, a.topology_endpoint, insecure=a.insecure)
         else:
-            config = PublisherConfig.for_endpoint(a.publish, insecure=a.insecure)
-        with Publisher(config, topology=first_topology(a.recording)) as pub:
-            print(f"replaying {len(table)} messages from {a.recording}"
-                  + (f" (torn tail of {torn} bytes ignored)" if torn else "")
-                  + f" on {a.publish}")
+            pub_config = PublisherConfig.for_endpoint(a.publish, insecure=a.insecure)
+        with Publisher(pub_config, topology=first_topology(a.recording, scanned)) as pub:
+            skipped = scanned.summary()
+            print(f"replaying {len(scanned.records)} messages from {a.recording}"
+                  + (f" ({skipped})" if skipped else "") + f" on {a.publish}")
             try:
-                n = replay_stream(a.recording, pub, ReplayConfig(speed=a.speed, loop=a.loop))
+                n = replay_stream(a.recording, pub, config, scanned=scanned)
             except KeyboardInterrupt:
                 n = None
-        print(f"sent {n if n is not None else 'some'} messages")
+        print(f"sent {n if n is not None else 'some'} messages"
+              + (f"; skipped {scanned.damaged_records} damaged records"
+                 if scanned.damaged else ""))
     except (OSError, StreamFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

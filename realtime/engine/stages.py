@@ -17,6 +17,7 @@ from realtime.mesh.estimator import HandEstimator
 from realtime.mesh.smoothing import HandSmoother
 from realtime.mesh.tracking import HandTracker
 from realtime.types import Packet
+from realtime.validate import hand_problem
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,16 @@ class EstimateStage:
     Hands take their track's settled side, not a one-frame flip of MediaPipe's label. With a
     lens-distorting camera the landmarks are undistorted first, so that the pinhole model
     every estimator assumes holds. A frame whose landmarks are refused (NaN, out of range)
-    gives no hands and is counted in ``failures``.
+    gives no hands and is counted in ``failures``; a hand the estimator returns that fails
+    :func:`~realtime.validate.hand_problem` (the check a replayed hand passes too) is dropped
+    and counted in ``invalid_hands``, so no NaN reaches a drawing or a subscriber.
     """
 
     def __init__(self, estimator: HandEstimator, tracker: HandTracker | None = None) -> None:
         self.estimator = estimator
         self.tracker = tracker or HandTracker()
         self.failures = 0
+        self.invalid_hands = 0
 
     def __call__(self, p: Packet) -> Packet:
         dets = list(p.detections)
@@ -59,7 +63,16 @@ class EstimateStage:
             self.failures += 1
             log.warning("frame %d: hands not estimated (%s)", p.frame.index, exc)
             hands = []
-        return replace(p, hands=tuple(hands))
+        vertex_count = self.estimator.model.num_vertices
+        sound = []
+        for hand in hands:
+            problem = hand_problem(hand, vertex_count)
+            if problem is None:
+                sound.append(hand)
+            else:
+                self.invalid_hands += 1
+                log.warning("frame %d: hand dropped (%s)", p.frame.index, problem)
+        return replace(p, hands=tuple(sound))
 
 
 class SmoothStage:
