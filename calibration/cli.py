@@ -12,8 +12,10 @@ make hand profiles.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -248,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--out", type=Path, required=True)
     h.add_argument("--name", default="user")
     h.add_argument("--hand-length-mm", type=float, default=None)
+    with contextlib.suppress(ValueError):  # (only the main thread may set a handler)
+        signal.signal(signal.SIGTERM, _on_sigterm)  # like Ctrl-C: a quiet stop
     a = p.parse_args(argv)
     try:
         return {"board": cmd_board, "intrinsics": cmd_intrinsics, "extrinsics": cmd_extrinsics,
@@ -255,3 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     except CalibrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 128 + (_signals[0] if _signals else signal.SIGINT)  # 130 Ctrl-C, 143 SIGTERM
+
+
+_signals: list[int] = []
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGTERM (a process manager) ends a command as Ctrl-C does (``calibration`` does not
+    import ``realtime``, whose ``engine.interrupts`` the other commands use)."""
+    _signals.append(signum)
+    raise KeyboardInterrupt

@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--max-skew-ms", type=float, default=50.0)
     f.add_argument("--seconds", type=float, default=None)
     f.add_argument("--print", action="store_true", help="print each fused frame")
+    from realtime.engine import interrupts
+
+    interrupts.install()  # SIGTERM ends a node like Ctrl-C (the fuse node saves its profile)
     a = p.parse_args(argv)
     logging.basicConfig(level="WARNING")
     try:
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return interrupts.exit_code()
 
 
 def entry() -> None:
