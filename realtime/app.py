@@ -170,6 +170,7 @@ class HandsPipeline:
             self.source: Source = open_source(source_config)
             self._check_not_overwriting(spec)
             self._stack.enter_context(self.source)
+            prepare_folder(config.output.folder)  # refused now, not after loading models
             self._build(config, sinks)
         except BaseException:
             self._stack.close()
@@ -254,7 +255,6 @@ class HandsPipeline:
         Each is written under a partial name and renamed into place when the run ends
         (:mod:`realtime.io.outputs`): a run that fails leaves the previous run's files.
         """
-        prepare_folder(out.folder)
         self._stack.callback(self.outputs.discard)  # unless committed by then
         self.recorder = LatencyRecorder()
         self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices)
