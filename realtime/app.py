@@ -35,7 +35,7 @@ from realtime.errors import RealtimeError
 from realtime.io.camera import CameraConfig
 from realtime.io.contact_sheet import ContactSheet
 from realtime.io.hands_file import HandsFileSink
-from realtime.io.outputs import OutputSet, prepare_folder
+from realtime.io.outputs import OutputSet, prepare_file, prepare_folder
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.io.sources import Source, SourceConfig, camera_available, open_source
 from realtime.mesh.smoothing import HandSmoother
@@ -171,6 +171,10 @@ class HandsPipeline:
             self._check_not_overwriting(spec)
             self._stack.enter_context(self.source)
             prepare_folder(config.output.folder)  # refused now, not after loading models
+            if config.calibrate_hand is not None:
+                prepare_file(config.calibrate_hand.path, "--calibrate-hand")
+            if config.output.save_texture is not None:
+                prepare_file(config.output.save_texture, "--save-texture")
             self._build(config, sinks)
         except BaseException:
             self._stack.close()

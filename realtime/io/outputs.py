@@ -33,9 +33,11 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-def prepare_folder(folder: Path) -> Path:
+def prepare_folder(folder: Path, what: str = "the output folder",
+                   option: str = "--output") -> Path:
     """Make ``folder`` (and its parents) and check that a file can be created in it;
-    :class:`OutputError` in one line otherwise (instead of a bare PermissionError)."""
+    :class:`OutputError` in one line otherwise (instead of a bare PermissionError at the
+    end of a run). ``what``/``option`` name it in the message."""
     folder = Path(folder)
     probe = folder / f".handmesh-write-test-{os.getpid()}"
     try:
@@ -44,9 +46,19 @@ def prepare_folder(folder: Path) -> Path:
         probe.unlink()
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        raise OutputError(f"cannot write to the output folder {folder} ({why}): choose "
-                          "another --output, or make it writable") from exc
+        raise OutputError(f"cannot write to {what} {folder} ({why}): choose another "
+                          f"{option}, or make it writable") from exc
     return folder
+
+
+def prepare_file(path: Path, option: str) -> Path:
+    """A file written at the end of a run (``option`` names it): its folder is writable and
+    it is not a folder, checked before the run instead of failing after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder: give a file name inside it")
+    prepare_folder(path.parent, "the folder of", option)
+    return path
 
 
 class OutputSet:
