@@ -368,12 +368,12 @@ def signal_cases(tmp: Path, previous: Path, quick: bool) -> list[dict]:
 
 
 def _summary(surface: str, cases: list[dict], baseline_mb: float) -> dict:
-    peak = max((c["peak_mb"] for c in cases), default=0.0)
+    worst = max(cases, key=lambda c: c["peak_mb"])
     out = {"surface": surface, "cases": len(cases),
            "crashes": sum(c["crash"] for c in cases),
            "hangs": sum(c["hang"] for c in cases),
-           "peak_growth_mb": round(max(0.0, peak - baseline_mb), 1),
-           "baseline_peak_mb": round(baseline_mb, 1)}
+           "peak_growth_mb": round(max(0.0, worst["peak_mb"] - baseline_mb), 1),
+           "peak_case": worst["case"], "baseline_peak_mb": round(baseline_mb, 1)}
     if "unclear" in cases[0]:
         out["unclear_errors"] = sum(c["unclear"] for c in cases)
     if "outputs_intact" in cases[0]:
