@@ -327,7 +327,8 @@ class HandsPipeline:
         if result is not None and result.error is not None:
             self.outputs.discard()  # the previous run's files stay, untouched
             raise result.error
-        return self._finish(result, interrupted, elapsed)
+        with interrupts.deferred():  # Ctrl-C/SIGTERM now: the files are finished first
+            return self._finish(result, interrupted, elapsed)
 
     def _finish(self, result: PipelineResult | None, interrupted: bool, elapsed: float) -> dict:
         config = self.config

@@ -557,3 +557,30 @@ def test_stream_record_stops_cleanly_on_sigterm(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "wrote" in stdout
+
+
+def test_signals_while_the_outputs_are_finished_are_deferred():
+    """Inside ``interrupts.deferred()`` (closing the video, writing stats.json, renaming) a
+    signal is recorded, not raised, so the files are finished; outside it raises like
+    Ctrl-C, and the exit code says which signal it was."""
+    from realtime.engine import interrupts
+
+    handlers = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    try:
+        interrupts.clear()
+        interrupts.install()
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, between bytecodes
+        assert interrupts.first() == signal.SIGTERM and interrupts.exit_code() == 143
+        interrupts.clear()
+        for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signum)
+                time.sleep(5)  # never finishes: the signal lands first
+            assert interrupts.exit_code() == code
+            interrupts.clear()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        interrupts.clear()

@@ -19,20 +19,34 @@ Standard library only: ``run_demo.py`` installs it before the heavy imports.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 #: The signals that end a run like Ctrl-C does.
 SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
 _seen: list[int] = []  # signal numbers, in arrival order
+_deferring: list[bool] = [False]
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     repeat = bool(_seen)
     _seen.append(signum)
-    if signum == signal.SIGTERM and repeat:
+    if _deferring[0] or (signum == signal.SIGTERM and repeat):
         return  # the run is already finishing: let it write its files
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Inside, a signal is only recorded (:func:`seen`), not raised: for closing and
+    renaming the outputs, which a KeyboardInterrupt halfway would leave unfinished."""
+    previous, _deferring[0] = _deferring[0], True
+    try:
+        yield
+    finally:
+        _deferring[0] = previous
 
 
 def install() -> None:
