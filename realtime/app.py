@@ -175,6 +175,8 @@ class HandsPipeline:
                 prepare_file(config.calibrate_hand.path, "--calibrate-hand")
             if config.output.save_texture is not None:
                 prepare_file(config.output.save_texture, "--save-texture")
+            if config.output.stats_json is not None:
+                prepare_file(config.output.stats_json, "--stats-json")
             self._build(config, sinks)
         except BaseException:
             self._stack.close()
