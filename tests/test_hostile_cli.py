@@ -322,7 +322,7 @@ def test_a_failed_run_leaves_the_previous_run_intact(previous_run, tmp_path):
     assert_consistent(out)
 
 
-@pytest.mark.parametrize("option", ["--calibrate-hand", "--save-texture"])
+@pytest.mark.parametrize("option", ["--calibrate-hand", "--save-texture", "--stats-json"])
 def test_unwritable_end_of_run_file_is_refused_before_the_run(capsys, tmp_path, option):
     """A file written at the end of the run (the hand profile, the texture) whose folder
     cannot be written is refused at the start, not after the whole session."""
@@ -584,3 +584,44 @@ def test_signals_while_the_outputs_are_finished_are_deferred():
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         interrupts.clear()
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux /proc)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if Path(os.readlink(fd)) == path.resolve():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_calibrate_stops_quietly_on_sigterm(tmp_path):
+    """``handmesh-calibrate intrinsics`` on a video (the sample: no board in it) stopped by
+    SIGTERM: "interrupted", exit 143, no traceback, no calibration file half-written."""
+    out = tmp_path / "cam.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "calibration", "intrinsics", "--camera",
+                             str(SAMPLE_VIDEO), "--out", str(out), "--headless"], cwd=REPO,
+                            env=env_for_subprocess(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not _has_open(proc.pid, SAMPLE_VIDEO):  # reading frames (450: a second or two)
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=HANG_GUARD_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists()
