@@ -142,9 +142,9 @@ CALIBRATIONS = {
     "malformed.yaml": (b"camera_matrix: [1, 2\n  foo: : bar\n\t- x", "not a valid OpenCV"),
     "random.yaml": (np.random.default_rng(0).bytes(4096), "binary data"),
     "random.xml": (b"<?xml version='1.0'?><opencv_storage><a>", "not a valid OpenCV"),
-    "wrong_matrix.yaml": (b"%YAML:1.0\n---\nimage_width: 640\nimage_height: 480\n"
-                          b"camera_matrix: !!opencv-matrix\n  rows: 3\n  cols: 3\n  dt: d\n"
-                          b"  data: [1.0, 2.0]\ndistortion_coefficients: [0]\n",
+    "wrong_matrix.yaml": ((b"%YAML:1.0\n---\nimage_width: 640\nimage_height: 480\n"
+                           b"camera_matrix: !!opencv-matrix\n  rows: 3\n  cols: 3\n  dt: d\n"
+                           b"  data: [1.0, 2.0]\ndistortion_coefficients: [0]\n"),
                           "not what OpenCV expects"),
     "notes.txt": (b"fx = 600\n", "unknown calibration format"),
     "huge_focal.json": (json.dumps(sample_calibration(camera_matrix=[
@@ -375,7 +375,9 @@ def _wrong_shape_model(path: Path, declare: bool) -> Path:
     def value(name, dims):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
-    ints = lambda *v: helper.make_tensor(f"c{v}", TensorProto.INT64, [len(v)], v)  # noqa: E731
+    def ints(*v):
+        return helper.make_tensor(f"c{v}", TensorProto.INT64, [len(v)], v)
+
     nodes = [
         helper.make_node("Identity", ["world"], ["vertices"]),
         helper.make_node("ReduceMean", ["world"], ["vertex_std"], keepdims=0),

@@ -243,9 +243,9 @@ def test_unreadable_image_in_a_folder_is_skipped_and_named(tmp_path: Path, caplo
     bad = tmp_path / "a2.jpg"
     bad.write_text("this is text, not a JPEG")
     cv2.imwrite(str(tmp_path / "a3.png"), _flat(3))
-    with caplog.at_level("WARNING", logger="realtime.io.sources"):
-        with open_source(SourceConfig(str(tmp_path))) as source:
-            frames = list(source)
+    with caplog.at_level("WARNING", logger="realtime.io.sources"), \
+            open_source(SourceConfig(str(tmp_path))) as source:
+        frames = list(source)
     assert [f.index for f in frames] == [0, 1]
     assert np.array_equal(frames[1].image, _flat(3))
     assert any("a2.jpg is not a readable image" in r.getMessage() for r in caplog.records)
