@@ -3,9 +3,9 @@
 Standard library only at import: the Ctrl-C and SIGTERM handler is installed before the
 seconds of imports behind the demo (MediaPipe, onnxruntime, Open3D), so a Ctrl-C during
 start-up is a quiet interruption (exit 130; SIGTERM: 143) too. After ``main()`` has flushed
-and closed every output, the process ends with ``os._exit``: the native runtimes (LiteRT/XNNPACK, MediaPipe's graph)
-can abort while their static objects are destroyed at interpreter exit, which would turn a
-clean exit or Ctrl-C into a crash code.
+and closed every output, the process ends with ``os._exit``: the native runtimes
+(LiteRT/XNNPACK, MediaPipe's graph) can abort while their static objects are destroyed at
+interpreter exit, which would turn a clean exit or Ctrl-C into a crash code.
 """
 
 from __future__ import annotations
