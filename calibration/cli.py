@@ -111,6 +111,9 @@ def cmd_intrinsics(a) -> int:
             print(f"{path.name}: {verdict}")
     else:
         cam = int(a.camera) if a.camera.isdigit() else a.camera
+        if isinstance(cam, int) and cam > 9999:  # OpenCV's own error: a multi-line overload list
+            raise CalibrationError(f"camera index {cam} is out of range (0-9999): pass a "
+                                   "camera index such as 0, or a video file")
         cap = cv2.VideoCapture(cam)
         if not cap.isOpened():
             raise CalibrationError(f"camera {a.camera} cannot be opened (busy, missing, or "

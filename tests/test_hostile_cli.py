@@ -627,3 +627,13 @@ def test_calibrate_stops_quietly_on_sigterm(tmp_path):
     assert proc.returncode == 143, err
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_calibrate_camera_index_out_of_range_is_one_line(capsys, tmp_path):
+    from calibration.cli import main as calibrate_main
+
+    assert calibrate_main(["intrinsics", "--camera", "99999999999", "--out",
+                           str(tmp_path / "cam.yaml"), "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: camera index 99999999999 is out of range")
+    assert len(err.strip().splitlines()) == 1
