@@ -637,3 +637,51 @@ def test_calibrate_camera_index_out_of_range_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("error: camera index 99999999999 is out of range")
     assert len(err.strip().splitlines()) == 1
+
+
+# -- what held before: kept ---------------------------------------------------------------------
+
+
+def _truncated_sample(d: Path) -> str:
+    data = SAMPLE_VIDEO.read_bytes()
+    return _write(d / "cut.mp4", data[: len(data) // 3])
+
+
+def _write(path: Path, data: bytes | str) -> str:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+@pytest.mark.parametrize("extra, words", [
+    (lambda d: ["--source", _write(d / "empty.mp4", b"")], ("cannot read video",)),
+    (lambda d: ["--source", _write(d / "text.jpg", "hello")], ("not a readable image",)),
+    (lambda d: ["--max-frames", "0"], ("--max-frames must be at least 1",)),
+    (lambda d: ["--source", "7"], ("camera 7 could not be opened",)),
+    (lambda d: ["--calib", _write(d / "c.json", "{ not json")], ("not a JSON calibration",)),
+    (lambda d: ["--hand-profile", _write(d / "p.json", "[1, 2")], ("p.json",)),
+    (lambda d: ["--publish", "tcp://0.0.0.0:47931"], ("refusing to publish unencrypted",)),
+    (lambda d: ["--publish", "nonsense"], ("not a ZeroMQ endpoint",)),
+    (lambda d: ["--regressor", str(_manifest(d, model=Path(_write(d / "junk.onnx",
+                                                                 b"\x08junk"))))],
+     ("not a loadable ONNX model",)),
+], ids=["0-byte-video", "text-named-jpg", "max-frames-0", "missing-camera", "malformed-json-calib",
+        "malformed-profile", "exposed-publish", "bad-url", "corrupt-onnx"])
+def test_what_held_still_holds(capsys, tmp_path, extra, words):
+    refused(capsys, sample_args(tmp_path / "out") + extra(tmp_path), *words)
+
+
+def test_busy_publish_port_is_one_line(capsys, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        refused(capsys, sample_args(tmp_path / "out", "--publish", f"tcp://127.0.0.1:{port}"),
+                str(port))
+
+
+def test_truncated_video_is_one_line(capsys, tmp_path):
+    """The sample cut to a third: its index (at the end) is gone, so it is refused clearly."""
+    refused(capsys, sample_args(tmp_path / "out", "--source", _truncated_sample(tmp_path)),
+            "cannot read video", "cut.mp4")
