@@ -197,8 +197,9 @@ class RegressorRunner:
         nodes = {n.name: n for n in [*self.session.get_inputs(), *self.session.get_outputs()]}
         for name, shape in want.items():
             node = nodes[name]
-            dims = list(node.shape or [])  # ints where fixed, names (or None) where not
-            if node.type != "tensor(float)" or len(dims) != 1 + len(shape) or any(
+            dims = list(node.shape or [])  # ints where fixed, names or None where not;
+            # [] when the model does not say (then only the probe below can tell)
+            if node.type != "tensor(float)" or (dims and len(dims) != 1 + len(shape)) or any(
                     isinstance(d, int) and d != w for d, w in zip(dims[1:], shape)):
                 raise RegressorError(
                     f"{model_path}: {name!r} is {node.type} {dims} in the model but its "
