@@ -13,6 +13,45 @@ from calibration.errors import CalibrationError
 from calibration.intrinsics import DEFAULT_HFOV_DEG, CameraIntrinsics, guess_intrinsics
 
 DIST_LENGTHS = (4, 5, 8, 12, 14)  # the distortion vector lengths OpenCV accepts
+#: Plausible focal lengths, as multiples of the image diagonal: 0.02 is a field of view of
+#: about 176 degrees (beyond a pinhole model), 20 about 3 degrees (a long telephoto).
+FOCAL_RANGE_DIAGONALS = (0.02, 20.0)
+#: Plausible pixel aspect ratios fx/fy (square pixels: 1; anamorphic lenses: up to 2).
+FOCAL_RATIO_RANGE = (0.25, 4.0)
+#: How far outside the image the principal point may lie, as a fraction of its size
+#: (calibrations put it near the centre; a crop can move it towards an edge).
+PRINCIPAL_POINT_MARGIN = 0.5
+#: Largest magnitude of a distortion coefficient (real lenses: k1 within +-1, a rational
+#: model's coefficients within some tens); beyond it a file is wrong, and undistortion
+#: would overflow.
+MAX_DISTORTION = 1000.0
+
+
+def check_plausible(intr: CameraIntrinsics) -> None:
+    """Refuse intrinsics no camera has (:class:`CalibrationError` naming the value and the
+    range): they would divide by ~0 or overflow downstream, or silently find no hands."""
+    w, h = intr.width, intr.height
+    diag = math.hypot(w, h)
+    lo, hi = (k * diag for k in FOCAL_RANGE_DIAGONALS)
+    for name, f in (("fx", intr.fx), ("fy", intr.fy)):
+        if not lo <= f <= hi:
+            raise CalibrationError(
+                f"implausible focal length {name}={f:.6g} px for a {w}x{h} image: expected "
+                f"{lo:.0f}-{hi:.0f} px ({FOCAL_RANGE_DIAGONALS[0]:g}-"
+                f"{FOCAL_RANGE_DIAGONALS[1]:g} x the image diagonal); recalibrate, or check "
+                "the file's image_width/image_height")
+    ratio = intr.fx / intr.fy
+    if not FOCAL_RATIO_RANGE[0] <= ratio <= FOCAL_RATIO_RANGE[1]:
+        raise CalibrationError(
+            f"implausible focal lengths fx={intr.fx:.6g}, fy={intr.fy:.6g} px: their ratio "
+            f"{ratio:.3g} is outside {FOCAL_RATIO_RANGE[0]:g}-{FOCAL_RATIO_RANGE[1]:g}; "
+            "recalibrate the camera")
+    m = PRINCIPAL_POINT_MARGIN
+    if not (-m * w <= intr.cx <= (1 + m) * w and -m * h <= intr.cy <= (1 + m) * h):
+        raise CalibrationError(
+            f"implausible principal point ({intr.cx:.6g}, {intr.cy:.6g}) px for a {w}x{h} "
+            "image: it lies far outside the image; recalibrate, or check the file's "
+            "image_width/image_height")
 
 
 def _now() -> str:
@@ -42,7 +81,13 @@ class Camera:
                                    f"values, got {len(dist)}")
         if not np.all(np.isfinite(dist)):
             raise CalibrationError(f"distortion_coefficients contain NaN or inf: {dist}")
+        if np.abs(dist).max(initial=0.0) > MAX_DISTORTION:
+            raise CalibrationError(
+                f"distortion_coefficients {np.array2string(dist, precision=3)}: a coefficient "
+                f"beyond +-{MAX_DISTORTION:g} is no real lens; recalibrate the camera")
         object.__setattr__(self, "dist", dist)
+        if not self.intrinsics.estimated:  # a guess is ours, made from bounded numbers
+            check_plausible(self.intrinsics)
 
     @classmethod
     def guess(cls, width: int, height: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> "Camera":

@@ -77,8 +77,11 @@ def calibration_from_dict(data: dict, where: str = "calibration") -> Camera:
         intr = CameraIntrinsics.from_matrix(K, int(width), int(height))
     except CalibrationError as exc:
         raise CalibrationError(f"{where}: field 'camera_matrix': {exc}") from exc
-    return Camera(intr, dist, str(data.get("camera_name", "camera")),
-                             str(data.get("calibration_time", "")), rms)
+    try:  # plausible focal lengths, principal point and distortion (Camera checks them)
+        return Camera(intr, dist, str(data.get("camera_name", "camera")),
+                      str(data.get("calibration_time", "")), rms)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{where}: {exc}") from exc
 
 
 def save_calibration(path: str | Path, calib: Camera) -> Path:
@@ -109,15 +112,30 @@ def save_calibration(path: str | Path, calib: Camera) -> Path:
     return path
 
 
-def _read_yaml(path: Path) -> dict:
+#: Calibration files are a few kB; anything much larger is not one (and is not read).
+MAX_CALIBRATION_BYTES = 1 << 20
+_OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
+_HOW = "write one with `handmesh-calibrate intrinsics`"
+
+
+def _read_opencv(path: Path, text: str) -> dict:
+    """The fields of an OpenCV YAML/XML file: read from ``path`` when its suffix names the
+    format, else from ``text`` (which then starts with ``%YAML`` or ``<``). cv2.FileStorage
+    raises cv2.error, or a SystemError wrapping it, on anything malformed: both become one
+    CalibrationError."""
     import cv2
 
+    where = str(path)
     try:
-        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise CalibrationError(f"{path}: not an OpenCV YAML/XML file ({exc})") from exc
+        if path.suffix.lower() in _OPENCV_SUFFIXES:
+            fs = cv2.FileStorage(where, cv2.FILE_STORAGE_READ)
+        else:
+            fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except Exception as exc:  # noqa: BLE001 - cv2.error, or SystemError around it
+        raise CalibrationError(f"{where}: not a valid OpenCV YAML/XML calibration file "
+                               f"({_first_line(exc)}); {_HOW}") from exc
     if not fs.isOpened():
-        raise CalibrationError(f"{path}: cannot be opened as an OpenCV YAML/XML file")
+        raise CalibrationError(f"{where}: cannot be opened as an OpenCV YAML/XML file; {_HOW}")
     try:
         out: dict = {}
         for name in ("camera_name", "calibration_time"):
@@ -127,28 +145,67 @@ def _read_yaml(path: Path) -> dict:
         for name in ("image_width", "image_height", "avg_reprojection_error"):
             node = fs.getNode(name)
             if not node.empty():
-                out[name] = node.real()
+                out[name] = node.string() if node.isString() else node.real()
         for name in ("camera_matrix", "distortion_coefficients"):
             node = fs.getNode(name)
             if not node.empty():
                 mat = node.mat()
                 out[name] = None if mat is None else np.asarray(mat, dtype=np.float64)
         return out
+    except Exception as exc:  # noqa: BLE001 - a node of the wrong kind raises in cv2
+        raise CalibrationError(f"{where}: a field is not what OpenCV expects "
+                               f"({_first_line(exc)}); {_HOW}") from exc
     finally:
         fs.release()
 
 
+def _first_line(exc: BaseException) -> str:
+    """A library's message on one line: OpenCV's span several (file, line, function)."""
+    if isinstance(exc, SystemError) and (exc.__cause__ or exc.__context__):
+        exc = exc.__cause__ or exc.__context__  # cv2 wraps its cv2.error so
+    text = " ".join(str(getattr(exc, "err", None) or exc).split())  # cv2.error: .err
+    return text[:200] if text else type(exc).__name__
+
+
 def load_calibration(path: str | Path) -> Camera:
-    """Read and validate a calibration file (``.yaml``/``.yml``/``.xml`` or ``.json``)."""
+    """Read and validate a calibration file (``.yaml``/``.yml``/``.xml`` or ``.json``).
+
+    The format is the suffix's, or for another suffix the content's (a JSON object, an
+    OpenCV ``%YAML`` or XML file). Every failure is one :class:`CalibrationError` line: a
+    missing, unreadable, empty, binary, oversized or malformed file, a missing field or
+    implausible intrinsics.
+    """
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file not found: {path}; make one with "
                                "`handmesh-calibrate intrinsics --camera 0 --out FILE`")
-    if path.suffix.lower() == ".json":
+    try:
+        size = path.stat().st_size
+        if size > MAX_CALIBRATION_BYTES:
+            raise CalibrationError(f"{path}: {size} bytes is far too large for a calibration "
+                                   f"file (at most {MAX_CALIBRATION_BYTES} bytes); wrong file?")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot be read ({exc.strerror}); check its "
+                               "permissions") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CalibrationError(f"{path}: not a calibration file (binary data, not text); "
+                               f"{_HOW}") from exc
+    if not text.strip():
+        raise CalibrationError(f"{path}: the file is empty; {_HOW}")
+    suffix, head = path.suffix.lower(), text.lstrip()[:64]
+    if suffix == ".json" or (suffix not in _OPENCV_SUFFIXES and head.startswith("{")):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CalibrationError(f"{path}: not a JSON calibration file ({exc})") from exc
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise CalibrationError(f"{path}: not a JSON calibration file "
+                                   f"({_first_line(exc)})") from exc
+    elif suffix in _OPENCV_SUFFIXES or head.startswith(("%YAML", "<?xml", "<opencv_storage")):
+        data = _read_opencv(path, text)
     else:
-        data = _read_yaml(path)
+        raise CalibrationError(f"{path}: unknown calibration format {suffix or '(no suffix)'!r}"
+                               " and not JSON or OpenCV YAML/XML inside; pass the .yaml or "
+                               ".json file written by `handmesh-calibrate intrinsics`")
     return calibration_from_dict(data, str(path))

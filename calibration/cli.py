@@ -12,8 +12,10 @@ make hand profiles.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -109,6 +111,9 @@ def cmd_intrinsics(a) -> int:
             print(f"{path.name}: {verdict}")
     else:
         cam = int(a.camera) if a.camera.isdigit() else a.camera
+        if isinstance(cam, int) and cam > 9999:  # OpenCV's own error: a multi-line overload list
+            raise CalibrationError(f"camera index {cam} is out of range (0-9999): pass a "
+                                   "camera index such as 0, or a video file")
         cap = cv2.VideoCapture(cam)
         if not cap.isOpened():
             raise CalibrationError(f"camera {a.camera} cannot be opened (busy, missing, or "
@@ -248,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--out", type=Path, required=True)
     h.add_argument("--name", default="user")
     h.add_argument("--hand-length-mm", type=float, default=None)
+    with contextlib.suppress(ValueError):  # (only the main thread may set a handler)
+        signal.signal(signal.SIGTERM, _on_sigterm)  # like Ctrl-C: a quiet stop
     a = p.parse_args(argv)
     try:
         return {"board": cmd_board, "intrinsics": cmd_intrinsics, "extrinsics": cmd_extrinsics,
@@ -255,3 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     except CalibrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 128 + (_signals[0] if _signals else signal.SIGINT)  # 130 Ctrl-C, 143 SIGTERM
+
+
+_signals: list[int] = []
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGTERM (a process manager) ends a command as Ctrl-C does (``calibration`` does not
+    import ``realtime``, whose ``engine.interrupts`` the other commands use)."""
+    _signals.append(signum)
+    raise KeyboardInterrupt

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from calibration.camera import Camera
 from models.hand_model import HandModel
+from realtime.engine import interrupts
 from realtime.engine.pipeline import Pipeline, PipelineConfig, PipelineResult, Sink
 from realtime.engine.stages import SmoothStage
 from realtime.engine.stats import LatencyRecorder
@@ -34,6 +35,7 @@ from realtime.errors import RealtimeError
 from realtime.io.camera import CameraConfig
 from realtime.io.contact_sheet import ContactSheet
 from realtime.io.hands_file import HandsFileSink
+from realtime.io.outputs import OutputSet, prepare_file, prepare_folder
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.io.sources import Source, SourceConfig, camera_available, open_source
 from realtime.mesh.smoothing import HandSmoother
@@ -159,13 +161,22 @@ class HandsPipeline:
         source_config = replace(config.source, spec=spec,
                                 camera=_one_camera(config.source.camera, config.mesher.camera))
         out = config.output.folder
+        # stats.json last: renamed into place after the files it describes
         self.paths = {"video": out / "overlay.mp4", "hands": out / "hands.jsonl",
-                      "stats": out / "stats.json", "contact_sheet": out / "contact_sheet.png"}
+                      "contact_sheet": out / "contact_sheet.png", "stats": out / "stats.json"}
+        self.outputs = OutputSet(self.paths)
         self._stack = contextlib.ExitStack()
         try:
             self.source: Source = open_source(source_config)
             self._check_not_overwriting(spec)
             self._stack.enter_context(self.source)
+            prepare_folder(config.output.folder)  # refused now, not after loading models
+            if config.calibrate_hand is not None:
+                prepare_file(config.calibrate_hand.path, "--calibrate-hand")
+            if config.output.save_texture is not None:
+                prepare_file(config.output.save_texture, "--save-texture")
+            if config.output.stats_json is not None:
+                prepare_file(config.output.stats_json, "--stats-json")
             self._build(config, sinks)
         except BaseException:
             self._stack.close()
@@ -245,17 +256,22 @@ class HandsPipeline:
         return list(self.mesher.stages)
 
     def _outputs(self, out: OutputConfig) -> None:
-        """The hands file (record thread), the overlay video and contact sheet (render)."""
-        out.folder.mkdir(parents=True, exist_ok=True)
+        """The hands file (record thread), the overlay video and contact sheet (render).
+
+        Each is written under a partial name and renamed into place when the run ends
+        (:mod:`realtime.io.outputs`): a run that fails leaves the previous run's files.
+        """
+        self._stack.callback(self.outputs.discard)  # unless committed by then
         self.recorder = LatencyRecorder()
-        self.hands_sink = HandsFileSink(self.paths["hands"], out.vertices)
+        self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices)
         hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
         self.contact_sheet = ContactSheet()
         overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
                           if self.source.provides_hands else out.overlay)
         self.faces_for = {side: self.model.faces_for(side) for side in SIDES}
         self.overlay = OverlaySink(self.faces_for, overlay_config,
-                                   self.paths["video"] if out.video else None, self.source.fps,
+                                   self.outputs.partial("video") if out.video else None,
+                                   self.source.fps,
                                    hud, contact_sheet=self.contact_sheet)
 
     def _publishers(self, config: PublisherConfig | None) -> list[Sink]:
@@ -297,8 +313,6 @@ class HandsPipeline:
         kept, and the statistics say ``"interrupted": true``. A stage's exception is raised
         after the outputs are closed.
         """
-        from realtime.engine import interrupts
-
         if self._ran:
             raise RealtimeError("a built pipeline runs once: call build_pipeline() again")
         self._ran = True
@@ -308,13 +322,15 @@ class HandsPipeline:
             if interrupts.seen():  # a Ctrl-C during start-up that a library swallowed
                 raise KeyboardInterrupt
             result = self.pipeline.run(on_poll=on_poll, poll_s=poll_s)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (realtime.engine.interrupts)
             interrupted = True
         elapsed = time.perf_counter() - t_start
         self.result = result  # the engine's view: frames in/out, why it ended, its stats
         if result is not None and result.error is not None:
+            self.outputs.discard()  # the previous run's files stay, untouched
             raise result.error
-        return self._finish(result, interrupted, elapsed)
+        with interrupts.deferred():  # Ctrl-C/SIGTERM now: the files are finished first
+            return self._finish(result, interrupted, elapsed)
 
     def _finish(self, result: PipelineResult | None, interrupted: bool, elapsed: float) -> dict:
         config = self.config
@@ -336,7 +352,8 @@ class HandsPipeline:
             for path in fuser.save(config.output.save_texture, load_uv_layout()):
                 self.notes.append(f"texture written to {path}")
         snapshot = self.recorder.snapshot()
-        sheet_written = self.contact_sheet.save(self.paths["contact_sheet"])
+        sheet_written = self.contact_sheet.save(self.outputs.partial("contact_sheet"))
+        video_written = config.output.video and self.overlay.frames_written > 0
         sink = self.hands_sink
         intr = self.camera.intrinsics
         stats = {
@@ -356,9 +373,10 @@ class HandsPipeline:
             "hand_model": self.model.data.name,
             "hands_from": self.estimated_by,
             "interrupted": interrupted,
+            "signal": interrupts.name(interrupts.first()) if interrupted else None,
             "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
             "outputs": {"hands": str(self.paths["hands"]),
-                        "video": str(self.paths["video"]) if config.output.video else None,
+                        "video": str(self.paths["video"]) if video_written else None,
                         "contact_sheet": str(self.paths["contact_sheet"])
                         if sheet_written else None},
         }
@@ -368,7 +386,9 @@ class HandsPipeline:
                                "truncated_line": replay.truncated_line,
                                "skipped_hands": replay.skipped_hands,
                                "skipped_gaps": replay.skipped_gaps}
-        self.paths["stats"].write_text(json.dumps(stats, indent=2) + "\n")
+        self.outputs.partial("stats").write_text(json.dumps(stats, indent=2) + "\n")
+        self.outputs.commit(["hands", "stats"] + ["video"] * video_written
+                            + ["contact_sheet"] * sheet_written)
         if config.output.stats_json is not None:
             self.recorder.to_json(config.output.stats_json)
         return stats

@@ -16,6 +16,7 @@ import pytest
 
 from realtime.cli.demo import main
 from realtime.io.hands_file import read_hands
+from realtime.io.outputs import partial_path
 from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,8 +121,10 @@ def test_ctrl_c_keeps_everything_written(tmp_path):
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     hands = tmp_path / "hands.jsonl"
+    partial = partial_path(hands)  # written there until the run ends (realtime.io.outputs)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not hands.exists() or hands.stat().st_size < 20000):
+    while time.monotonic() < deadline and (not partial.exists()
+                                           or partial.stat().st_size < 20000):
         time.sleep(0.2)
     assert proc.poll() is None, "the demo ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)

@@ -237,15 +237,38 @@ def test_empty_folder(tmp_path: Path) -> None:
         open_source(SourceConfig(str(tmp_path))).open()
 
 
-def test_unreadable_image_raises_when_read(tmp_path: Path) -> None:
+def test_unreadable_image_in_a_folder_is_skipped_and_named(tmp_path: Path, caplog) -> None:
+    """One bad file among good images costs that file only (it used to end the run)."""
     cv2.imwrite(str(tmp_path / "a1.png"), _flat(1))
     bad = tmp_path / "a2.jpg"
     bad.write_text("this is text, not a JPEG")
-    with open_source(SourceConfig(str(tmp_path))) as source:
-        assert source.read() is not None
-        with pytest.raises(SourceError, match="is not a readable image") as info:
-            source.read()
-    assert "a2.jpg" in str(info.value)
+    cv2.imwrite(str(tmp_path / "a3.png"), _flat(3))
+    with caplog.at_level("WARNING", logger="realtime.io.sources"), \
+            open_source(SourceConfig(str(tmp_path))) as source:
+        frames = list(source)
+    assert [f.index for f in frames] == [0, 1]
+    assert np.array_equal(frames[1].image, _flat(3))
+    assert any("a2.jpg is not a readable image" in r.getMessage() for r in caplog.records)
+
+
+def test_image_size_limits(tmp_path: Path) -> None:
+    """Too small refused; too large refused from the header (never decoded), except JPEGs,
+    which are decoded at 1/2, 1/4 or 1/8 scale; the longer side ends at most MAX_IMAGE_SIDE."""
+    from realtime.io.sources import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, load_image
+
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((MIN_IMAGE_SIDE - 1, 64, 3), np.uint8))
+    with pytest.raises(SourceError, match="too small"):
+        load_image(small)
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.zeros((MAX_IMAGE_SIDE + 1, MAX_IMAGE_SIDE + 1), np.uint8))
+    with pytest.raises(SourceError, match="over the limit"):
+        load_image(big)
+    wide = tmp_path / "wide.jpg"
+    cv2.imwrite(str(wide), np.full((1000, 3 * MAX_IMAGE_SIDE), 50, np.uint8))
+    image = load_image(wide)
+    assert MAX_IMAGE_SIDE / 2 <= image.shape[1] <= MAX_IMAGE_SIDE and image.shape[2] == 3
+    assert abs(image.shape[0] / image.shape[1] - 1000 / (3 * MAX_IMAGE_SIDE)) < 0.01
 
 
 def test_single_unreadable_image(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Arguments become an :class:`~realtime.app.AppConfig`; :func:`~realtime.build_pipeline`
 builds the run; this module adds only what belongs to a terminal and a screen: the video
 window, the 3D viewer, the once-a-second statistics, the printed lines and the exit code
-(0 done, 1 a stage failed, 2 bad input, 130 interrupted).
+(0 done, 1 a stage failed, 2 bad input, 130 interrupted by Ctrl-C, 143 stopped by SIGTERM;
+after either signal every output is finished and written, as at the end of the input).
 """
 
 from __future__ import annotations
@@ -303,32 +304,44 @@ def _window_poller(built: HandsPipeline):
     return poll
 
 
+#: What each output is, for the final line (only those the run wrote are listed).
+OUTPUT_NOTES = {"video": "(video with meshes)", "contact_sheet": "(12 frames)",
+                "hands": "(one record per hand per frame)"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the process exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Entry point: returns the process exit code (0 ok, 1 a stage failed, 2 bad input,
+    130 Ctrl-C, 143 SIGTERM)."""
     interrupts.install()
     try:
         options = parse_args(argv)
         stats = run(options)
+        signum = interrupts.first()
     except (RealtimeError, CalibrationError, ModelError, ValueError) as exc:
         if interrupts.seen():  # e.g. "mediapipe is not installed": Ctrl-C broke the import
             print("interrupted", file=sys.stderr)
-            return 130
-        print(f"error: {exc}", file=sys.stderr)
+            return interrupts.exit_code()
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a stage's unexpected failure, said in one line
         if interrupts.seen():
             print("interrupted", file=sys.stderr)
-            return 130
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return interrupts.exit_code()
+        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_code()
     finally:
         interrupts.clear()  # this run has answered for it
     print(f"{stats['frames']} frames, hands in {stats['frames_with_hands']} "
           f"({100 * stats['hand_rate']:.0f}%), {stats['fps']} FPS")
-    out = options.app.output.folder
-    print(f"results in {out}/: overlay.mp4 (video with meshes), contact_sheet.png (12 frames), "
-          f"hands.jsonl (one record per hand per frame), stats.json")
-    return 130 if stats["interrupted"] else 0
+    written = [f"{Path(stats['outputs'][key]).name} {note}"
+               for key, note in OUTPUT_NOTES.items() if stats["outputs"].get(key)]
+    print(f"results in {options.app.output.folder}/: {', '.join(written + ['stats.json'])}")
+    return interrupts.exit_code(signum) if stats["interrupted"] else 0
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a library's message may span several)."""
+    return " ".join(str(exc).split())

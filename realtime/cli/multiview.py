@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                         "every 5 s by default); always at exit")
     f.add_argument("--no-fit", action="store_true",
                    help="keypoints only: skip the mesh fit in the world frame")
+    from realtime.engine import interrupts
+
+    interrupts.install()  # SIGTERM ends a node like Ctrl-C (the fuse node saves its profile)
     a = p.parse_args(argv)
     logging.basicConfig(level="WARNING")
     try:
@@ -167,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return interrupts.exit_code()
 
 
 def entry() -> None:

@@ -72,8 +72,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done (Ctrl-C or SIGTERM ends listen/record/replay normally, the
+    recording flushed), 2 bad input, 130/143 when a signal lands before the work began."""
+    from realtime.engine import interrupts
+
+    interrupts.install()  # SIGTERM stops a recording like Ctrl-C: flushed, not cut off
     a = parser().parse_args(argv)
-    return {"listen": listen, "record": record, "replay": replay, "keys": keys}[a.command](a)
+    try:
+        return {"listen": listen, "record": record, "replay": replay, "keys": keys}[a.command](a)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return interrupts.exit_code()
 
 
 def listen(a: argparse.Namespace) -> int:

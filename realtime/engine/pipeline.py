@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from realtime.engine import interrupts
 from realtime.engine.mailbox import Closed, make_channel
 from realtime.engine.stats import LatencyRecorder
 from realtime.types import Frame, Packet
@@ -329,7 +330,8 @@ class Pipeline:
         try:
             self.wait(poll_s=poll_s, on_poll=on_poll)
         finally:
-            self.close_sinks()
+            with interrupts.deferred():  # a signal now must not leave a video unfinished
+                self.close_sinks()
             self._result.stats = self.recorder.snapshot()
         return self._result
 

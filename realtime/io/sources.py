@@ -53,6 +53,22 @@ CAMERA_FIRST_FRAME_TIMEOUT_S: float = 2.0
 """A camera that delivers no first frame within this time is reported as unusable."""
 CAMERA_MAX_FAILED_READS: int = 5
 """Consecutive failed grabs after which a running camera counts as lost (unplugged)."""
+MAX_CAMERA_INDEX: int = 9999
+"""Largest camera index tried (OpenCV's indices are small; 200+ pick a backend, e.g. 200+n
+V4L2); a larger one is a typo, refused before OpenCV sees it."""
+MIN_IMAGE_SIDE: int = 32
+"""Images narrower or lower than this (pixels) hold no detectable hand: refused."""
+MAX_IMAGE_SIDE: int = 4096
+"""Images are scaled down so that their longer side is at most this (pixels); keypoints
+and intrinsics are then those of the scaled image."""
+MAX_IMAGE_PIXELS: int = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+"""Largest image (width x height) decoded at full size, checked on the file's header
+before decoding (16.8 MP, 50 MB decoded); larger ones are refused, except JPEGs."""
+MAX_JPEG_SIDE: int = 8 * MAX_IMAGE_SIDE
+"""JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight from the file, never at full size,
+so they may be up to 8 x :data:`MAX_IMAGE_SIDE` on a side."""
+MAX_IMAGE_FILE_BYTES: int = 64 * 1024 * 1024
+"""Image files larger than this are refused unread."""
 
 _CAMERA_HINT = (
     "Check the cable/permissions, try another index with --source 1, "
@@ -166,6 +182,11 @@ class Source(ABC):
         self._cameras = CameraResolver(self.config.camera, self._default_camera())
         self._open()
         self._is_open = True
+        if self._size is not None and min(self._size) < MIN_IMAGE_SIDE:
+            self.close()  # a 1x1 video: nothing to find, and no encoder takes it
+            raise SourceError(f"{self.name}: frames of {self._size[0]}x{self._size[1]} pixels "
+                              f"are too small for a hand (at least {MIN_IMAGE_SIDE}x"
+                              f"{MIN_IMAGE_SIDE})")
 
     def read(self) -> Frame | None:
         """The next frame, or None at the end of a file or folder (never for a camera)."""
@@ -332,7 +353,13 @@ def _open_capture(target: int | str) -> cv2.VideoCapture:
 
 def _camera_target(spec: str) -> int | str:
     spec = spec.strip()
-    return int(spec) if spec.isdigit() else spec
+    if not spec.isdigit():
+        return spec
+    if int(spec) > MAX_CAMERA_INDEX:
+        raise SourceError(f"camera index {spec} is out of range (0-{MAX_CAMERA_INDEX}): "
+                          "pass a camera index such as 0, a device path such as /dev/video0, "
+                          "or a video file")
+    return int(spec)
 
 
 class CameraSource(Source):
@@ -525,9 +552,13 @@ class ImageFolderSource(Source):
 
     def _open(self) -> None:
         if self.path.is_dir():
-            files = [p for p in self.path.iterdir()
-                     if p.is_file() and not p.name.startswith(".")
-                     and p.suffix.lower() in IMAGE_EXTENSIONS]
+            try:
+                files = [p for p in self.path.iterdir()
+                         if p.is_file() and not p.name.startswith(".")
+                         and p.suffix.lower() in IMAGE_EXTENSIONS]
+            except OSError as exc:
+                raise SourceError(f"cannot list the folder {self.path} ({exc.strerror}): "
+                                  "check its permissions") from exc
             if not files:
                 raise SourceError(f"no images in folder {self.path} "
                                   f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
@@ -539,34 +570,112 @@ class ImageFolderSource(Source):
         self._files = files
         self._position = 0
         self._fps = float(self.config.fps) if self.config.fps is not None else DEFAULT_FOLDER_FPS
-        self._pending = self._load(files[0])  # read now so that size is known after open
+        # the first readable image now, so that size is known after open; unreadable ones
+        # before it are skipped like later ones, and a folder of none is refused
+        first_error: SourceError | None = None
+        while self._position < len(files):
+            try:
+                self._pending = load_image(files[self._position])
+                break
+            except SourceError as exc:
+                if len(files) == 1:
+                    raise
+                first_error = first_error or exc
+                logger.warning("skipping an image: %s", exc)
+                self._position += 1
+        else:
+            raise SourceError(f"no readable image in folder {self.path} ({len(files)} "
+                              f"skipped; the first: {first_error})")
         self._size = (int(self._pending.shape[1]), int(self._pending.shape[0]))
 
-    @staticmethod
-    def _load(path: Path) -> np.ndarray:
-        # imdecode(fromfile) rather than imread: imread fails on non-ASCII paths on Windows.
-        try:
-            data = np.fromfile(str(path), dtype=np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        except (OSError, cv2.error):
-            image = None
-        if image is None:
-            raise SourceError(f"{path} is not a readable image (corrupt, empty or not an "
-                              f"image despite its extension); remove or replace it")
-        return image
-
     def _read_image(self) -> tuple[np.ndarray, float] | None:
-        if self._position >= len(self._files):
-            return None
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-        else:
-            image = self._load(self._files[self._position])
+        image, self._pending = self._pending, None
+        while image is None:
+            if self._position >= len(self._files):
+                return None
+            try:
+                image = load_image(self._files[self._position])
+            except SourceError as exc:  # one bad file in a folder: say which, go on
+                logger.warning("skipping an image: %s", exc)
+                self._position += 1
         self._position += 1
         return image, self._next_index / self.fps
 
     def _close(self) -> None:
         self._pending = None
+
+
+def image_header_size(path: Path) -> tuple[str, int, int] | None:
+    """``(format, width, height)`` from an image file's header, nothing decoded (Pillow
+    reads headers lazily); None when Pillow does not know the file."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: we check
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as im:
+                return str(im.format or ""), int(im.size[0]), int(im.size[1])
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def load_image(path: Path) -> np.ndarray:
+    """An image file -> BGR, within the size limits; :class:`SourceError` naming the file
+    and the problem otherwise.
+
+    Checked before decoding, on the file size and the header: at most
+    :data:`MAX_IMAGE_FILE_BYTES`, at least :data:`MIN_IMAGE_SIDE` a side, at most
+    :data:`MAX_IMAGE_PIXELS` (JPEGs: :data:`MAX_JPEG_SIDE` a side, decoded at a reduced
+    scale). Returned with its longer side at most :data:`MAX_IMAGE_SIDE`.
+    """
+    try:
+        nbytes = path.stat().st_size
+    except OSError as exc:
+        raise SourceError(f"{path} cannot be read ({exc.strerror}); check its permissions"
+                          ) from exc
+    if nbytes > MAX_IMAGE_FILE_BYTES:
+        raise SourceError(f"{path} is {nbytes / 2**20:.0f} MB, over the "
+                          f"{MAX_IMAGE_FILE_BYTES // 2**20} MB limit for an image")
+    flags = cv2.IMREAD_COLOR
+    header = image_header_size(path)
+    if header is not None:
+        kind, w, h = header
+        if min(w, h) < MIN_IMAGE_SIDE:
+            raise SourceError(f"{path} is {w}x{h} pixels, too small for a hand (at least "
+                              f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
+        jpeg = kind == "JPEG"
+        if (max(w, h) > MAX_JPEG_SIDE) if jpeg else (w * h > MAX_IMAGE_PIXELS):
+            limit = (f"{MAX_JPEG_SIDE} pixels a side for a JPEG" if jpeg else
+                     f"{MAX_IMAGE_PIXELS / 1e6:.1f} megapixels (JPEGs: {MAX_JPEG_SIDE} a side)")
+            raise SourceError(f"{path} is {w}x{h} pixels, over the limit of {limit}: scale "
+                              f"it down to at most {MAX_IMAGE_SIDE} pixels a side")
+        if jpeg and max(w, h) > MAX_IMAGE_SIDE:
+            scale = next(s for s in (2, 4, 8) if max(w, h) <= s * MAX_IMAGE_SIDE or s == 8)
+            flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                     8: cv2.IMREAD_REDUCED_COLOR_8}[scale]
+    # imdecode(fromfile) rather than imread: imread fails on non-ASCII paths on Windows.
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+        image = cv2.imdecode(data, flags) if data.size else None
+    except (OSError, cv2.error, MemoryError):
+        image = None
+    if image is None:
+        raise SourceError(f"{path} is not a readable image (corrupt, empty or not an "
+                          f"image despite its extension); remove or replace it")
+    h, w = image.shape[:2]
+    if min(w, h) < MIN_IMAGE_SIDE:  # a format Pillow does not read
+        raise SourceError(f"{path} is {w}x{h} pixels, too small for a hand (at least "
+                          f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
+    if max(w, h) > MAX_IMAGE_SIDE:
+        f = MAX_IMAGE_SIDE / max(w, h)
+        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))),
+                           interpolation=cv2.INTER_AREA)
+    return image
 
 
 def open_source(config: SourceConfig) -> Source:

@@ -33,6 +33,7 @@ PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExec
 _INPUTS = ("world", "image", "handedness")
 _OUTPUTS = ("vertices", "vertex_std", "joints", "pose6d", "shape")
 MAX_WORLD_M = 0.5  # a MediaPipe world landmark farther than this from the hand is garbage
+MAX_MANIFEST_BYTES = 4 << 20  # a manifest is a few kB of JSON; anything larger is not one
 
 
 class RegressorError(RealtimeError):
@@ -62,9 +63,19 @@ def load_manifest(path: Path) -> dict:
     if not path.is_file():
         raise RegressorError(f"regressor manifest not found: {path}. Train and export one with "
                              "`python -m models.training.train`, or pass --regressor MANIFEST.json")
+    if path.suffix.lower() == ".onnx":
+        raise RegressorError(f"{path} is the ONNX model itself: pass its manifest, the .json "
+                             f"beside it (e.g. --regressor {path.with_suffix('.json')}), which "
+                             "says what the model expects")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise RegressorError(f"{path} is {path.stat().st_size} bytes, too large for a "
+                                 "regressor manifest (a few kB of JSON): wrong file?")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RegressorError(f"{path} is not a JSON manifest (binary data): pass the "
+                             "manifest .json of a regressor") from exc
+    except (OSError, json.JSONDecodeError, RecursionError) as exc:
         raise RegressorError(f"{path} is not a JSON manifest ({exc})") from exc
     if not isinstance(manifest, dict):
         raise RegressorError(f"{path}: a manifest must be a JSON object")
@@ -85,7 +96,36 @@ def load_manifest(path: Path) -> dict:
     for name in _OUTPUTS:
         if name not in manifest["outputs"]:
             raise RegressorError(f"{path}: manifest outputs lack {name!r}")
+    for group, names in (("inputs", _INPUTS), ("outputs", _OUTPUTS)):
+        for name in names:
+            _declared_shape(manifest, group, name, path)
+    if isinstance(manifest["vertex_count"], bool) or manifest["vertex_count"] < 1:
+        raise RegressorError(f"{path}: manifest field 'vertex_count' must be a positive "
+                             f"integer, got {manifest['vertex_count']!r}")
     return manifest
+
+
+def _declared_shape(manifest: dict, group: str, name: str, path: Path) -> tuple:
+    """``manifest[group][name]["shape"]``: ``["batch", positive ints...]``, float32."""
+    entry = manifest[group][name]
+    shape = entry.get("shape") if isinstance(entry, dict) else None
+    if (not isinstance(shape, list) or len(shape) < 2 or not isinstance(shape[0], str)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                       for d in shape[1:])):
+        raise RegressorError(f"{path}: manifest {group} {name!r} needs a shape [\"batch\", "
+                             f"sizes...] of positive integers, got {shape!r}")
+    if entry.get("dtype", "float32") != "float32":
+        raise RegressorError(f"{path}: manifest {group} {name!r} has dtype "
+                             f"{entry.get('dtype')!r}; the runtime feeds and reads float32")
+    return tuple(shape[1:])
+
+
+def expected_shapes(model: HandModel) -> dict[str, tuple[int, ...]]:
+    """Each input's and output's shape after the batch dimension, for ``model``."""
+    v = model.num_vertices
+    return {"world": (21, 3), "image": (21, 3), "handedness": (1,),
+            "vertices": (v, 3), "vertex_std": (v,), "joints": (21, 3),
+            "pose6d": (model.num_joints, 6), "shape": (model.num_shape,)}
 
 
 class RegressorRunner:
@@ -135,8 +175,50 @@ class RegressorRunner:
         if set(names_in) != set(_INPUTS) or not set(_OUTPUTS) <= set(names_out):
             raise RegressorError(f"{model_path} has inputs {names_in} and outputs {names_out}; "
                                  f"expected inputs {list(_INPUTS)} and outputs {list(_OUTPUTS)}")
+        self._check_shapes(model, manifest, model_path)
         self.provider = self.session.get_providers()[0]
         log.info("regressor %s on %s", model_path.name, self.provider)
+
+    def _check_shapes(self, model: HandModel, manifest: dict, model_path: Path) -> None:
+        """The manifest's shapes are the hand model's, the session's declared shapes agree
+        with them, and one probe batch comes out in them: a model whose outputs do not fit
+        is refused here instead of failing on every hand (0 hands, no error)."""
+        where = self.config.manifest
+        want = expected_shapes(model)
+        for group, names in (("inputs", _INPUTS), ("outputs", _OUTPUTS)):
+            for name in names:
+                declared = _declared_shape(manifest, group, name, where)
+                if declared != want[name]:
+                    raise RegressorError(
+                        f"{where}: manifest {group} {name!r} has shape [batch, "
+                        f"{', '.join(map(str, declared))}] but the hand model "
+                        f"{model.data.name!r} needs [batch, {', '.join(map(str, want[name]))}]"
+                        "; use the regressor trained for this hand model")
+        nodes = {n.name: n for n in [*self.session.get_inputs(), *self.session.get_outputs()]}
+        for name, shape in want.items():
+            node = nodes[name]
+            dims = list(node.shape or [])  # ints where fixed, names or None where not;
+            # [] when the model does not say (then only the probe below can tell)
+            if node.type != "tensor(float)" or (dims and len(dims) != 1 + len(shape)) or any(
+                    isinstance(d, int) and d != w for d, w in zip(dims[1:], shape)):
+                raise RegressorError(
+                    f"{model_path}: {name!r} is {node.type} {dims} in the model but its "
+                    f"manifest {where} says float32 [batch, {', '.join(map(str, shape))}]; "
+                    "the model and the manifest do not belong together: re-export them")
+        probe = {"world": np.zeros((1, 21, 3), np.float32),
+                 "image": np.zeros((1, 21, 3), np.float32),
+                 "handedness": np.ones((1, 1), np.float32)}
+        try:
+            outs = self.session.run(list(_OUTPUTS), probe)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many kinds
+            raise RegressorError(f"{model_path} fails on a probe batch of one hand "
+                                 f"({' '.join(str(exc).split())[:200]})") from exc
+        for name, out in zip(_OUTPUTS, outs):
+            if tuple(np.shape(out)) != (1, *want[name]):
+                raise RegressorError(
+                    f"{model_path}: output {name!r} comes out as {list(np.shape(out))} for one "
+                    f"hand, not [1, {', '.join(map(str, want[name]))}] as its manifest "
+                    f"{where} says; the model and the manifest do not belong together")
 
     def run(self, world: np.ndarray, image: np.ndarray, handedness: np.ndarray) -> dict:
         """Network-ready ``(B,21,3)``, ``(B,21,3)``, ``(B,1)`` float32 -> output arrays."""

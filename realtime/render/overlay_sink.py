@@ -60,8 +60,9 @@ class OverlaySink:
                 self._writer = cv2.VideoWriter(str(self.video_path),
                                                cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                 if not self._writer.isOpened():
-                    raise RealtimeError(f"cannot write video {self.video_path}: check the folder "
-                                        "is writable")
+                    raise RealtimeError(f"cannot write video {self.video_path} ({w}x{h} frames):"
+                                        " the encoder refused it; check the folder is writable "
+                                        "and has space, or pass --no-video")
             self._writer.write(image)
             self.frames_written += 1
         with self._lock:

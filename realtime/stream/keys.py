@@ -21,14 +21,17 @@ See ``docs/protocol.md`` (Security).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from pathlib import Path
 
 import zmq
 import zmq.auth
 from zmq.utils import z85
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(server|client-[A-Za-z0-9_.-]+)$")
 
 
@@ -72,7 +75,8 @@ def _check_z85(key: bytes, where: str) -> bytes:
 
 
 def load_secret(path: str | os.PathLike) -> tuple[bytes, bytes]:
-    """(public, secret) z85 keys from a ``.key_secret`` file."""
+    """(public, secret) z85 keys from a ``.key_secret`` file, which must be private
+    (:func:`check_private`)."""
     try:
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
@@ -80,7 +84,25 @@ def load_secret(path: str | os.PathLike) -> tuple[bytes, bytes]:
     if not public or not secret:
         raise CurveKeyError(f"{path} has no secret key: pass the .key_secret file, not the "
                         ".key file")
+    check_private(path)
     return _check_z85(public, str(path)), _check_z85(secret, str(path))
+
+
+def check_private(path: str | os.PathLike) -> None:
+    """A secret key file readable by every user, or writable by anyone but its owner, is
+    refused, as ssh refuses such private keys: anyone on the machine could take the key
+    (and act as the server or an allowed client) or replace it. Readable by its group
+    (mode 640, e.g. a service group) is accepted with a warning. POSIX only."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP):
+        raise CurveKeyError(f"{path}: the secret key file has mode {mode:04o}, readable or "
+                            "writable by other users, who could take or replace the key; "
+                            f"run `chmod 600 {path}`")
+    if mode & stat.S_IRGRP:
+        log.warning("%s: the secret key file is readable by its group (mode %04o); "
+                    "`chmod 600 %s` keeps it to its owner", path, mode, path)
 
 
 def load_public(path: str | os.PathLike) -> bytes:

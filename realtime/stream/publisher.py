@@ -136,6 +136,19 @@ class _RequestLimiter:
         return self._take(self._total, self.total_rate, now)
 
 
+def check_tcp_port(endpoint: str, what: str = "") -> None:
+    """A tcp endpoint's port is a number in 1-65535: ZeroMQ binds a random port for a
+    larger one (or for ``*``) while every message would name the given one, and clients
+    find the topology socket on the next port. ``what`` says which endpoint it is."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme != "tcp":
+        return
+    port = rest.rpartition(":")[2] if ":" in rest else ""
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{endpoint}{f' ({what})' if what else ''}: the port must be a "
+                         f"number in 1-65535, got {port or 'none'!r}")
+
+
 @dataclass(frozen=True)
 class PublisherConfig:
     """Where and how to publish. See the module docstring for the security rule."""
@@ -160,6 +173,9 @@ class PublisherConfig:
             if "://" not in ep:
                 raise ValueError(f"endpoint {ep!r} is not a ZeroMQ endpoint "
                                  "(e.g. tcp://127.0.0.1:5555)")
+        check_tcp_port(self.endpoint)
+        check_tcp_port(self.topology_endpoint, "the topology endpoint (by default the next "
+                       "port after the publish port: publish on at most 65534)")
         if self.endpoint == self.topology_endpoint:
             raise ValueError("the topology endpoint must differ from the publish endpoint")
         if self.mode not in MODES:
