@@ -23,9 +23,11 @@ Metrics, per hand and frame where the true hand is in view:
 * ``pinch_distance_mae_mm`` / ``_median_mm``: |output distance - true distance| on matched
   hands; ``..._pinched_mm``: the same where the true distance is under 30 mm.
 
-    .venv/bin/python -m benchmarks.pinch [--quick]
+    .venv/bin/python -m benchmarks.pinch [--quick] [--sweep]
 
-``--quick``: the one-hand first half only. Prints a table; the last line is one JSON object.
+``--quick``: the one-hand first half only. ``--sweep``: also score other thresholds and
+debounces on the same run (the pinch state replayed over the recorded distances, which
+do not depend on them). Prints a table; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from tqdm import tqdm
 from calibration.intrinsics import CameraIntrinsics
 from models.geometry import project
 from realtime.io.camera import CameraConfig
-from realtime.mesh.pinch import PinchConfig
+from realtime.mesh.pinch import PinchConfig, PinchTracker
 from realtime.mesher import HandMesher, HandMesherConfig
 from scripts.make_pinch_clip import PINCH_GT, PINCH_VIDEO
 from scripts.make_sample import match_detections
@@ -188,21 +190,46 @@ def score(run: dict, tolerance: int = TOLERANCE_FRAMES) -> dict:
     }
 
 
-def pinch_f1(quick: bool = False) -> dict:
+def rescore(run: dict, config: PinchConfig) -> dict:
+    """:func:`score` of the same run with the pinch state of another ``config``, replayed
+    over the recorded distances (a missed hand: its track forgotten, as in the stage)."""
+    engaged, changed = np.zeros_like(run["engaged"]), np.zeros_like(run["changed"])
+    for slot in range(run["present"].shape[1]):
+        tracker = PinchTracker(config)
+        for f in range(run["frames"]):
+            seen = run["found"][f, slot]
+            pinch = tracker.update({0: run["distance"][f, slot]} if seen else {}).get(0)
+            if pinch is not None:
+                engaged[f, slot], changed[f, slot] = pinch.engaged, pinch.changed
+    return score({**run, "engaged": engaged, "changed": changed})
+
+
+SWEEP = ((0.015, 0.030, 1), (0.015, 0.030, 2), (0.015, 0.030, 3), (0.020, 0.035, 2),
+         (0.025, 0.040, 2), (0.030, 0.045, 2))
+
+
+def pinch_f1(quick: bool = False, sweep: bool = False) -> dict:
     """Run the clip (``quick``: the first, one-hand 7 s) and score it; the ROS 2 benchmark's
     ``pinch_f1`` comes from here."""
     run = run_clip(210 if quick else None)
     out = score(run)
-    out.update(clip=str(PINCH_VIDEO.relative_to(PINCH_VIDEO.parents[2])), quick=quick,
+    out.update(clip=str(PINCH_VIDEO.relative_to(PINCH_VIDEO.parents[3])), quick=quick,
                seconds=round(run["seconds"], 1))
+    if sweep:
+        out["sweep"] = [{"engage_m": e, "release_m": r, "debounce_frames": n,
+                         **{k: v for k, v in rescore(run, PinchConfig(e, r, n)).items()
+                            if k in ("pinch_f1", "pinch_event_f1", "event_offset_frames_mean")}}
+                        for e, r, n in SWEEP]
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the one-hand first 7 s only")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also score other thresholds and debounces on the same run")
     args = parser.parse_args(argv)
-    out = pinch_f1(args.quick)
+    out = pinch_f1(args.quick, args.sweep)
     print(f"\nclip {out['clip']}: {out['frames']} frames, hands found in "
           f"{out['hands_found_ratio']:.1%} of true hand-frames ({out['seconds']} s)")
     print(f"frame-level (+-{out['tolerance_frames']} frames at transitions): F1 "
@@ -215,6 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"distance error: mean {out['pinch_distance_mae_mm']} mm, median "
           f"{out['pinch_distance_median_mm']} mm, {out['pinch_distance_mae_pinched_mm']} mm "
           "where the true distance is under 30 mm")
+    for row in out.get("sweep", []):
+        print(f"  engage {1000 * row['engage_m']:.0f} mm, release {1000 * row['release_m']:.0f} "
+              f"mm, debounce {row['debounce_frames']}: F1 {row['pinch_f1']:.3f}, event F1 "
+              f"{row['pinch_event_f1']:.3f}, mean engage offset "
+              f"{row['event_offset_frames_mean']} frames")
     print(json.dumps(out))
 
 
