@@ -244,3 +244,34 @@ def test_joints_and_hands_topics_carry_pinch(endpoints, model):  # noqa: F811
     finally:
         client.close()
         pub.close()
+
+
+def test_clip_truth_is_the_hysteresis_of_its_exact_keypoints():
+    from scripts.make_pinch_clip import pinch_truth
+
+    with np.load(PINCH_GT) as z:
+        keypoints, present = z["keypoints"].astype(np.float64), z["present"]
+        distance, engaged = z["distance_m"], z["engaged"]
+    d, e = pinch_truth(keypoints, present)
+    np.testing.assert_allclose(d[present], distance[present], atol=1e-6)
+    assert np.array_equal(e, engaged) and not engaged[~present].any()
+    assert len(onsets(engaged[:, 0])) + len(onsets(engaged[:, 1])) == 9
+    # a hand back after a loss starts released, as a new track does: frame 50 (28 mm, in
+    # the dead band) is engaged in the clip, right after a pinch, but not after a gap
+    assert 0.015 < distance[50, 0] < 0.030 and engaged[50, 0]
+    kp = keypoints[[30, 30, 50, 50]]
+    p = np.zeros((4, 2), bool)
+    p[[0, 1, 3], 0] = True
+    assert pinch_truth(kp, p)[1][:, 0].tolist() == [True, True, False, False]
+
+
+def test_mesher_config_pinch_options():
+    from realtime.mesher import HandMesher
+
+    with HandMesher(HandMesherConfig(stills=True)) as stills:
+        assert stills.pinch_tracker.config.debounce_frames == 1  # no history to debounce
+        assert [n for n, _ in stills.stages][-1] == "pinch"  # no smoothing: a stage of its own
+    with HandMesher(HandMesherConfig(pinch=None)) as off:
+        assert off.pinch_tracker is None and off.stages[-1][1].pinch is None
+    with pytest.raises(ValueError, match="pinch"):
+        HandMesherConfig(pinch=0.015)
