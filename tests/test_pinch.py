@@ -275,3 +275,38 @@ def test_mesher_config_pinch_options():
         assert off.pinch_tracker is None and off.stages[-1][1].pinch is None
     with pytest.raises(ValueError, match="pinch"):
         HandMesherConfig(pinch=0.015)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_stream_paths_write_pinch_as_the_reference_encoder(dtype):
+    """The packer's compiled and two-hand paths format the pinch by hand: byte for byte
+    (one hand) and field for field (two hands) what ``hand_header`` + ``encode`` give."""
+    from dataclasses import replace
+
+    from realtime.stream import protocol
+    from tests.test_protocol_fast import (
+        assert_same_message,
+        general_messages,
+        random_hand,
+        reference,
+    )
+
+    rng = np.random.default_rng(5)
+    packer, ref_packer = protocol.HandPacker(), protocol.HandPacker()
+    for pinch in (Pinch(0.0123456789, True, True), Pinch(math.nan, False, False),
+                  Pinch(0.25, False, True), None):
+        right = replace(random_hand(rng, dtype, "right"), pinch=pinch)
+        left = replace(random_hand(rng, dtype, "left"), pinch=Pinch(0.031, True, False))
+        for mesh, topic in ((True, protocol.TOPIC_HANDS), (False, protocol.TOPIC_JOINTS)):
+            packed = [packer.pack(i, h, mesh=mesh) for i, h in enumerate((right, left))]
+            fast = protocol.encode_packed(topic, {"seq": 7}, packed, extra=mesh)
+            assert fast == reference(topic, (right, left), (), False, mesh)
+        tail = (1.0, 1.5, 1.7e9, "cam0", 3, (640, 480), "mesh")
+        got = packer.two_hand_messages(right, left, 1, 2, tail)
+        assert got is not None
+        for g, w in zip(got, general_messages(ref_packer, (right, left), 1, 2, tail)):
+            assert_same_message(g, w)
+        decoded = protocol.decode(bytes(got[1])).hands[0]["pinch"]
+        assert decoded == (None if pinch is None else {
+            "distance_m": None if math.isnan(pinch.distance_m) else pinch.distance_m,
+            "engaged": pinch.engaged, "changed": pinch.changed})
