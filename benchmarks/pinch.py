@@ -107,7 +107,7 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
 # --------------------------------------------------------------------------- running
 
 
-def run_clip(max_frames: int | None = None, pinch: PinchConfig = PinchConfig(),
+def run_clip(max_frames: int | None = None, pinch: PinchConfig | None = None,
              video: Path = PINCH_VIDEO, gt_path: Path = PINCH_GT) -> dict:
     """The pipeline's output matched to the truth: per frame and slot, whether the hand was
     found, its pinch distance and state and whether it flipped; plus the truth."""
@@ -125,7 +125,7 @@ def run_clip(max_frames: int | None = None, pinch: PinchConfig = PinchConfig(),
     engaged = np.zeros((n, 2), dtype=bool)
     changed = np.zeros((n, 2), dtype=bool)
     config = HandMesherConfig(camera=CameraConfig(intrinsics=CameraIntrinsics.from_matrix(
-        K, int(gt["width"]), int(gt["height"]))), pinch=pinch)
+        K, int(gt["width"]), int(gt["height"]))), pinch=pinch or PinchConfig())
     cap = cv2.VideoCapture(str(video))
     t0 = time.perf_counter()
     try:
@@ -174,7 +174,9 @@ def score(run: dict, tolerance: int = TOLERANCE_FRAMES) -> dict:
     err = np.abs(run["distance"] - run["true_distance"])[both] * 1000
     close = both & (run["true_distance"] < 0.030)
     err_close = np.abs(run["distance"] - run["true_distance"])[close] * 1000
-    r = lambda x: round(float(x), 4)  # noqa: E731
+    def r(x):
+        return round(float(x), 4)
+
     return {
         "pinch_f1": r(frame["f1"]), "pinch_precision": r(frame["precision"]),
         "pinch_recall": r(frame["recall"]), "scored_hand_frames": frames,

@@ -54,9 +54,10 @@ def pinch_scenes() -> list[Scene]:
 
 
 def pinch_truth(keypoints: np.ndarray, present: np.ndarray,
-                config: PinchConfig = PinchConfig()) -> tuple[np.ndarray, np.ndarray]:
+                config: PinchConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(N,S)`` true distances (NaN where absent) and engaged states from exact keypoints
     ``(N,S,21,3)``; each stretch of presence starts released, as a new track does."""
+    config = config or PinchConfig()
     distance = np.where(present, pinch_distance(keypoints), np.nan)
     engaged = np.zeros(present.shape, dtype=bool)
     for slot in range(present.shape[1]):

@@ -3,7 +3,6 @@ pinch in every output (hands.jsonl, the ZeroMQ joints/hands topics)."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -109,8 +108,8 @@ def test_pinch_pose_is_under_the_engage_distance(model):
     assert math.isnan(pinch_distance(np.zeros((5, 3))))
 
 
-@pytest.mark.parametrize("kw", [dict(engage_m=0.03, release_m=0.03), dict(engage_m=-1.0),
-                                dict(release_m=math.inf), dict(debounce_frames=0)])
+@pytest.mark.parametrize("kw", [{"engage_m": 0.03, "release_m": 0.03}, {"engage_m": -1.0},
+                                {"release_m": math.inf}, {"debounce_frames": 0}])
 def test_config_refuses_bad_values(kw):
     with pytest.raises(ValueError, match="PinchConfig"):
         PinchConfig(**kw)
@@ -164,7 +163,7 @@ def test_real_pipeline_pinches_on_the_pinch_clip(tmp_path):
     records = list(read_hands(tmp_path / "hands.jsonl"))
     assert len(records) >= 40 and all("pinch" in r for r in records)
     engaged = {r["frame_index"]: r["pinch"]["engaged"] for r in records}
-    assert not any(engaged[f] for f in range(0, 15) if f in engaged)  # the open hand
+    assert not any(engaged[f] for f in range(15) if f in engaged)  # the open hand
     last = max(engaged)
     assert sum(engaged.values()) >= 5 and engaged[last] and truth[last]  # pinching at the end
     events = [r["frame_index"] for r in records if r["pinch"]["changed"]]
