@@ -146,6 +146,9 @@ def test_stage_sets_pinch_and_keeps_recorded_ones(model):
     recompute = PinchStage(PinchTracker())(_packet([recorded])).hands[0].pinch
     assert recompute.distance_m == pytest.approx(pinch_distance(recorded.joints))
     assert not recompute.engaged  # the tracker's own state, not the recorded one
+    # a frame without hands forgets every track: nothing stale when the hand comes back
+    assert stage.tracker.track_ids == [1]
+    assert stage(_packet([], index=1)).hands == () and stage.tracker.track_ids == []
 
 
 def test_real_pipeline_pinches_on_the_pinch_clip(tmp_path):
