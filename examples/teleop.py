@@ -15,7 +15,9 @@ Each frame of the ``joints`` topic (no vertices: ~1 kB per hand) becomes a :clas
 * the 15 finger flexion angles (radians, ``finger_angles``: thumb CMC, MCP, IP, then index,
   middle, ring, pinky MCP, PIP, DIP), passed through unchanged (NaN where the hand model
   lacks a joint);
-* the pinch distance: thumb tip (keypoint 4) to index tip (keypoint 8), meters.
+* the pinch distance: thumb tip (keypoint 4) to index tip (keypoint 8), meters, and the
+  publisher's debounced pinch state (``pinched``, the header's ``pinch.engaged``; None
+  from a publisher without pinch): a gripper closes on an engage, not on a raw distance.
 
 Dead-man rule (:func:`commands_from_message`): the command is ``"hold"`` (the robot stops
 and keeps its position) when
@@ -114,6 +116,7 @@ class Command:
     pinch_m: float | None = None  # thumb tip to index tip, meters
     stale: bool = False  # a repeated command (hand missing for less than lost_timeout_s)
     extra: dict = field(default_factory=dict)
+    pinched: bool | None = None  # the stream's pinch state (hysteresis + debounce)
 
     @property
     def moving(self) -> bool:
@@ -133,6 +136,7 @@ class Command:
             "finger_angles": None if self.finger_angles is None else dict(
                 zip(FINGER_JOINTS, arr(self.finger_angles))),
             "pinch_m": None if self.pinch_m is None else round(self.pinch_m, 6),
+            "pinched": self.pinched,
         }
 
 
@@ -201,7 +205,8 @@ def commands_from_message(msg: Message | None, state: TeleopState, config: Teleo
                   else np.full(len(FINGER_JOINTS), np.nan))
         cmd = Command(TRACK, "ok", now, seq, hand.get("track_id"), hand.get("handedness"),
                       position, rotation, matrix_to_quaternion(rotation), angles,
-                      pinch_distance(hand["joints"]))
+                      pinch_distance(hand["joints"]),
+                      pinched=(hand.get("pinch") or {}).get("engaged"))
         state.last_good_time, state.last_good = now, cmd
         state.track_id = hand.get("track_id")
         return cmd
@@ -213,7 +218,8 @@ def commands_from_message(msg: Message | None, state: TeleopState, config: Teleo
         last = state.last_good
         return Command(TRACK, "hand missing, within the timeout", now, seq, last.track_id,
                        last.handedness, last.wrist_position, last.wrist_rotation,
-                       last.wrist_quaternion, last.finger_angles, last.pinch_m, stale=True)
+                       last.wrist_quaternion, last.finger_angles, last.pinch_m, stale=True,
+                       pinched=last.pinched)
     state.track_id = None
     lost_for = (f" for {now - state.last_good_time:.2f} s" if state.last_good_time is not None
                 else "")
@@ -230,7 +236,8 @@ def format_command(cmd: Command) -> str:
     fingers = " ".join("--" if not math.isfinite(a) else f"{a:3.0f}" for a in ang)
     return (f"TRACK #{cmd.seq} {cmd.handedness}#{cmd.track_id}{' (stale)' if cmd.stale else ''}"
             f" wrist ({p[0]:+.3f},{p[1]:+.3f},{p[2]:+.3f}) m quat ({q[0]:+.2f},{q[1]:+.2f},"
-            f"{q[2]:+.2f},{q[3]:+.2f}) pinch {cmd.pinch_m * 1000:5.1f} mm fingers deg [{fingers}]")
+            f"{q[2]:+.2f},{q[3]:+.2f}) pinch {cmd.pinch_m * 1000:5.1f} mm"
+            f"{' PINCHED' if cmd.pinched else ''} fingers deg [{fingers}]")
 
 
 # -- the socket loop ----------------------------------------------------------------------------

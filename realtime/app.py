@@ -29,7 +29,7 @@ from calibration.camera import Camera
 from models.hand_model import HandModel
 from realtime.engine import interrupts
 from realtime.engine.pipeline import Pipeline, PipelineConfig, PipelineResult, Sink
-from realtime.engine.stages import SmoothStage
+from realtime.engine.stages import PinchStage, SmoothStage
 from realtime.engine.stats import LatencyRecorder
 from realtime.errors import RealtimeError
 from realtime.io.camera import CameraConfig
@@ -38,6 +38,7 @@ from realtime.io.hands_file import HandsFileSink
 from realtime.io.outputs import OutputSet, prepare_file, prepare_folder
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.io.sources import Source, SourceConfig, camera_available, open_source
+from realtime.mesh.pinch import PinchTracker
 from realtime.mesh.smoothing import HandSmoother
 from realtime.mesher import HandMesher, HandMesherConfig
 from realtime.render.overlay import OverlayConfig
@@ -228,16 +229,21 @@ class HandsPipeline:
 
     def _stages(self, config: AppConfig) -> list:
         """The mesher's stages; for a hands file (which brings its hands) only smoothing,
-        and that only when asked to smooth the replay again."""
+        and that only when asked to smooth the replay again, and the pinch state of hands
+        recorded without one (all hands when smoothed again)."""
         self.mesher: HandMesher | None = None
         self.profile_recorder = None
         if self.source.provides_hands:
             self.estimated_by = type(self.source).__name__
-            if not (config.smooth_replay and config.mesher.smoothing is not None):
-                return []
+            pinch = config.mesher.pinch
+            resmooth = config.smooth_replay and config.mesher.smoothing is not None
+            if not resmooth:
+                return [] if pinch is None else [
+                    ("pinch", PinchStage(PinchTracker(pinch), keep_recorded=True))]
             smoother = HandSmoother(config.mesher.smoothing, self.model)
             smoother.warmup()
-            return [("smooth", SmoothStage(smoother))]
+            return [("smooth", SmoothStage(
+                smoother, None if pinch is None else PinchStage(PinchTracker(pinch))))]
         if config.calibrate_hand is not None:
             from calibration.profile import ProfileRecorder
 

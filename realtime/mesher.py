@@ -26,10 +26,11 @@ import numpy as np
 from calibration.camera import Camera
 from models.hand_model import HandModel
 from realtime.detect.detector import DetectorConfig, open_detector
-from realtime.engine.stages import DetectStage, EstimateStage, SmoothStage
+from realtime.engine.stages import DetectStage, EstimateStage, PinchStage, SmoothStage
 from realtime.io.camera import CameraConfig, CameraResolver
 from realtime.io.sources import to_bgr
 from realtime.mesh.estimator import EstimatorConfig, open_estimator
+from realtime.mesh.pinch import PinchConfig, PinchTracker
 from realtime.mesh.smoothing import HandSmoother, SmootherConfig
 from realtime.mesh.texture import TextureConfig
 from realtime.mesh.tracking import HandTracker, TrackerConfig
@@ -50,8 +51,9 @@ class HandMesherConfig:
     camera of the images (a calibration file, known intrinsics, or a field-of-view guess).
     ``tracking``: track ids and settled handedness. ``two_hands``: remove interpenetration
     between two hands (None: off). ``texture``: fuse an occlusion-aware per-vertex colour per
-    track (None: off). ``stills``: every call is an unrelated photo (no tracking across
-    calls, palm detection on every image, no smoothing).
+    track (None: off). ``pinch``: thumb-index pinch state per hand, ``HandMesh.pinch``
+    (None: off). ``stills``: every call is an unrelated photo (no tracking across calls,
+    palm detection on every image, no smoothing, no pinch debouncing).
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -62,6 +64,7 @@ class HandMesherConfig:
     two_hands: TwoHandConfig | None = None
     texture: TextureConfig | None = None
     stills: bool = False
+    pinch: PinchConfig | None = field(default_factory=PinchConfig)
 
     def __post_init__(self) -> None:
         for name, kind in (("detector", DetectorConfig), ("estimator", EstimatorConfig),
@@ -70,7 +73,7 @@ class HandMesherConfig:
                 raise ValueError(f"HandMesherConfig.{name} must be a {kind.__name__}, got "
                                  f"{type(getattr(self, name)).__name__}")
         for name, kind in (("smoothing", SmootherConfig), ("two_hands", TwoHandConfig),
-                           ("texture", TextureConfig)):
+                           ("texture", TextureConfig), ("pinch", PinchConfig)):
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
                 raise ValueError(f"HandMesherConfig.{name} must be a {kind.__name__} or None, "
@@ -101,11 +104,19 @@ class HandMesher:
 
             later.append(("two_hands", TwoHandStage(
                 TwoHandCorrector(self.model, config.two_hands))))
+        self.pinch_tracker: PinchTracker | None = None
+        pinch = None
+        if config.pinch is not None:  # a photo has no history to debounce against
+            self.pinch_tracker = PinchTracker(replace(config.pinch, debounce_frames=1)
+                                              if config.stills else config.pinch)
+            pinch = PinchStage(self.pinch_tracker)
         self.smoother: HandSmoother | None = None
         if config.smoothing is not None and not config.stills:
             self.smoother = HandSmoother(config.smoothing, self.model)
             self.smoother.warmup()  # compile (or load from Numba's cache) before a frame
-            later.append(("smooth", SmoothStage(self.smoother)))
+            later.append(("smooth", SmoothStage(self.smoother, pinch)))
+        elif pinch is not None:
+            later.append(("pinch", pinch))
         self.texture_fuser = None
         if config.texture is not None:
             from realtime.mesh.texture import TextureFuser, TextureStage
@@ -139,6 +150,8 @@ class HandMesher:
         self._last_timestamp = stamp
         if self.config.stills:
             self.tracker.reset()
+            if self.pinch_tracker is not None:
+                self.pinch_tracker.reset()
         size = (bgr.shape[1], bgr.shape[0])
         if camera is not None and not isinstance(camera, Camera):
             raise ValueError(f"camera must be a calibration.camera.Camera, got "

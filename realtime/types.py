@@ -67,6 +67,20 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Pinch:
+    """Thumb-index pinch of one hand in one frame (``realtime.mesh.pinch``).
+
+    ``distance_m``: 3D distance between the thumb and index tips, meters (NaN if unknown);
+    ``engaged``: the debounced hysteresis state; ``changed``: True on the frame the state
+    flipped (an engage or release event).
+    """
+
+    distance_m: float
+    engaged: bool
+    changed: bool
+
+
+@dataclass(frozen=True)
 class HandMesh:
     """A hand in the camera frame (``docs/design.md``, "Conventions").
 
@@ -75,6 +89,7 @@ class HandMesh:
     mirrored before the model); shape ``(S,)``; keypoints_2d ``(21,2)`` the joints
     reprojected into the frame, pixels. ``vertex_colors``: the fused texture
     (``realtime.mesh.texture``), RGB in [0,1], ``(V,3)``; None when texturing is off.
+    ``pinch``: thumb-index pinch state (:class:`Pinch`); None when not computed.
     """
 
     vertices: np.ndarray
@@ -90,6 +105,7 @@ class HandMesh:
     frame_index: int
     reprojection_error_px: float = float("nan")
     vertex_colors: np.ndarray | None = None
+    pinch: Pinch | None = None
 
 
 @dataclass(frozen=True)

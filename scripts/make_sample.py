@@ -80,6 +80,7 @@ class SampleConfig:
     duration_s: float = DURATION_S
     noise_std: float = 2.2      # sensor noise, 8-bit levels at mid grey
     jpeg_quality: int = 82      # mild compression softness before the video codec
+    name: str = "sample"        # files: <name>.mp4 and <name>_gt.npz
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 64:
@@ -107,11 +108,11 @@ class SampleConfig:
 
     @property
     def video_path(self) -> Path:
-        return self.out_dir / "sample.mp4"
+        return self.out_dir / f"{self.name}.mp4"
 
     @property
     def gt_path(self) -> Path:
-        return self.out_dir / "sample_gt.npz"
+        return self.out_dir / f"{self.name}_gt.npz"
 
 
 # --------------------------------------------------------------------------------------
@@ -522,12 +523,15 @@ def open_writer(path: Path, fps: int, width: int, height: int) -> tuple[cv2.Vide
                       "opencv-python with FFmpeg support")
 
 
-def build_sample(cfg: SampleConfig) -> dict[str, float]:
-    """Render the clip and its ground truth into ``cfg.out_dir``; returns sizes and timings."""
+def build_sample(cfg: SampleConfig, scenes: list[Scene] | None = None) -> dict[str, float]:
+    """Render the clip and its ground truth into ``cfg.out_dir``; returns sizes and timings.
+
+    ``scenes``: another script than the sample's (``scripts.make_pinch_clip``).
+    """
     t_start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     model = HandModel.open_hand()
-    scenes = default_scenes()
+    scenes = default_scenes() if scenes is None else scenes
     n, K = cfg.num_frames, cfg.K
     shape = np.zeros(model.num_shape)
     if model.data.shape_std is not None:
@@ -554,7 +558,7 @@ def build_sample(cfg: SampleConfig) -> dict[str, float]:
     writer, codec = open_writer(cfg.video_path, cfg.fps, cfg.width, cfg.height)
     noise_rng = np.random.default_rng([cfg.seed, 1])
     try:
-        for f in tqdm(range(n), desc="rendering sample", unit="frame"):
+        for f in tqdm(range(n), desc=f"rendering {cfg.name}", unit="frame"):
             sc = scenes[scene_of[f]]
             meshes = []
             for slot in range(2):

@@ -69,6 +69,23 @@ def test_command_fields(model):
     assert js["mode"] == "track" and list(js["finger_angles"]) == list(FINGER_JOINTS)
 
 
+def test_command_carries_the_streams_pinch_state(model):
+    from dataclasses import replace
+
+    from realtime.types import Pinch
+
+    pinched = replace(make_hand(model), pinch=Pinch(0.01, True, True))
+    cmd = commands_from_message(message(model, [pinched]), TeleopState(), CFG, now=0.0)
+    assert cmd.pinched is True and cmd.to_json()["pinched"] is True
+    assert "PINCHED" in teleop.format_command(cmd)
+    state = TeleopState()
+    plain = commands_from_message(message(model, [make_hand(model)]), state, CFG, now=0.0)
+    assert plain.pinched is None and "PINCHED" not in teleop.format_command(plain)
+    stale = commands_from_message(None, TeleopState(last_good=cmd, last_good_time=0.0), CFG,
+                                  now=0.1)
+    assert stale.stale and stale.pinched is True  # the repeated command keeps it
+
+
 def test_base_from_camera_transform(model):
     flip = ((1, 0, 0, 0.1), (0, -1, 0, 0.0), (0, 0, -1, 0.5), (0, 0, 0, 1))
     hand = make_hand(model)

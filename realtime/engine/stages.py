@@ -14,6 +14,7 @@ import numpy as np
 
 from realtime.detect.detector import Detector
 from realtime.mesh.estimator import HandEstimator
+from realtime.mesh.pinch import PinchTracker, pinch_distance
 from realtime.mesh.smoothing import HandSmoother
 from realtime.mesh.tracking import HandTracker
 from realtime.types import Packet
@@ -76,10 +77,36 @@ class EstimateStage:
 
 
 class SmoothStage:
-    """One-Euro smoothing per track."""
+    """One-Euro smoothing per track; then the pinch state of the smoothed joints when given
+    ``pinch`` (in this stage's thread: no extra hop on the latency path)."""
 
-    def __init__(self, smoother: HandSmoother) -> None:
+    def __init__(self, smoother: HandSmoother, pinch: PinchStage | None = None) -> None:
         self.smoother = smoother
+        self.pinch = pinch
 
     def __call__(self, p: Packet) -> Packet:
-        return replace(p, hands=tuple(self.smoother.smooth(list(p.hands))))
+        p = replace(p, hands=tuple(self.smoother.smooth(list(p.hands))))
+        return p if self.pinch is None else self.pinch(p)
+
+
+class PinchStage:
+    """Thumb-index pinch per track (``realtime.mesh.pinch``), right after smoothing so every
+    output sees it. Run on every frame, hands or not: a track missing from a frame is
+    forgotten (no stale pinch). ``keep_recorded``: hands that already carry a pinch (a
+    replayed hands file) keep it; the others get one computed."""
+
+    def __init__(self, tracker: PinchTracker, keep_recorded: bool = False) -> None:
+        self.tracker = tracker
+        self.keep_recorded = keep_recorded
+
+    def __call__(self, p: Packet) -> Packet:
+        todo = [not (self.keep_recorded and h.pinch is not None) for h in p.hands]
+        if not any(todo) and not self.tracker.track_ids:
+            return p
+        ids = [h.track_id for h, t in zip(p.hands, todo) if t]
+        pinches = self.tracker.update({h.track_id: pinch_distance(h.joints)
+                                       for h, t in zip(p.hands, todo) if t})
+        for tid in {i for i in ids if ids.count(i) > 1}:  # one id twice: no pinch for either
+            pinches.pop(tid, None)
+        return replace(p, hands=tuple(replace(h, pinch=pinches.get(h.track_id)) if t else h
+                                      for h, t in zip(p.hands, todo)))

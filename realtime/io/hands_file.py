@@ -6,11 +6,15 @@ truncated record behind; the reader skips nothing silently and says where a line
 Schema 2 adds ``"camera": {"fx", "fy", "cx", "cy", "width", "height"}`` (pixels) to every
 record, so a replay can draw the hands and place them in an image of the right size without
 the original video. Schema 1 files (no camera) are still read.
+
+A hand with a pinch state (``HandMesh.pinch``) has ``"pinch": {"distance_m", "engaged",
+"changed"}`` (``distance_m`` null when unknown); records without it read as no pinch.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -18,7 +22,7 @@ import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import RealtimeError
-from realtime.types import HandMesh, Packet
+from realtime.types import HandMesh, Packet, Pinch
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -65,10 +69,32 @@ def hand_to_record(hand: HandMesh, include_vertices: bool = True,
     }
     if camera is not None:
         rec["camera"] = camera_to_record(camera)
+    if hand.pinch is not None:
+        rec["pinch"] = pinch_to_record(hand.pinch)
     if include_vertices:
         rec["vertices"] = _arr(hand.vertices)
         rec["vertex_std"] = _arr(hand.vertex_std)
     return rec
+
+
+def pinch_to_record(pinch: Pinch) -> dict:
+    """The ``"pinch"`` field of a record (distance to 10 micrometres, null if unknown)."""
+    d = float(pinch.distance_m)
+    return {"distance_m": round(d, _DECIMALS) if math.isfinite(d) else None,
+            "engaged": bool(pinch.engaged), "changed": bool(pinch.changed)}
+
+
+def record_pinch(record: dict) -> Pinch | None:
+    """The pinch of a record, or None for records without one (older files)."""
+    pinch = record.get("pinch")
+    if pinch is None:
+        return None
+    if not isinstance(pinch, dict) or not isinstance(pinch.get("engaged"), bool):
+        raise ValueError(f"pinch must be {{\"distance_m\", \"engaged\": true/false, "
+                         f"\"changed\"}}, got {pinch!r}")
+    d = pinch.get("distance_m")
+    return Pinch(float("nan") if d is None else float(d), bool(pinch["engaged"]),
+                 bool(pinch.get("changed", False)))
 
 
 def _float_array(value: object, shape_tail: tuple[int, ...]) -> np.ndarray:
@@ -98,6 +124,7 @@ def record_to_hand(record: dict) -> HandMesh:
         timestamp=float(record["timestamp"]),
         frame_index=int(record["frame_index"]),
         reprojection_error_px=float(record.get("reprojection_error_px", float("nan"))),
+        pinch=record_pinch(record),
     )
 
 

@@ -9,6 +9,8 @@
         for msg in client:                            # blocks; Ctrl-C to stop
             for hand in msg.hands:
                 print(hand["handedness"], hand["wrist_position"], hand["finger_angles"])
+                if hand.get("pinch") and hand["pinch"]["changed"]:  # an engage or release
+                    print("pinch", "engaged" if hand["pinch"]["engaged"] else "released")
 
 Rigged mode (``--publish-mode rigged``): hands carry bone rotations instead of vertices;
 ``skin_rigged(client.topology(), hand)`` skins them exactly as the Unity script does.
@@ -316,7 +318,8 @@ class RateLimitedLog:
 
 
 def summary(msg: Message) -> str:
-    """One line per frame: sequence, latency, and each hand's side, wrist and spread."""
+    """One line per frame: sequence, latency, and each hand's side, wrist, flexion and pinch
+    (distance in mm, PINCH while engaged, a ! on the frame it flipped)."""
     h = msg.header
     lat = ""
     if h.get("t_capture") is not None:
@@ -331,7 +334,17 @@ def summary(msg: Message) -> str:
                 "no mesh")
         parts.append(f"{hand.get('handedness')}#{hand.get('track_id')} wrist "
                      f"({w[0]:+.3f},{w[1]:+.3f},{w[2]:+.3f}) m, flexion {ang:4.0f} deg, "
-                     f"{mesh}")
+                     f"{mesh}{_pinch_text(hand.get('pinch'))}")
     if not msg.hands:
         parts.append("no hands")
     return " | ".join(parts)
+
+
+def _pinch_text(pinch: object) -> str:
+    """``, pinch 12 mm PINCH!`` (engaged, flipped this frame); empty without a pinch."""
+    if not isinstance(pinch, dict):
+        return ""
+    d = pinch.get("distance_m")
+    mm = f"{1000 * d:3.0f} mm" if isinstance(d, (int, float)) else "? mm"
+    state = " PINCH" if pinch.get("engaged") else ""
+    return f", pinch {mm}{state}{'!' if pinch.get('changed') else ''}"

@@ -30,6 +30,8 @@ Per hand (``hands`` and ``joints`` topics):
   positive bends towards the palm). NaN where the hand model has no such joint.
 * ``keypoints_2d`` (21,2) pixels; ``pose`` (J,3) anatomical axis-angle of the model's joints
   (a right hand; left hands are mirrored before the model); ``shape`` (S,).
+* ``pinch`` (a header field, not an array): ``{"distance_m", "engaged", "changed"}``, the
+  thumb-index pinch of ``HandMesh.pinch`` (``realtime.mesh.pinch``), or null when off.
 * ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only,
   mesh mode. In rigged mode ``hands`` carries ``rotations``, ``model_rotation`` and
   ``model_translation`` instead (``realtime.stream.bones``).
@@ -53,7 +55,7 @@ import numpy as np
 from models.hand_geometry import finger_angles, finger_joint_rows, wrist_frame
 from realtime.errors import RealtimeError
 from realtime.stream import schema as topic_schema
-from realtime.types import HandMesh
+from realtime.types import HandMesh, Pinch
 
 SCHEMA_VERSION = 1
 TOPIC_HANDS = b"hands"
@@ -189,6 +191,9 @@ def hand_header(hand: HandMesh) -> dict:
         "frame_index": int(hand.frame_index),
         "timestamp": _finite(hand.timestamp),
         "reprojection_error_px": _finite(hand.reprojection_error_px),
+        "pinch": None if hand.pinch is None else {
+            "distance_m": _finite(hand.pinch.distance_m), "engaged": bool(hand.pinch.engaged),
+            "changed": bool(hand.pinch.changed)},
     }
 
 
@@ -316,7 +321,7 @@ class _Slot:
 _FAST_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 #: A hand's JSON fields (:func:`hand_header`, key order kept) as one format string.
 _FIELDS = ('{"track_id":%d,"handedness":%s,"score":%s,"mean_std":%s,"frame_index":%d,'
-           '"timestamp":%s,"reprojection_error_px":%s}')
+           '"timestamp":%s,"reprojection_error_px":%s,"pinch":%s}')
 _json_str = lru_cache(maxsize=64, typed=True)(_DUMPS)
 _FRAME_HEAD = '{"schema":%d,"seq":%%d,' % SCHEMA_VERSION
 _FRAME_TAIL = ('"t_capture":%s,"t_publish":%s,"t_publish_wall":%s,"camera_id":%s,'
@@ -354,6 +359,17 @@ def frame_header_tail(t_capture: float, t_publish: float, t_publish_wall: float,
                           _json_str(mode))
 
 
+_PINCH = '{"distance_m":%s,"engaged":%s,"changed":%s}'
+
+
+def _pinch_json(pinch: Pinch | None) -> str:
+    """A hand's ``pinch`` field as :func:`hand_header` + the JSON encoder write it."""
+    if pinch is None:
+        return "null"
+    return _PINCH % (_num(pinch.distance_m), "true" if pinch.engaged else "false",
+                     "true" if pinch.changed else "false")
+
+
 def _num(x: float) -> str:
     """A number as the JSON encoder writes it (``float.__repr__``); non-finite: null."""
     x = float(x)
@@ -366,7 +382,8 @@ _HAND_T = _FIELDS[:-1] + ',"arrays":'
 #: The widest text each placeholder of a two-hand header can take: an int of up to 21
 #: characters, a float repr of up to 24 (e.g. -2.2250738585072014e-308) or "null".
 _I, _S = -10 ** 20, "x" * 24
-_WIDEST = (_I, _S, _S, _S, _I) + (_I, _S, _S, _S, _I, _S, _S) * 2  # seq, frame, two hands
+_P = _PINCH % (_S, "false", "false")
+_WIDEST = (_I, _S, _S, _S, _I) + (_I, _S, _S, _S, _I, _S, _S, _P) * 2  # seq, frame, two hands
 
 
 class _Message:
@@ -542,7 +559,9 @@ class HandPacker:
         tc, tp, tw, sc0, m0, ts0, re0, sc1, m1, ts1, re1 = reprs
         values = (tc, tp, tw, int(frame_index),
                   int(h0.track_id), side0, sc0, m0, int(h0.frame_index), ts0, re0,
-                  int(h1.track_id), side1, sc1, m1, int(h1.frame_index), ts1, re1)
+                  _pinch_json(h0.pinch),
+                  int(h1.track_id), side1, sc1, m1, int(h1.frame_index), ts1, re1,
+                  _pinch_json(h1.pinch))
         hands = fr.hands.fill((seq_hands,) + values) if want_hands else None
         if hands is False:
             return None
@@ -597,7 +616,7 @@ class HandPacker:
         fields = _FIELDS % (int(hand.track_id), _json_str(str(hand.handedness)),
                             _num(hand.score), _num(total / n) if n else "null",
                             int(hand.frame_index), _num(hand.timestamp),
-                            _num(hand.reprojection_error_px))
+                            _num(hand.reprojection_error_px), _pinch_json(hand.pinch))
         return PackedHand(fields, fs.light, fs.light_layout, fs.extra, fs.extra_layout,
                           fs.tables)
 
