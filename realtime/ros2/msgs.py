@@ -231,11 +231,82 @@ class _Cdr:
             self.value(base, item)
 
 
+def encode_generic(short: str, message) -> bytes:
+    """:func:`encode` by walking :data:`SPEC` (every type; the reference for the fast paths)."""
+    w = _Cdr()
+    w.struct(short, message)
+    w.align(4)
+    return bytes(w.buf)
+
+
+# Fast paths for the messages sent every frame, ~5x quicker than walking SPEC (the
+# generic walk costs ~1 µs per field); tests/test_ros2.py checks them byte-equal to it.
+_TIME = struct.Struct("<iI")
+_U32 = struct.Struct("<I")
+_POSE = struct.Struct("<7d")
+
+
+def _header(w: _Cdr, h: dict) -> None:
+    st = h.get("stamp") or {}
+    w.buf += _TIME.pack(st.get("sec", 0), st.get("nanosec", 0))
+    w.string(h.get("frame_id", ""))
+
+
+def _pose7(p: dict) -> tuple:
+    pos, q = p.get("position") or {}, p.get("orientation") or {}
+    return (pos.get("x", 0.0), pos.get("y", 0.0), pos.get("z", 0.0), q.get("x", 0.0),
+            q.get("y", 0.0), q.get("z", 0.0), q.get("w", 1.0))
+
+
+def _fast_pose_stamped(m: dict, w: _Cdr) -> None:
+    _header(w, m["header"])
+    w.align(8)
+    w.buf += _POSE.pack(*_pose7(m.get("pose") or {}))
+
+
+@lru_cache(maxsize=64)
+def _string_sequence(names: tuple[str, ...]) -> bytes:
+    """A ``string[]`` starting 4-aligned: the same bytes wherever it starts (strings align
+    to 4 only), so a JointState's constant names are encoded once."""
+    w = _Cdr()
+    w.sequence("string", names)
+    return bytes(w.buf[4:])
+
+
+def _fast_joint_state(m: dict, w: _Cdr) -> None:
+    _header(w, m["header"])
+    w.align(4)
+    w.buf += _string_sequence(tuple(m.get("name") or ()))
+    for key in ("position", "velocity", "effort"):
+        w.sequence("float64", m.get(key))
+
+
+def _fast_tf(m: dict, w: _Cdr) -> None:
+    ts = m.get("transforms") or ()
+    w.buf += _U32.pack(len(ts))
+    for t in ts:
+        w.align(4)
+        _header(w, t["header"])
+        w.string(t.get("child_frame_id", ""))
+        w.align(8)
+        tf = t.get("transform") or {}
+        w.buf += _POSE.pack(*_pose7({"position": tf.get("translation"),
+                                     "orientation": tf.get("rotation")}))
+
+
+_FAST = {"geometry_msgs/PoseStamped": _fast_pose_stamped,
+         "sensor_msgs/JointState": _fast_joint_state,
+         "tf2_msgs/TFMessage": _fast_tf}
+
+
 def encode(short: str, message) -> bytes:
     """The CDR bytes (with the encapsulation header, padded to 4) of ``message``: a dict (or
     object) with the fields of ``short``; a missing field is zero/empty (Quaternion ``w``: 1).
     Sequences of numeric structs may be ``(N, k)`` arrays (``Point[]`` as ``(N,3)``)."""
+    fast = _FAST.get(short)
+    if fast is None or not isinstance(message, dict):
+        return encode_generic(short, message)
     w = _Cdr()
-    w.struct(short, message)
+    fast(message, w)
     w.align(4)
     return bytes(w.buf)

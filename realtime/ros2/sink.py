@@ -49,8 +49,14 @@ class Ros2Sink:
         self.publish_ms: list[float] = []
 
     def write(self, packet: Packet) -> None:
+        self.publish(packet.hands, packet.t_capture)
+
+    def publish(self, hands, t_capture: float | None = None) -> None:
+        """Publish ``hands`` (e.g. ``HandMesher.process``'s list) captured at ``t_capture``
+        (``time.monotonic()`` seconds; now when None): the library's way in."""
         t0 = time.perf_counter()
-        messages = self.builder.frame(packet)
+        t = time.monotonic() if t_capture is None else t_capture
+        messages = self.builder.messages(t, tuple(hands))
         for topic, type_, message in messages:
             self.writers.write(topic, encode(type_, message))
         self.frames += bool(messages)
@@ -58,6 +64,12 @@ class Ros2Sink:
 
     def close(self) -> None:
         self.writers.close()
+
+    def __enter__(self) -> Ros2Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_ros2_sink(config: Ros2Config, model=None, faces_for=None) -> Ros2Sink | None:
