@@ -22,9 +22,12 @@ def _on_sigint(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
 
 
 def install() -> None:
-    """Handle Ctrl-C here (main thread only; elsewhere Python allows no handler)."""
+    """Handle Ctrl-C (and SIGTERM) here (main thread only; elsewhere Python allows no
+    handler)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        # SIGTERM (kill, systemd, docker stop) ends the run the same way, outputs finished
+        signal.signal(signal.SIGTERM, _on_sigint)
 
 
 def seen() -> bool:

@@ -3,7 +3,8 @@
 Used by the tests, ``benchmarks/ros2.py`` and ``python -m realtime.ros2 echo``. Samples
 arrive already checked by DDS (a sample that does not deserialise as the topic's type is
 dropped by Cyclone); :meth:`Listener.take` also drops samples that fail cyclonedds'
-Python deserialisation, counting them in ``invalid``, so garbage never reaches a caller.
+Python deserialisation, counting them in ``invalid``, and skips the data-less samples
+that say a writer went away, so garbage never reaches a caller.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class Listener:
                 self.invalid += 1
                 continue
             now = time.time()
-            out.extend((name, s, now) for s in samples)
+            # invalid samples carry no data: a writer went away (unregistered), nothing more
+            out.extend((name, s, now) for s in samples if getattr(s, "sample_info", None)
+                       is not None and s.sample_info.valid_data)
         return out
 
     def close(self) -> None:

@@ -193,7 +193,8 @@ class MessageBuilder:
         if c.rate_hz is not None:
             if t < self._next_frame:
                 return []
-            self._next_frame = max(self._next_frame + 1.0 / c.rate_hz, t - 0.5 / c.rate_hz)
+            # the next slot one period on, never more than half a period in the past
+            self._next_frame = max(self._next_frame, t - 0.5 / c.rate_hz) + 1.0 / c.rate_hz
         stamp = _stamp(t + self.clock_offset_s)
         header = {"stamp": stamp, "frame_id": c.frame_id}
         out: list[tuple[str, str, dict]] = []

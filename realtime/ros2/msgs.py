@@ -310,3 +310,51 @@ def encode(short: str, message) -> bytes:
     fast(message, w)
     w.align(4)
     return bytes(w.buf)
+
+
+# -- decoding helpers --------------------------------------------------------------------------
+def _flatten(short: str, value, default=None) -> list:
+    """The primitive values of a flat numeric struct, in field order (defaults filled)."""
+    out: list = []
+    get = value.get if isinstance(value, dict) else (lambda k, d=None: getattr(value, k, d))
+    for field in SPEC[short]:
+        v = get(field[1], None) if value is not None else None
+        if field[0] in SPEC:
+            out.extend(_flatten(field[0], v))
+        else:
+            out.append(float(field[2]) if v is None and len(field) > 2 else (v or 0))
+    return out
+
+
+def to_plain(short: str, value) -> dict:
+    """A message (dict, cyclonedds struct or mcap_ros2 object) as plain nested dicts, with
+    every numeric sequence as a float64 array (``Point[]`` as ``(N,3)``): what tests and
+    tools compare. Missing fields take their defaults, as on the wire."""
+    get = value.get if isinstance(value, dict) else (lambda k, d=None: getattr(value, k, d))
+    out = {}
+    for field in SPEC[short]:
+        type_, name = field[0], field[1]
+        v = get(name, None) if value is not None else None
+        if type_.endswith("[]"):
+            base = type_[:-2]
+            items = [] if v is None else v
+            flat = _flat_primitive(base) if base in SPEC else None
+            if flat is not None:
+                arr = (np.asarray(items, dtype=np.float64) if isinstance(items, np.ndarray)
+                       else np.array([_flatten(base, i) for i in items], dtype=np.float64))
+                out[name] = arr.reshape(len(arr), flat[1])
+            elif base in SPEC:
+                out[name] = [to_plain(base, i) for i in items]
+            elif base == "string":
+                out[name] = list(items)
+            else:
+                out[name] = np.asarray(list(items) if not isinstance(items, np.ndarray)
+                                       else items, dtype=np.float64).reshape(-1)
+        elif type_ in SPEC:
+            out[name] = to_plain(type_, v)
+        elif type_ == "string":
+            out[name] = "" if v is None else str(v)
+        else:
+            out[name] = (float(field[2]) if v is None and len(field) > 2 else
+                         (0 if v is None else (bool(v) if type_ == "bool" else float(v))))
+    return out
