@@ -98,6 +98,16 @@ def assert_same(expected, got, path: str = "") -> None:
         assert expected == got, path
 
 
+def decoded(path: Path) -> list:
+    """Every message of an MCAP file decoded by mcap_ros2: (schema, channel, message, ros)."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    with open(path, "rb") as f:
+        return list(make_reader(f, decoder_factories=[DecoderFactory()])
+                    .iter_decoded_messages())
+
+
 # -- messages and encoding ---------------------------------------------------------------------
 def test_schema_text_is_ros2_bag_style():
     """The MCAP schema is the .msg text then each dependency after ROS 2's separator."""
@@ -253,7 +263,9 @@ def test_dds_two_processes_every_topic(model):
         assert all(writers.matched(t) for t in topics), "no match on loopback"
         sent = packets(model, 8, start=time.monotonic())
         for p in sent:
-            sink.write(p)
+            sink.write(p)  # handed to the sender thread
+            assert sink.flush(10)  # one at a time: a burst would overflow its queue
+        assert sink.frames == 8 and sink.dropped == 0
         got, invalid = results.get(timeout=90)
         proc.join(10)
         assert writers.errors == 0
@@ -274,6 +286,18 @@ def test_dds_two_processes_every_topic(model):
     js = [m for t, m in got if t == "/handmesh/left/joint_states"][0]
     assert js["name"][-1] == "left_pinky_dip_flex" and js["header"]["frame_id"] == \
         "handmesh_camera"
+
+
+def test_sender_thread_drops_oldest_when_behind(model):
+    """A burst beyond the send queue drops the oldest frames (counted); the rest go out and
+    the caller never waits for DDS."""
+    config = Ros2Config(domain_id=domain(4), send_queue=2, markers_hz=30)
+    with Ros2Sink(config, model) as sink:
+        for p in packets(model, 12):
+            sink.write(p)
+        assert sink.flush(30)
+        assert sink.dropped + sink.frames == 12 and sink.dropped >= 1
+        assert sink.writers.errors == 0 and len(sink.publish_ms) == 12
 
 
 def test_dds_config_is_loopback_only(tmp_path):
@@ -315,17 +339,13 @@ s.close(); print('MCAP', s.messages)
     why = [ln for ln in r.stdout.splitlines() if ln.startswith("WHY")][0]
     assert "cyclonedds is not installed" in why and "pip install" in why
     assert "ROS 2 output off" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    from mcap_ros2.reader import read_ros2_messages
-
     written = int([ln for ln in r.stdout.splitlines() if ln.startswith("MCAP")][0].split()[1])
-    assert written > 0 and sum(1 for _ in read_ros2_messages(out)) == written
+    assert written > 0 and len(decoded(out)) == written
 
 
 # -- MCAP --------------------------------------------------------------------------------------
 def test_mcap_round_trip(tmp_path, model):
     """Every message decodes with mcap_ros2 and equals what was built; log time = stamp."""
-    from mcap_ros2.reader import read_ros2_messages
-
     path = tmp_path / "hands.mcap"
     config = McapConfig(path, Ros2Config(markers_hz=12))
     sink = McapSink(config, model)
@@ -340,23 +360,23 @@ def test_mcap_round_trip(tmp_path, model):
                               {s: model.faces_for(s) for s in ("right", "left")},
                               sink.builder.clock_offset_s)
     want = [(t, ty, msgs.to_plain(ty, m)) for p in sent for t, ty, m in expected.frame(p)]
-    got = list(read_ros2_messages(path))
+    got = decoded(path)
     assert len(got) == len(want) == sink.messages
     by_topic: dict = {}
-    for m in got:
-        by_topic.setdefault(m.channel.topic, []).append(m)
+    for schema, channel, message, ros in got:
+        by_topic.setdefault(channel.topic, []).append((schema, channel, message, ros))
     for topic in {t for t, _, _ in want}:
         mine = [(ty, m) for t, ty, m in want if t == topic]
         theirs = by_topic[topic]
         assert len(mine) == len(theirs), topic
-        for (ty, e), g in zip(mine, theirs):
-            assert g.schema.name == msgs.ros_name(ty) and g.schema.encoding == "ros2msg"
-            assert g.channel.message_encoding == "cdr"
-            plain = msgs.to_plain(ty, g.ros_msg)
+        for (ty, e), (schema, channel, message, ros) in zip(mine, theirs):
+            assert schema.name == msgs.ros_name(ty) and schema.encoding == "ros2msg"
+            assert channel.message_encoding == "cdr"
+            plain = msgs.to_plain(ty, ros)
             assert_same(e, plain, topic)
             if "header" in plain:
                 st = plain["header"]["stamp"]
-                assert g.log_time_ns == int(st["sec"]) * 10**9 + int(st["nanosec"])
+                assert message.log_time == int(st["sec"]) * 10**9 + int(st["nanosec"])
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -364,8 +384,6 @@ def test_mcap_round_trip(tmp_path, model):
 def test_demo_ros2_headless(tmp_path):
     """``handmesh --ros2 --record-mcap`` on the built-in sample: a subscriber in another
     process receives JointState, and the MCAP file is complete."""
-    from mcap_ros2.reader import read_ros2_messages
-
     d = domain(3)
     topics = {f"/handmesh/{s}/joint_states": "sensor_msgs/JointState" for s in ("right", "left")}
     proc, results = start_subscriber(d, topics, quiet_s=3.0, limit_s=180)
@@ -381,8 +399,7 @@ def test_demo_ros2_headless(tmp_path):
     names = {m["name"][0] for _, m in got}
     assert got and names <= {"right_thumb_cmc_flex", "left_thumb_cmc_flex"}
     assert all(m["header"]["frame_id"] == "handmesh_camera" for _, m in got)
-    decoded = list(read_ros2_messages(mcap))
-    assert {m.channel.topic for m in decoded} >= {"/handmesh/right/joint_states", "/tf"}
+    assert {c.topic for _, c, _, _ in decoded(mcap)} >= {"/handmesh/right/joint_states", "/tf"}
 
 
 @pytest.mark.timeout(240)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,7 +64,9 @@ class Ros2Config:
     scale, blue = sure), one flat colour per hand, or the fused texture (``--texture``);
     ``tf_keypoints``: also a TF frame per keypoint (``<side>_<keypoint>``); ``lan``: DDS on
     the network instead of loopback only (``realtime.ros2.dds``); ``qos_depth``: keep-last
-    history of each topic (``/tf``: 100, as tf2's broadcaster).
+    history of each topic (``/tf``: 100, as tf2's broadcaster); ``sender_thread``: build
+    and write in a thread of the sink's own, so the loop only hands the hands over
+    (``send_queue`` frames at most, the oldest dropped when the sender falls behind).
     """
 
     namespace: str = "/handmesh"
@@ -76,6 +79,8 @@ class Ros2Config:
     marker_lifetime_s: float = 0.5
     tf_keypoints: bool = False
     qos_depth: int = 10
+    sender_thread: bool = True
+    send_queue: int = 4
     joint_states_topic: str = "joint_states"
     wrist_pose_topic: str = "wrist_pose"
     keypoints_topic: str = "keypoints"
@@ -100,6 +105,8 @@ class Ros2Config:
         if self.marker_colors not in MARKER_COLORS:
             raise ValueError(f"marker_colors must be one of {MARKER_COLORS}, "
                              f"got {self.marker_colors!r}")
+        if self.send_queue < 1:
+            raise ValueError(f"send_queue must be at least 1, got {self.send_queue}")
         if self.qos_depth < 1:
             raise ValueError(f"qos_depth must be at least 1, got {self.qos_depth}")
 
@@ -292,14 +299,29 @@ class MessageBuilder:
         if mode == "texture" and hand.vertex_colors is not None:
             rgb = np.asarray(hand.vertex_colors, dtype=np.float32).reshape(-1, 3)
         elif mode == "uncertainty" and np.size(hand.vertex_std) == len(hand.vertices):
-            from realtime.render.overlay import uncertainty_colors
-
-            rgb = uncertainty_colors(hand.vertex_std).astype(np.float32)
+            # the overlay's turbo scale (realtime.render.overlay.uncertainty_colors), as RGBA
+            std_mm = np.nan_to_num(np.asarray(hand.vertex_std, dtype=np.float32) * 1e3,
+                                   nan=0.5 * STD_MAX_MM)
+            idx = np.clip(std_mm * (255.0 / STD_MAX_MM), 0.0, 255.0).astype(np.intp)
+            return _turbo_rgba()[idx[faces.reshape(-1)]]
         else:
             return None
         rgba = np.ones((len(rgb), 4), dtype=np.float32)
         rgba[:, :3] = rgb
         return rgba[faces].reshape(-1, 4)
+
+
+STD_MAX_MM = 15.0  # the top of the uncertainty colour scale, as the overlay's
+
+
+@lru_cache(maxsize=1)
+def _turbo_rgba() -> np.ndarray:
+    """(256,4) float32 RGBA of the overlay's turbo scale (blue = sure, red = unsure)."""
+    from realtime.render.overlay import uncertainty_colors
+
+    rgba = np.ones((256, 4), dtype=np.float32)
+    rgba[:, :3] = uncertainty_colors(np.arange(256) * (STD_MAX_MM / 255.0) / 1e3, STD_MAX_MM)
+    return rgba
 
 
 def _hand_rgb(side: str) -> tuple[float, float, float]:
