@@ -425,3 +425,45 @@ def test_sigterm_leaves_a_valid_mcap(tmp_path):
         summary = reader.get_summary()
         assert summary is not None and summary.statistics.message_count > 0
         assert sum(1 for _ in reader.iter_messages()) == summary.statistics.message_count
+
+
+# -- examples/teleop.py --ros2 -----------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_teleop_commands_on_ros2(model):
+    """The dead-man-guarded command: enable=true with targets while tracking, enable=false
+    and no target on hold; received by another process with the ROS 2 types."""
+    from examples.teleop import (HOLD, TRACK, Ros2CommandPublisher, TeleopConfig, TeleopState,
+                                 commands_from_message)
+    from tests.test_teleop import make_hand, message
+
+    state, cfg = TeleopState(), TeleopConfig()
+    track = commands_from_message(message(model, [make_hand(model)]), state, cfg, now=10.0)
+    hold = commands_from_message(message(model, []), state, cfg, now=11.0)
+    assert track.mode == TRACK and hold.mode == HOLD
+    d = domain(5)
+    topics = {f"/handmesh/teleop/{n}": t for n, t in Ros2CommandPublisher.TYPES.items()}
+    proc, results = start_subscriber(d, topics)
+    pub = Ros2CommandPublisher(domain_id=d)
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not all(pub.writers.matched(t) for t in topics):
+            time.sleep(0.05)
+        pub(track)
+        pub(hold)
+        got, _ = results.get(timeout=60)
+        proc.join(10)
+    finally:
+        pub.close()
+    enable = [m["data"] for t, m in got if t.endswith("/enable")]
+    assert enable == [True, False]
+    (pose,) = [m for t, m in got if t.endswith("/wrist_target")]  # none on hold
+    np.testing.assert_allclose([pose["pose"]["position"][k] for k in "xyz"],
+                               track.wrist_position)
+    stamp = pose["header"]["stamp"]
+    assert stamp["sec"] + stamp["nanosec"] * 1e-9 == pytest.approx(
+        track.time + pub.clock_offset_s, abs=1e-6)
+    (fingers,) = [m for t, m in got if t.endswith("/finger_targets")]
+    assert fingers["name"][0] == "right_thumb_cmc_flex"
+    np.testing.assert_allclose(fingers["position"], track.finger_angles)
+    (pinch,) = [m for t, m in got if t.endswith("/pinch_distance")]
+    assert pinch["data"] == pytest.approx(track.pinch_m, rel=1e-6)
