@@ -467,3 +467,33 @@ def test_teleop_commands_on_ros2(model):
     np.testing.assert_allclose(fingers["position"], track.finger_angles)
     (pinch,) = [m for t, m in got if t.endswith("/pinch_distance")]
     assert pinch["data"] == pytest.approx(track.pinch_m, rel=1e-6)
+
+
+@pytest.mark.timeout(60)
+def test_garbage_on_our_topics_reaches_no_one(model):
+    """Another process publishing other types (one with our type's name but another layout)
+    on our topic names is not matched by DDS: our subscriber gets only our messages."""
+    from realtime.ros2.listen import Listener
+
+    d = domain(6)
+    topics = {"/handmesh/right/joint_states": "sensor_msgs/JointState",
+              "/handmesh/right/wrist_pose": "geometry_msgs/PoseStamped"}
+    listener = Listener(topics, d)
+    garbage = subprocess.Popen([PY, str(REPO / "tests" / "ros2_garbage_publisher.py"), str(d),
+                                "3"], env=ENV)
+    got = []
+    with Ros2Sink(Ros2Config(domain_id=d, markers_hz=0, sender_thread=False), model) as sink:
+        assert listener.wait_matched(10)
+        for p in packets(model, 20, start=time.monotonic()):
+            sink.write(p)
+            listener.wait(0.1)
+            got += listener.take()
+            time.sleep(0.1)
+        assert garbage.wait(30) == 0
+        got += listener.take()
+        assert listener.matched() == {t: 1 for t in topics}  # ours only
+    assert listener.invalid == 0
+    assert len([t for t, _, _ in got if t.endswith("joint_states")]) == 20
+    assert all(len(m.name) == 15 for t, m, _ in got if t.endswith("joint_states"))
+    assert len([t for t, _, _ in got if t.endswith("wrist_pose")]) == 20
+    listener.close()
