@@ -288,10 +288,11 @@ def pinch_result(quick: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--seconds", type=float, default=None, help="default 20 (--quick: 3)")
     p.add_argument("--quick", action="store_true", help="3 s instead of 20 (for the tests)")
     a = p.parse_args(argv)
-    result = run(3.0 if a.quick else a.seconds, a.quick)
+    seconds = a.seconds if a.seconds is not None else (3.0 if a.quick else 20.0)
+    result = run(seconds, a.quick)
     print(json.dumps(result))
     return 0
 

@@ -497,3 +497,21 @@ def test_garbage_on_our_topics_reaches_no_one(model):
     assert all(len(m.name) == 15 for t, m, _ in got if t.endswith("joint_states"))
     assert len([t for t, _, _ in got if t.endswith("wrist_pose")]) == 20
     listener.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_benchmark_prints_its_json():
+    """benchmarks/ros2.py runs end to end (two processes, MCAP read back) and ends with its
+    JSON line; every frame it published was decoded from the MCAP file. (~15 s: slow.)"""
+    import json
+
+    out = subprocess.run([PY, "-m", "benchmarks.ros2", "--quick", "--seconds", "1"], cwd=REPO,
+                         env=ENV, capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("dds_frames_ratio", "dds_publish_ms", "dds_latency_p50_ms",
+                "mcap_messages_decoded_ratio", "pinch_f1"):
+        assert key in got
+    assert got["mcap_messages_decoded_ratio"] == 1.0 and got["frames"] == 30
+    assert 0 < got["dds_frames_ratio"] <= 1 and got["dds_publish_ms"] > 0
