@@ -288,13 +288,18 @@ class HandsPipeline:
         """The ROS 2 output; when DDS cannot start, a note and the run goes on without it."""
         if config.ros2 is None:
             return []
-        from realtime.ros2 import open_ros2_sink
         from realtime.ros2.dds import dds_unavailable
 
-        sink = open_ros2_sink(config.ros2, self.model, self.faces_for)
+        why, sink = dds_unavailable(), None
+        if why is None:
+            from realtime.ros2 import Ros2Sink
+
+            try:
+                sink = Ros2Sink(config.ros2, self.model, self.faces_for)
+            except Exception as exc:  # noqa: BLE001 - e.g. no loopback interface
+                why = f"DDS failed to start ({type(exc).__name__}: {exc})"
         if sink is None:
-            self.notes.append(f"ROS 2 output off: {dds_unavailable() or 'DDS failed to start'}"
-                              " (the other outputs go on)")
+            self.notes.append(f"ROS 2 output off: {why} (the other outputs go on)")
             return []
         self._stack.callback(sink.close)  # closed by the pipeline too; idempotent
         r = config.ros2
