@@ -167,7 +167,7 @@ def run(seconds: float, quick: bool) -> dict:
     stamps: list[int] = []
 
     def on_sent(t: float, names: list[str]) -> None:
-        stamps.append(int(round((t + sink.builder.clock_offset_s) * 1e9)))
+        stamps.append(round((t + sink.builder.clock_offset_s) * 1e9))
         sent.append(list(names))
 
     sink.on_sent = on_sent

@@ -58,6 +58,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -307,7 +308,7 @@ def ros2_messages(cmd: Command, namespace: str = "/handmesh/teleop",
     out = [(f"{ns}/enable", "std_msgs/Bool", {"data": cmd.mode == TRACK})]
     if cmd.mode != TRACK or cmd.wrist_position is None:
         return out
-    t = int(round((cmd.time + clock_offset_s) * 1e9))
+    t = round((cmd.time + clock_offset_s) * 1e9)
     header = {"stamp": {"sec": t // 10**9, "nanosec": t % 10**9}, "frame_id": frame_id}
     p, q = cmd.wrist_position, cmd.wrist_quaternion
     out.append((f"{ns}/wrist_target", "geometry_msgs/PoseStamped", {"header": header, "pose": {
@@ -326,7 +327,7 @@ def ros2_messages(cmd: Command, namespace: str = "/handmesh/teleop",
 class Ros2CommandPublisher:
     """Publishes commands as :func:`ros2_messages` on DDS (``realtime.ros2``)."""
 
-    TYPES = {"enable": "std_msgs/Bool", "wrist_target": "geometry_msgs/PoseStamped",
+    TYPES: ClassVar[dict[str, str]] = {"enable": "std_msgs/Bool", "wrist_target": "geometry_msgs/PoseStamped",
              "finger_targets": "sensor_msgs/JointState", "pinch_distance": "std_msgs/Float32"}
 
     def __init__(self, namespace: str = "/handmesh/teleop", frame_id: str = "handmesh_camera",

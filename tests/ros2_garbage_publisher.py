@@ -9,9 +9,10 @@ import time
 
 from cyclonedds.idl import make_idl_struct
 from cyclonedds.idl import types as t
-from cyclonedds.topic import Topic
 from cyclonedds.pub import DataWriter
-from realtime.ros2.dds import participant, ros_qos  # noqa: E402
+from cyclonedds.topic import Topic
+
+from realtime.ros2.dds import participant, ros_qos
 
 dp = participant(int(sys.argv[1]))
 Fake = make_idl_struct("JointState_", "sensor_msgs::msg::dds_::JointState_", {"x": t.int32, "junk": str})

@@ -14,4 +14,4 @@
 from realtime.ros2.messages import Ros2Config
 from realtime.ros2.sink import McapConfig, McapSink, Ros2Sink, open_ros2_sink
 
-__all__ = ["Ros2Config", "McapConfig", "McapSink", "Ros2Sink", "open_ros2_sink"]
+__all__ = ["McapConfig", "McapSink", "Ros2Config", "Ros2Sink", "open_ros2_sink"]

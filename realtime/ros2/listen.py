@@ -79,7 +79,7 @@ class Listener:
 
     def wait(self, timeout_s: float) -> None:
         """Block until a sample arrives on any topic (or ``timeout_s``)."""
-        from cyclonedds.core import ReadCondition, ViewState, InstanceState, SampleState, WaitSet
+        from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
         from cyclonedds.util import duration
 
         if getattr(self, "_waitset", None) is None:

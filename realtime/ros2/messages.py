@@ -152,7 +152,7 @@ def quaternion(r: list) -> tuple[float, float, float, float]:
 
 
 def _stamp(t: float) -> dict:
-    ns = int(round(t * 1e9))
+    ns = round(t * 1e9)
     return {"sec": ns // 1_000_000_000, "nanosec": ns % 1_000_000_000}
 
 

@@ -24,7 +24,7 @@ Definitions follow ROS 2 Humble/Jazzy (``common_interfaces``; ``Marker`` has the
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def dds_name(short: str) -> str:
 
 
 def _base(type_: str) -> str:
-    return type_[:-2] if type_.endswith("[]") else type_
+    return type_.removesuffix("[]")
 
 
 # -- .msg text ---------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def _dependencies(short: str, seen: list[str]) -> list[str]:
     return seen
 
 
-@lru_cache(maxsize=None)
+@cache
 def msg_definition(short: str) -> str:
     """The ``.msg`` text of ``short`` and, after ``====``/``MSG: pkg/Type`` separators, of
     every type it uses (depth first), as ROS 2's bag recorder writes MCAP schemas."""
@@ -130,7 +130,7 @@ def msg_definition(short: str) -> str:
 
 
 # -- cyclonedds types --------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def idl_type(short: str):
     """The ``cyclonedds.idl`` struct of ``short``, named as ROS 2 names it on DDS. Needs
     cyclonedds (raises ImportError without it)."""
@@ -151,7 +151,7 @@ def idl_type(short: str):
 
 
 # -- CDR encoding ------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _flat_primitive(short: str) -> tuple[str, int] | None:
     """(primitive, count) when ``short`` is a struct of one numeric primitive only (Point:
     3 float64, Pose: 7 float64, ColorRGBA: 4 float32), so a sequence of them is one array."""

@@ -44,10 +44,11 @@ class Ros2Sink:
     the DDS writes alone; ``frames``: frames sent; ``last_topics``: the last frame's topics.
     """
 
-    def __init__(self, config: Ros2Config = Ros2Config(), model=None, faces_for=None,
+    def __init__(self, config: Ros2Config | None = None, model=None, faces_for=None,
                  trace_file: str | None = None) -> None:
         from realtime.ros2.dds import DdsWriters
 
+        config = config if config is not None else Ros2Config()
         self.config = config
         names = tuple(model.data.joint_names) if model is not None else ()
         if faces_for is None and model is not None:
@@ -118,7 +119,7 @@ class Ros2Sink:
                 self._busy = True
             try:
                 self._send(hands, t)
-            except Exception:  # noqa: BLE001 - an output never stops the loop
+            except Exception:
                 log.exception("ROS 2 output: a frame failed")
             finally:
                 with self._wake:
@@ -204,7 +205,7 @@ class McapSink:
         self.path = Path(config.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._part = self.path.with_name(self.path.name + ".part")
-        self._file = open(self._part, "wb")
+        self._file = open(self._part, "wb")  # noqa: SIM115 - closed by close()
         compression = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
                        "none": CompressionType.NONE}[config.compression]
         self._writer = Writer(self._file, compression=compression)
@@ -230,7 +231,7 @@ class McapSink:
     def write(self, packet: Packet) -> None:
         if self._closed:
             return
-        stamp_ns = int(round(self.builder.stamp_s(packet) * 1e9))
+        stamp_ns = round(self.builder.stamp_s(packet) * 1e9)
         for topic, type_, message in self.builder.frame(packet):
             channel = self._channel(topic, type_)
             seq = self._seq.get(topic, 0)
