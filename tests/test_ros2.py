@@ -523,3 +523,36 @@ def test_benchmark_prints_its_json():
         assert key in got
     assert got["mcap_messages_decoded_ratio"] == 1.0 and got["frames"] == 30
     assert 0 < got["dds_frames_ratio"] <= 1 and got["dds_publish_ms"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_a_subscriber_that_disappears(model):
+    """One of two subscriber processes is killed mid-stream: no write fails, nothing is
+    dropped, and the other subscriber still gets every frame."""
+    from benchmarks.ros2 import doomed_subscriber
+
+    d = domain(7)
+    config = Ros2Config(domain_id=d, markers_hz=0)
+    topics = {"/handmesh/right/joint_states": "sensor_msgs/JointState"}
+    proc, results = start_subscriber(d, topics, quiet_s=2.0)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    doomed = ctx.Process(target=doomed_subscriber, args=(d, topics, ready), daemon=True)
+    doomed.start()
+    assert ready.wait(60)
+    with Ros2Sink(config, model) as sink:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and sink.writers.matched(next(iter(topics))) < 2:
+            time.sleep(0.05)
+        assert sink.writers.matched(next(iter(topics))) == 2
+        for i, p in enumerate(packets(model, 20, start=time.monotonic())):
+            if i == 5:
+                doomed.kill()
+                doomed.join(10)
+            sink.write(p)
+            assert sink.flush(10)
+            time.sleep(0.02)
+        got, _ = results.get(timeout=60)
+        proc.join(10)
+        assert sink.writers.errors == 0 and sink.dropped == 0
+    assert len(got) == 20
