@@ -7,7 +7,7 @@ topics, the MCAP sink stores them with the ``ros2msg`` schemas (``.msg`` text wi
 dependencies) and log time = capture time, so Foxglove and ``ros2 bag`` (MCAP storage)
 play the file. The MCAP writer is ``mcap``'s, used the way ``mcap_ros2.writer`` uses it
 (profile ``ros2``, schema encoding ``ros2msg``, message encoding ``cdr``) but fed the
-bytes already encoded, since mcap_ros2's Python encoder would spend ~50 ms on a mesh.
+bytes already encoded, since mcap_ros2's Python encoder spends ~75 ms on one mesh marker.
 
 Neither sink stops the run: DDS missing (:func:`open_ros2_sink` returns None with one
 line of reason) or a failing write (counted) leaves the other outputs running.
