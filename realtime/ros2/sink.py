@@ -10,7 +10,7 @@ play the file. The MCAP writer is ``mcap``'s, used the way ``mcap_ros2.writer`` 
 bytes already encoded, since mcap_ros2's Python encoder spends ~75 ms on one mesh marker.
 
 Neither sink stops the run: DDS missing (:func:`open_ros2_sink` returns None with one
-line of reason) or a failing write (counted) leaves the other outputs running.
+line of reason) or a failing DDS write (counted) leaves the other outputs running.
 """
 
 from __future__ import annotations
