@@ -42,10 +42,10 @@ from realtime.mesher import HandMesher, HandMesherConfig
 from realtime.render.overlay import OverlayConfig
 from realtime.render.overlay_sink import OverlaySink, hud_lines
 from realtime.stream.publisher import PublisherConfig
+from realtime.types import SIDES, Frame
 
 if TYPE_CHECKING:
     from realtime.ros2 import McapConfig, Ros2Config
-from realtime.types import SIDES, Frame
 
 log = logging.getLogger(__name__)
 
