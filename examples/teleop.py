@@ -35,6 +35,20 @@ resumes with the first good frame after that.
 
 The logic is pure (no sockets, explicit clock) so it can be tested and reused;
 :func:`run` is the socket loop around it.
+
+ROS 2 (``--ros2``, no ROS install needed; docs/ros2.md): every emitted command is also
+published over DDS (loopback only unless ``--ros2-lan``), under ``--ros2-namespace``
+(default ``/handmesh/teleop``):
+
+* ``enable`` (``std_msgs/Bool``): the dead-man signal, every command: true to track, false
+  to hold; a robot driver should also hold when it stops arriving;
+* ``wrist_target`` (``geometry_msgs/PoseStamped``), ``finger_targets``
+  (``sensor_msgs/JointState``, ``<side>_<joint>_flex`` in radians) and ``pinch_distance``
+  (``std_msgs/Float32``, meters): only while tracking, so a hold publishes no target;
+  ``frame_id`` is ``--ros2-frame`` (the camera, or the robot base with ``base_from_camera``).
+
+    .venv/bin/python examples/teleop.py --ros2 --rate 30
+    ros2 topic echo /handmesh/teleop/enable      # with CYCLONEDDS_URI as in docs/ros2.md
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -289,6 +304,59 @@ def run(config: TeleopConfig, emit: Callable[[Command], None] | None = None,
     return n
 
 
+# -- ROS 2 ------------------------------------------------------------------------------------
+def ros2_messages(cmd: Command, namespace: str = "/handmesh/teleop",
+                  frame_id: str = "handmesh_camera",
+                  clock_offset_s: float = 0.0) -> list[tuple[str, str, dict]]:
+    """A command as ROS 2 messages ``(topic, type, message)``: ``enable`` always; the wrist
+    target, finger targets and pinch only while tracking. Stamps: the command's time plus
+    ``clock_offset_s`` (wall minus monotonic clock: ROS time)."""
+    ns = namespace.rstrip("/")
+    out = [(f"{ns}/enable", "std_msgs/Bool", {"data": cmd.mode == TRACK})]
+    if cmd.mode != TRACK or cmd.wrist_position is None:
+        return out
+    t = round((cmd.time + clock_offset_s) * 1e9)
+    header = {"stamp": {"sec": t // 10**9, "nanosec": t % 10**9}, "frame_id": frame_id}
+    p, q = cmd.wrist_position, cmd.wrist_quaternion
+    out.append((f"{ns}/wrist_target", "geometry_msgs/PoseStamped", {"header": header, "pose": {
+        "position": {"x": float(p[0]), "y": float(p[1]), "z": float(p[2])},
+        "orientation": {"x": float(q[0]), "y": float(q[1]), "z": float(q[2]),
+                        "w": float(q[3])}}}))
+    side = cmd.handedness or "hand"
+    out.append((f"{ns}/finger_targets", "sensor_msgs/JointState", {
+        "header": header, "name": [f"{side}_{j}_flex" for j in FINGER_JOINTS],
+        "position": np.asarray(cmd.finger_angles, dtype=np.float64)}))
+    if cmd.pinch_m is not None:
+        out.append((f"{ns}/pinch_distance", "std_msgs/Float32", {"data": float(cmd.pinch_m)}))
+    return out
+
+
+class Ros2CommandPublisher:
+    """Publishes commands as :func:`ros2_messages` on DDS (``realtime.ros2``)."""
+
+    TYPES: ClassVar[dict[str, str]] = {"enable": "std_msgs/Bool", "wrist_target": "geometry_msgs/PoseStamped",
+             "finger_targets": "sensor_msgs/JointState", "pinch_distance": "std_msgs/Float32"}
+
+    def __init__(self, namespace: str = "/handmesh/teleop", frame_id: str = "handmesh_camera",
+                 domain_id: int = 0, lan: bool = False) -> None:
+        from realtime.ros2.dds import DdsWriters, TopicSpec
+
+        self.namespace, self.frame_id = namespace.rstrip("/"), frame_id
+        self.clock_offset_s = time.time() - time.monotonic()
+        self.writers = DdsWriters([TopicSpec(f"{self.namespace}/{n}", t)
+                                   for n, t in self.TYPES.items()], domain_id, lan)
+
+    def __call__(self, cmd: Command) -> None:
+        from realtime.ros2.msgs import encode
+
+        for topic, type_, message in ros2_messages(cmd, self.namespace, self.frame_id,
+                                                   self.clock_offset_s):
+            self.writers.write(topic, encode(type_, message))
+
+    def close(self) -> None:
+        self.writers.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default=TeleopConfig.endpoint)
@@ -305,20 +373,46 @@ def main(argv: list[str] | None = None) -> int:
                    help="output lines per second at most (mode changes always print)")
     p.add_argument("--jsonl", action="store_true", help="one JSON command per line")
     p.add_argument("--count", type=int, default=None, help="stop after N commands")
+    p.add_argument("--ros2", action="store_true",
+                   help="also publish each command as ROS 2 topics over DDS (docs/ros2.md)")
+    p.add_argument("--ros2-namespace", default="/handmesh/teleop")
+    p.add_argument("--ros2-frame", default="handmesh_camera")
+    p.add_argument("--ros2-domain", type=int, default=0)
+    p.add_argument("--ros2-lan", action="store_true", help="DDS on the network, not loopback")
     a = p.parse_args(argv)
     config = TeleopConfig(a.endpoint, a.topology_endpoint, hand=a.hand,
                           lost_timeout_s=a.lost_timeout, max_mean_std=a.max_std_mm / 1000,
                           min_score=a.min_score, require_uncertainty=a.require_uncertainty,
                           print_hz=a.rate)
     if a.jsonl:
-        def emit(c: Command) -> None:
+        def show(c: Command) -> None:
             print(json.dumps(c.to_json()), flush=True)
     else:
-        emit = None
+        def show(c: Command) -> None:
+            print(format_command(c), flush=True)
+    ros = None
+    if a.ros2:
+        from realtime.ros2.dds import dds_unavailable
+
+        why = dds_unavailable()
+        if why:
+            print(f"ROS 2 output off: {why}", file=sys.stderr)
+        else:
+            ros = Ros2CommandPublisher(a.ros2_namespace, a.ros2_frame, a.ros2_domain,
+                                       a.ros2_lan)
+
+    def emit(c: Command) -> None:
+        show(c)
+        if ros is not None:
+            ros(c)
+
     try:
         run(config, emit, a.count)
     except KeyboardInterrupt:
         pass
+    finally:
+        if ros is not None:
+            ros.close()
     return 0
 
 

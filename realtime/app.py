@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from calibration.camera import Camera
 from models.hand_model import HandModel
@@ -45,6 +46,9 @@ from realtime.render.overlay import OverlayConfig
 from realtime.render.overlay_sink import OverlaySink, hud_lines
 from realtime.stream.publisher import PublisherConfig
 from realtime.types import SIDES, Frame
+
+if TYPE_CHECKING:
+    from realtime.ros2 import McapConfig, Ros2Config
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,8 @@ class AppConfig:
     max_frames: int | None = None
     smooth_replay: bool = False
     calibrate_hand: ProfileRecording | None = None
+    ros2: Ros2Config | None = None  # --ros2: ROS 2 topics over DDS (docs/ros2.md)
+    record_mcap: McapConfig | None = None  # --record-mcap: the same messages in an MCAP file
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
@@ -200,12 +206,13 @@ class HandsPipeline:
 
         render_warmup()  # compile (or load from Numba's cache) before the first frame
         self._outputs(config.output)
-        publish = [*self._publishers(config.publish), *sinks.publish]
+        publish = [*self._publishers(config.publish), *self._ros2(config), *sinks.publish]
+        record = [self.hands_sink, *self._mcap(config), *sinks.record]
         self.result: PipelineResult | None = None
         self.pipeline = Pipeline(
             self._read, stages, publish, PipelineConfig(live=self.live, pace=pace),
             self.recorder, self.source.fps, render_sinks=[self.overlay, *sinks.render],
-            record_sinks=[self.hands_sink, *sinks.record])
+            record_sinks=record)
         self._frames_read = 0
         self._ran = False
 
@@ -298,6 +305,41 @@ class HandsPipeline:
         from realtime.stream.texture_topic import TextureSink
 
         return [publisher, TextureSink(fuser, publisher.send_raw)]
+
+    def _ros2(self, config: AppConfig) -> list[Sink]:
+        """The ROS 2 output; when DDS cannot start, a note and the run goes on without it."""
+        if config.ros2 is None:
+            return []
+        from realtime.ros2.dds import dds_unavailable
+
+        why, sink = dds_unavailable(), None
+        if why is None:
+            from realtime.ros2 import Ros2Sink
+
+            try:
+                sink = Ros2Sink(config.ros2, self.model, self.faces_for)
+            except Exception as exc:  # noqa: BLE001 - e.g. no loopback interface
+                why = f"DDS failed to start ({type(exc).__name__}: {exc})"
+        if sink is None:
+            self.notes.append(f"ROS 2 output off: {why} (the other outputs go on)")
+            return []
+        self._stack.callback(sink.close)  # closed by the pipeline too; idempotent
+        r = config.ros2
+        self.notes.append(f"ROS 2: publishing on {r.namespace}/... and {r.tf_topic} (frame "
+                          f"{r.frame_id}, DDS domain {r.domain_id}, "
+                          f"{'LAN' if r.lan else 'loopback only'})")
+        return [sink]
+
+    def _mcap(self, config: AppConfig) -> list[Sink]:
+        """The MCAP recording (in the record thread: every frame, never dropped)."""
+        if config.record_mcap is None:
+            return []
+        from realtime.ros2 import McapSink
+
+        sink = McapSink(config.record_mcap, self.model, self.faces_for)
+        self._stack.callback(sink.close)  # finishes the file even if the run fails
+        self.notes.append(f"recording ROS 2 messages to {config.record_mcap.path}")
+        return [sink]
 
     def _read(self) -> Frame | None:
         limit = self.config.max_frames

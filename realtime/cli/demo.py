@@ -169,6 +169,20 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--allowed-clients", type=Path, default=None, metavar="FILE_OR_DIR",
                      help="with --curve-keys: a directory of client .key files, or a file of "
                           "client public keys (one per line); only these may connect")
+    ros = p.add_argument_group("ROS 2 (docs/ros2.md; no ROS install needed)")
+    ros.add_argument("--ros2", action="store_true",
+                     help="publish the hands as ROS 2 topics over DDS (JointState, PoseStamped, "
+                          "PoseArray, /tf, MarkerArray, pinch); loopback only unless --ros2-lan")
+    ros.add_argument("--ros2-namespace", default="/handmesh", metavar="NS",
+                     help="prefix of the topics (default /handmesh)")
+    ros.add_argument("--ros2-domain", type=int, default=0, metavar="ID",
+                     help="DDS domain id, as ROS_DOMAIN_ID (default 0)")
+    ros.add_argument("--ros2-frame", default="handmesh_camera", metavar="FRAME",
+                     help="frame_id of the camera the poses are in (default handmesh_camera)")
+    ros.add_argument("--ros2-lan", action="store_true",
+                     help="let DDS use the network (multicast discovery) instead of loopback")
+    ros.add_argument("--record-mcap", type=Path, default=None, metavar="FILE.mcap",
+                     help="record the same ROS 2 messages to an MCAP file (Foxglove, ros2 bag)")
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -210,6 +224,7 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
                 curve_allowed_clients_file=a.allowed_clients, mode=a.publish_mode)
         except ValueError as exc:
             raise ValueError(f"--publish {exc}") from exc
+    ros2, record_mcap = _ros2_configs(a)
     app = AppConfig(
         source=SourceConfig(spec=str(a.replay) if a.replay is not None else a.source,
                             width=a.width, height=a.height, fps=a.fps, mirror=a.mirror,
@@ -225,8 +240,25 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         smooth_replay=a.smooth_replay,
         calibrate_hand=(ProfileRecording(a.calibrate_hand, a.hand_length_mm)
                         if a.calibrate_hand is not None else None),
+        ros2=ros2,
+        record_mcap=record_mcap,
     )
     return DemoOptions(app=app, headless=a.headless, viewer=a.viewer, print_stats=a.stats)
+
+
+def _ros2_configs(a: argparse.Namespace):
+    """``--ros2*`` and ``--record-mcap`` -> (Ros2Config or None, McapConfig or None)."""
+    if not (a.ros2 or a.record_mcap is not None):
+        return None, None
+    from realtime.ros2 import McapConfig, Ros2Config
+
+    try:
+        config = Ros2Config(namespace=a.ros2_namespace, domain_id=a.ros2_domain,
+                            frame_id=a.ros2_frame, lan=a.ros2_lan)
+    except ValueError as exc:
+        raise ValueError(f"--ros2: {exc}") from exc
+    mcap = McapConfig(a.record_mcap, config) if a.record_mcap is not None else None
+    return (config if a.ros2 else None), mcap
 
 
 def display_available() -> bool:
