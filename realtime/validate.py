@@ -3,7 +3,7 @@
 ``docs/protocol.md`` promises that no NaN reaches a subscriber; the live estimators refuse NaN
 landmarks, and a replayed file must not be able to bring back what they refuse. So both the
 estimate stage and the hands-file reader ask :func:`hand_problem`, and the limits here are the
-documented ones (``docs/_hardening_files.md``).
+documented ones (``docs/inputs.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from calibration.camera import check_plausible
+from calibration.errors import CalibrationError
 from calibration.intrinsics import CameraIntrinsics
 from realtime.types import SIDES, HandMesh
 
@@ -34,8 +36,6 @@ and the pipeline's frame copies grow with it (a 4K one cost 140 MB, mixed sizes 
 110 MB; the target is 100 MB over the idle process).
 """
 MIN_IMAGE_SIDE = 16
-FOV_DEG = (1.0, 179.0)
-"""Plausible horizontal and vertical fields of view of a camera."""
 
 
 def _array_problem(name: str, a: np.ndarray, shape: tuple, bound: float) -> str | None:
@@ -81,19 +81,16 @@ def hand_problem(hand: HandMesh, vertex_count: int | None = None) -> str | None:
 def camera_problem(camera: CameraIntrinsics) -> str | None:
     """Why a recorded camera cannot be replayed (one phrase), or None if it is plausible.
 
-    Checked before an image of its size is allocated: the size is bounded, the focal lengths
-    give a field of view in :data:`FOV_DEG` and the principal point lies in the image.
+    Checked before an image of its size is allocated: the size is bounded, and the
+    intrinsics pass :func:`calibration.camera.check_plausible` (as every loaded camera does).
     """
     w, h = camera.width, camera.height
     if not (MIN_IMAGE_SIDE <= w <= MAX_IMAGE_SIDE and MIN_IMAGE_SIDE <= h <= MAX_IMAGE_SIDE
             and w * h <= MAX_IMAGE_PIXELS):
-        return (f"camera image {w}x{h} (sides {MIN_IMAGE_SIDE}-{MAX_IMAGE_SIDE} pixels, at most "
+        return (f"image {w}x{h} (sides {MIN_IMAGE_SIDE}-{MAX_IMAGE_SIDE} pixels, at most "
                 f"{MAX_IMAGE_PIXELS:,} pixels)")
-    for name, f, side in (("fx", camera.fx, w), ("fy", camera.fy, h)):
-        fov = math.degrees(2 * math.atan(side / (2 * f)))
-        if not FOV_DEG[0] <= fov <= FOV_DEG[1]:
-            return (f"camera {name}={f:g} for {side} pixels (a {fov:.3g} degree field of view; "
-                    f"expected {FOV_DEG[0]:g}-{FOV_DEG[1]:g})")
-    if not (0 <= camera.cx <= w and 0 <= camera.cy <= h):
-        return f"camera principal point ({camera.cx:g}, {camera.cy:g}) outside the {w}x{h} image"
+    try:  # the intrinsics: the one plausibility check every loaded camera passes
+        check_plausible(camera)
+    except CalibrationError as exc:
+        return str(exc).split(";")[0]
     return None

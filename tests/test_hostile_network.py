@@ -329,8 +329,10 @@ def test_topology_requests_are_rate_limited_per_peer(model_publisher):
             replies += 1
     finally:
         peer.close(linger=0)
-    assert 1 <= replies < 50
-    assert pub.topology_refused >= 50 - replies
+    assert 1 <= replies <= 10  # the burst allowance (5), plus tokens refilled meanwhile
+    # every other request was refused, or answered into a full queue and dropped
+    assert pub.topology_refused + pub.topology_reply_dropped + replies >= 45
+    assert pub.topology_refused >= 35
     with HandClient(ep, ("hands",), tep) as client:  # a REQ client is its own peer
         assert "faces" in client.topology(3000).arrays
     assert pub.status()["topology_refused"] == pub.topology_refused

@@ -228,13 +228,13 @@ class Case:
 
 HANDS_CASES: list[Case] = [
     Case("huge_camera", _spoil(0, **{"camera.width": 100000, "camera.height": 100000}), 2,
-         "{file}:1: refusing to replay a camera image 100000x100000"),
+         "{file}:1: refusing to replay this camera: image 100000x100000"),
     Case("huge_camera_mid_file", _spoil(7, **{"camera.width": 100000, "camera.height": 1}), 2,
-         "{file}:8: refusing to replay a camera image 100000x1", quick=False),
-    Case("fx_1e300", _spoil(0, **{"camera.fx": 1e300}), 2, "{file}:1: refusing to replay a "
-         "camera fx=1e+300"),
+         "{file}:8: refusing to replay this camera: image 100000x1", quick=False),
+    Case("fx_1e300", _spoil(0, **{"camera.fx": 1e300}), 2, "{file}:1: refusing to replay "
+         "this camera: implausible focal length fx=1e+300"),
     Case("fx_1e-300", _spoil(2, **{"camera.fx": 1e-300}), 2, "{file}:3: refusing to replay "
-         "a camera fx=1e-300", quick=False),
+         "this camera: implausible focal length fx=1e-300", quick=False),
     Case("width_inf", _spoil(0, **{"camera.width": 1e400}), 2, "{file} is not a hands file "
          "(line 1: bad field", quick=False),
     Case("line_6mb", lambda p: _lines(p, good_records()[:3], "[" + "0," * (3 << 20) + "0]\n"),
@@ -271,7 +271,7 @@ HANDS_CASES: list[Case] = [
         "fx": 1500.0, "fy": 1500.0, "cx": 960.0, "cy": 600.0, "width": 1920,
         "height": 1200})), 0, "frames, hands in", quick=False),
     Case("camera_4k_refused", _spoil(0, **{"camera.width": 3840, "camera.height": 2160}), 2,
-         "{file}:1: refusing to replay a camera image 3840x2160", quick=False),
+         "{file}:1: refusing to replay this camera: image 3840x2160", quick=False),
     Case("timestamp_gap_1e6_s", _each(_shift(10, "timestamp", 1e6)), 0,
          "{file}:11: skipped a 1e+06 s gap in the timestamps", fast=False),
     Case("timestamps_backwards", _each(_shift(10, "timestamp", -1e6)), 0,

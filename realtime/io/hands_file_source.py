@@ -21,7 +21,7 @@ warning and counted in ``truncated_line``, because that is what a crash leaves b
 everything before it is sound.
 
 Nothing in the file decides how much is allocated or how long the replay waits (limits in
-``realtime.validate`` and below; docs/_hardening_files.md): a line longer than
+``realtime.validate`` and below; docs/inputs.md): a line longer than
 :data:`MAX_LINE_BYTES`, a camera larger than 4K or of implausible intrinsics, a non-finite or
 out-of-range frame index or timestamp refuse the file naming the line; a hand that fails
 :func:`~realtime.validate.hand_problem` (NaN or far-away coordinates, a wrong vertex count, an
@@ -371,8 +371,8 @@ class HandsFileSource(Source):
                                  f"0-{MAX_FRAME_INDEX})")
         problem = camera_problem(camera) if camera is not None else None
         if problem is not None:
-            raise SourceError(f"{self.path}:{number}: refusing to replay a {problem}: not "
-                              "a camera handmesh records; fix that line's camera or re-record")
+            raise SourceError(f"{self.path}:{number}: refusing to replay this camera: {problem}: "
+                              "not a camera handmesh records; fix that line's camera or re-record")
         return hand, camera
 
     def _skip(self, warn: bool, number: int, why: str) -> None:

@@ -18,7 +18,7 @@ clock, s), ``t_send_wall`` (``time.time()`` at sending), ``image_size`` [w, h]; 
     handmesh-multiview fuse --rig rig.json --connect tcp://cam0:5601 \
         --connect tcp://cam1:5601 --publish tcp://127.0.0.1:5555
 
-Nothing a peer sends is trusted (``docs/_hardening_network.md``): :func:`decode_landmarks`
+Nothing a peer sends is trusted (``docs/inputs.md``): :func:`decode_landmarks`
 checks every message where its bytes become a :class:`LandmarkFrame` (finite values in
 plausible ranges, at most ``MAX_HANDS_PER_CAMERA`` hands, a camera of the rig, a sane
 ``frame_index``), the subscriber reads each camera node on a socket of its own (so a bad
