@@ -312,3 +312,17 @@ def test_fast_stream_paths_write_pinch_as_the_reference_encoder(dtype):
         assert decoded == (None if pinch is None else {
             "distance_m": None if math.isnan(pinch.distance_m) else pinch.distance_m,
             "engaged": pinch.engaged, "changed": pinch.changed})
+
+
+def test_demo_pinch_flag():
+    """``--pinch ENGAGE,RELEASE`` in mm sets the thresholds, ``off`` turns pinch off, and a
+    bad value is one clear ValueError (the demo's exit 2)."""
+    from realtime.cli.demo import parse_args
+
+    assert parse_args([]).app.mesher.pinch == PinchConfig()
+    cfg = parse_args(["--pinch", "20,40"]).app.mesher.pinch
+    assert cfg.engage_m == pytest.approx(0.020) and cfg.release_m == pytest.approx(0.040)
+    assert parse_args(["--pinch", "off"]).app.mesher.pinch is None
+    for bad in ("30,15", "abc", "10", "nan,20"):
+        with pytest.raises(ValueError, match="--pinch"):
+            parse_args(["--pinch", bad])

@@ -39,6 +39,7 @@ from realtime.io.camera import CameraConfig
 from realtime.io.sample import is_sample
 from realtime.io.sources import SourceConfig
 from realtime.mesh.estimator import EstimatorConfig
+from realtime.mesh.pinch import PinchConfig
 from realtime.mesh.regressor import RunnerConfig
 from realtime.mesh.smoothing import SmootherConfig
 from realtime.mesh.texture import TextureConfig
@@ -132,6 +133,9 @@ def parser() -> argparse.ArgumentParser:
                             "the interaction prior where the image is uncertain")
     hands.add_argument("--texture", action="store_true",
                        help="fuse an occlusion-aware texture per hand (colours on the meshes)")
+    hands.add_argument("--pinch", default="15,30", metavar="ENGAGE,RELEASE",
+                       help="thumb-index pinch thresholds in mm (default 15,30: engage below "
+                            "15, release above 30; docs/pinch.md), or 'off'")
     out = p.add_argument_group("output")
     out.add_argument("--output", type=Path, default=Path("demo_output"),
                      help="folder for overlay.mp4, hands.jsonl, contact_sheet.png and "
@@ -187,6 +191,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def pinch_config(text: str) -> PinchConfig | None:
+    """``--pinch ENGAGE,RELEASE`` (mm) or ``off`` -> the pinch stage's config."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        engage, release = (float(v) / 1000.0 for v in text.split(","))
+        return PinchConfig(engage_m=engage, release_m=release)
+    except ValueError as exc:
+        raise ValueError(f"--pinch {text!r}: expected ENGAGE,RELEASE in mm with ENGAGE < "
+                         f"RELEASE (e.g. 15,30), or 'off' ({exc})") from exc
+
+
 def parse_args(argv: list[str] | None = None) -> DemoOptions:
     """Command-line arguments -> :class:`DemoOptions`; bad combinations raise ValueError."""
     a = parser().parse_args(argv)
@@ -215,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         camera=CameraConfig(calibration=a.calib, hfov_deg=a.fov),
         two_hands=TwoHandConfig() if a.two_hand_fix == "on" else None,
         texture=TextureConfig() if texture else None,
+        pinch=pinch_config(a.pinch),
     )
     publish = None
     if a.publish:
