@@ -165,6 +165,9 @@ class Source(ABC):
     def __init__(self, config: SourceConfig) -> None:
         self.config = config
         self._is_open = False
+        # read() and close() never overlap: releasing a VideoCapture while the capture thread
+        # is inside cap.read() deadlocks (seen on SIGTERM mid-run); close waits for the frame
+        self._io_lock = threading.RLock()
         self._next_index = 0
         self._fps: float | None = None
         self._size: tuple[int, int] | None = None
@@ -190,9 +193,10 @@ class Source(ABC):
 
     def read(self) -> Frame | None:
         """The next frame, or None at the end of a file or folder (never for a camera)."""
-        if not self._is_open:
-            raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
-        return self._read_frame()
+        with self._io_lock:
+            if not self._is_open:
+                raise SourceError(f"{self.name} is not open: call open() or use `with source:`")
+            return self._read_frame()
 
     def _read_frame(self) -> Frame | None:
         """An image from the backend as a :class:`Frame` (sources of whole frames override)."""
@@ -229,10 +233,11 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release the device or file; safe to call twice (and on a never-opened source)."""
-        if not self._is_open:
-            return
-        self._is_open = False
-        self._close()
+        with self._io_lock:
+            if not self._is_open:
+                return
+            self._is_open = False
+            self._close()
 
     def __enter__(self) -> Source:
         self.open()
