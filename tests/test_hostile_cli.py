@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.hostile_cases.cli import wrong_shape_model
 from calibration.camera_file import load_calibration
 from calibration.errors import CalibrationError
 from realtime.cli.demo import main
@@ -62,7 +63,7 @@ def sample_args(out: Path, *extra: str, frames: int = 2) -> list[str]:
 def sample_calibration(**changes) -> dict:
     """The sample's true camera as a JSON calibration, with ``changes``."""
     with np.load(SAMPLE_GT) as gt:
-        K, w, h = gt["K"].astype(float), int(gt["width"]), int(gt["height"])  # noqa: N806
+        K, w, h = gt["K"].astype(float), int(gt["width"]), int(gt["height"])
     data = {"image_width": w, "image_height": h, "camera_matrix": K.tolist(),
             "distortion_coefficients": [0.0] * 5}
     data.update(changes)
@@ -366,46 +367,9 @@ def _manifest(tmp_path: Path, edit=None, model: Path | None = None) -> Path:
 
 
 def _wrong_shape_model(path: Path, declare: bool) -> Path:
-    """An ONNX model with the right input and output names but the wrong shapes: 21
-    vertices instead of the hand model's, and a scalar vertex_std. ``declare``: the graph
-    says so; otherwise its outputs have symbolic sizes and only a run shows them."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    def value(name, dims):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
-
-    def ints(*v):
-        return helper.make_tensor(f"c{v}", TensorProto.INT64, [len(v)], v)
-
-    nodes = [
-        helper.make_node("Identity", ["world"], ["vertices"]),
-        helper.make_node("ReduceMean", ["world"], ["vertex_std"], keepdims=0),
-        helper.make_node("Identity", ["image"], ["joints"]),
-        helper.make_node("Constant", [], ["s0"], value=ints(0, 0)),
-        helper.make_node("Constant", [], ["s1"], value=ints(20, 3)),
-        helper.make_node("Constant", [], ["ax"], value=ints(1, 2)),
-        helper.make_node("Slice", ["world", "s0", "s1", "ax"], ["w20"]),
-        helper.make_node("Concat", ["w20", "w20"], ["pose6d"], axis=2),
-        helper.make_node("Constant", [], ["t0"], value=ints(0, 0)),
-        helper.make_node("Constant", [], ["t1"], value=ints(10, 1)),
-        helper.make_node("Slice", ["world", "t0", "t1", "ax"], ["w10"]),
-        helper.make_node("Constant", [], ["sq"], value=ints(2)),
-        helper.make_node("Squeeze", ["w10", "sq"], ["shape"]),
-        helper.make_node("Identity", ["handedness"], ["unused"]),
-    ]
-    outs = ([value("vertices", ["batch", 21, 3]), value("vertex_std", []),
-             value("joints", ["batch", 21, 3]), value("pose6d", ["batch", 20, 6]),
-             value("shape", ["batch", 10]), value("unused", ["batch", 1])] if declare else
-            [value(n, None) for n in ("vertices", "vertex_std", "joints", "pose6d", "shape",
-                                      "unused")])
-    graph = helper.make_graph(nodes, "wrong", [value("world", ["batch", 21, 3]),
-                                                value("image", ["batch", 21, 3]),
-                                                value("handedness", ["batch", 1])], outs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    """:func:`benchmarks.hostile_cases.cli.wrong_shape_model` (the benchmark's case too)."""
+    pytest.importorskip("onnx")
+    return wrong_shape_model(path, declare)
 
 
 def _scalar_std(m: dict) -> None:

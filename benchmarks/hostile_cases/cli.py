@@ -150,13 +150,12 @@ def _manifest(d: Path, edit: Callable[[dict], None] | None = None,
     return _write(d / "manifest.json", json.dumps(manifest))
 
 
-def _wrong_shape_model(d: Path) -> str | None:
-    """Right names, wrong shapes (21 vertices, a scalar vertex_std); None without onnx."""
-    try:
-        import onnx
-        from onnx import TensorProto, helper
-    except ImportError:
-        return None
+def wrong_shape_model(path: Path, declare: bool) -> Path:
+    """An ONNX model with the right input and output names but the wrong shapes: 21
+    vertices instead of the hand model's, and a scalar vertex_std. ``declare``: the graph
+    says so; otherwise its outputs have symbolic sizes and only a run shows them."""
+    import onnx  # the [test] extra; callers check it is importable
+    from onnx import TensorProto, helper
 
     def value(name, dims):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
@@ -164,29 +163,43 @@ def _wrong_shape_model(d: Path) -> str | None:
     def ints(*v):
         return helper.make_tensor(f"c{v}", TensorProto.INT64, [len(v)], v)
 
-    nodes = [helper.make_node("Identity", ["world"], ["vertices"]),
-             helper.make_node("ReduceMean", ["world"], ["vertex_std"], keepdims=0),
-             helper.make_node("Identity", ["image"], ["joints"]),
-             helper.make_node("Constant", [], ["s0"], value=ints(0, 0)),
-             helper.make_node("Constant", [], ["s1"], value=ints(20, 3)),
-             helper.make_node("Constant", [], ["ax"], value=ints(1, 2)),
-             helper.make_node("Slice", ["world", "s0", "s1", "ax"], ["w20"]),
-             helper.make_node("Concat", ["w20", "w20"], ["pose6d"], axis=2),
-             helper.make_node("Constant", [], ["t1"], value=ints(10, 1)),
-             helper.make_node("Slice", ["world", "s0", "t1", "ax"], ["w10"]),
-             helper.make_node("Constant", [], ["sq"], value=ints(2)),
-             helper.make_node("Squeeze", ["w10", "sq"], ["shape"]),
-             helper.make_node("Identity", ["handedness"], ["unused"])]
-    outs = [value(n, None) for n in ("vertices", "vertex_std", "joints", "pose6d", "shape",
-                                     "unused")]
+    nodes = [
+        helper.make_node("Identity", ["world"], ["vertices"]),
+        helper.make_node("ReduceMean", ["world"], ["vertex_std"], keepdims=0),
+        helper.make_node("Identity", ["image"], ["joints"]),
+        helper.make_node("Constant", [], ["s0"], value=ints(0, 0)),
+        helper.make_node("Constant", [], ["s1"], value=ints(20, 3)),
+        helper.make_node("Constant", [], ["ax"], value=ints(1, 2)),
+        helper.make_node("Slice", ["world", "s0", "s1", "ax"], ["w20"]),
+        helper.make_node("Concat", ["w20", "w20"], ["pose6d"], axis=2),
+        helper.make_node("Constant", [], ["t0"], value=ints(0, 0)),
+        helper.make_node("Constant", [], ["t1"], value=ints(10, 1)),
+        helper.make_node("Slice", ["world", "t0", "t1", "ax"], ["w10"]),
+        helper.make_node("Constant", [], ["sq"], value=ints(2)),
+        helper.make_node("Squeeze", ["w10", "sq"], ["shape"]),
+        helper.make_node("Identity", ["handedness"], ["unused"]),
+    ]
+    outs = ([value("vertices", ["batch", 21, 3]), value("vertex_std", []),
+             value("joints", ["batch", 21, 3]), value("pose6d", ["batch", 20, 6]),
+             value("shape", ["batch", 10]), value("unused", ["batch", 1])] if declare else
+            [value(n, None) for n in ("vertices", "vertex_std", "joints", "pose6d", "shape",
+                                      "unused")])
     graph = helper.make_graph(nodes, "wrong", [value("world", ["batch", 21, 3]),
                                                 value("image", ["batch", 21, 3]),
                                                 value("handedness", ["batch", 1])], outs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    path = d / "wrong.onnx"
     onnx.save(model, path)
-    return _manifest(d, model=path)
+    return path
+
+
+def _wrong_shape_model(d: Path) -> str | None:
+    """A manifest for :func:`wrong_shape_model` (undeclared shapes); None without onnx."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return None
+    return _manifest(d, model=wrong_shape_model(d / "wrong.onnx", declare=False))
 
 
 def _key_readable_by_all(d: Path) -> list[str]:
