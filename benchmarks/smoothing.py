@@ -104,18 +104,30 @@ def jitter(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(np.diff(x, 2, axis=0) ** 2, axis=-1))))
 
 
-def best_shift(out: np.ndarray, truth: np.ndarray, margin: int = 15) -> float:
-    """Shift s (frames) minimising mean |out(t) - truth(t - s)|^2, by linear interpolation."""
+def best_shift(out: np.ndarray, truth: np.ndarray, margin: int = 15,
+               shift_range: tuple[float, float] = (-3.0, 8.0),
+               per_point_offset: bool = False) -> float:
+    """Shift s (frames) minimising mean |out(t) - truth(t - s)|^2, by linear interpolation.
+
+    ``shift_range``: the searched shifts (0.05-frame steps); ``margin`` must exceed its ends.
+    ``per_point_offset``: ignore a constant offset per point (the mean difference over the
+    compared frames is removed at each shift), for two estimators whose skeletons differ.
+    """
+    if margin <= max(abs(shift_range[0]), abs(shift_range[1])):
+        raise ValueError(f"margin {margin} must exceed the searched shifts {shift_range}")
     n = len(truth)
     t = np.arange(margin, n - margin)
-    shifts = np.arange(-3.0, 8.0 + 1e-9, 0.05)
+    shifts = np.arange(shift_range[0], shift_range[1] + 1e-9, 0.05)
     errs = []
     for s in shifts:
         src = t - s
         i0 = np.floor(src).astype(int)
         w = (src - i0)[:, None, None]
         shifted = (1 - w) * truth[i0] + w * truth[i0 + 1]
-        errs.append(np.mean(np.sum((out[t] - shifted) ** 2, axis=-1)))
+        diff = out[t] - shifted
+        if per_point_offset:
+            diff = diff - diff.mean(axis=0)
+        errs.append(np.mean(np.sum(diff ** 2, axis=-1)))
     return float(shifts[int(np.argmin(errs))])
 
 
