@@ -354,8 +354,9 @@ def _window_poller(built: HandsPipeline):
 
 
 #: What each output is, for the final line (only those the run wrote are listed).
-OUTPUT_NOTES = {"video": "(video with meshes)", "contact_sheet": "(12 frames)",
-                "hands": "(one record per hand per frame)"}
+OUTPUT_NOTES = {"video": "(video with meshes)", "overlays": "({overlay_files} images, one per "
+                "photo)", "contact_sheet": "(12 frames)", "hands": "(one record per hand per "
+                "frame)"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         interrupts.clear()  # this run has answered for it
     print(f"{stats['frames']} frames, hands in {stats['frames_with_hands']} "
           f"({100 * stats['hand_rate']:.0f}%), {stats['fps']} FPS")
-    written = [f"{Path(stats['outputs'][key]).name} {note}"
+    written = [f"{Path(stats['outputs'][key]).name}{'/' * (key == 'overlays')} "
+               f"{note.format(**stats)}"
                for key, note in OUTPUT_NOTES.items() if stats["outputs"].get(key)]
     print(f"results in {options.app.output.folder}/: {', '.join(written + ['stats.json'])}")
     return interrupts.exit_code(signum) if stats["interrupted"] else 0
