@@ -4,6 +4,7 @@ a video that never drops a frame of another size, and a HUD sized to the image."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,12 +16,16 @@ from realtime.io.hands_file import read_hands
 from realtime.io.outputs import OutputSet, partial_path
 from realtime.io.photo_overlays import PhotoOverlays, overlay_names
 from realtime.io.sample import SAMPLE_VIDEO
-from realtime.render.overlay import draw_hud, ui_scale
+from realtime.render.overlay import OverlayConfig, draw_hands, draw_hud, ui_scale
 from realtime.render.overlay_sink import OverlaySink, letterbox
 from realtime.types import Frame, Packet
+from tests.render_fixtures import HEIGHT, WIDTH, K, faces_for, synthetic_hand
 
 JOINT_TOL_M = 1e-6  # same photo, same models: the same hands to float precision
 HUD_FRACTION_RATIO_TOL = 1.35  # covered share on a 224-px vs a 1920-px image
+# skeleton lines: whole pixels of width, plus an anti-aliased edge of fixed size, weigh
+# more on a small image (unscaled, a 4x image gave a quarter of the share)
+SKELETON_FRACTION_RATIO_TOL = 1.5
 
 
 def sample_frame(index: int) -> np.ndarray:
@@ -181,3 +186,20 @@ def test_ui_scale_follows_the_shorter_side_within_bounds():
     assert ui_scale((1080, 1920, 3)) == pytest.approx(2.25)
     assert ui_scale((64, 64, 3)) == pytest.approx(0.4)  # legible floor
     assert ui_scale((8000, 8000, 3)) == pytest.approx(4.0)
+
+
+def _skeleton_and_label_fraction(scale: float) -> float:
+    """The share of the image the skeleton and label cover: the same view of a hand on an
+    image ``scale`` times the 640x480 reference."""
+    hand = synthetic_hand("right")
+    hand = replace(hand, keypoints_2d=hand.keypoints_2d * scale)
+    h, w = round(HEIGHT * scale), round(WIDTH * scale)
+    image = np.zeros((h, w, 3), np.uint8)
+    out = draw_hands(image, [hand], faces_for(), K, OverlayConfig(draw_mesh=False))
+    return float((out.max(axis=2) > 127).mean())  # half-covered edge pixels or more
+
+
+def test_skeleton_and_labels_scale_with_the_image():
+    small, reference, large = (_skeleton_and_label_fraction(s) for s in (224 / 480, 1, 4))
+    for other in (small, large):
+        assert max(other, reference) / min(other, reference) < SKELETON_FRACTION_RATIO_TOL

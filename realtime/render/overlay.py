@@ -132,7 +132,8 @@ def draw_hands(
     for hand in hands:
         if config.draw_skeleton:
             draw_skeleton(out, hand.keypoints_2d, SKELETON_EDGES,
-                          SKELETON_BGR.get(hand.handedness, (255, 255, 255)), _px(2, scale))
+                          SKELETON_BGR.get(hand.handedness, (255, 255, 255)), _px(2, scale),
+                          joint_radius=_px(3, scale))
         if config.draw_labels and np.all(np.isfinite(hand.keypoints_2d[0])):
             x, y = hand.keypoints_2d[0]
             _label(out, f"{hand.handedness} #{hand.track_id} {hand.score:.2f}",
