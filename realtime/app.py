@@ -283,17 +283,18 @@ class HandsPipeline:
         self._stack.callback(self.outputs.discard)  # unless committed by then
         self.recorder = LatencyRecorder()
         self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices)
-        hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
         self.contact_sheet = ContactSheet()
         overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
                           if self.source.provides_hands else out.overlay)
         self.faces_for = {side: self.model.faces_for(side) for side in SIDES}
         self.photos = None
+        hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
         if _is_image_folder(self.source):  # photos: each its own image, never a video
             names = overlay_names(self.source.files)
             file_of = self.source.file_of
             self.photos = PhotoOverlays(self.outputs.partial("overlays"),
                                         lambda index: names[file_of(index)])
+            hud = list  # the photo's own hands only: no run rate or running count on it
         self.overlay = OverlaySink(self.faces_for, overlay_config,
                                    self.outputs.partial("video")
                                    if out.video and self.photos is None else None,
