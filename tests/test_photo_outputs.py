@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 from realtime.cli.demo import main
+from realtime.io.contact_sheet import ContactSheet
 from realtime.io.hands_file import read_hands
+from realtime.io.letterbox import letterbox
 from realtime.io.outputs import OutputSet, partial_path
 from realtime.io.photo_overlays import PhotoOverlays, overlay_names
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.render.overlay import OverlayConfig, draw_hands, draw_hud, ui_scale
-from realtime.render.overlay_sink import OverlaySink, letterbox
+from realtime.render.overlay_sink import OverlaySink
 from realtime.types import Frame, Packet
 from tests.render_fixtures import HEIGHT, WIDTH, K, faces_for, synthetic_hand
 
@@ -203,3 +205,17 @@ def test_skeleton_and_labels_scale_with_the_image():
     small, reference, large = (_skeleton_and_label_fraction(s) for s in (224 / 480, 1, 4))
     for other in (small, large):
         assert max(other, reference) / min(other, reference) < SKELETON_FRACTION_RATIO_TOL
+
+
+def test_the_contact_sheet_fits_photos_of_another_shape_without_stretching():
+    sheet = ContactSheet()
+    landscape = np.full((480, 640, 3), 200, np.uint8)
+    portrait = np.full((640, 480, 3), 200, np.uint8)
+    sheet.add(0, landscape)
+    sheet.add(1, portrait)
+    grid = sheet.image()
+    tw, th = 240, 180  # the first photo's tile
+    tile = grid[4:4 + th, 8 + tw:8 + 2 * tw]  # the portrait's tile, right of the first
+    bright = np.flatnonzero(tile[th // 2, :, 1] > 100)
+    assert 130 <= len(bright) <= 137  # 135 px wide (180 * 3/4), centred: not stretched to 240
+    assert abs((bright[0] + bright[-1]) / 2 - tw / 2) < 3

@@ -21,6 +21,7 @@ import numpy as np
 from realtime.engine.stats import LatencyRecorder
 from realtime.errors import RealtimeError
 from realtime.io.contact_sheet import ContactSheet
+from realtime.io.letterbox import letterbox
 from realtime.io.photo_overlays import PhotoOverlays
 from realtime.render.overlay import OverlayConfig, draw_hands, draw_hud, hand_hud_lines
 from realtime.types import Packet
@@ -99,19 +100,6 @@ class OverlaySink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-
-
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit a black canvas of ``size`` (w, h), aspect kept, centred."""
-    w, h = size
-    ih, iw = image.shape[:2]
-    scale = min(w / iw, h / ih)
-    nw, nh = max(1, min(w, round(iw * scale))), max(1, min(h, round(ih * scale)))
-    canvas = np.zeros((h, w, 3), dtype=np.uint8)
-    x, y = (w - nw) // 2, (h - nh) // 2
-    canvas[y:y + nh, x:x + nw] = cv2.resize(
-        image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return canvas
 
 
 def hud_lines(recorder: LatencyRecorder, hands_written: Callable[[], int],
