@@ -8,6 +8,9 @@
     with build_pipeline(AppConfig(source=SourceConfig("clip.mp4"))) as run:
         stats = run.run()          # overlay.mp4, hands.jsonl, contact_sheet.png, stats.json
 
+Photos (one image or a folder of them) get ``overlays/<stem>.png``, one per photo at its
+own size, instead of the video.
+
 :func:`build_pipeline` is the one place the real-time loop is assembled: the ``handmesh``
 command, ``benchmarks/pipeline.py`` and the tests all call it, with their own extra
 sinks (a publisher, a latency probe, the 3D viewer's feed). The stages are the
@@ -37,6 +40,7 @@ from realtime.io.camera import CameraConfig
 from realtime.io.contact_sheet import ContactSheet
 from realtime.io.hands_file import HandsFileSink
 from realtime.io.outputs import OutputSet, prepare_file, prepare_folder
+from realtime.io.photo_overlays import PhotoOverlays, overlay_names
 from realtime.io.sample import SAMPLE_VIDEO
 from realtime.io.sources import Source, SourceConfig, camera_available, open_source
 from realtime.mesh.pinch import PinchTracker
@@ -55,8 +59,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """What a run writes into ``folder``: ``overlay.mp4`` (``video``), ``hands.jsonl``
-    (with vertices unless ``vertices=False``), ``contact_sheet.png`` and ``stats.json``;
+    """What a run writes into ``folder``: ``overlay.mp4`` (``video``; for photos
+    ``overlays/<stem>.png`` instead, one per photo), ``hands.jsonl`` (with vertices unless
+    ``vertices=False``), ``contact_sheet.png`` and ``stats.json``;
     ``stats_json``: the latency statistics again, to a file of your choice;
     ``save_texture``: each hand's fused texture atlas (a ``.png`` name; needs texture on)."""
 
@@ -169,8 +174,9 @@ class HandsPipeline:
                                 camera=_one_camera(config.source.camera, config.mesher.camera))
         out = config.output.folder
         # stats.json last: renamed into place after the files it describes
-        self.paths = {"video": out / "overlay.mp4", "hands": out / "hands.jsonl",
-                      "contact_sheet": out / "contact_sheet.png", "stats": out / "stats.json"}
+        self.paths = {"video": out / "overlay.mp4", "overlays": out / "overlays",
+                      "hands": out / "hands.jsonl", "contact_sheet": out / "contact_sheet.png",
+                      "stats": out / "stats.json"}
         self.outputs = OutputSet(self.paths)
         self._stack = contextlib.ExitStack()
         try:
@@ -259,9 +265,8 @@ class HandsPipeline:
                 "hand calibration: hold one hand open, fingers straight, towards the camera; "
                 f"{self.profile_recorder.target_samples} open-hand frames are needed")
         mesher_config = config.mesher
-        if _is_image_folder(self.source):  # unrelated photos: no tracking between them
-            mesher_config = replace(mesher_config, detector=replace(
-                mesher_config.detector, static_image_mode=True))
+        if _is_image_folder(self.source):  # unrelated photos: nothing carried between them
+            mesher_config = replace(mesher_config, stills=True)
         self.mesher = HandMesher(mesher_config, model=self.model,
                                  profile_recorder=self.profile_recorder)
         self._stack.callback(self.mesher.close)
@@ -269,7 +274,8 @@ class HandsPipeline:
         return list(self.mesher.stages)
 
     def _outputs(self, out: OutputConfig) -> None:
-        """The hands file (record thread), the overlay video and contact sheet (render).
+        """The hands file (record thread), the overlay video (or, for photos, one overlay
+        image per photo) and contact sheet (render).
 
         Each is written under a partial name and renamed into place when the run ends
         (:mod:`realtime.io.outputs`): a run that fails leaves the previous run's files.
@@ -277,15 +283,23 @@ class HandsPipeline:
         self._stack.callback(self.outputs.discard)  # unless committed by then
         self.recorder = LatencyRecorder()
         self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices)
-        hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
         self.contact_sheet = ContactSheet()
         overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
                           if self.source.provides_hands else out.overlay)
         self.faces_for = {side: self.model.faces_for(side) for side in SIDES}
+        self.photos = None
+        hud = hud_lines(self.recorder, lambda: self.hands_sink.records, self.live)
+        if _is_image_folder(self.source):  # photos: each its own image, never a video
+            names = overlay_names(self.source.files)
+            file_of = self.source.file_of
+            self.photos = PhotoOverlays(self.outputs.partial("overlays"),
+                                        lambda index: names[file_of(index)])
+            hud = list  # the photo's own hands only: no run rate or running count on it
         self.overlay = OverlaySink(self.faces_for, overlay_config,
-                                   self.outputs.partial("video") if out.video else None,
-                                   self.source.fps,
-                                   hud, contact_sheet=self.contact_sheet)
+                                   self.outputs.partial("video")
+                                   if out.video and self.photos is None else None,
+                                   self.source.fps, hud, contact_sheet=self.contact_sheet,
+                                   photos=self.photos)
 
     def _publishers(self, config: PublisherConfig | None) -> list[Sink]:
         """The ZeroMQ publisher, and the texture topic beside it when texture is on."""
@@ -401,7 +415,8 @@ class HandsPipeline:
                 self.notes.append(f"texture written to {path}")
         snapshot = self.recorder.snapshot()
         sheet_written = self.contact_sheet.save(self.outputs.partial("contact_sheet"))
-        video_written = config.output.video and self.overlay.frames_written > 0
+        video_written = self.overlay.video_path is not None and self.overlay.frames_written > 0
+        overlay_files = self.photos.files_written if self.photos is not None else 0
         sink = self.hands_sink
         intr = self.camera.intrinsics
         stats = {
@@ -425,8 +440,11 @@ class HandsPipeline:
             "stopped_by": "interrupted" if interrupted else (result.reason if result else ""),
             "outputs": {"hands": str(self.paths["hands"]),
                         "video": str(self.paths["video"]) if video_written else None,
+                        "overlays": str(self.paths["overlays"]) if overlay_files else None,
                         "contact_sheet": str(self.paths["contact_sheet"])
                         if sheet_written else None},
+            "overlay_files": overlay_files,
+            "video_frames_fitted": self.overlay.frames_fitted,
         }
         if self.source.provides_hands:
             replay = self.source
@@ -436,6 +454,7 @@ class HandsPipeline:
                                "skipped_gaps": replay.skipped_gaps}
         self.outputs.partial("stats").write_text(json.dumps(stats, indent=2) + "\n")
         self.outputs.commit(["hands", "stats"] + ["video"] * video_written
+                            + ["overlays"] * bool(overlay_files)
                             + ["contact_sheet"] * sheet_written)
         if config.output.stats_json is not None:
             self.recorder.to_json(config.output.stats_json)

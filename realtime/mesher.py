@@ -97,7 +97,7 @@ class HandMesher:
         self.cameras = CameraResolver(config.camera)
         self.estimator = open_estimator(config.estimator, self.model, profile_recorder)
         self.tracker = HandTracker(config.tracking)
-        self.estimate_stage = EstimateStage(self.estimator, self.tracker)
+        self.estimate_stage = EstimateStage(self.estimator, self.tracker, stills=config.stills)
         later: list[Stage] = []
         if config.two_hands is not None:
             from realtime.mesh.two_hands import TwoHandCorrector, TwoHandStage
@@ -109,7 +109,7 @@ class HandMesher:
         if config.pinch is not None:  # a photo has no history to debounce against
             self.pinch_tracker = PinchTracker(replace(config.pinch, debounce_frames=1)
                                               if config.stills else config.pinch)
-            pinch = PinchStage(self.pinch_tracker)
+            pinch = PinchStage(self.pinch_tracker, stills=config.stills)
         self.smoother: HandSmoother | None = None
         if config.smoothing is not None and not config.stills:
             self.smoother = HandSmoother(config.smoothing, self.model)
@@ -147,11 +147,7 @@ class HandMesher:
             raise ValueError(f"timestamp {stamp} is earlier than the previous one "
                              f"({self._last_timestamp}); pass non-decreasing seconds, or "
                              "use HandMesherConfig(stills=True) for unrelated photos")
-        self._last_timestamp = stamp
-        if self.config.stills:
-            self.tracker.reset()
-            if self.pinch_tracker is not None:
-                self.pinch_tracker.reset()
+        self._last_timestamp = stamp  # stills: the stages start each photo afresh
         size = (bgr.shape[1], bgr.shape[0])
         if camera is not None and not isinstance(camera, Camera):
             raise ValueError(f"camera must be a calibration.camera.Camera, got "

@@ -111,11 +111,14 @@ def assert_consistent(out: Path) -> dict:
     stats = json.loads((out / "stats.json").read_text())
     records = list(read_hands(out / "hands.jsonl"))  # every line parses
     assert stats["hands"] == len(records)
-    for key, name in (("video", "overlay.mp4"), ("contact_sheet", "contact_sheet.png")):
+    for key, name in (("video", "overlay.mp4"), ("contact_sheet", "contact_sheet.png"),
+                      ("overlays", "overlays")):
         assert (stats["outputs"][key] is not None) == (out / name).exists(), key
     if stats["outputs"]["video"]:
         assert video_frames(out / "overlay.mp4") > 0
-    assert not list(out.glob(".*.partial.*")), list(out.glob(".*"))
+    if stats["outputs"]["overlays"]:
+        assert len(list((out / "overlays").iterdir())) == stats["overlay_files"] > 0
+    assert not list(out.glob(".*.partial*")), list(out.glob(".*"))
     return stats
 
 
@@ -214,9 +217,8 @@ def test_huge_jpeg_is_decoded_scaled_down(tmp_path):
     assert cv2.imwrite(source, np.full((10000, 10000), 90, np.uint8))  # gray: 100 MB here
     out = tmp_path / "out"
     assert main(sample_args(out)[2:] + ["--source", source]) == 0
-    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
-    ok, frame = cap.read()
-    assert ok and frame.shape[:2] == (2500, 2500)
+    drawn = cv2.imread(str(out / "overlays" / "huge.png"))  # a photo: its own overlay image
+    assert drawn is not None and drawn.shape[:2] == (2500, 2500)
 
 
 def sample_frames(count: int) -> list[np.ndarray]:
@@ -249,6 +251,8 @@ def test_corrupt_image_in_a_folder_is_skipped_and_named(tmp_path, caplog):
     stats = assert_consistent(out)
     assert stats["frames"] == 2
     assert {r["frame_index"] for r in read_hands(out / "hands.jsonl")} <= {0, 1}
+    # each overlay named for the file it shows, the skipped ones left out
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a1.png", "a3.png"]
 
 
 def test_folder_of_unreadable_images_is_refused(capsys, tmp_path):

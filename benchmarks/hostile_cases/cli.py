@@ -321,9 +321,10 @@ def _consistent(folder: Path) -> bool:
         lines = [json.loads(x) for x in (folder / "hands.jsonl").read_text().splitlines()]
     except (OSError, ValueError):
         return False
-    if stats.get("hands") != len(lines) or list(folder.glob(".*.partial.*")):
+    if stats.get("hands") != len(lines) or list(folder.glob(".*.partial*")):
         return False
-    for key, name in (("video", "overlay.mp4"), ("contact_sheet", "contact_sheet.png")):
+    for key, name in (("video", "overlay.mp4"), ("contact_sheet", "contact_sheet.png"),
+                      ("overlays", "overlays")):
         if (stats["outputs"].get(key) is not None) != (folder / name).exists():
             return False
     if stats["outputs"].get("video"):

@@ -313,12 +313,14 @@ def run(options: DemoOptions) -> dict:
         for note in built.notes:
             print(note)
         shown = len(built.notes)
-        on_poll = None if headless else _window_poller(built)
+        video_at, viewer_at = window_layout(built.source.size)
+        on_poll = None if headless else _window_poller(built, video_at)
         if feed is not None:
             from realtime.render.viewer import ViewerConfig, open_viewer, viewer_poller
 
             viewer = open_viewer(ViewerConfig(screenshot_dir=app.output.folder,
-                                              texture=app.mesher.texture is not None),
+                                              texture=app.mesher.texture is not None,
+                                              left=viewer_at[0], top=viewer_at[1]),
                                  built.faces_for, built.camera.K, built.source.size)
             if viewer is not None:
                 stack.callback(viewer.close)
@@ -335,13 +337,25 @@ def run(options: DemoOptions) -> dict:
     return stats
 
 
-def _window_poller(built: HandsPipeline):
-    """Show the newest overlay in a window from the main thread; q, Esc or closing it stops."""
+def window_layout(video_size: tuple[int, int], origin: tuple[int, int] = (40, 40),
+                  gap: int = 16) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where the video window and the 3D viewer open (top-left corners, screen pixels):
+    side by side, the viewer right of a video of ``video_size`` (w, h), never on top."""
+    x, y = origin
+    return (x, y), (x + video_size[0] + gap, y)
+
+
+def _window_poller(built: HandsPipeline, at: tuple[int, int] = (40, 40)):
+    """Show the newest overlay in a window from the main thread (its top-left corner at
+    ``at``); q, Esc or closing it stops."""
     shown = [False]
 
     def poll() -> None:
         image = built.overlay.latest()
         if image is not None:
+            if not shown[0]:
+                cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+                cv2.moveWindow(WINDOW, *at)
             cv2.imshow(WINDOW, image)
             shown[0] = True
         key = cv2.waitKey(1) & 0xFF
@@ -354,8 +368,9 @@ def _window_poller(built: HandsPipeline):
 
 
 #: What each output is, for the final line (only those the run wrote are listed).
-OUTPUT_NOTES = {"video": "(video with meshes)", "contact_sheet": "(12 frames)",
-                "hands": "(one record per hand per frame)"}
+OUTPUT_NOTES = {"video": "(video with meshes)", "overlays": "({overlay_files} images, one per "
+                "photo)", "contact_sheet": "(12 frames)", "hands": "(one record per hand per "
+                "frame)"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         interrupts.clear()  # this run has answered for it
     print(f"{stats['frames']} frames, hands in {stats['frames_with_hands']} "
           f"({100 * stats['hand_rate']:.0f}%), {stats['fps']} FPS")
-    written = [f"{Path(stats['outputs'][key]).name} {note}"
+    written = [f"{Path(stats['outputs'][key]).name}{'/' * (key == 'overlays')} "
+               f"{note.format(**stats)}"
                for key, note in OUTPUT_NOTES.items() if stats["outputs"].get(key)]
     print(f"results in {options.app.output.folder}/: {', '.join(written + ['stats.json'])}")
     return interrupts.exit_code(signum) if stats["interrupted"] else 0

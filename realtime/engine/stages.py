@@ -42,15 +42,21 @@ class EstimateStage:
     gives no hands and is counted in ``failures``; a hand the estimator returns that fails
     :func:`~realtime.validate.hand_problem` (the check a replayed hand passes too) is dropped
     and counted in ``invalid_hands``, so no NaN reaches a drawing or a subscriber.
+    ``stills``: every frame is an unrelated photo; the tracker starts afresh on each, so a
+    photo's hands never depend on the photos before it.
     """
 
-    def __init__(self, estimator: HandEstimator, tracker: HandTracker | None = None) -> None:
+    def __init__(self, estimator: HandEstimator, tracker: HandTracker | None = None,
+                 stills: bool = False) -> None:
         self.estimator = estimator
         self.tracker = tracker or HandTracker()
+        self.stills = stills
         self.failures = 0
         self.invalid_hands = 0
 
     def __call__(self, p: Packet) -> Packet:
+        if self.stills:
+            self.tracker.reset()
         dets = list(p.detections)
         ids = self.tracker.assign(dets, p.frame.size, p.frame.index)
         dets = [replace(d, handedness=self.tracker.handedness(t)) for d, t in zip(dets, ids)]
@@ -93,13 +99,18 @@ class PinchStage:
     """Thumb-index pinch per track (``realtime.mesh.pinch``), right after smoothing so every
     output sees it. Run on every frame, hands or not: a track missing from a frame is
     forgotten (no stale pinch). ``keep_recorded``: hands that already carry a pinch (a
-    replayed hands file) keep it; the others get one computed."""
+    replayed hands file) keep it; the others get one computed. ``stills``: unrelated
+    photos, each judged afresh (no hysteresis carried from the photo before)."""
 
-    def __init__(self, tracker: PinchTracker, keep_recorded: bool = False) -> None:
+    def __init__(self, tracker: PinchTracker, keep_recorded: bool = False,
+                 stills: bool = False) -> None:
         self.tracker = tracker
         self.keep_recorded = keep_recorded
+        self.stills = stills
 
     def __call__(self, p: Packet) -> Packet:
+        if self.stills:
+            self.tracker.reset()
         todo = [not (self.keep_recorded and h.pinch is not None) for h in p.hands]
         if not any(todo) and not self.tracker.track_ids:
             return p

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import RealtimeError
+from realtime.io.letterbox import letterbox
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ class ContactSheet:
         for k, (index, thumb) in enumerate(picks):
             r, c = divmod(k, cols)
             y, x = 4 + r * (th + 4), 4 + c * (tw + 4)
-            sheet[y:y + th, x:x + tw] = cv2.resize(thumb, (tw, th))
+            # photos of another aspect than the first: fitted into the tile, not stretched
+            sheet[y:y + th, x:x + tw] = (thumb if thumb.shape[:2] == (th, tw)
+                                         else letterbox(thumb, (tw, th)))
             cv2.putText(sheet, f"#{index}", (x + 6, y + th - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                         (255, 255, 255), 1, cv2.LINE_AA)
         return sheet

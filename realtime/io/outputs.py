@@ -8,6 +8,10 @@ files: :meth:`OutputSet.discard` (or the next run) removes the partial ones. ``o
 is atomic within a folder, so a reader sees either the old file or the new one; the files
 are renamed with ``stats.json`` last, so a folder whose stats.json is new has the new
 files of the whole run.
+
+An output may be a folder (``overlays/``, one image per photo): it is written as
+``.overlays.partial`` and swapped in by two renames (the old one aside, the new one in),
+the old one deleted only once the new one is in place.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -31,6 +36,29 @@ def partial_path(path: Path) -> Path:
     """Where ``path`` is written until it is committed: hidden, same folder, same suffix."""
     path = Path(path)
     return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a folder; nothing when there is none."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _replace(partial: Path, path: Path) -> None:
+    """``os.replace`` for a file; for a folder, the old one aside, the new one in, the old
+    one deleted (a folder cannot be renamed over a non-empty one)."""
+    if not partial.is_dir():
+        os.replace(partial, path)
+        return
+    old = path.with_name(f".{path.name}.old")
+    _remove(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(partial, path)
+    _remove(old)
 
 
 def prepare_folder(folder: Path, what: str = "the output folder",
@@ -82,12 +110,10 @@ class OutputSet:
         try:
             for key, path in self.paths.items():
                 if key in written:
-                    os.replace(self.partial(key), path)
+                    _replace(self.partial(key), path)
                 else:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    with contextlib.suppress(FileNotFoundError):
-                        self.partial(key).unlink()
+                    _remove(path)
+                    _remove(self.partial(key))
         except OSError as exc:
             raise OutputError(f"cannot move the results into place in "
                               f"{next(iter(self.paths.values())).parent} ({exc.strerror}): "
@@ -102,4 +128,4 @@ class OutputSet:
         self.done = True
         for key in self.paths:
             with contextlib.suppress(OSError):
-                self.partial(key).unlink()
+                _remove(self.partial(key))

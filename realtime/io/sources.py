@@ -546,6 +546,7 @@ class ImageFolderSource(Source):
         self._files: list[Path] = []
         self._position = 0
         self._pending: np.ndarray | None = None
+        self._frame_files: list[Path] = []  # frame index -> its file (unreadable ones skipped)
 
     @property
     def name(self) -> str:
@@ -554,6 +555,16 @@ class ImageFolderSource(Source):
     @property
     def frame_count(self) -> int | None:
         return len(self._files) if self._is_open else None
+
+    @property
+    def files(self) -> list[Path]:
+        """The image files found at open(), in the order they are read."""
+        return list(self._files)
+
+    def file_of(self, index: int) -> Path:
+        """The file frame ``index`` was read from (files that could not be read are skipped,
+        so the two counts can differ)."""
+        return self._frame_files[index]
 
     def _open(self) -> None:
         if self.path.is_dir():
@@ -574,6 +585,7 @@ class ImageFolderSource(Source):
             raise SourceError(f"no such file or folder: {self.path}")
         self._files = files
         self._position = 0
+        self._frame_files = []
         self._fps = float(self.config.fps) if self.config.fps is not None else DEFAULT_FOLDER_FPS
         # the first readable image now, so that size is known after open; unreadable ones
         # before it are skipped like later ones, and a folder of none is refused
@@ -603,6 +615,7 @@ class ImageFolderSource(Source):
             except SourceError as exc:  # one bad file in a folder: say which, go on
                 logger.warning("skipping an image: %s", exc)
                 self._position += 1
+        self._frame_files.append(self._files[self._position])
         self._position += 1
         return image, self._next_index / self.fps
 

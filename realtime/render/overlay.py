@@ -22,6 +22,10 @@ from realtime.types import HandMesh
 HAND_COLORS = {"right": (0.35, 0.70, 0.95), "left": (0.98, 0.62, 0.30)}
 SKELETON_BGR = {"right": (255, 235, 200), "left": (200, 230, 255)}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: The shorter image side (px) the HUD, labels and skeleton were drawn for at scale 1
+#: (the built-in 640x480 clip); other sizes scale with it, within the bounds below.
+REFERENCE_SIDE_PX = 480
+MIN_UI_SCALE, MAX_UI_SCALE = 0.4, 4.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,19 @@ def _fused_or(hand: HandMesh, default: np.ndarray) -> np.ndarray:
     return default
 
 
+def ui_scale(shape: tuple[int, ...]) -> float:
+    """How big text, lines and dots are drawn on an image of ``shape`` (H, W, ...): its
+    shorter side over :data:`REFERENCE_SIDE_PX`, so the HUD covers a like share of a
+    224-px photo and a 4K frame (bounded: text stays legible, lines stay thin)."""
+    return float(np.clip(min(shape[0], shape[1]) / REFERENCE_SIDE_PX,
+                         MIN_UI_SCALE, MAX_UI_SCALE))
+
+
+def _px(value: float, scale: float) -> int:
+    """``value`` reference pixels at ``scale``, at least one pixel."""
+    return max(1, round(value * scale))
+
+
 def draw_hands(
     image: np.ndarray,
     hands: list[HandMesh],
@@ -101,6 +118,7 @@ def draw_hands(
 ) -> np.ndarray:
     """Draw ``hands`` into a copy of ``image`` (BGR) and return it."""
     out = image.copy()
+    scale = ui_scale(out.shape)
     if config.draw_mesh and hands:
         zbuf = new_zbuffer(out.shape[0], out.shape[1])
         for hand in hands:
@@ -114,11 +132,12 @@ def draw_hands(
     for hand in hands:
         if config.draw_skeleton:
             draw_skeleton(out, hand.keypoints_2d, SKELETON_EDGES,
-                          SKELETON_BGR.get(hand.handedness, (255, 255, 255)), 2)
+                          SKELETON_BGR.get(hand.handedness, (255, 255, 255)), _px(2, scale),
+                          joint_radius=_px(3, scale))
         if config.draw_labels and np.all(np.isfinite(hand.keypoints_2d[0])):
             x, y = hand.keypoints_2d[0]
             _label(out, f"{hand.handedness} #{hand.track_id} {hand.score:.2f}",
-                   (int(x) - 40, int(y) + 26))
+                   (int(x) - _px(40, scale), int(y) + _px(26, scale)), scale)
     return out
 
 
@@ -141,20 +160,26 @@ def _dark_box(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
         np.right_shift(roi, 1, out=roi)  # halve: cheaper than a float blend
 
 
-def _label(image: np.ndarray, text: str, org: tuple[int, int]) -> None:
+def _label(image: np.ndarray, text: str, org: tuple[int, int], scale: float = 1.0) -> None:
     h, w = image.shape[:2]
-    (tw, th), base = cv2.getTextSize(text, _FONT, 0.5, 1)
+    font, thick, pad = 0.5 * scale, _px(1, scale), _px(3, scale)
+    (tw, th), base = cv2.getTextSize(text, _FONT, font, thick)
     x = int(np.clip(org[0], 2, max(2, w - tw - 4)))
     y = int(np.clip(org[1], th + 4, h - base - 2))
-    _dark_box(image, x - 3, y - th - 3, x + tw + 3, y + base + 1)
-    cv2.putText(image, text, (x, y), _FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    _dark_box(image, x - pad, y - th - pad, x + tw + pad, y + base + 1)
+    cv2.putText(image, text, (x, y), _FONT, font, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def draw_hud(image: np.ndarray, lines: list[str]) -> None:
-    """A darkened box of status lines in the top-left corner (in place)."""
+    """A darkened box of status lines in the top-left corner (in place), sized to the
+    image (:func:`ui_scale`)."""
     if not lines:
         return
-    width = max(cv2.getTextSize(s, _FONT, 0.5, 1)[0][0] for s in lines) + 14
-    _dark_box(image, 4, 4, 4 + width, 4 + 10 + 20 * len(lines))
+    s = ui_scale(image.shape)
+    font, thick, step = 0.5 * s, _px(1, s), 20 * s
+    margin, left, first = _px(4, s), _px(10, s), 22 * s
+    width = max(cv2.getTextSize(t, _FONT, font, thick)[0][0] for t in lines) + _px(14, s)
+    _dark_box(image, margin, margin, margin + width, margin + round(10 * s + step * len(lines)))
     for i, line in enumerate(lines):
-        cv2.putText(image, line, (10, 22 + 20 * i), _FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(image, line, (left, round(first + step * i)), _FONT, font, (255, 255, 255),
+                    thick, cv2.LINE_AA)

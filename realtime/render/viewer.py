@@ -55,6 +55,8 @@ class ViewerConfig:
     window_name: str = "handmesh 3D"
     width: int = 800
     height: int = 600
+    left: int = 50  # the window's top-left corner on the screen (the demo puts it beside
+    top: int = 50  # the video window, not on top of it)
     max_hands: int = 2
     show_mesh: bool = True
     show_skeleton: bool = True
@@ -174,7 +176,8 @@ class HandViewer:
         self._o3d = o3d
         vis = o3d.visualization.VisualizerWithKeyCallback()
         if not vis.create_window(self.config.window_name, self.config.width,
-                                 self.config.height, visible=self.config.visible):
+                                 self.config.height, left=self.config.left,
+                                 top=self.config.top, visible=self.config.visible):
             raise RealtimeError("Open3D could not create its window (no usable display or "
                                 "OpenGL); run with --no-viewer")
         self._vis = vis
