@@ -203,8 +203,8 @@ def print_table(results: dict) -> None:
         px = f"{both['mediapipe']}/{both['ours']}/{both_r['ours']}"
         extra = "/".join(str(s["extra"][m]) for m in METHODS)
         print(f"{name:<30}{s['images']:>5}{s['gt_hands']:>5}{d['mediapipe']:>5}{d['ours']:>6}"
-              f"{d['ours_recall']:>7}{str(s['recall_ratio_vs_mediapipe']):>7}"
-              f"{str(s['recall_ratio_recall_mode_vs_mediapipe']):>8}{px:>28}{extra:>14}")
+              f"{d['ours_recall']:>7}{s['recall_ratio_vs_mediapipe']!s:>7}"
+              f"{s['recall_ratio_recall_mode_vs_mediapipe']!s:>8}{px:>28}{extra:>14}")
     print(f"\n{'unlabelled set':<30}{'imgs':>5}{'found MP':>10}{'ours':>6}{'recall':>7}"
           f"{'s/img MP/ours/recall':>24}")
     for name, s in results.items():
