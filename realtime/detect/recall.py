@@ -2,8 +2,8 @@
 
 One pass of the palm detector misses hands a horizontally flipped copy, a copy with a
 border around it, or an overlapping quarter of the image finds (measured on real photos: a
-hand at the image edge, a large hand, a hand beside a face, small hands in a group photo). For a photo, where time matters less than recall, the detector runs
-on each variant; every detection is mapped back to the original image (flip: ``x -> W-x``,
+hand at the image edge, a large hand, a hand beside a face, small hands in a group photo).
+For a photo, where time matters less than recall, the detector runs on each variant; every detection is mapped back to the original image (flip: ``x -> W-x``,
 the side swapped and the world landmarks mirrored ``x -> -x``; scale and border undone),
 and detections of the same hand are merged by a non-maximum suppression on the mean
 keypoint distance relative to the hand's size (and a box inside a much larger one is a
