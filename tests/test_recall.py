@@ -279,3 +279,41 @@ def test_photo_default_is_four_hands_video_two(four_hand_photo):
     assert photo.recall is None
     assert parse_args(["--source", str(path), "--max-hands", "6",
                        "--recall"]).app.mesher.detector.max_num_hands == 6
+
+
+def test_stream_carries_more_than_two_hands():
+    """The publisher's two-hand fast path steps aside for four hands: all four arrive."""
+    import socket
+    import time
+
+    from benchmarks.common import random_hand_mesh
+    from models.hand_model import HandModel
+    from realtime.stream.client import HandClient
+    from realtime.stream.publisher import Publisher, PublisherConfig
+    from realtime.types import Packet
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    model = HandModel.open_hand()
+    hands = [random_hand_mesh(model, side, seed=k, track_id=k, score=0.9, timestamp=1.0,
+                              frame_index=3)
+             for k, side in enumerate(("right", "left", "right", "left"))]
+    packet = Packet(Frame(np.zeros((480, 640, 3), np.uint8), 3, 1.0, source="photo"),
+                    time.monotonic(), (), tuple(hands))
+    endpoints = (f"tcp://127.0.0.1:{port()}", f"tcp://127.0.0.1:{port()}")
+    with Publisher(PublisherConfig(*endpoints), model) as pub, \
+            HandClient(endpoints[0], ("hands",), endpoints[1]) as client:
+        msg = None
+        for _ in range(100):  # the first messages may precede the subscription
+            pub.write(packet)
+            msg = client.recv(100)
+            if msg is not None:
+                break
+    assert msg is not None
+    assert [h["track_id"] for h in msg.hands] == [0, 1, 2, 3]
+    for got, hand in zip(msg.hands, hands):
+        assert got["handedness"] == hand.handedness
+        np.testing.assert_allclose(got["vertices"], hand.vertices, atol=1e-4)
