@@ -6,7 +6,8 @@ Baseline: MediaPipe Hands 0.10.21 (``mediapipe.solutions.hands``), ``static_imag
 with ``stills=True`` and the photo default ``max_num_hands=4`` (the ``handmesh`` command on
 an image), the 2D keypoints of the mesh hands it returns (``HandMesh.keypoints_2d``, which
 the regressor pulls onto the detector's 2D landmarks); once with one detector pass, once in
-recall mode (:mod:`realtime.detect.recall`: original, flipped and padded passes, merged).
+recall mode (:mod:`realtime.detect.recall`: original, flipped, padded and four quarter
+passes, merged).
 
 Labelled sets (hgcnn_realworld: the report split 00300-00582; freihand, onehand10k,
 panoptic, interhand2.6m, coco-wholebody): a ground-truth hand is *detected* when a hand

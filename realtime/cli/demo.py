@@ -137,7 +137,8 @@ def parser() -> argparse.ArgumentParser:
                             "for photos: an image file or a folder of images)")
     hands.add_argument("--recall", action="store_true",
                        help="photos only: find more hands by also running the detector on "
-                            "a flipped and a padded copy of each image (3 passes; "
+                            "a flipped, a padded and four quarter copies of each image "
+                            "(7 passes; "
                             "docs/photos.md)")
     hands.add_argument("--regressor", default="auto",
                        help="'auto' (default): the shipped learned regressor; 'fit': the "
