@@ -61,6 +61,7 @@ _EXPORTS = {
     "Camera": "calibration.camera",
     "CameraConfig": "realtime.io.camera",
     "DetectorConfig": "realtime.detect.detector",
+    "RecallConfig": "realtime.detect.recall",
     "EstimatorConfig": "realtime.mesh.estimator",
     "HandEstimator": "realtime.mesh.estimator",
     "SmootherConfig": "realtime.mesh.smoothing",

@@ -31,13 +31,21 @@ from realtime.app import (
     build_pipeline,
     resolve_source,
 )
-from realtime.detect.detector import DETECTOR_KINDS, LANDMARK_MODELS, DetectorConfig
+from realtime.detect.detector import (
+    DEFAULT_MAX_HANDS,
+    DETECTOR_KINDS,
+    LANDMARK_MODELS,
+    MAX_HANDS,
+    PHOTO_MAX_HANDS,
+    DetectorConfig,
+)
+from realtime.detect.recall import RecallConfig
 from realtime.engine import interrupts
 from realtime.engine.stats import StatsPrinter
 from realtime.errors import RealtimeError
 from realtime.io.camera import CameraConfig
 from realtime.io.sample import is_sample
-from realtime.io.sources import SourceConfig
+from realtime.io.sources import SourceConfig, is_photo_spec
 from realtime.mesh.estimator import EstimatorConfig
 from realtime.mesh.pinch import PinchConfig
 from realtime.mesh.regressor import RunnerConfig
@@ -123,6 +131,14 @@ def parser() -> argparse.ArgumentParser:
                        help="the scheduled detector's landmark model (default: full, lite "
                             "with --model-complexity 0); adaptive: lite on two hands when "
                             "full does not fit the frame budget")
+    hands.add_argument("--max-hands", type=int, default=None, metavar="N",
+                       help=f"most hands per image, 1-{MAX_HANDS} (default: "
+                            f"{DEFAULT_MAX_HANDS} for a camera or video, {PHOTO_MAX_HANDS} "
+                            "for photos: an image file or a folder of images)")
+    hands.add_argument("--recall", action="store_true",
+                       help="photos only: find more hands by also running the detector on "
+                            "a flipped, a padded and four quarter copies of each image "
+                            "(7 passes; docs/more_hands.md)")
     hands.add_argument("--regressor", default="auto",
                        help="'auto' (default): the shipped learned regressor; 'fit': the "
                             "fitting baseline (inverse kinematics); or the path of a "
@@ -203,6 +219,16 @@ def pinch_config(text: str) -> PinchConfig | None:
                          f"RELEASE (e.g. 15,30), or 'off' ({exc})") from exc
 
 
+def max_hands_for(value: int | None, photos: bool) -> int:
+    """``--max-hands``: the value given (checked), else the default for the source kind."""
+    if value is None:
+        return PHOTO_MAX_HANDS if photos else DEFAULT_MAX_HANDS
+    if not 1 <= value <= MAX_HANDS:
+        raise ValueError(f"--max-hands must be 1-{MAX_HANDS}, got {value} (more than "
+                         f"{MAX_HANDS} hands per image is beyond what a hands file holds)")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> DemoOptions:
     """Command-line arguments -> :class:`DemoOptions`; bad combinations raise ValueError."""
     a = parser().parse_args(argv)
@@ -215,6 +241,13 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         raise ValueError(f"--max-frames must be at least 1, got {a.max_frames}")
     if a.save_texture is not None and a.save_texture.suffix.lower() != ".png":
         raise ValueError(f"--save-texture needs a .png file name, got {a.save_texture}")
+    spec = str(a.replay) if a.replay is not None else a.source
+    photos = is_photo_spec(spec)
+    max_hands = max_hands_for(a.max_hands, photos)
+    if a.recall and not photos:
+        raise ValueError(f"--recall is for photos (an image file or a folder of images), not "
+                         f"{spec!r}: a camera or video is tracked frame to frame, where the "
+                         "extra detector passes would cost real time")
     if a.regressor == "fit":
         estimator = EstimatorConfig(kind="fit", hand_profile=a.hand_profile)
     elif a.regressor == "auto":
@@ -225,7 +258,9 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
     texture = a.texture or a.save_texture is not None
     mesher = HandMesherConfig(
         detector=DetectorConfig(kind=a.detector, model_complexity=a.model_complexity,
-                                landmarks=a.landmarks, mirrored=a.mirror),
+                                landmarks=a.landmarks, mirrored=a.mirror,
+                                max_num_hands=max_hands,
+                                recall=RecallConfig() if a.recall else None),
         estimator=estimator,
         smoothing=None if a.no_smoothing else SmootherConfig(),
         camera=CameraConfig(calibration=a.calib, hfov_deg=a.fov),
@@ -243,7 +278,7 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
             raise ValueError(f"--publish {exc}") from exc
     ros2, record_mcap = _ros2_configs(a)
     app = AppConfig(
-        source=SourceConfig(spec=str(a.replay) if a.replay is not None else a.source,
+        source=SourceConfig(spec=spec,
                             width=a.width, height=a.height, fps=a.fps, mirror=a.mirror,
                             loop=a.loop),
         mesher=mesher,

@@ -9,13 +9,18 @@ LiteRT, "mediapipe" (:mod:`realtime.detect.mediapipe_legacy`) as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, runtime_checkable
 
+from realtime.detect.recall import RecallConfig
 from realtime.types import Detection, Frame
 
 DETECTOR_KINDS = ("scheduled", "mediapipe")
 LANDMARK_MODELS = ("full", "lite", "adaptive")
+#: Most hands per image: what a hands file may hold per frame (``realtime.validate``).
+MAX_HANDS = 8
+#: ``--max-hands`` when not given: a camera or video (tracked, real time), photos.
+DEFAULT_MAX_HANDS, PHOTO_MAX_HANDS = 2, 4
 
 
 @runtime_checkable
@@ -36,7 +41,9 @@ class DetectorConfig:
     0: lite), so both detectors run the same models by default. ``static_image_mode``:
     every frame is an unrelated photo (no tracking). ``mirrored``: frames are flipped like
     a selfie view (MediaPipe's handedness labels then need no swap). ``num_threads``: LiteRT
-    threads per model (scheduled only; the cores of a laptop).
+    threads per model (scheduled only; the cores of a laptop). ``max_num_hands``: 1 to
+    :data:`MAX_HANDS`. ``recall``: photos only (needs ``static_image_mode``): run on
+    flipped and padded copies too and merge (:mod:`realtime.detect.recall`); None: one pass.
     """
 
     kind: Literal["scheduled", "mediapipe"] = "scheduled"
@@ -48,12 +55,15 @@ class DetectorConfig:
     static_image_mode: bool = False
     mirrored: bool = False
     num_threads: int = 2
+    recall: RecallConfig | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DETECTOR_KINDS:
             raise ValueError(f"detector kind must be one of {DETECTOR_KINDS}, got {self.kind!r}")
-        if not 1 <= self.max_num_hands <= 4:
-            raise ValueError(f"max_num_hands must be 1-4, got {self.max_num_hands}")
+        if (isinstance(self.max_num_hands, bool) or not isinstance(self.max_num_hands, int)
+                or not 1 <= self.max_num_hands <= MAX_HANDS):
+            raise ValueError(f"max_num_hands must be a whole number 1-{MAX_HANDS}, got "
+                             f"{self.max_num_hands!r}")
         if self.model_complexity not in (0, 1):
             raise ValueError(f"model_complexity must be 0 or 1, got {self.model_complexity}")
         if self.landmarks is not None and self.landmarks not in LANDMARK_MODELS:
@@ -68,10 +78,23 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
+        if self.recall is not None and not isinstance(self.recall, RecallConfig):
+            raise ValueError(f"recall must be a RecallConfig or None, got "
+                             f"{type(self.recall).__name__}")
 
 
 def open_detector(config: DetectorConfig = DetectorConfig()) -> Detector:
-    """The detector ``config.kind`` names, ready to ``process`` frames (close it after)."""
+    """The detector ``config.kind`` names, ready to ``process`` frames (close it after);
+    with ``config.recall``, wrapped to run on each image's variants."""
+    if config.recall is not None:
+        if not config.static_image_mode:
+            raise ValueError("recall mode is for photos (an image file or a folder of "
+                             "images, static_image_mode=True); a video or camera is tracked "
+                             "frame to frame, where extra passes per frame cost real time")
+        from realtime.detect.recall import RecallDetector
+
+        return RecallDetector(open_detector(replace(config, recall=None)), config.recall,
+                              config.max_num_hands)
     if config.kind == "mediapipe":
         from realtime.detect.mediapipe_legacy import MediaPipeDetector
 

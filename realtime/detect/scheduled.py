@@ -37,6 +37,7 @@ from realtime.types import Detection, Frame
 log = logging.getLogger(__name__)
 
 LANDMARK_MODES = ("full", "lite", "adaptive")
+MAX_BATCH = 4  # landmark models built per batch size (each a LiteRT interpreter)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class ScheduledDetectorConfig:
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_num_hands <= 4:
-            raise ValueError(f"max_num_hands must be 1-4, got {self.max_num_hands}")
+        if not 1 <= self.max_num_hands <= 8:  # detector.MAX_HANDS
+            raise ValueError(f"max_num_hands must be 1-8, got {self.max_num_hands}")
         if self.landmarks not in LANDMARK_MODES:
             raise ValueError(f"landmarks must be one of {LANDMARK_MODES}, got "
                              f"{self.landmarks!r}")
@@ -102,8 +103,10 @@ class ScheduledDetector:
         palm = config.palm_model or ("lite" if config.landmarks == "lite" else "full")
         self.palm = PalmModel(model_path(model_dir, "palm", palm), config.num_threads)
         variants = ["full", "lite"] if config.landmarks == "adaptive" else [config.landmarks]
-        # per variant and batch size (1 .. max_num_hands, or 1 alone without batching)
-        sizes = range(1, (config.max_num_hands if config.batch_hands else 1) + 1)
+        # per variant and batch size (1 .. max_num_hands up to MAX_BATCH, or 1 alone
+        # without batching); more crops than the largest batch go one by one
+        sizes = range(1, (min(config.max_num_hands, MAX_BATCH) if config.batch_hands else 1)
+                      + 1)
         self.landmark_models = {
             v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
                 for n in sizes} for v in variants}

@@ -721,6 +721,18 @@ def open_source(config: SourceConfig) -> Source:
     raise SourceError(f"no such file or folder: {spec}")
 
 
+def is_photo_spec(spec: str) -> bool:
+    """Whether ``spec`` names photos (an image file or a folder), as :func:`open_source`
+    decides; False for cameras, videos, hands files and missing paths."""
+    spec = spec.strip()
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        return False
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == HANDS_FILE_SUFFIX:
+        return False
+    return path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def camera_available(index: int = 0) -> bool:
     """Whether camera ``index`` opens and delivers a frame; never raises, quiet, <~2 s.
 
