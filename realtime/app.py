@@ -293,7 +293,7 @@ class HandsPipeline:
             return []
         from realtime.stream.publisher import Publisher
 
-        publisher = Publisher(config, self.model)
+        publisher = Publisher(config, self.model, camera=self.camera.intrinsics)
         self._stack.callback(publisher.close)  # closed by the pipeline too; idempotent
         if config.endpoint is not None:
             self.notes.append(f"publishing hands on {config.endpoint} (topology requests on "

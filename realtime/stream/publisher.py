@@ -257,12 +257,16 @@ class Publisher:
     joint names for ``finger_angles``, name and checksum on ``topology``); without one the
     topology carries only the keypoint tree and finger angles are NaN. ``topology``: a
     recorded ``topology`` message to serve instead (stream replay, :meth:`send_raw`).
+    ``camera``: the source's :class:`calibration.intrinsics.CameraIntrinsics`, sent on
+    ``topology`` so that a viewer draws the hands from the camera's own view.
     """
 
     def __init__(self, config: PublisherConfig = PublisherConfig(), model=None,
-                 context: zmq.Context | None = None, topology: bytes | None = None) -> None:
+                 context: zmq.Context | None = None, topology: bytes | None = None,
+                 camera=None) -> None:
         self.config = config
         self.model = model
+        self.camera = camera
         if config.insecure and config.endpoint is not None and not config.curve and not all(
                 is_loopback(e) for e in (config.endpoint, config.topology_endpoint)):
             log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
@@ -413,6 +417,11 @@ class Publisher:
             "frame": "OpenCV camera: x right, y down, z forward",
             "mode": self.config.mode,
         }
+        if self.camera is not None:  # the pinhole intrinsics of the source, pixels
+            c = self.camera
+            header["camera"] = {"fx": float(c.fx), "fy": float(c.fy), "cx": float(c.cx),
+                                "cy": float(c.cy), "width": int(c.width),
+                                "height": int(c.height)}
         arrays: dict[str, np.ndarray] = {}
         if self.model is not None:
             d = self.model.data

@@ -18,7 +18,8 @@ The ``topology`` slot is kept, so a client gets it on connect and whenever it ch
 URL ``ws://HOST:PORT/ws?topics=hands,topology&token=...`` (``topics``: default all).
 Security: loopback binds by default; any other host needs a token, given by the client as
 ``?token=`` or ``Authorization: Bearer`` and compared in constant time
-(``hmac.compare_digest``), for the page and the socket alike. What a client may send:
+(``hmac.compare_digest``) when the socket connects (the page and its scripts are public
+code and carry no data: they are served without it; the page passes its ``?token=`` on). What a client may send:
 small text JSON objects (``max_incoming_bytes``, rate limited): ``{"subscribe": [topics]}``
 and ``{"echo": {"seq": N, "t_render_ms": T}}`` (the viewer's "frame N was on screen at
 wall time T", for the latency benchmark). Anything else (binary, bad JSON, unknown keys,
@@ -274,11 +275,11 @@ class WebGateway:
                                ("X-Content-Type-Options", "nosniff")])
             return Response(status.value, status.phrase, headers, body)
 
-        if not self._authorised(request):
-            self._drop_reason("wrong or missing token", connection.remote_address)
-            return respond(HTTPStatus.UNAUTHORIZED, b"token required\n")
         path = urlsplit(request.path).path
         if path == "/ws":
+            if not self._authorised(request):
+                self._drop_reason("wrong or missing token", connection.remote_address)
+                return respond(HTTPStatus.UNAUTHORIZED, b"token required\n")
             if len(self._clients) >= self.config.max_clients:
                 self._drop_reason("too many clients", connection.remote_address)
                 return respond(HTTPStatus.SERVICE_UNAVAILABLE, b"too many clients\n")
