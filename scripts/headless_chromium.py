@@ -129,12 +129,13 @@ class Chromium:
                             f"{self.evaluate('JSON.stringify(window.handmesh || null)')}")
 
     def screenshot(self, x: int = 0, y: int = 0, width: int | None = None,
-                   height: int | None = None) -> bytes:
+                   height: int | None = None, timeout_s: float = 30.0) -> bytes:
         """A PNG of the page (or of a CSS-pixel rectangle of it)."""
         params = {"format": "png"}
         if width is not None and height is not None:
             params["clip"] = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
-        return base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
+        return base64.b64decode(self.call("Page.captureScreenshot", timeout_s,
+                                          **params)["data"])
 
     def log_tail(self, n: int = 2000) -> str:
         with contextlib.suppress(OSError):
