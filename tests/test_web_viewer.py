@@ -183,3 +183,35 @@ def test_page_renders_the_published_hands(recording, tmp_path):
         collector.close()
         code = demo.stop()
     assert code in (0, 143), "".join(demo.lines[-20:])
+
+
+def test_page_reconnects_when_the_publisher_restarts():
+    """The stream goes away and comes back on the same port: the page connects again by
+    itself and draws the new publisher's frames."""
+    def start(port: int = 0):
+        proc = subprocess.Popen([sys.executable, "-m", "tests.web_gateway_server", str(port)],
+                                cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        return proc, int(proc.stdout.readline())
+
+    def stop(proc) -> None:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+    server, port = start()
+    try:
+        with Chromium(800, 480) as browser:
+            browser.navigate(f"http://127.0.0.1:{port}/")
+            browser.wait_for("window.handmesh && window.handmesh.rendered >= 5", 60)
+            stop(server)
+            browser.wait_for("window.handmesh.connected === false", 30)
+            before = browser.evaluate("window.handmesh.rendered")
+            server, again = start(port)
+            assert again == port
+            state = json.loads(browser.wait_for(
+                f"window.handmesh.connections >= 2 && window.handmesh.rendered >= {before + 5}"
+                " && JSON.stringify(window.handmesh)", 60))
+            assert state["connected"] and state["errors"] == 0
+    finally:
+        if server.poll() is None:
+            stop(server)

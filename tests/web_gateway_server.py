@@ -1,4 +1,5 @@
-"""A web-only publisher in its own process for tests that measure its memory: it prints
+"""A web-only publisher in its own process for tests that measure its memory or restart
+it (``python -m tests.web_gateway_server [PORT]``, default any free port): it prints
 its port, publishes two-hand frames at ~30 Hz until stdin closes, then prints its counters
 as one JSON line (frames published, connections, drops)."""
 
@@ -19,7 +20,8 @@ def main() -> None:
     model = HandModel.open_hand()
     hands = [make_hand(model, "right", 1), make_hand(model, "left", 2)]
     pub = Publisher(PublisherConfig(endpoint=None, topology_endpoint=None,
-                                    web=WebConfig(port=0)), model)
+                                    web=WebConfig(port=int(sys.argv[1]) if len(sys.argv) > 1
+                                                  else 0)), model)
     stop = threading.Event()
 
     def loop() -> None:
