@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 
 from models.hand_model import HandModel
 from realtime.stream.publisher import Publisher, PublisherConfig
