@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import socket
 import statistics
 import tempfile
@@ -152,6 +153,7 @@ def browser_phase(hands: Path, out: Path, seconds: float) -> dict:
             screenshot)
     return {
         "frames_published": expected, "frames_rendered": len(seqs),
+        "published_fps": round(expected / seconds, 2),  # 30 unless the machine is too busy
         "browser_frames_ratio": round(len(seqs) / expected, 4) if expected else 0.0,
         "browser_latency_p50_ms": round(float(np.median(render_ms)), 2),
         "browser_latency_p95_ms": round(float(np.percentile(render_ms, 95)), 2),
@@ -218,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     render_ms = browser.pop("render_ms_all")
     plot_latency(render_ms)
     figures = {**browser, **stalled, **godot_figures(a.quick),
-               "seconds_per_phase": seconds, "duration_s": round(time.monotonic() - t0, 1)}
+               "seconds_per_phase": seconds, "duration_s": round(time.monotonic() - t0, 1),
+               "load_average_1min": round(os.getloadavg()[0], 2)}
+    print(f"{'replay frame rate while the browser watched':45s} {browser['published_fps']} "
+          f"FPS (the recording is 30 FPS; load average {figures['load_average_1min']})")
     print(f"{'browser frames rendered / published':45s} {browser['frames_rendered']} / "
           f"{browser['frames_published']} = {browser['browser_frames_ratio']} (target >= 0.99)")
     print(f"{'publish -> drawn p50 / p95':45s} {browser['browser_latency_p50_ms']} / "

@@ -297,7 +297,9 @@ class WebGateway:
         name = "index.html" if path == "/" else path.lstrip("/")
         body = self._files.get(name)
         if body is None:
-            return respond(HTTPStatus.NOT_FOUND, b"not found\n")
+            return respond(HTTPStatus.NOT_FOUND, b"not found\n" if self._files else
+                           b"the viewer's files (integrations/web/) are not here: run from a "
+                           b"source checkout; the WebSocket at /ws works anyway\n")
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if name.endswith(".js"):
             ctype = "text/javascript"
