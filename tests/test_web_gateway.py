@@ -12,6 +12,7 @@ import gc
 import json
 import socket
 import subprocess
+import threading
 import sys
 import time
 import urllib.error
@@ -357,3 +358,46 @@ def test_cli_refuses_remote_web_without_token(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error: --web 0.0.0.0:0") and "token" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_stream_replay_serves_the_recording_byte_for_byte(model, two_hands, tmp_path):
+    """``handmesh-stream replay FILE --web PORT`` (no ZeroMQ): a WebSocket client receives
+    the recorded messages exactly as they were recorded."""
+    from realtime.cli.stream import main as stream_main
+    from realtime.stream.stream_file import StreamWriter
+
+    with web_publisher(model) as pub:
+        topo = pub.topology_message()
+        frames = [bytes(pub.messages(make_packet(two_hands, i))[0]) for i in range(60)]
+    path = tmp_path / "run.hmstream"
+    with StreamWriter(path) as w:
+        w.write(topo, t_receive=100.0)
+        for i, m in enumerate(frames):
+            w.write(m, t_receive=100.5 + i / 30)
+    port = free_port()
+    codes = []
+    run = threading.Thread(target=lambda: codes.append(stream_main(
+        ["replay", str(path), "--web", f"127.0.0.1:{port}"])))
+    run.start()
+    got = []
+    try:
+        end = time.monotonic() + 10
+        while True:  # the replay waits 0.5 s before its first message: connect meanwhile
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/ws?topics=hands,topology").__enter__()
+                break
+            except OSError:
+                assert time.monotonic() < end, "the replay's gateway never listened"
+                time.sleep(0.02)
+        with ws:
+            assert ws.recv(timeout=5) == topo  # the recording's topology, on connect
+            while True:
+                try:
+                    got.append(ws.recv(timeout=5))
+                except (TimeoutError, ConnectionClosed):
+                    break
+    finally:
+        run.join(30)
+    assert codes == [0]
+    hands = [m for m in got if protocol.peek_topic(m) == b"hands"]
+    assert hands == frames[-len(hands):] and len(hands) >= 55  # the same bytes, in order
