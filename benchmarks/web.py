@@ -20,7 +20,8 @@ hands file, replayed in a loop at its recorded 30 FPS through the whole pipeline
 - ``stalled_fps_ratio``: the pipeline's frame rate, unpaced (every frame as fast as the loop
   goes: the stronger test), with a client that connects and never reads, over the same
   without any client. ``stalled_memory_growth_mb``: this process's RSS at the end of the
-  stalled phase minus its RSS 2 s into it.
+  stalled phases minus its RSS 1 s into each; ``stalled_gateway_ms``: the gateway's cost
+  per frame in the publishing thread meanwhile (what the stalled client can cost the loop).
 - Godot/OpenXR figures are merged in when ``benchmarks/web_godot.py`` exists (``run(quick)``).
 
     .venv/bin/python -m benchmarks.web [--quick] [--seconds 20] [--hands two_hands.jsonl]
@@ -137,7 +138,10 @@ def browser_phase(hands: Path, out: Path, seconds: float) -> dict:
             page = json.loads(browser.evaluate("JSON.stringify(window.handmesh)"))
             echoes = list(run.web.echoes)  # the window: these seconds, nothing after
             costs = [c for topic, c in run.web.publish_costs_s if topic == "hands"]
-            try:  # for docs/web_viewer.png; the compositor may be too busy to give one
+            try:  # for docs/web_viewer.png, of a frozen page (one that draws every frame
+                # as it arrives keeps SwiftShader's compositor too busy to hand one out)
+                browser.evaluate("window.handmesh.frozen = true")
+                time.sleep(0.5)
                 screenshot = browser.screenshot(timeout_s=20)
             except (ChromiumError, TimeoutError) as exc:
                 print(f"no screenshot: {exc}")
@@ -166,21 +170,27 @@ def browser_phase(hands: Path, out: Path, seconds: float) -> dict:
 
 
 def stalled_phase(hands: Path, out: Path, seconds: float) -> dict:
-    """Unpaced, alternating without and with the stalled client (the machine's load drifts:
-    alternating halves its effect on the ratio); memory over the stalled client's time."""
+    """Unpaced, in the order none, stalled, stalled, none (the shared machine's load drifts:
+    a symmetric order cancels a steady drift from the ratio); memory over the stalled
+    client's time."""
     run = Run(hands, out / "unpaced", paced=False)
-    alone, stalled, growth = [], [], []
+    alone, stalled, growth, costs = [], [], [], []
+    clients = 0
     try:
         time.sleep(2.0)  # warm
-        for _ in range(2):
-            alone.append(run.fps_over(seconds / 2))
+        for with_client in (False, True, True, False):
+            if not with_client:
+                alone.append(run.fps_over(seconds / 2))
+                continue
             client = stalled_client(run.web.port)
             try:
                 time.sleep(1.0)  # its buffers fill up
                 rss0 = rss_mb()
+                run.web.publish_costs_s.clear()
                 stalled.append(run.fps_over(seconds / 2))
                 growth.append(rss_mb() - rss0)
-                clients = run.web.clients
+                costs += [c for topic, c in run.web.publish_costs_s if topic == "hands"]
+                clients = max(clients, run.web.clients)
             finally:
                 client.close()
     finally:
@@ -188,7 +198,8 @@ def stalled_phase(hands: Path, out: Path, seconds: float) -> dict:
     fps_alone, fps_stalled = float(np.mean(alone)), float(np.mean(stalled))
     return {"fps_no_client": round(fps_alone, 2), "fps_stalled_client": round(fps_stalled, 2),
             "stalled_fps_ratio": round(fps_stalled / fps_alone, 4),
-            "stalled_memory_growth_mb": round(float(sum(growth)), 2), "stalled_clients": clients}
+            "stalled_memory_growth_mb": round(float(sum(growth)), 2), "stalled_clients": clients,
+            "stalled_gateway_ms": round(statistics.median(costs) * 1000, 4) if costs else None}
 
 
 def godot_figures(quick: bool) -> dict:
@@ -233,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{browser['gateway_p95_ms']} ms (target <= 0.3)")
     print(f"{'unpaced fps: no client / stalled client':45s} {stalled['fps_no_client']} / "
           f"{stalled['fps_stalled_client']} = {stalled['stalled_fps_ratio']} (target >= 0.95)")
+    print(f"{'gateway cost per frame with the stalled client':45s} "
+          f"{stalled['stalled_gateway_ms']} ms (median)")
     print(f"{'memory growth with the stalled client':45s} "
           f"{stalled['stalled_memory_growth_mb']} MB over {seconds:g} s")
     print(json.dumps(figures))
