@@ -128,3 +128,15 @@ def test_a_real_pipeline_records_one_ordered_span_per_frame_and_stage(live):
         assert stages[name]["count"] == int(spans.of(name).sum())
         assert stages[name]["wait_p99_ms"] >= stages[name]["wait_p50_ms"] >= 0.0
     assert "wait_p50_ms" not in stages["capture"]
+
+
+def test_the_timeline_plot_draws_the_numbers_it_returns(tmp_path):
+    from benchmarks.timeline_plot import plot_timeline
+
+    spans = _known_run().spans()
+    path = tmp_path / "timeline.png"
+    drawn = plot_timeline(spans, path, "known run", q=90)
+    assert path.stat().st_size > 0
+    assert drawn["frames"] == 10 and drawn["tail_frames"] == 1
+    assert drawn["tail"]["detect"]["wait_ms"] == pytest.approx(30.0)
+    assert drawn["all"]["detect"]["wait_ms"] == pytest.approx(3.0)

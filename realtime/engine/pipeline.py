@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from realtime.engine import interrupts
+from realtime.engine.gc_freeze import frozen_heap
 from realtime.engine.mailbox import Closed, make_channel
 from realtime.engine.stats import LatencyRecorder
 from realtime.engine.timeline import Timeline
@@ -50,6 +51,7 @@ class PipelineConfig:
     pace: bool = False  # play a file at its own frame rate, as if it were a live camera
     queue_size: int = 8
     stop_timeout_s: float = 1.0
+    freeze_gc: bool = True  # run() freezes the startup heap: no long full GC pause mid-run
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
@@ -146,8 +148,8 @@ class Pipeline:
                 frame = self.read()
                 if frame is None:
                     break
-                now = time.monotonic()
-                self.recorder.record("capture", now - t0)
+                now = t_read = time.monotonic()
+                self.recorder.record("capture", t_read - t0)
                 if self.config.pace:
                     # Wait until the frame is due, as a camera would deliver it.
                     if first_ts is None:
@@ -157,8 +159,8 @@ class Pipeline:
                         break
                     now = max(due, now)
                 self._result.frames_in += 1
-                # capture's span: reading the frame, then (paced) waiting until it is due
-                self.timeline.add("capture", frame.index, math.nan, t0, now)
+                # capture's span: reading the frame (not the paced wait until it is due)
+                self.timeline.add("capture", frame.index, math.nan, t0, t_read)
                 # a replayed hands file brings its hands; every other frame starts with none
                 packet = Packet(frame, now, hands=frame.hands or ())
                 if not out.put((packet, time.monotonic())):
@@ -341,14 +343,18 @@ class Pipeline:
 
     def run(self, on_poll: Callable[[], None] | None = None,
             poll_s: float = 0.05) -> PipelineResult:
-        """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks."""
-        self.start()
-        try:
-            self.wait(poll_s=poll_s, on_poll=on_poll)
-        finally:
-            with interrupts.deferred():  # a signal now must not leave a video unfinished
-                self.close_sinks()
-            self._result.stats = self.recorder.snapshot()
+        """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks.
+
+        With ``config.freeze_gc`` the heap alive at the start is frozen for the run
+        (``realtime.engine.gc_freeze``)."""
+        with frozen_heap(self.config.freeze_gc):
+            self.start()
+            try:
+                self.wait(poll_s=poll_s, on_poll=on_poll)
+            finally:
+                with interrupts.deferred():  # a signal now must not leave a video unfinished
+                    self.close_sinks()
+                self._result.stats = self.recorder.snapshot()
         return self._result
 
 

@@ -87,26 +87,29 @@ class Timeline:
                          times[:, 0], times[:, 1], times[:, 2])
 
 
-def frame_latency(spans: Spans, first: str = "capture", last: str = "sinks"
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames, seconds)``: for every frame with both spans, from the end of its ``first``
-    stage's span (released by capture) to the end of its ``last`` one (published)."""
-    a, b = spans.of(first), spans.of(last)
-    t0 = dict(zip(spans.frame[a].tolist(), spans.end[a].tolist()))
+def frame_latency(spans: Spans, last: str = "sinks") -> tuple[np.ndarray, np.ndarray]:
+    """``(frames, seconds)``: for every frame with a ``last`` span, from its release by
+    capture (the earliest ``ready`` among its spans: when it was handed to the first stage)
+    to the end of that span (published)."""
+    ready = np.isfinite(spans.ready)
+    released: dict[int, float] = {}
+    for f, t in zip(spans.frame[ready].tolist(), spans.ready[ready].tolist()):
+        if t < released.get(f, np.inf):
+            released[f] = t
+    b = spans.of(last)
     frames, seconds = [], []
     for f, t1 in zip(spans.frame[b].tolist(), spans.end[b].tolist()):
-        if f in t0:
+        if f in released:
             frames.append(f)
-            seconds.append(t1 - t0[f])
+            seconds.append(t1 - released[f])
     return np.asarray(frames, dtype=np.int64), np.asarray(seconds, dtype=np.float64)
 
 
-def tail_frames(spans: Spans, q: float = 95.0, first: str = "capture",
-                last: str = "sinks") -> np.ndarray:
+def tail_frames(spans: Spans, q: float = 95.0, last: str = "sinks") -> np.ndarray:
     """Frame indices whose ``frame_latency`` is at or above its ``q``-th percentile."""
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"q must be a percentile in [0, 100], got {q!r}")
-    frames, seconds = frame_latency(spans, first, last)
+    frames, seconds = frame_latency(spans, last)
     if len(frames) == 0:
         return frames
     return frames[seconds >= np.percentile(seconds, q)]
