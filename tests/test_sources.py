@@ -357,9 +357,12 @@ def test_iterating_after_the_end(video: Path) -> None:
 
 def test_capture_requests_carry_fps_to_videocapture_props() -> None:
     cfg = SourceConfig("0", width=640, height=480, fps=60)
-    assert capture_requests(cfg) == [(cv2.CAP_PROP_FRAME_WIDTH, 640.0),
+    mjpg = float(cv2.VideoWriter_fourcc(*"MJPG"))
+    assert capture_requests(cfg) == [(cv2.CAP_PROP_FOURCC, mjpg),  # first: 60 needs MJPG
+                                      (cv2.CAP_PROP_FRAME_WIDTH, 640.0),
                                       (cv2.CAP_PROP_FRAME_HEIGHT, 480.0),
                                       (cv2.CAP_PROP_FPS, 60.0)]
+    assert capture_requests(SourceConfig("0", fps=30)) == [(cv2.CAP_PROP_FPS, 30.0)]
     assert capture_requests(SourceConfig("0")) == []  # nothing asked: the camera's default
 
 

@@ -356,11 +356,20 @@ def _open_capture(target: int | str) -> cv2.VideoCapture:
     return cv2.VideoCapture(target)
 
 
+MJPG_ABOVE_FPS = 30.0
+"""Above this rate a camera is asked for MJPG first: over USB 2 most webcams offer 60 FPS at
+640x480 only compressed (raw YUYV stops at 30); one that cannot keeps its format."""
+
+
 def capture_requests(config: SourceConfig) -> list[tuple[int, float]]:
-    """The ``cv2.VideoCapture`` properties a camera is asked for, in order: width, height,
-    then the frame rate (V4L2 picks the rate among those of the granted size)."""
-    wanted = ((cv2.CAP_PROP_FRAME_WIDTH, config.width), (cv2.CAP_PROP_FRAME_HEIGHT,
-              config.height), (cv2.CAP_PROP_FPS, config.fps))
+    """The ``cv2.VideoCapture`` properties a camera is asked for, in order: MJPG when the
+    rate asked is above ``MJPG_ABOVE_FPS``, width, height, then the frame rate (V4L2 picks
+    the rate among those of the granted format and size, so the rate comes last)."""
+    wanted: list[tuple[int, float | None]] = []
+    if config.fps is not None and config.fps > MJPG_ABOVE_FPS:
+        wanted.append((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")))
+    wanted += [(cv2.CAP_PROP_FRAME_WIDTH, config.width),
+               (cv2.CAP_PROP_FRAME_HEIGHT, config.height), (cv2.CAP_PROP_FPS, config.fps)]
     return [(prop, float(value)) for prop, value in wanted if value is not None]
 
 
