@@ -43,7 +43,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +128,8 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
-    "mediapipe" the legacy MediaPipe pipeline alone."""
+    "ours_untuned" the same without the run-time tail fixes (no frozen heap, the default GIL
+    switch interval; diagnosis only), "mediapipe" the legacy MediaPipe pipeline alone."""
     with open_source(SourceConfig(spec=spec)) as source:
         limit = _frame_limit(source.fps, max_seconds)
     probe = LatencyProbe()
@@ -144,6 +145,9 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
         with build_pipeline(config, Sinks(publish=[probe])) as built:
             if variant == "ours_no_render":
                 built.pipeline.render_sinks.clear()
+            if variant == "ours_untuned":
+                built.pipeline.config = replace(built.pipeline.config, freeze_gc=False,
+                                                switch_interval_s=None)
             built.run()
             result, hands_from = built.result, built.estimated_by
             spans = built.pipeline.timeline.spans()
@@ -397,6 +401,8 @@ def print_fps60(res: dict) -> None:
                 if "wait_p95_ms" in e else "")
         if "p95_ms" in e:
             print(f"  {name:<10} service p95 {e['p95_ms']} p99 {e['p99_ms']} ms{wait}")
+    if "untuned" in res:
+        print(f"  without the tail fixes (diagnosis): {res['untuned']}")
     tail = res.get("fps60_tail_breakdown_ms", {})
     if tail:
         print("  tail frames (>= p95), mean per stage: " + ", ".join(
@@ -414,6 +420,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DetectorConfig.kind,
                         help="our pipeline's detector, as the demo's --detector (default: "
                              "the demo's); the MediaPipe-alone baseline stays legacy")
+    parser.add_argument("--ablate-tail", action="store_true",
+                        help="diagnosis: also run ours at 60 FPS without the tail fixes (no "
+                             "frozen heap, default GIL switch interval)")
     parser.add_argument("--no-fps60", action="store_true",
                         help="skip the 60 FPS two-hand runs (and the timeline plot)")
     parser.add_argument("--detector-threads", type=int, default=2,
@@ -454,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
                 fps60_fps = src.fps
             runs = []
             for _ in range(args.repeats):
-                for variant in ("mediapipe", "ours"):
+                for variant in ("mediapipe", "ours") + (("ours_untuned",) if args.ablate_tail
+                                                        else ()):
                     run_dir = tmp / f"sample60_{variant}_{len(runs)}"
                     run_dir.mkdir()
                     runs.append(run_clip(str(SAMPLE60_VIDEO), variant, run_dir,
@@ -480,6 +490,14 @@ def main(argv: list[str] | None = None) -> None:
     smooth = smoother_numbers(model)
     plot(results, LATENCY_PNG)
     fps60 = fps60_summary(fps60_clip) if fps60_clip is not None else {}
+    if fps60_clip is not None and args.ablate_tail:
+        untuned = fps60_clip.of("ours_untuned")
+        ms = np.concatenate([r.latencies_ms for r in untuned])
+        fps60["untuned"] = {
+            "fps60_frames_ratio": round(sum(r.frames_out for r in untuned)
+                                        / max(1, sum(r.frames_in for r in untuned)), 4),
+            "fps60_latency_p95_ms": round(_pct(ms, 95), 2),
+            "fps60_latency_p99_ms": round(_pct(ms, 99), 2)}
     if fps60_clip is not None and fps60_clip.of("ours")[-1].spans is not None:
         plot_timeline(fps60_clip.of("ours")[-1].spans, TIMELINE_PNG,
                       f"ours, sample60 (two hands) at {fps60_clip.fps:g} FPS, paced live")

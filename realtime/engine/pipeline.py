@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 
 from realtime.engine import interrupts
 from realtime.engine.gc_freeze import frozen_heap
+from realtime.engine.gil import RUN_SWITCH_INTERVAL_S, switch_interval
 from realtime.engine.mailbox import Closed, make_channel
 from realtime.engine.stats import LatencyRecorder
 from realtime.engine.timeline import Timeline
@@ -52,10 +53,15 @@ class PipelineConfig:
     queue_size: int = 8
     stop_timeout_s: float = 1.0
     freeze_gc: bool = True  # run() freezes the startup heap: no long full GC pause mid-run
+    # run() shortens the GIL switch interval (None: leave it): woken stages wait less
+    switch_interval_s: float | None = RUN_SWITCH_INTERVAL_S
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
+        if self.switch_interval_s is not None and not self.switch_interval_s > 0:
+            raise ValueError(f"switch_interval_s must be > 0 seconds or None, got "
+                             f"{self.switch_interval_s}")
 
 
 @dataclass
@@ -346,8 +352,9 @@ class Pipeline:
         """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks.
 
         With ``config.freeze_gc`` the heap alive at the start is frozen for the run
-        (``realtime.engine.gc_freeze``)."""
-        with frozen_heap(self.config.freeze_gc):
+        (``realtime.engine.gc_freeze``), and the GIL switch interval is
+        ``config.switch_interval_s`` (``realtime.engine.gil``)."""
+        with frozen_heap(self.config.freeze_gc), switch_interval(self.config.switch_interval_s):
             self.start()
             try:
                 self.wait(poll_s=poll_s, on_poll=on_poll)
