@@ -500,7 +500,8 @@ def main(argv: list[str] | None = None) -> None:
             "fps60_latency_p99_ms": round(_pct(ms, 99), 2)}
     if fps60_clip is not None and fps60_clip.of("ours")[-1].spans is not None:
         plot_timeline(fps60_clip.of("ours")[-1].spans, TIMELINE_PNG,
-                      f"ours, sample60 (two hands) at {fps60_clip.fps:g} FPS, paced live")
+                      f"ours, sample60 (two hands) at {fps60_clip.fps:g} FPS, paced live"
+                      + (f", first {args.max_seconds:g} s only" if args.max_seconds else ""))
 
     print(f"hands from {fitter}; {args.repeats} alternating MediaPipe/ours pairs per clip, "
           f"paced live; throughput = mean over runs, latency = pooled samples")

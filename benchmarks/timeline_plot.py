@@ -1,6 +1,6 @@
 """Plot one run's per-frame timeline (``realtime.engine.timeline``): where tail frames lose time.
 
-Left: a window of the run around its slowest frame, one row per stage thread; each frame's
+Left: a window of the run around its slowest frame (wide enough to hold all of it), one row per stage thread; each frame's
 work is a bar (its colour cycles so neighbouring frames stand apart; tail frames, at or above
 the run's p95 capture -> published, are drawn red and outlined), and its wait in the stage's
 inbox a thin line before the bar. Right: per stage, the mean wait and work of the tail frames
@@ -39,8 +39,9 @@ def plot_timeline(spans: Spans, path: Path, title: str, q: float = 95.0,
         raise ValueError("the timeline has no published frame to plot")
     tail = tail_frames(spans, q)
     worst = int(frames[np.argmax(seconds)])
-    t_mid = float(np.nanmin(spans.ready[spans.frame == worst]))  # its release by capture
-    t0 = t_mid - 0.4 * window_s
+    released = float(np.nanmin(spans.ready[spans.frame == worst]))  # by capture
+    window_s = max(window_s, 1.25 * float(seconds.max()) + 0.05)  # the whole slowest frame
+    t0 = released - 0.15 * window_s
     rows = _rows(spans)
     tail_set = set(tail.tolist())
 
@@ -82,6 +83,6 @@ def plot_timeline(spans: Spans, path: Path, title: str, q: float = 95.0,
     bx.invert_yaxis()
     bx.set_xlabel("mean ms per frame")
     bx.set_title("where the time goes", fontsize=9)
-    bx.legend(fontsize=7, loc="lower right")
+    bx.legend(fontsize=7, loc="upper right")
     save_figure(fig, path)
     return {"tail_frames": len(tail), "frames": len(frames), "all": everyone, "tail": tails}
