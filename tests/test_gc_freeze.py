@@ -35,9 +35,8 @@ def test_disabled_does_nothing():
 
 
 def test_unfrozen_even_when_the_body_raises():
-    with pytest.raises(RuntimeError):
-        with frozen_heap():
-            raise RuntimeError("stage failed")
+    with pytest.raises(RuntimeError), frozen_heap():
+        raise RuntimeError("stage failed")
     assert gc.get_freeze_count() == 0
 
 

@@ -28,9 +28,8 @@ def test_none_leaves_it_and_bad_values_are_refused():
     with switch_interval(None):
         assert sys.getswitchinterval() == before
     for bad in (0.0, -1.0, float("nan")):
-        with pytest.raises(ValueError, match="switch interval"):
-            with switch_interval(bad):
-                pass
+        with pytest.raises(ValueError, match="switch interval"), switch_interval(bad):
+            pass
         with pytest.raises(ValueError, match="switch_interval_s"):
             PipelineConfig(switch_interval_s=bad)
 

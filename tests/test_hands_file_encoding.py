@@ -20,7 +20,7 @@ def model() -> HandModel:
 
 
 def _hands(model: HandModel) -> list:
-    camera = dict(track_id=0, score=0.93, frame_index=12, timestamp=0.4)
+    camera = {"track_id": 0, "score": 0.93, "frame_index": 12, "timestamp": 0.4}
     return [
         random_hand_mesh(model, "right", 1, reprojection_error_px=1.25, **camera),
         random_hand_mesh(model, "left", 2, reprojection_error_px=float("nan"),

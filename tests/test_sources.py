@@ -376,10 +376,10 @@ def test_fps_shortfall_names_both_rates_only_when_short() -> None:
 def test_camera_path_with_fps_60_reports_what_the_device_grants(video: Path, caplog) -> None:
     """A video file opened through the camera path: a real VideoCapture that, like a camera
     without a 60 FPS mode, ignores the request; the granted rate is used and said."""
-    with caplog.at_level(logging.WARNING, logger="realtime.io.sources"):
-        with CameraSource(SourceConfig(str(video), fps=60)) as source:
-            assert source.fps == pytest.approx(VIDEO_FPS)
-            assert source.read() is not None
+    with caplog.at_level(logging.WARNING, logger="realtime.io.sources"), \
+            CameraSource(SourceConfig(str(video), fps=60)) as source:
+        assert source.fps == pytest.approx(VIDEO_FPS)
+        assert source.read() is not None
     assert any("asked for 60 fps" in r.getMessage() for r in caplog.records)
 
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from realtime.engine.pipeline import Pipeline, PipelineConfig
-from realtime.engine.timeline import (Timeline, frame_latency, tail_breakdown,
-                                      tail_frames)
+from realtime.engine.timeline import Timeline, frame_latency, tail_breakdown, tail_frames
 from realtime.types import Frame, Packet
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)

@@ -41,8 +41,16 @@ DEFAULT_WINDOW_S = 5.0
 class _Series:
     """Samples and event times for one name (guarded by the recorder's lock)."""
 
-    __slots__ = ("durations", "waits", "times", "count", "events", "max_s", "wait_max_s",
-                 "first_t")
+    __slots__ = (
+        "count",
+        "durations",
+        "events",
+        "first_t",
+        "max_s",
+        "times",
+        "wait_max_s",
+        "waits",
+    )
 
     def __init__(self, capacity: int) -> None:
         self.durations: collections.deque[float] = collections.deque(maxlen=capacity)
