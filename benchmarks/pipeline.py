@@ -32,7 +32,8 @@ docs/pipeline_timeline.png.
 Our pipeline detects with the demo's default detector (``--detector scheduled|mediapipe``
 picks it); "MediaPipe alone" is always the legacy pipeline.
 
-    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2]
+    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--ablate-tail]
+        [--no-fps60]
 """
 
 from __future__ import annotations
