@@ -17,13 +17,23 @@ the mean over repeats, latency percentiles are over the pooled samples of all re
 "combined" pools both clips (frames over seconds; latency samples). One untimed warm-up of a
 few frames loads MediaPipe's graph and the Numba kernels first.
 
+60 FPS with two hands: the two-hand part of the sample rendered at 60 FPS
+(``realtime/assets/sample/sample60.mp4``, 8 s, ``scripts.make_sample --fps 60``) is played
+paced the same way, MediaPipe alone and ours alternating; ``fps60_frames_ratio`` = frames
+published / frames offered by the paced source (ours; target >= 0.95), ``fps60_latency_p95_ms``
+capture -> published (target <= 33 ms, two frame periods). The last 60 FPS run of ours is
+drawn as a timeline (``realtime.engine.timeline``: per frame, per stage, wait and work) into
+docs/pipeline_timeline.png, and its tail frames (>= p95) are broken down by stage.
+
 The smoother's jitter/lag/cost come from ``benchmarks.smoothing`` (same functions, imported).
-Prints a table; the last line is one JSON object. Writes docs/pipeline_latency.png.
+Prints a table; the last line is one JSON object. Writes docs/pipeline_latency.png and
+docs/pipeline_timeline.png.
 
 Our pipeline detects with the demo's default detector (``--detector scheduled|mediapipe``
 picks it); "MediaPipe alone" is always the legacy pipeline.
 
-    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2]
+    .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--ablate-tail]
+        [--no-fps60]
 """
 
 from __future__ import annotations
@@ -34,13 +44,14 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import smoothing as smoothing_bench
 from benchmarks.common import REPO, SHARED_DATA
+from benchmarks.timeline_plot import plot_timeline
 from models.hand_model import HandModel
 from realtime.app import AppConfig, OutputConfig, Sinks, build_pipeline
 from realtime.detect.detector import DETECTOR_KINDS, DetectorConfig
@@ -48,7 +59,8 @@ from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.engine.pipeline import Pipeline, PipelineConfig
 from realtime.engine.stages import DetectStage
 from realtime.engine.stats import LatencyRecorder
-from realtime.io.sample import SAMPLE_VIDEO
+from realtime.engine.timeline import Spans, tail_breakdown, tail_frames
+from realtime.io.sample import SAMPLE60_VIDEO, SAMPLE_VIDEO
 from realtime.io.sources import SourceConfig, open_source
 from realtime.mesh.smoothing import SmootherConfig
 from realtime.mesher import HandMesherConfig
@@ -58,6 +70,9 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's per-run C++ warnin
 
 REAL_CLIP = SHARED_DATA / "mediapipe_reference" / "asl_hand.25fps.mp4"
 LATENCY_PNG = REPO / "docs" / "pipeline_latency.png"
+TIMELINE_PNG = REPO / "docs" / "pipeline_timeline.png"
+FPS60_FRAMES_TARGET = 0.95
+FPS60_P95_TARGET_MS = 33.0
 THROUGHPUT_TARGET = 0.9
 LATENCY_MARGIN_MS = 10.0
 STAGES = ("capture", "detect", "estimate", "smooth", "sinks", "render", "end_to_end")
@@ -93,6 +108,7 @@ class RunResult:
     dropped: dict[str, int]
     stages: dict[str, dict] = field(default_factory=dict)
     hands_from: str = ""
+    spans: Spans | None = None  # the run's timeline
 
     @property
     def fps(self) -> float:
@@ -113,12 +129,13 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
-    "mediapipe" the legacy MediaPipe pipeline alone."""
+    "ours_untuned" the same without the run-time tail fixes (no frozen heap, the default GIL
+    switch interval; diagnosis only), "mediapipe" the legacy MediaPipe pipeline alone."""
     with open_source(SourceConfig(spec=spec)) as source:
         limit = _frame_limit(source.fps, max_seconds)
     probe = LatencyProbe()
     if variant == "mediapipe":
-        result = _mediapipe_alone(spec, limit, probe)
+        result, spans = _mediapipe_alone(spec, limit, probe)
         hands_from = "MediaPipe"
     else:
         config = AppConfig(
@@ -129,15 +146,19 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
         with build_pipeline(config, Sinks(publish=[probe])) as built:
             if variant == "ours_no_render":
                 built.pipeline.render_sinks.clear()
+            if variant == "ours_untuned":
+                built.pipeline.config = replace(built.pipeline.config, freeze_gc=False,
+                                                switch_interval_s=None)
             built.run()
             result, hands_from = built.result, built.estimated_by
+            spans = built.pipeline.timeline.spans()
     if result.error is not None:
         raise result.error
     seconds = (probe.t_out[-1] - probe.t_capture[0]) if probe.t_out else 0.0
     snap = result.stats
     return RunResult(variant, result.frames_in, result.frames_out, seconds,
                      np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"],
-                     hands_from)
+                     hands_from, spans)
 
 
 def _mediapipe_alone(spec: str, limit: int | None, probe: LatencyProbe):
@@ -148,7 +169,7 @@ def _mediapipe_alone(spec: str, limit: int | None, probe: LatencyProbe):
         pipeline = Pipeline(read, [("detect", DetectStage(detector))], [probe],
                             PipelineConfig(live=True, pace=True), LatencyRecorder(),
                             source.fps)
-        return pipeline.run()
+        return pipeline.run(), pipeline.timeline.spans()
 
 
 def _limited(read, limit: int):
@@ -235,6 +256,43 @@ def combined(clips: list[ClipResult]) -> dict:
         out[f"{key}dropped"] = sum(r.dropped_total for r in runs)
         out[f"{key}frames_in"] = sum(r.frames_in for r in runs)
     out["throughput_ratio_vs_mediapipe"] = round(out["fps"] / out["mediapipe_fps"], 4)
+    return out
+
+
+def fps60_summary(clip: ClipResult) -> dict:
+    """The 60 FPS two-hand figures: frames published / offered (pooled over repeats), pooled
+    latency percentiles, per-stage p95/p99 of service and wait (mean over repeats), and where
+    the tail frames (>= p95) of ours spent their time."""
+    out: dict = {"clip_fps": clip.fps}
+    for variant, key in (("ours", "fps60_"), ("mediapipe", "fps60_mediapipe_")):
+        runs = clip.of(variant)
+        ms = np.concatenate([r.latencies_ms for r in runs])
+        offered = sum(r.frames_in for r in runs)
+        out[f"{key}frames_ratio"] = round(sum(r.frames_out for r in runs) / max(1, offered), 4)
+        out[f"{key}latency_p50_ms"] = round(_pct(ms, 50), 2)
+        out[f"{key}latency_p95_ms"] = round(_pct(ms, 95), 2)
+        out[f"{key}latency_p99_ms"] = round(_pct(ms, 99), 2)
+        out[f"{key}frames_in"] = [r.frames_in for r in runs]
+        out[f"{key}frames_out"] = [r.frames_out for r in runs]
+        out[f"{key}dropped_where"] = [r.dropped for r in runs]
+    stage_tail = {}
+    for name in STAGES + ("record",):
+        entry = {}
+        for field_name in ("p50_ms", "p95_ms", "p99_ms", "wait_p50_ms", "wait_p95_ms",
+                           "wait_p99_ms"):
+            vals = [r.stages.get(name, {}).get(field_name) for r in clip.of("ours")]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                entry[field_name] = round(float(np.mean(vals)), 2)
+        if entry:
+            stage_tail[name] = entry
+    out["fps60_stages_ms"] = stage_tail
+    last = clip.of("ours")[-1].spans
+    if last is not None and len(last):
+        tail = tail_frames(last, 95.0)
+        out["fps60_tail_breakdown_ms"] = {
+            name: {k: round(v, 2) for k, v in parts.items() if k != "spans"}
+            for name, parts in tail_breakdown(last, tail).items()}
     return out
 
 
@@ -325,6 +383,33 @@ def print_table(per_clip: dict, comb: dict, smooth: dict) -> None:
           f"frames (<= 1); cost {smooth['smoothing_ms']:.3f} ms median (<= 0.2)")
 
 
+def print_fps60(res: dict) -> None:
+    """The 60 FPS two-hand rows, then per-stage service/wait p95/p99 and the tail's stages."""
+    rows = (("frames published / offered, ours", "fps60_frames_ratio",
+             f">= {FPS60_FRAMES_TARGET}"),
+            ("frames published / offered, MediaPipe", "fps60_mediapipe_frames_ratio", ""),
+            ("latency p50 ours (ms)", "fps60_latency_p50_ms", ""),
+            ("latency p95 ours (ms)", "fps60_latency_p95_ms", f"<= {FPS60_P95_TARGET_MS:g}"),
+            ("latency p99 ours (ms)", "fps60_latency_p99_ms", ""),
+            ("latency p95 MediaPipe (ms)", "fps60_mediapipe_latency_p95_ms", ""),
+            ("latency p99 MediaPipe (ms)", "fps60_mediapipe_latency_p99_ms", ""))
+    print(f"60 FPS, two hands (sample60, {res['clip_fps']:g} FPS paced live):")
+    w0 = max(len(r[0]) for r in rows)
+    for label, key, target in rows:
+        print(f"  {label:<{w0}}  {_fmt(res.get(key, '')):>10}  {target}")
+    for name, e in res.get("fps60_stages_ms", {}).items():
+        wait = (f"; wait p95 {e['wait_p95_ms']} p99 {e['wait_p99_ms']}"
+                if "wait_p95_ms" in e else "")
+        if "p95_ms" in e:
+            print(f"  {name:<10} service p95 {e['p95_ms']} p99 {e['p99_ms']} ms{wait}")
+    if "untuned" in res:
+        print(f"  without the tail fixes (diagnosis): {res['untuned']}")
+    tail = res.get("fps60_tail_breakdown_ms", {})
+    if tail:
+        print("  tail frames (>= p95), mean per stage: " + ", ".join(
+            f"{n} wait {v['wait_ms']:.1f} + work {v['work_ms']:.1f}" for n, v in tail.items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-seconds", type=float, default=None,
@@ -336,6 +421,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", choices=DETECTOR_KINDS, default=DetectorConfig.kind,
                         help="our pipeline's detector, as the demo's --detector (default: "
                              "the demo's); the MediaPipe-alone baseline stays legacy")
+    parser.add_argument("--ablate-tail", action="store_true",
+                        help="diagnosis: also run ours at 60 FPS without the tail fixes (no "
+                             "frozen heap, default GIL switch interval)")
+    parser.add_argument("--no-fps60", action="store_true",
+                        help="skip the 60 FPS two-hand runs (and the timeline plot)")
     parser.add_argument("--detector-threads", type=int, default=2,
                         help="ours: LiteRT threads of the palm model and of a lone hand's "
                              "landmark model (1 wastes no CPU spinning when the CPU is busy)")
@@ -368,6 +458,20 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append(run_clip(str(path), variant, run_dir, args.max_seconds,
                                          args.detector, args.detector_threads))
             results.append(ClipResult(name, fps, runs))
+        fps60_clip = None
+        if not args.no_fps60:
+            with open_source(SourceConfig(spec=str(SAMPLE60_VIDEO))) as src:
+                fps60_fps = src.fps
+            runs = []
+            for _ in range(args.repeats):
+                for variant in ("mediapipe", "ours") + (("ours_untuned",) if args.ablate_tail
+                                                        else ()):
+                    run_dir = tmp / f"sample60_{variant}_{len(runs)}"
+                    run_dir.mkdir()
+                    runs.append(run_clip(str(SAMPLE60_VIDEO), variant, run_dir,
+                                         args.max_seconds, args.detector,
+                                         args.detector_threads))
+            fps60_clip = ClipResult("sample60", fps60_fps, runs)
 
     per_clip = {}
     for clip in results:
@@ -386,11 +490,27 @@ def main(argv: list[str] | None = None) -> None:
                                           - comb["mediapipe_latency_p50_ms"], 2)
     smooth = smoother_numbers(model)
     plot(results, LATENCY_PNG)
+    fps60 = fps60_summary(fps60_clip) if fps60_clip is not None else {}
+    if fps60_clip is not None and args.ablate_tail:
+        untuned = fps60_clip.of("ours_untuned")
+        ms = np.concatenate([r.latencies_ms for r in untuned])
+        fps60["untuned"] = {
+            "fps60_frames_ratio": round(sum(r.frames_out for r in untuned)
+                                        / max(1, sum(r.frames_in for r in untuned)), 4),
+            "fps60_latency_p95_ms": round(_pct(ms, 95), 2),
+            "fps60_latency_p99_ms": round(_pct(ms, 99), 2)}
+    if fps60_clip is not None and fps60_clip.of("ours")[-1].spans is not None:
+        plot_timeline(fps60_clip.of("ours")[-1].spans, TIMELINE_PNG,
+                      f"ours, sample60 (two hands) at {fps60_clip.fps:g} FPS, paced live"
+                      + (f", first {args.max_seconds:g} s only" if args.max_seconds else ""))
 
     print(f"hands from {fitter}; {args.repeats} alternating MediaPipe/ours pairs per clip, "
           f"paced live; throughput = mean over runs, latency = pooled samples")
     print_table(per_clip, comb, smooth)
     print(f"latency histogram: {LATENCY_PNG.relative_to(REPO)}")
+    if fps60:
+        print_fps60(fps60)
+        print(f"timeline of the last 60 FPS run: {TIMELINE_PNG.relative_to(REPO)}")
     summary = {
         "throughput_ratio_vs_mediapipe": comb["throughput_ratio_vs_mediapipe"],
         "latency_p50_ms": comb["latency_p50_ms"],
@@ -405,10 +525,14 @@ def main(argv: list[str] | None = None) -> None:
         "mediapipe_dropped": comb["mediapipe_dropped"],
         "fps": comb["fps"],
         "mediapipe_fps": comb["mediapipe_fps"],
+        **{k: fps60[k] for k in ("fps60_frames_ratio", "fps60_latency_p95_ms",
+                                 "fps60_latency_p99_ms", "fps60_mediapipe_frames_ratio",
+                                 "fps60_mediapipe_latency_p95_ms") if k in fps60},
         "hands_from": fitter,
         "repeats": args.repeats,
         "max_seconds": args.max_seconds,
         "clips": per_clip,
+        "fps60": fps60,
     }
     print(json.dumps(summary))
 

@@ -6,12 +6,17 @@ keypoints and parameters are known exactly and shipped beside the video.
 
     python -m scripts.make_sample            # render (about a minute), then check
     python -m scripts.make_sample --check    # only run MediaPipe over the existing clip
+    python -m scripts.make_sample --fps 60 --start 7 --duration 8 --name sample60 \
+        --no-gt-vertices                     # the 60 FPS two-hand clip (sample60.mp4)
 
 15 s, 640x480, 30 FPS: one right hand for 7 s, then a cut and two hands (the left one a
 mirrored right hand, docs/design.md "Conventions") until the end, with a second cut at 11 s.
 The hands ease between named gestures while the wrists turn to show palm, back and side,
 over procedural rooms (``scripts.backgrounds``), with a little camera realism (lens
-softness, sensor noise, JPEG). Deterministic for a given ``--seed``.
+softness, sensor noise, JPEG). Deterministic for a given ``--seed``. The tracks are functions
+of time, so ``--fps``/``--start``/``--duration`` render the same motion at another rate or
+only a part of it (``sample60.mp4``: the two-hand part at 60 FPS, a new rendering, not
+re-timed frames).
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class SampleConfig:
     noise_std: float = 2.2      # sensor noise, 8-bit levels at mid grey
     jpeg_quality: int = 82      # mild compression softness before the video codec
     name: str = "sample"        # files: <name>.mp4 and <name>_gt.npz
+    start_s: float = 0.0        # first rendered time of the script (a later part of it)
+    gt_vertices: bool = True    # False: the ground truth without its per-frame meshes (small)
 
     def __post_init__(self) -> None:
         if self.width < 64 or self.height < 64:
@@ -88,6 +95,8 @@ class SampleConfig:
                              f"{self.width}x{self.height}")
         if not 1 <= self.fps <= 120:
             raise ValueError(f"SampleConfig.fps must be in [1, 120], got {self.fps}")
+        if not (math.isfinite(self.start_s) and self.start_s >= 0):
+            raise ValueError(f"SampleConfig.start_s must be >= 0, got {self.start_s}")
         if not 1.0 <= self.duration_s <= 120.0:
             raise ValueError(f"SampleConfig.duration_s must be in [1, 120], got {self.duration_s}")
         if self.noise_std < 0:
@@ -99,6 +108,12 @@ class SampleConfig:
     @property
     def num_frames(self) -> int:
         return int(round(self.duration_s * self.fps))
+
+    @property
+    def times(self) -> np.ndarray:
+        """Script time (s) of every rendered frame: the tracks are functions of time, so any
+        ``fps`` renders the same motion, only sampled more or less densely."""
+        return self.start_s + np.arange(self.num_frames) / self.fps
 
     @property
     def K(self) -> np.ndarray:
@@ -278,7 +293,7 @@ def build_tracks(model: HandModel, scenes: list[Scene], cfg: SampleConfig,
                  rng: np.random.Generator) -> list[HandTrack]:
     """Both hand slots over the whole clip (left slot in the mirrored frame)."""
     n, j = cfg.num_frames, model.num_joints
-    t = np.arange(n) / cfg.fps
+    t = cfg.times
     tracks = []
     for slot in range(2):
         present = np.zeros(n, dtype=bool)
@@ -287,7 +302,12 @@ def build_tracks(model: HandModel, scenes: list[Scene], cfg: SampleConfig,
         for scene in scenes:
             plan = scene.plans[slot]
             sel = (t >= scene.start_s) & (t < scene.end_s)
-            if plan is None or not sel.any():
+            if plan is None:
+                continue
+            if not sel.any():  # a scene outside the rendered span still draws its random
+                # keys, so that the later scenes move exactly as in the whole clip
+                plan_hand(model, plan, scene, np.array([scene.start_s]), cfg.K, cfg.height,
+                          rng)
                 continue
             p, tr = plan_hand(model, plan, scene, t[sel], cfg.K, cfg.height, rng)
             present[sel], pose[sel], trans[sel] = True, p, tr
@@ -548,7 +568,7 @@ def build_sample(cfg: SampleConfig, scenes: list[Scene] | None = None) -> dict[s
     wrist_weight = np.clip((rest_y + WRIST_BLEND_START_M) / WRIST_BLEND_LENGTH_M, 0.0, 1.0)
     arm_f = {0: arm_faces, 1: np.ascontiguousarray(arm_faces[:, ::-1])}
 
-    t = np.arange(n) / cfg.fps
+    t = cfg.times
     starts = np.array([s.start_s for s in scenes])
     scene_of = np.searchsorted(starts, t, side="right") - 1
     backgrounds = [make_background(s.background, cfg.width, cfg.height, cfg.seed + i)
@@ -576,11 +596,14 @@ def build_sample(cfg: SampleConfig, scenes: list[Scene] | None = None) -> dict[s
     vertices = np.where(present[..., None, None], posed.vertices, 0.0).astype(np.float32)
     keypoints = np.where(present[..., None, None], posed.keypoints, 0.0).astype(np.float32)
     kp2d = np.where(present[..., None, None], project(posed.keypoints, K), 0.0)
-    cuts = np.array([int(round(s.start_s * cfg.fps)) for s in scenes[1:]], dtype=np.int32)
+    cuts = np.array([int(round((s.start_s - cfg.start_s) * cfg.fps)) for s in scenes[1:]
+                     if s.start_s > cfg.start_s], dtype=np.int32)
+    meshes = {"vertices": vertices} if cfg.gt_vertices else {}
     np.savez_compressed(
         cfg.gt_path,
         K=K, fps=np.float64(cfg.fps), width=np.int32(cfg.width), height=np.int32(cfg.height),
-        num_frames=np.int32(n), present=present, vertices=vertices, keypoints=keypoints,
+        num_frames=np.int32(n), start_s=np.float64(cfg.start_s), present=present, **meshes,
+        keypoints=keypoints,
         keypoints_2d=kp2d.astype(np.float32),
         pose=np.stack([np.where(present[:, s, None, None], tracks[s].pose, 0.0)
                        for s in range(2)], 1).astype(np.float32),
@@ -732,9 +755,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only run the MediaPipe check on the existing clip")
     parser.add_argument("--no-check", action="store_true", help="skip the check after building")
+    parser.add_argument("--fps", type=int, default=FPS,
+                        help=f"frames per second (default {FPS}); the motion is the same at "
+                             "any rate")
+    parser.add_argument("--start", type=float, default=0.0, metavar="S",
+                        help="render the script from S seconds on (default 0)")
+    parser.add_argument("--duration", type=float, default=DURATION_S, metavar="S",
+                        help=f"seconds to render (default {DURATION_S:g})")
+    parser.add_argument("--name", default="sample",
+                        help="file names: NAME.mp4 and NAME_gt.npz (default sample)")
+    parser.add_argument("--no-gt-vertices", action="store_true",
+                        help="leave the per-frame meshes out of the ground truth (keypoints, "
+                             "pose and shape stay): a small file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = SampleConfig(out_dir=args.out_dir, seed=args.seed)
+    try:
+        cfg = SampleConfig(out_dir=args.out_dir, seed=args.seed, fps=args.fps,
+                           start_s=args.start, duration_s=args.duration, name=args.name,
+                           gt_vertices=not args.no_gt_vertices)
+    except ValueError as exc:
+        parser.error(str(exc))
     if not args.check:
         build_sample(cfg)
     if args.check or not args.no_check:

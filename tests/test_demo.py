@@ -46,6 +46,19 @@ def test_sample_clip_finds_hands(sample_run):
     assert stats["intrinsics"]["estimated"] is False  # the sample ships its camera
 
 
+def test_stats_json_has_tail_percentiles_and_queue_waits(sample_run):
+    _, stats = sample_run
+    stages = stats["latency"]["stages"]
+    for name in ("detect", "estimate", "smooth", "sinks", "record"):
+        entry = stages[name]
+        assert entry["count"] == 45  # a file run: lossless, every frame through every stage
+        assert entry["p50_ms"] <= entry["p95_ms"] <= entry["p99_ms"] <= entry["max_ms"]
+        assert 0.0 <= entry["wait_p50_ms"] <= entry["wait_p95_ms"] <= entry["wait_p99_ms"] \
+            <= entry["wait_max_ms"]
+    assert "wait_p99_ms" not in stages["end_to_end"]
+    assert stages["end_to_end"]["p99_ms"] >= stages["end_to_end"]["p95_ms"]
+
+
 def test_hands_file_has_one_record_per_detected_hand(sample_run):
     out, stats = sample_run
     records = list(read_hands(out / "hands.jsonl"))

@@ -17,6 +17,8 @@ from realtime.io.sources import (
     SourceConfig,
     VideoSource,
     camera_available,
+    capture_requests,
+    fps_shortfall,
     open_source,
 )
 
@@ -348,3 +350,44 @@ def test_iterating_after_the_end(video: Path) -> None:
         assert list(source) == []
         assert source.read() is None
         assert source.read() is None
+
+
+# -- the --fps camera path, without a camera ------------------------------------------------
+
+
+def test_capture_requests_carry_fps_to_videocapture_props() -> None:
+    cfg = SourceConfig("0", width=640, height=480, fps=60)
+    mjpg = float(cv2.VideoWriter_fourcc(*"MJPG"))
+    assert capture_requests(cfg) == [(cv2.CAP_PROP_FOURCC, mjpg),  # first: 60 needs MJPG
+                                      (cv2.CAP_PROP_FRAME_WIDTH, 640.0),
+                                      (cv2.CAP_PROP_FRAME_HEIGHT, 480.0),
+                                      (cv2.CAP_PROP_FPS, 60.0)]
+    assert capture_requests(SourceConfig("0", fps=30)) == [(cv2.CAP_PROP_FPS, 30.0)]
+    assert capture_requests(SourceConfig("0")) == []  # nothing asked: the camera's default
+
+
+def test_fps_shortfall_names_both_rates_only_when_short() -> None:
+    assert fps_shortfall(None, 30.0) is None
+    assert fps_shortfall(60.0, 60.0) is None and fps_shortfall(60.0, 59.94) is None
+    note = fps_shortfall(60.0, 30.0)
+    assert note is not None and "60" in note and "30" in note
+
+
+def test_camera_path_with_fps_60_reports_what_the_device_grants(video: Path, caplog) -> None:
+    """A video file opened through the camera path: a real VideoCapture that, like a camera
+    without a 60 FPS mode, ignores the request; the granted rate is used and said."""
+    with caplog.at_level(logging.WARNING, logger="realtime.io.sources"), \
+            CameraSource(SourceConfig(str(video), fps=60)) as source:
+        assert source.fps == pytest.approx(VIDEO_FPS)
+        assert source.read() is not None
+    assert any("asked for 60 fps" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("bad", ["0", "-30", "nan", "inf"])
+def test_demo_refuses_a_bad_fps_in_one_line(bad: str, tmp_path: Path, capsys) -> None:
+    from realtime.cli.demo import main
+
+    assert main(["--source", "0", "--fps", bad, "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "fps" in err and "\n" not in err
+    assert "Traceback" not in err

@@ -206,3 +206,41 @@ def test_concurrent_recording_counts_add_up():
     assert rec.dropped("shared") == n_threads * per_thread
     assert all(rec.count(f"own{k}") == per_thread for k in range(n_threads))
     assert rec.summary()["shared"]["count"] == n_threads * per_thread
+
+
+def test_p99_and_queue_wait_percentiles_match_numpy():
+    rng = np.random.default_rng(1)
+    service = rng.uniform(0.002, 0.030, size=503)
+    wait = rng.exponential(0.004, size=503)
+    rec = LatencyRecorder()
+    for s, w in zip(service, wait):
+        rec.record("detect", s, wait_s=w)
+    got = rec.summary()["detect"]
+    for prefix, seconds in (("", service), ("wait_", wait)):
+        ms = seconds * 1e3
+        for q in (50, 95, 99):
+            assert got[f"{prefix}p{q}_ms"] == pytest.approx(np.percentile(ms, q), abs=MS_TOL)
+        assert got[f"{prefix}max_ms"] == pytest.approx(ms.max(), abs=MS_TOL)
+        assert got[f"{prefix}mean_ms"] == pytest.approx(ms.mean(), abs=MS_TOL)
+
+
+def test_wait_fields_only_for_stages_that_record_waits_and_survive_json():
+    rec = LatencyRecorder()
+    rec.record("end_to_end", 0.040)
+    rec.record("smooth", 0.0001, wait_s=-1e-7)  # a clock step backwards reads as no wait
+    snap = json.loads(json.dumps(rec.snapshot(), allow_nan=False))
+    assert "wait_p95_ms" not in snap["stages"]["end_to_end"]
+    assert snap["stages"]["end_to_end"]["p99_ms"] == pytest.approx(40.0)
+    assert snap["stages"]["smooth"]["wait_p99_ms"] == 0.0
+    with pytest.raises(ValueError, match="wait"):
+        rec.record("smooth", 0.001, wait_s=float("inf"))
+
+
+def test_wait_ring_is_bounded_like_the_durations():
+    rec = LatencyRecorder(capacity=4)
+    rec.record("render", 0.001, wait_s=2.0)  # falls out of the ring, stays in wait_max_ms
+    for _ in range(4):
+        rec.record("render", 0.001, wait_s=0.003)
+    got = rec.summary()["render"]
+    assert got["wait_p99_ms"] == pytest.approx(3.0)
+    assert got["wait_max_ms"] == pytest.approx(2000.0)

@@ -9,11 +9,16 @@ Shutdown: the end of the input closes the first channel and the closing runs dow
 chain; ``stop()`` (Ctrl-C, a closed window) or an exception in any stage closes every
 channel at once, so every thread ends within a second; the sinks are then flushed and
 closed in the caller's thread, so nothing written so far is lost or truncated.
+
+Timing: each stage records its service time and its item's queue wait (handed on by the
+previous stage -> taken) in the recorder, and one span per frame in ``Pipeline.timeline``
+(``realtime.engine.timeline``); the channels carry ``(packet, t_ready)`` pairs for that.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -21,8 +26,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from realtime.engine import interrupts
+from realtime.engine.gc_freeze import frozen_heap
+from realtime.engine.gil import RUN_SWITCH_INTERVAL_S, switch_interval
 from realtime.engine.mailbox import Closed, make_channel
 from realtime.engine.stats import LatencyRecorder
+from realtime.engine.timeline import Timeline
 from realtime.types import Frame, Packet
 
 log = logging.getLogger(__name__)
@@ -44,10 +52,16 @@ class PipelineConfig:
     pace: bool = False  # play a file at its own frame rate, as if it were a live camera
     queue_size: int = 8
     stop_timeout_s: float = 1.0
+    freeze_gc: bool = True  # run() freezes the startup heap: no long full GC pause mid-run
+    # run() shortens the GIL switch interval (None: leave it): woken stages wait less
+    switch_interval_s: float | None = RUN_SWITCH_INTERVAL_S
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
+        if self.switch_interval_s is not None and not self.switch_interval_s > 0:
+            raise ValueError(f"switch_interval_s must be > 0 seconds or None, got "
+                             f"{self.switch_interval_s}")
 
 
 @dataclass
@@ -81,6 +95,7 @@ class Pipeline:
         fps: float = 30.0,
         render_sinks: list[Sink] | None = None,
         record_sinks: list[Sink] | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self.read = read
         self.processors = processors
@@ -92,6 +107,7 @@ class Pipeline:
         self.record_sinks = record_sinks or []
         self.config = config
         self.recorder = recorder or LatencyRecorder()
+        self.timeline = timeline if timeline is not None else Timeline()
         self.fps = fps
         self._stop = threading.Event()
         self._stopped_at = 0.0  # time.monotonic() of the first stop()
@@ -134,12 +150,12 @@ class Pipeline:
         first_ts: float | None = None
         try:
             while not self._stop.is_set():
-                t0 = time.perf_counter()
+                t0 = time.monotonic()
                 frame = self.read()
                 if frame is None:
                     break
-                self.recorder.record("capture", time.perf_counter() - t0)
-                now = time.monotonic()
+                now = t_read = time.monotonic()
+                self.recorder.record("capture", t_read - t0)
                 if self.config.pace:
                     # Wait until the frame is due, as a camera would deliver it.
                     if first_ts is None:
@@ -149,8 +165,11 @@ class Pipeline:
                         break
                     now = max(due, now)
                 self._result.frames_in += 1
+                # capture's span: reading the frame (not the paced wait until it is due)
+                self.timeline.add("capture", frame.index, math.nan, t0, t_read)
                 # a replayed hands file brings its hands; every other frame starts with none
-                if not out.put(Packet(frame, now, hands=frame.hands or ())):
+                packet = Packet(frame, now, hands=frame.hands or ())
+                if not out.put((packet, time.monotonic())):
                     break
         except Closed:
             pass
@@ -163,11 +182,13 @@ class Pipeline:
         inbox, out = self._channels[index], self._channels[index + 1]
         try:
             while True:
-                packet = inbox.get()
-                t0 = time.perf_counter()
+                packet, ready = inbox.get()
+                t0 = time.monotonic()
                 result = fn(packet)
-                self.recorder.record(name, time.perf_counter() - t0)
-                if not out.put(result):
+                t1 = time.monotonic()
+                self.recorder.record(name, t1 - t0, wait_s=t0 - ready)
+                self.timeline.add(name, packet.frame.index, ready, t0, t1)
+                if not out.put((result, time.monotonic())):
                     break
         except Closed:
             pass
@@ -181,18 +202,19 @@ class Pipeline:
         inbox = self._channels[-1]
         try:
             while True:
-                packet = inbox.get()
-                t0 = time.perf_counter()
+                packet, ready = inbox.get()
+                t0 = time.monotonic()
                 for sink in self.sinks:
                     sink.write(packet)
                 done = time.monotonic()
-                self.recorder.record("sinks", time.perf_counter() - t0)
+                self.recorder.record("sinks", done - t0, wait_s=t0 - ready)
                 self.recorder.record("end_to_end", done - packet.t_capture)
                 self.recorder.mark("output")
+                self.timeline.add("sinks", packet.frame.index, ready, t0, done)
                 self._result.frames_out += 1
                 if self.record_sinks:
-                    self._record_channel.put(packet)
-                if self.render_sinks and not self._render_channel.put(packet):
+                    self._record_channel.put((packet, done))
+                if self.render_sinks and not self._render_channel.put((packet, done)):
                     break
         except Closed:
             pass
@@ -216,14 +238,16 @@ class Pipeline:
         grace = self.config.stop_timeout_s / 2
         try:
             while True:
-                packet = channel.get()
+                packet, ready = channel.get()
+                t0 = time.monotonic()
                 if (not backlog_on_stop and self._stop.is_set()
-                        and time.monotonic() - self._stopped_at > grace):
+                        and t0 - self._stopped_at > grace):
                     break
-                t0 = time.perf_counter()
                 for sink in sinks:
                     sink.write(packet)
-                self.recorder.record(name, time.perf_counter() - t0)
+                t1 = time.monotonic()
+                self.recorder.record(name, t1 - t0, wait_s=t0 - ready)
+                self.timeline.add(name, packet.frame.index, ready, t0, t1)
         except Closed:
             pass
         except Exception as exc:  # noqa: BLE001
@@ -325,14 +349,19 @@ class Pipeline:
 
     def run(self, on_poll: Callable[[], None] | None = None,
             poll_s: float = 0.05) -> PipelineResult:
-        """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks."""
-        self.start()
-        try:
-            self.wait(poll_s=poll_s, on_poll=on_poll)
-        finally:
-            with interrupts.deferred():  # a signal now must not leave a video unfinished
-                self.close_sinks()
-            self._result.stats = self.recorder.snapshot()
+        """Start, wait for the end (or Ctrl-C, re-raised after cleanup), close the sinks.
+
+        With ``config.freeze_gc`` the heap alive at the start is frozen for the run
+        (``realtime.engine.gc_freeze``), and the GIL switch interval is
+        ``config.switch_interval_s`` (``realtime.engine.gil``)."""
+        with frozen_heap(self.config.freeze_gc), switch_interval(self.config.switch_interval_s):
+            self.start()
+            try:
+                self.wait(poll_s=poll_s, on_poll=on_poll)
+            finally:
+                with interrupts.deferred():  # a signal now must not leave a video unfinished
+                    self.close_sinks()
+                self._result.stats = self.recorder.snapshot()
         return self._result
 
 

@@ -5,6 +5,10 @@ timestamp to published); ``--stats`` prints ``format_line`` once a second, ``--s
 writes ``snapshot()`` at exit, and the HUD draws the same numbers. Recording is one lock and
 two deque appends, so it is cheap enough to call per frame from every thread.
 
+A stage may also record its item's queue wait (``record(name, service_s, wait_s=...)``: the time
+from being handed on by the previous stage to being taken): the stats then carry ``wait_*_ms``
+beside the service time, so a tail frame's delay shows up where it was spent, busy or waiting.
+
 Units: durations are recorded in seconds and reported in milliseconds (``*_ms``); rates in
 events per second. Percentiles and the mean cover the last ``capacity`` samples per name (the
 recent behaviour is what matters for a live system); ``count`` and ``max_ms`` cover the whole run.
@@ -37,10 +41,21 @@ DEFAULT_WINDOW_S = 5.0
 class _Series:
     """Samples and event times for one name (guarded by the recorder's lock)."""
 
-    __slots__ = ("durations", "times", "count", "events", "max_s", "first_t")
+    __slots__ = (
+        "count",
+        "durations",
+        "events",
+        "first_t",
+        "max_s",
+        "times",
+        "wait_max_s",
+        "waits",
+    )
 
     def __init__(self, capacity: int) -> None:
         self.durations: collections.deque[float] = collections.deque(maxlen=capacity)
+        self.waits: collections.deque[float] = collections.deque(maxlen=capacity)
+        self.wait_max_s = -math.inf
         self.times: collections.deque[float] = collections.deque(maxlen=capacity)
         self.count = 0  # duration samples over the whole run
         self.events = 0  # duration samples plus bare events (``mark``)
@@ -74,14 +89,25 @@ class LatencyRecorder:
             series = self._series[name] = _Series(self.capacity)
         return series
 
-    def record(self, name: str, seconds: float) -> None:
-        """Add one duration (seconds) for ``name``; also counts as an event for ``rate``."""
+    def record(self, name: str, seconds: float, wait_s: float | None = None) -> None:
+        """Add one duration (seconds) for ``name``; also counts as an event for ``rate``.
+
+        ``wait_s``: how long this item waited in the stage's inbox before the stage took it
+        (seconds, >= 0 in practice; a negative clock step is clamped to 0)."""
         seconds = float(seconds)
         if not math.isfinite(seconds):
             raise ValueError(f"duration for {name!r} must be finite seconds, got {seconds!r}")
+        if wait_s is not None:
+            wait_s = float(wait_s)
+            if not math.isfinite(wait_s):
+                raise ValueError(f"wait for {name!r} must be finite seconds, got {wait_s!r}")
+            wait_s = max(0.0, wait_s)
         now = self._clock()
         with self._lock:
             series = self._get(name)
+            if wait_s is not None:
+                series.waits.append(wait_s)
+                series.wait_max_s = max(series.wait_max_s, wait_s)
             series.durations.append(seconds)
             series.times.append(now)
             series.count += 1
@@ -141,23 +167,27 @@ class LatencyRecorder:
             return _rate(series, now, window_s)
 
     def summary(self) -> dict[str, dict[str, float | int | None]]:
-        """Per name: p50_ms, p95_ms, max_ms, mean_ms (None without durations) and count."""
+        """Per name: p50_ms, p95_ms, p99_ms, max_ms, mean_ms (None without durations) and
+        count; with recorded waits also wait_p50_ms, wait_p95_ms, wait_p99_ms, wait_max_ms,
+        wait_mean_ms."""
         with self._lock:
-            items = [(n, list(s.durations), s.count, s.max_s) for n, s in self._series.items()]
-        return {name: _summarise(d, c, m) for name, d, c, m in items}
+            items = [(n, list(s.durations), s.count, s.max_s, list(s.waits), s.wait_max_s)
+                     for n, s in self._series.items()]
+        return {name: _summarise(d, c, m, w, wm) for name, d, c, m, w, wm in items}
 
     def snapshot(self, window_s: float = DEFAULT_WINDOW_S) -> dict[str, Any]:
         """Everything in one JSON-serialisable dict: per-name stats with ``rate_hz``, drops."""
         now = self._clock()
         with self._lock:
             items = [
-                (n, list(s.durations), s.count, s.max_s, s.events, _rate(s, now, window_s))
+                (n, list(s.durations), s.count, s.max_s, list(s.waits), s.wait_max_s,
+                 s.events, _rate(s, now, window_s))
                 for n, s in self._series.items()
             ]
             dropped = dict(self._dropped)
         stages: dict[str, dict[str, Any]] = {}
-        for name, durations, count, max_s, events, rate_hz in items:
-            entry: dict[str, Any] = _summarise(durations, count, max_s)
+        for name, durations, count, max_s, waits, wait_max_s, events, rate_hz in items:
+            entry: dict[str, Any] = _summarise(durations, count, max_s, waits, wait_max_s)
             entry["events"] = events
             entry["rate_hz"] = rate_hz
             stages[name] = entry
@@ -208,18 +238,27 @@ def _rate(series: _Series, now: float, window_s: float) -> float:
     return (n - 1) / (now - series.first_t)
 
 
-def _summarise(durations: list[float], count: int, max_s: float) -> dict[str, Any]:
-    if not durations:
-        return {"p50_ms": None, "p95_ms": None, "max_ms": None, "mean_ms": None, "count": count}
-    ms = np.asarray(durations, dtype=np.float64) * 1e3
-    p50, p95 = np.percentile(ms, [50.0, 95.0])
-    return {
-        "p50_ms": float(p50),
-        "p95_ms": float(p95),
-        "max_ms": float(max_s * 1e3),
-        "mean_ms": float(ms.mean()),
-        "count": count,
-    }
+def _percentiles(seconds: list[float], max_s: float, prefix: str = "") -> dict[str, Any]:
+    """``{prefix}p50_ms, p95_ms, p99_ms, max_ms, mean_ms`` of ``seconds`` (None when empty)."""
+    keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")
+    if not seconds:
+        return {prefix + k: None for k in keys}
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    p50, p95, p99 = np.percentile(ms, [50.0, 95.0, 99.0])
+    values = (p50, p95, p99, max_s * 1e3, ms.mean())
+    return {prefix + k: float(v) for k, v in zip(keys, values)}
+
+
+def _summarise(durations: list[float], count: int, max_s: float,
+               waits: list[float] | None = None, wait_max_s: float = -math.inf
+               ) -> dict[str, Any]:
+    """Service-time percentiles and ``count``; the ``wait_*`` ones only for a stage that
+    recorded queue waits (so capture/output/end_to_end entries stay as they were)."""
+    entry = _percentiles(durations, max_s)
+    entry["count"] = count
+    if waits:
+        entry.update(_percentiles(waits, wait_max_s, "wait_"))
+    return entry
 
 
 @contextlib.contextmanager

@@ -356,6 +356,33 @@ def _open_capture(target: int | str) -> cv2.VideoCapture:
     return cv2.VideoCapture(target)
 
 
+MJPG_ABOVE_FPS = 30.0
+"""Above this rate a camera is asked for MJPG first: over USB 2 most webcams offer 60 FPS at
+640x480 only compressed (raw YUYV stops at 30); one that cannot keeps its format."""
+
+
+def capture_requests(config: SourceConfig) -> list[tuple[int, float]]:
+    """The ``cv2.VideoCapture`` properties a camera is asked for, in order: MJPG when the
+    rate asked is above ``MJPG_ABOVE_FPS``, width, height, then the frame rate (V4L2 picks
+    the rate among those of the granted format and size, so the rate comes last)."""
+    wanted: list[tuple[int, float | None]] = []
+    if config.fps is not None and config.fps > MJPG_ABOVE_FPS:
+        wanted.append((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")))
+    wanted += [(cv2.CAP_PROP_FRAME_WIDTH, config.width),
+               (cv2.CAP_PROP_FRAME_HEIGHT, config.height), (cv2.CAP_PROP_FPS, config.fps)]
+    return [(prop, float(value)) for prop, value in wanted if value is not None]
+
+
+def fps_shortfall(requested: float | None, granted: float) -> str | None:
+    """A one-line note when the camera grants a lower frame rate than asked (None if not):
+    a 60 FPS request answered with 30 halves what the pipeline can show."""
+    if requested is None or granted >= requested - 0.5:
+        return None
+    return (f"asked for {requested:g} fps, the camera gives {granted:g}: at this size it may "
+            "not offer more (try a smaller --width/--height, or check `v4l2-ctl "
+            "--list-formats-ext`)")
+
+
 def _camera_target(spec: str) -> int | str:
     spec = spec.strip()
     if not spec.isdigit():
@@ -394,12 +421,8 @@ class CameraSource(Source):
                     f"{self.name} could not be opened (no such device, or busy in another "
                     f"program). {_CAMERA_HINT}"
                 )
-            if cfg.width is not None:
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
-            if cfg.height is not None:
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
-            if cfg.fps is not None:
-                cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+            for prop, value in capture_requests(cfg):
+                cap.set(prop, value)
             first = _read_first_frame(cap, CAMERA_FIRST_FRAME_TIMEOUT_S)
         if first is None:  # cap already released by _read_first_frame
             raise SourceError(
@@ -421,6 +444,9 @@ class CameraSource(Source):
         if ((cfg.width is not None and cfg.width != width)
                 or (cfg.height is not None and cfg.height != height)):
             logger.info("%s: the camera did not grant the requested size", self.name)
+        shortfall = fps_shortfall(cfg.fps, granted_fps)
+        if shortfall is not None:
+            logger.warning("%s: %s", self.name, shortfall)
 
     def _read_image(self) -> tuple[np.ndarray, float] | None:
         if self._pending is not None:
