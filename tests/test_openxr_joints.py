@@ -173,3 +173,62 @@ def test_unusable_hands_get_none(model, tracker):
     nan = type(good)(**{**good.__dict__, "joints": np.full((21, 3), np.nan), "track_id": 41})
     out = tracker([no_pose, good, nan])
     assert out[0] is None and out[2] is None and out[1].shape == (26, 8)
+
+
+@pytest.mark.parametrize("mode,float16,count", [("mesh", False, 2), ("mesh", False, 1),
+                                                ("mesh", True, 2), ("rigged", False, 2)])
+def test_published_on_hands_and_joints_topics(model, mode, float16, count):
+    """The publisher's ``hands`` and ``joints`` messages carry ``xr_joints`` on every path
+    (the two-hand fast path, one hand, float16, rigged), equal to a tracker's own result,
+    and a real client on 127.0.0.1 decodes them; ``xr_joints=False`` leaves them out."""
+    from realtime.stream import protocol
+    from realtime.stream.client import HandClient
+    from realtime.stream.publisher import Publisher, PublisherConfig
+    from tests.test_stream import free_port, make_packet, publish_until
+
+    hands = random_hands(model, count, 5)
+    eps = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    pub = Publisher(PublisherConfig(*eps, float16=float16, mode=mode), model)
+    try:
+        want = openxr.XrJointTracker(model)(hands)
+        full, light = pub.messages(make_packet(hands))
+        for msg in (full, light):
+            got = protocol.decode(msg).hands
+            assert len(got) == count
+            for h, w in zip(got, want):
+                np.testing.assert_array_equal(h["xr_joints"], w)
+        client = HandClient(eps[0], ("joints",), eps[1])
+        try:
+            msg = publish_until(pub, client, make_packet(hands))
+            assert msg is not None
+            np.testing.assert_allclose(msg.hands[0]["xr_joints"], want[0], atol=0.02)
+        finally:
+            client.close()
+    finally:
+        pub.close()
+    eps = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    pub = Publisher(PublisherConfig(*eps, xr_joints=False), model)
+    try:
+        full, _ = pub.messages(make_packet(hands))
+        assert "xr_joints" not in protocol.decode(full).hands[0]
+    finally:
+        pub.close()
+
+
+def test_hands_file_records_carry_them(model, tmp_path):
+    """``hands.jsonl`` records get ``xr_joints`` (26 rows of 8) from a writer with a tracker,
+    the same joints as the stream's to the file's 10 micrometre rounding."""
+    from realtime.io.hands_file import HandsWriter, read_hands
+
+    hands = random_hands(model, 2, 8)
+    want = openxr.XrJointTracker(model)(hands)
+    path = tmp_path / "hands.jsonl"
+    with HandsWriter(path, include_vertices=False, xr=openxr.openxr_tracker(model)) as w:
+        w.write_frame(hands)
+    recs = list(read_hands(path))
+    assert len(recs) == 2
+    for rec, xr in zip(recs, want):
+        np.testing.assert_allclose(np.asarray(rec["xr_joints"]), xr, atol=1e-5)
+    with HandsWriter(path, include_vertices=False) as w:
+        w.write_frame(hands)
+    assert "xr_joints" not in next(read_hands(path))

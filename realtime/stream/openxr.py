@@ -34,11 +34,14 @@ never alternate between frames.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from realtime.stream import openxr_kernels as kernels
+
+log = logging.getLogger(__name__)
 
 NUM_XR_JOINTS = 26
 XR_JOINT_NAMES = ("palm", "wrist", "thumb_metacarpal", "thumb_proximal", "thumb_distal",
@@ -221,3 +224,15 @@ class XrJointTracker:
                         track_id=-1, timestamp=0.0, frame_index=0)
         first = xr_joints(r, [hand])[0]
         xr_joints(r, [hand], [first])
+
+
+def openxr_tracker(model) -> XrJointTracker | None:
+    """A warmed-up tracker for ``model``, or None (logged) when the model's joints do not
+    map to OpenXR's (a model not named like the open hand)."""
+    try:
+        tracker = XrJointTracker(model)
+    except ValueError as exc:
+        log.warning("no OpenXR joints: %s", exc)
+        return None
+    tracker.warmup()
+    return tracker
