@@ -298,10 +298,14 @@ class HandsPipeline:
 
         publisher = Publisher(config, self.model)
         self._stack.callback(publisher.close)  # closed by the pipeline too; idempotent
-        self.notes.append(f"publishing hands on {config.endpoint} (topology requests on "
-                          f"{config.topology_endpoint})"
-                          + (" with CURVE encryption, allowed clients only" if config.curve
-                             else ""))
+        if config.endpoint is not None:
+            self.notes.append(f"publishing hands on {config.endpoint} (topology requests on "
+                              f"{config.topology_endpoint})"
+                              + (" with CURVE encryption, allowed clients only" if config.curve
+                                 else ""))
+        if publisher.web is not None:
+            self.notes.append(f"live in the browser: open {publisher.web.url} (WebSocket "
+                              f"ws://{publisher.web.url.split('//')[1].split('/')[0]}/ws)")
         fuser = self.mesher.texture_fuser if self.mesher is not None else None
         if fuser is None:
             return [publisher]

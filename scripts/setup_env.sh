@@ -27,8 +27,9 @@ done
 
 VENV="${HANDMESH_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.handmesh-install-stamp"
-SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime)
-# xdotool: the window tests; mono-mcs + mono-runtime: compile and run the Unity C# script
+SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime chromium)
+# xdotool: the window tests; mono-mcs + mono-runtime: compile and run the Unity C# script;
+# chromium: the browser viewer's test and benchmark (headless, software GL)
 
 say() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }

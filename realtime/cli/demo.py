@@ -47,6 +47,7 @@ from realtime.mesh.two_hands import TwoHandConfig
 from realtime.mesher import HandMesherConfig
 from realtime.render.overlay import OverlayConfig
 from realtime.stream.publisher import PublisherConfig
+from realtime.stream.web_gateway import web_config
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--allowed-clients", type=Path, default=None, metavar="FILE_OR_DIR",
                      help="with --curve-keys: a directory of client .key files, or a file of "
                           "client public keys (one per line); only these may connect")
+    pub.add_argument("--web", default=None, metavar="[HOST:]PORT",
+                     help="serve the stream over WebSocket and the browser viewer over HTTP "
+                          "(docs/streaming.md), e.g. 8080 (binds 127.0.0.1); works with or "
+                          "without --publish")
+    pub.add_argument("--web-token", default=None, metavar="TOKEN",
+                     help="a secret the browser must give (?token=...); required for a "
+                          "non-loopback --web host")
     ros = p.add_argument_group("ROS 2 (docs/ros2.md; no ROS install needed)")
     ros.add_argument("--ros2", action="store_true",
                      help="publish the hands as ROS 2 topics over DDS (JointState, PoseStamped, "
@@ -234,13 +242,20 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         pinch=pinch_config(a.pinch),
     )
     publish = None
+    web = web_config(a.web, a.web_token)
     if a.publish:
         try:
             publish = PublisherConfig.for_endpoint(
                 a.publish, insecure=a.insecure, curve_secret_key_file=a.curve_keys,
-                curve_allowed_clients_file=a.allowed_clients, mode=a.publish_mode)
+                curve_allowed_clients_file=a.allowed_clients, mode=a.publish_mode, web=web)
         except ValueError as exc:
             raise ValueError(f"--publish {exc}") from exc
+    elif web is not None:
+        if a.curve_keys is not None or a.allowed_clients is not None:
+            raise ValueError("--curve-keys/--allowed-clients secure --publish; the web "
+                             "gateway uses --web-token")
+        publish = PublisherConfig(endpoint=None, topology_endpoint=None,
+                                  mode=a.publish_mode, web=web)
     ros2, record_mcap = _ros2_configs(a)
     app = AppConfig(
         source=SourceConfig(spec=str(a.replay) if a.replay is not None else a.source,

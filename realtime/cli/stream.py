@@ -54,7 +54,13 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("replay", help="publish a .hmstream file again at its recorded pace")
     rep.add_argument("recording", type=Path)
-    rep.add_argument("--publish", default="tcp://127.0.0.1:5555", metavar="ENDPOINT")
+    rep.add_argument("--publish", default=None, metavar="ENDPOINT",
+                     help="ZeroMQ endpoint (default tcp://127.0.0.1:5555; none with --web "
+                          "unless given)")
+    rep.add_argument("--web", default=None, metavar="[HOST:]PORT",
+                     help="also serve the replay over WebSocket and the browser viewer")
+    rep.add_argument("--web-token", default=None, metavar="TOKEN",
+                     help="required for a non-loopback --web host")
     rep.add_argument("--topology-endpoint", default=None,
                      help="REP endpoint for topology requests (default: the next port)")
     rep.add_argument("--speed", type=float, default=1.0)
@@ -168,14 +174,23 @@ def replay(a: argparse.Namespace) -> int:
     try:
         config = ReplayConfig(speed=a.speed, loop=a.loop, max_gap_s=a.max_gap)
         scanned = replayable(a.recording)
-        if a.topology_endpoint:
-            pub_config = PublisherConfig(a.publish, a.topology_endpoint, insecure=a.insecure)
+        from realtime.stream.web_gateway import web_config
+
+        web = web_config(a.web, a.web_token)
+        endpoint = a.publish or (None if web is not None else "tcp://127.0.0.1:5555")
+        if endpoint is None:
+            pub_config = PublisherConfig(endpoint=None, topology_endpoint=None, web=web)
+        elif a.topology_endpoint:
+            pub_config = PublisherConfig(endpoint, a.topology_endpoint, insecure=a.insecure,
+                                         web=web)
         else:
-            pub_config = PublisherConfig.for_endpoint(a.publish, insecure=a.insecure)
+            pub_config = PublisherConfig.for_endpoint(endpoint, insecure=a.insecure, web=web)
         with Publisher(pub_config, topology=first_topology(a.recording, scanned)) as pub:
             skipped = scanned.summary()
+            where = [w for w in (endpoint, pub.web and pub.web.url) if w]
             print(f"replaying {len(scanned.records)} messages from {a.recording}"
-                  + (f" ({skipped})" if skipped else "") + f" on {a.publish}")
+                  + (f" ({skipped})" if skipped else "") + f" on {' and '.join(where)}",
+                  flush=True)
             try:
                 n = replay_stream(a.recording, pub, config, scanned=scanned)
             except KeyboardInterrupt:

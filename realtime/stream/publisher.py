@@ -55,6 +55,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zmq
@@ -63,6 +64,9 @@ from models.hand_geometry import FINGER_JOINTS
 from models.topology import KEYPOINT_PARENTS, Keypoint
 from realtime.stream import protocol
 from realtime.types import Packet
+
+if TYPE_CHECKING:
+    from realtime.stream.web_gateway import WebConfig, WebGateway
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +157,9 @@ def check_tcp_port(endpoint: str, what: str = "") -> None:
 class PublisherConfig:
     """Where and how to publish. See the module docstring for the security rule."""
 
-    endpoint: str = "tcp://127.0.0.1:5555"
-    topology_endpoint: str = "tcp://127.0.0.1:5556"
+    # None (both): no ZeroMQ sockets at all, only the WebSocket gateway (``--web`` alone)
+    endpoint: str | None = "tcp://127.0.0.1:5555"
+    topology_endpoint: str | None = "tcp://127.0.0.1:5556"
     conflate: bool = False  # keep only the newest message per subscriber (tcp: see docs)
     sndhwm: int = DEFAULT_SNDHWM
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
@@ -170,8 +175,18 @@ class PublisherConfig:
     curve_allowed_clients_file: Path | None = None  # dir of client .key files, or key list
     topology_every_s: float = 5.0
     status_every_s: float = 1.0
+    # every message also goes to browsers and engines over WebSocket (web_gateway)
+    web: WebConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.endpoint is None or self.topology_endpoint is None:
+            if self.endpoint is not None or self.topology_endpoint is not None:
+                raise ValueError("give both ZeroMQ endpoints, or neither (web only)")
+            if self.web is None:
+                raise ValueError("a publisher without ZeroMQ endpoints needs the web gateway")
+            if self.curve:
+                raise ValueError("CURVE keys secure the ZeroMQ sockets: give --publish too")
+            return
         for ep in (self.endpoint, self.topology_endpoint):
             if "://" not in ep:
                 raise ValueError(f"endpoint {ep!r} is not a ZeroMQ endpoint "
@@ -220,6 +235,10 @@ class PublisherConfig:
                    **fields)
 
 
+class _NoSockets(Exception):
+    """Internal: a web-only publisher skips making the ZeroMQ sockets."""
+
+
 def _uv_arrays_for(mesh_sha256: str) -> dict[str, np.ndarray]:
     """The committed UV layout when it was built for this mesh, else nothing (another hand
     model, e.g. MANO, has its own UVs or none)."""
@@ -247,7 +266,7 @@ class Publisher:
                  context: zmq.Context | None = None, topology: bytes | None = None) -> None:
         self.config = config
         self.model = model
-        if config.insecure and not config.curve and not all(
+        if config.insecure and config.endpoint is not None and not config.curve and not all(
                 is_loopback(e) for e in (config.endpoint, config.topology_endpoint)):
             log.warning("publishing UNENCRYPTED hand data on %s (--insecure): anyone on the "
                         "network can read it", config.endpoint)
@@ -279,6 +298,8 @@ class Publisher:
                 self._own_ctx = context = zmq.Context()
         self._ctx = context or zmq.Context.instance()
         try:
+            if config.endpoint is None:
+                raise _NoSockets
             if config.curve:
                 from zmq.auth.thread import ThreadAuthenticator
 
@@ -309,6 +330,8 @@ class Publisher:
                     sock.zap_domain = ZAP_DOMAIN.encode()
             self._pub.bind(config.endpoint)
             self._rep.bind(config.topology_endpoint)
+        except _NoSockets:  # web only: no ZeroMQ (self._pub, self._rep stay None)
+            pass
         except zmq.ZMQError as exc:
             self._close_sockets()
             raise ValueError(f"cannot bind {config.endpoint} / {config.topology_endpoint}: "
@@ -327,6 +350,15 @@ class Publisher:
         self._want = {t: False for t in protocol.TOPICS}
         self._next_subs = 0.0  # when to read the XPUB's subscription messages again
         self._topology_msg_header = self._topology_parts()
+        self._web: WebGateway | None = None
+        if config.web is not None:
+            from realtime.stream.web_gateway import WebGateway
+
+            try:
+                self._web = WebGateway(config.web)
+            except BaseException:
+                self._close_sockets()
+                raise
         self._topology_raw: bytes | None = None
         if topology is not None:
             self.set_topology(topology)
@@ -340,7 +372,8 @@ class Publisher:
         self._publish_topology()
         self._rep_thread = threading.Thread(target=self._serve_topology,
                                             name="topology-rep", daemon=True)
-        self._rep_thread.start()
+        if self._rep is not None:
+            self._rep_thread.start()
         self._queue: deque[Packet] = deque()
         self._queue_cv = threading.Condition()
         self._pending = 0  # frames handed over and not yet published (sender thread)
@@ -359,6 +392,11 @@ class Publisher:
     def _send(self, topic: bytes, msg: bytes) -> bool:
         """Send without ever blocking; a full queue counts as dropped."""
         name = _TOPIC_NAMES.get(topic) or topic.decode()
+        if self._web is not None:
+            self._web.publish(msg)  # copies the bytes; never blocks (latest-only per client)
+            if self._pub is None:
+                self.sent[name] += 1
+                return True
         try:
             with self._lock:
                 self._pub.send(msg, zmq.NOBLOCK)
@@ -576,8 +614,9 @@ class Publisher:
         look (ZeroMQ passes each prefix's first subscription and its last unsubscription),
         and work out which topics anyone listens to."""
         subs = self._subscriptions
+        web = self._web
         with self._lock:
-            while True:
+            while self._pub is not None:
                 try:
                     msg = self._pub.recv(zmq.NOBLOCK)
                 except zmq.Again:
@@ -590,7 +629,8 @@ class Publisher:
                     subs.discard(msg[1:])
         for topic in protocol.TOPICS:
             first = topic + b" "
-            self._want[topic] = any(first.startswith(p) or p.startswith(first) for p in subs)
+            self._want[topic] = any(first.startswith(p) or p.startswith(first) for p in subs) \
+                or (web is not None and web.wants(_TOPIC_NAMES[topic]))
 
     def subscribed(self, topic: str) -> bool:
         """Whether any subscriber listens to ``topic`` now (reads the pending subscription
@@ -650,6 +690,11 @@ class Publisher:
             self._own_ctx.term()
             self._own_ctx = None
 
+    @property
+    def web(self) -> WebGateway | None:
+        """The WebSocket gateway (``config.web``), or None."""
+        return self._web
+
     def close(self) -> None:
         """Stop the topology thread (within a second) and close both sockets, dropping queues."""
         if self._closed.is_set():
@@ -659,7 +704,10 @@ class Publisher:
             self._queue_cv.notify_all()
         if self._sender is not None:
             self._sender.join(timeout=1.0)
-        self._rep_thread.join(timeout=1.0)
+        if self._rep_thread.is_alive():
+            self._rep_thread.join(timeout=1.0)
+        if self._web is not None:
+            self._web.close()
         with self._lock:
             self._close_sockets()
 
