@@ -85,6 +85,7 @@ def make_recording(path: Path, frames: int, float16: bool = False) -> dict:
     cfg = PublisherConfig(f"tcp://127.0.0.1:{ports[0]}", f"tcp://127.0.0.1:{ports[1]}",
                           float16=float16)
     image = np.zeros((480, 640, 3), np.uint8)
+    Path(path).unlink(missing_ok=True)  # the writer appends
     with Publisher(cfg, model) as pub, StreamWriter(path) as writer:
         t0 = time.monotonic()
         writer.write(pub.topology_message(1), t0)
@@ -182,8 +183,9 @@ def run_godot(args: list[str], home: Path, timeout_s: float) -> subprocess.Compl
                           env=godot_env(home))
 
 
-def godot_from_file(messages: list[bytes], work: Path, timeout_s: float = 300) -> dict:
-    """Feed the messages to Godot from a file; its dump."""
+def godot_from_file(messages: list[bytes], work: Path, timeout_s: float = 300
+                    ) -> tuple[dict, str]:
+    """Feed the messages to Godot from a file; its dump and output."""
     feed, dump = work / "feed.bin", work / "godot_dump.bin"
     dump.unlink(missing_ok=True)
     write_message_file(feed, messages)
@@ -191,7 +193,7 @@ def godot_from_file(messages: list[bytes], work: Path, timeout_s: float = 300) -
     if proc.returncode != 0 or not dump.exists():
         raise RuntimeError(f"godot failed ({proc.returncode}): {proc.stdout[-2000:]} "
                            f"{proc.stderr[-2000:]}")
-    return read_dump(dump)
+    return read_dump(dump), proc.stdout
 
 
 def gateway_available() -> bool:
@@ -204,18 +206,25 @@ def gateway_available() -> bool:
 
 def godot_over_websocket(recording: Path, frames: int, work: Path, timeout_s: float = 300
                          ) -> tuple[dict, str]:
-    """Replay the recording with the WebSocket gateway on 127.0.0.1 and let Godot receive
-    it; its dump and the replay's output."""
+    """Replay the recording in a loop with the WebSocket gateway on 127.0.0.1 (the real
+    ``handmesh-stream replay --web``) and let Godot receive ``frames`` hands messages
+    (one pass' worth, from wherever it joined); its dump and the replay's output."""
     port = _free_port()
-    zport = _free_port()
     dump = work / "godot_dump.bin"
     dump.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     replay = subprocess.Popen(
-        [sys.executable, "-m", "realtime.cli.stream", "replay", str(recording), "--publish",
-         f"tcp://127.0.0.1:{zport}", "--web", str(port), "--start-delay", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [sys.executable, "-m", "realtime.cli.stream", "replay", str(recording), "--web",
+         str(port), "--loop"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env)
+    lines = []
     try:
+        for line in replay.stdout:  # wait until it serves
+            lines.append(line)
+            if line.startswith("replaying"):
+                break
+        else:
+            raise RuntimeError("the replay did not start: " + "".join(lines)[-2000:])
         proc = run_godot([f"--hm-url=ws://127.0.0.1:{port}/ws?topics=hands,topology",
                           f"--hm-dump={dump}", f"--hm-frames={frames}",
                           f"--hm-timeout={timeout_s - 10}"], work / "home", timeout_s)
@@ -224,7 +233,7 @@ def godot_over_websocket(recording: Path, frames: int, work: Path, timeout_s: fl
         out, _ = replay.communicate(timeout=30)
     if proc.returncode != 0 or not dump.exists():
         raise RuntimeError(f"godot failed ({proc.returncode}): {proc.stdout[-2000:]}")
-    return read_dump(dump), out
+    return read_dump(dump), "".join(lines) + out + proc.stdout
 
 
 def xr_cost_ms(repeats: int = 300) -> float:
@@ -267,7 +276,7 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
             dumped, _ = godot_over_websocket(rec, len(published), work)
             result["godot_transport"] = "websocket"
         else:
-            dumped = godot_from_file(recording_messages(rec), work)
+            dumped, _ = godot_from_file(recording_messages(rec), work)
             result["godot_transport"] = "file"
         result.update(compare(published, dumped))
         result["godot_version"] = subprocess.run([godot_binary(), "--version"],
