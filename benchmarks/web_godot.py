@@ -9,8 +9,10 @@ with the real publisher's encoder, then served by ``handmesh-stream replay --web
 ``integrations/godot`` run headless (``godot3-server``), which dumps every hands message it
 decoded (from the meshes it built). Reported: ``godot_frames_ratio`` (hands messages Godot
 decoded / published), ``godot_max_vertex_error_mm`` (Godot's vertices against the
-published ones, same axes), ``openxr_joints`` (26) and ``xr_joints_ms`` (median cost of the
-OpenXR joints of two hands per frame, the publishing thread's extra work).
+published ones, same axes), ``openxr_joints`` (26), ``xr_joints_ms`` (median cost of the
+OpenXR joints of two hands per frame) and the publisher's encoding of a two-hand frame with
+and without them (``publish_ms_with_xr`` / ``publish_ms_without_xr``, the baseline, same
+run).
 Without the gateway (``realtime.stream.web_gateway`` absent) the same messages are fed to
 Godot from a file instead (``godot_transport``: "file"). Last line: one JSON object.
 """
@@ -236,6 +238,14 @@ def godot_over_websocket(recording: Path, frames: int, work: Path, timeout_s: fl
     return read_dump(dump), "".join(lines) + out + proc.stdout
 
 
+def _two_hand_frames(model) -> list:
+    per_frame, _ = sample_hands(model, 450)
+    two = [h for h in per_frame if len(h) == 2]
+    if not two:
+        raise RuntimeError(f"{SAMPLE_GT} has no frame with two hands")
+    return two
+
+
 def xr_cost_ms(repeats: int = 300) -> float:
     """Median ms of the OpenXR joints of the sample's two hands (one tracker call)."""
     from models.hand_model import HandModel
@@ -243,8 +253,7 @@ def xr_cost_ms(repeats: int = 300) -> float:
 
     model = HandModel.open_hand()
     tracker = openxr_tracker(model)
-    per_frame, _ = sample_hands(model, 60)
-    two = [h for h in per_frame if len(h) == 2]
+    two = _two_hand_frames(model)
     times = []
     for k in range(repeats):
         hands = two[k % len(two)]
@@ -252,6 +261,40 @@ def xr_cost_ms(repeats: int = 300) -> float:
         tracker(hands)
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1000.0)
+
+
+def publish_cost_ms(repeats: int = 300) -> dict:
+    """Median ms of the publisher's ``hands`` + ``joints`` messages of a two-hand frame
+    (``Publisher.messages``, the publishing thread's encoding), with and without the OpenXR
+    joints, interleaved in one run."""
+    from models.hand_model import HandModel
+    from realtime.stream.publisher import Publisher, PublisherConfig
+    from realtime.types import Frame, Packet
+
+    model = HandModel.open_hand()
+    two = _two_hand_frames(model)
+    image = np.zeros((480, 640, 3), np.uint8)
+    pubs = {}
+    try:
+        for xr in (True, False):
+            ports = _free_port(), _free_port()
+            pubs[xr] = Publisher(PublisherConfig(f"tcp://127.0.0.1:{ports[0]}",
+                                                 f"tcp://127.0.0.1:{ports[1]}",
+                                                 xr_joints=xr), model)
+        times = {True: [], False: []}
+        for k in range(repeats):
+            packet = Packet(Frame(image, k, k / 30, source="bench"), time.monotonic(), (),
+                            tuple(two[k % len(two)]))
+            for xr, pub in pubs.items():
+                t = time.perf_counter()
+                pub.messages(packet, copy=False)
+                times[xr].append(time.perf_counter() - t)
+    finally:
+        for pub in pubs.values():
+            pub.close()
+    with_xr, without = (float(np.median(times[x]) * 1000.0) for x in (True, False))
+    return {"publish_ms_with_xr": round(with_xr, 4), "publish_ms_without_xr": round(without, 4),
+            "xr_publish_extra_ms": round(with_xr - without, 4)}
 
 
 def _free_port() -> int:
@@ -264,7 +307,8 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
     import tempfile
 
     frames = 90 if quick else 450
-    result = {"openxr_joints": 26, "xr_joints_ms": round(xr_cost_ms(100 if quick else 500), 4)}
+    result = {"openxr_joints": 26, "xr_joints_ms": round(xr_cost_ms(100 if quick else 500), 4),
+              **publish_cost_ms(100 if quick else 500)}
     if godot_binary() is None:
         result["godot_skipped"] = f"{GODOT} not installed (scripts/setup_env.sh installs it)"
         return result
