@@ -46,7 +46,9 @@ def sample_hands(model, frames: int):
     """The sample clip's ground-truth hands as :class:`HandMesh` per frame (both hands)."""
     from realtime.types import HandMesh
 
-    z = np.load(SAMPLE_GT)
+    with np.load(SAMPLE_GT) as npz:  # each npz[key] reads the file again: once each
+        z = {k: npz[k] for k in ("handedness", "fps", "present", "vertices", "keypoints",
+                                 "pose", "shape", "keypoints_2d")}
     sides = [str(s) for s in z["handedness"]]
     fps = float(z["fps"])
     out = []
@@ -119,7 +121,8 @@ def write_message_file(path: Path, messages: list[bytes]) -> None:
 
 def read_dump(path: Path) -> dict:
     """Godot's dump (``hand_mesh_receiver.gd``, ``_write_dump``) -> ``{seq: [(track_id,
-    side, indices, vertices (V,3) float32 in Godot axes, xr_joints (26,8) or (0,8))]}``."""
+    side, indices, vertices (V,3) in Godot axes (the mesh's, turned by its node's basis),
+    xr_joints (26,8) or (0,8))]}``."""
     data = path.read_bytes()
     out, pos = {}, 0
     while pos + 8 <= len(data):
@@ -128,8 +131,9 @@ def read_dump(path: Path) -> dict:
         hands = []
         for _ in range(n):
             track, side, nv, ni = struct.unpack_from("<iiii", data, pos)
-            pos += 16
-            v = np.frombuffer(data, "<f4", nv * 3, pos).reshape(nv, 3)
+            basis = np.frombuffer(data, "<f4", 9, pos + 16).reshape(3, 3).astype(np.float64)
+            pos += 16 + 36
+            v = np.frombuffer(data, "<f4", nv * 3, pos).reshape(nv, 3) @ basis.T
             pos += nv * 12
             (nx,) = struct.unpack_from("<i", data, pos)
             xr = np.frombuffer(data, "<f4", nx * 8, pos + 4).reshape(nx, 8)

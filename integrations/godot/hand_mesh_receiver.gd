@@ -2,8 +2,9 @@
 #
 # Connects to the gateway (handmesh --web PORT) at `url`, asks for the `hands` and
 # `topology` topics, decodes each binary message (hand_stream_decoder.gd) and keeps one
-# MeshInstance per track with the hand's vertices in Godot axes (camera frame turned by
-# (x, -y, -z): meters, +Y up, -Z forward, the camera at the origin looking down -Z).
+# MeshInstance per track: its mesh holds the vertices as sent (camera axes: x right, y down,
+# z forward, meters) and its transform the rotation to Godot's (x, -y, -z), so the hand sits
+# in this node's frame with +Y up and the camera at the origin looking down -Z.
 # Reconnects after a loss. The OpenXR joints, when the stream has them, are in
 # `xr_joints[track_id]` (26 {"transform", "radius"}, XrHandJointEXT order).
 #
@@ -131,8 +132,9 @@ func _on_topology(msg: Dictionary) -> void:
 		return
 	var faces := Decoder.read_ints(msg, arrays["faces"])
 	# faces are counter-clockwise seen from outside for a right hand in the camera frame
-	# (a left hand, mirrored, the other way round); Godot's front faces are clockwise
-	# after the (x, -y, -z) rotation too, so right hands take them reversed, left as sent
+	# (a left hand, mirrored, the other way round); Godot's front faces are clockwise (the
+	# node's rotation to Godot axes keeps the sense), so right hands take them reversed,
+	# left hands as sent
 	var rev := PoolIntArray()
 	rev.resize(faces.size())
 	for t in range(0, faces.size() - 2, 3):
@@ -159,7 +161,7 @@ func _on_hands(msg: Dictionary) -> void:
 		var side: String = str(hand.get("handedness", "right"))
 		var verts := PoolVector3Array()
 		if arrays.has("vertices"):
-			verts = Decoder.read_points(msg, arrays["vertices"])
+			verts = Decoder.read_vectors(msg, arrays["vertices"])
 		if arrays.has("xr_joints"):
 			xr_joints[track] = Decoder.read_xr_joints(msg, arrays["xr_joints"])
 		seen[track] = true
@@ -190,6 +192,7 @@ func _update_mesh(track: int, side: String, verts: PoolVector3Array) -> void:
 		inst = MeshInstance.new()
 		inst.name = "hand_%d" % track
 		inst.mesh = ArrayMesh.new()
+		inst.transform = Transform(Decoder.CAMERA_TO_GODOT, Vector3())
 		if hand_material != null:
 			inst.material_override = hand_material
 		add_child(inst)
@@ -201,10 +204,11 @@ func _update_mesh(track: int, side: String, verts: PoolVector3Array) -> void:
 	mesh.add_surface_from_arrays(prim, arrays)
 
 
-# Binary dump of a decoded hands message, read back from the mesh that was built:
+# Binary dump of a decoded hands message, read back from the mesh and node that were built:
 # int32 seq, int32 hands, then per hand int32 track_id, int32 side (0 right, 1 left),
-# int32 vertices, int32 indices, float32 x y z per vertex (Godot axes), int32 OpenXR joints
-# (0 or 26), per joint float32 origin xyz, quaternion xyzw (of the Transform), radius.
+# int32 vertices, int32 indices, float32 node basis (3x3, row-major), float32 x y z per
+# vertex (mesh, camera axes; Godot's = basis * v), int32 OpenXR joints (0 or 26), per joint
+# float32 origin xyz, quaternion xyzw (of the Transform), radius.
 func _write_dump(seq: int, decoded: Array) -> void:
 	_dump.store_32(seq)
 	_dump.store_32(decoded.size())
@@ -212,19 +216,24 @@ func _write_dump(seq: int, decoded: Array) -> void:
 		var track: int = hand["track_id"]
 		var verts := PoolVector3Array()
 		var indices := 0
+		var basis := Basis()
 		if meshes.has(track):
 			var arrays: Array = meshes[track].mesh.surface_get_arrays(0)
 			verts = arrays[Mesh.ARRAY_VERTEX]
 			if arrays[Mesh.ARRAY_INDEX] != null:
 				indices = arrays[Mesh.ARRAY_INDEX].size()
+			basis = meshes[track].transform.basis
 		_dump.store_32(track)
 		_dump.store_32(1 if hand["handedness"] == "left" else 0)
 		_dump.store_32(verts.size())
 		_dump.store_32(indices)
-		for v in verts:
-			_dump.store_float(v.x)
-			_dump.store_float(v.y)
-			_dump.store_float(v.z)
+		for r in range(3):  # basis.x/.y/.z are its columns (Godot 3 and 4)
+			_dump.store_float(basis.x[r])
+			_dump.store_float(basis.y[r])
+			_dump.store_float(basis.z[r])
+		var raw := var2bytes(verts)  # type, length, then the floats: skip the 8 header bytes
+		if verts.size() > 0:
+			_dump.store_buffer(raw.subarray(8, raw.size() - 1))
 		var xr: Array = xr_joints.get(track, [])
 		_dump.store_32(xr.size())
 		for joint in xr:

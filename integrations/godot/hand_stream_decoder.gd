@@ -67,66 +67,71 @@ static func half_to_float(h: int) -> float:
 	return -v if h & 0x8000 else v
 
 
+# Camera axes (x right, y down, z forward) -> Godot's (x right, y up, -z forward): a
+# rotation (half a turn about x), so windings keep their sense. Hand meshes are kept in
+# camera axes and their node carries this basis.
+const CAMERA_TO_GODOT := Basis(Vector3(1, 0, 0), Vector3(0, -1, 0), Vector3(0, 0, -1))
+
+
+# The bytes of `count` 4-byte items of an array as a Godot pool array of variant type
+# `type` in one native call: var2bytes' layout of a pool array is its type (int32), its
+# length (int32) and the little-endian items, which is the stream's layout once prefixed.
+static func _pool(msg: Dictionary, spec, type: int, count: int, item: int):
+	var head := StreamPeerBuffer.new()
+	head.put_32(type)
+	head.put_32(count)
+	var off := int(msg["payload"]) + int(spec["offset"])
+	var raw: PoolByteArray = msg["buffer"].data_array
+	var out := head.data_array
+	if count > 0:
+		out.append_array(raw.subarray(off, off + count * item - 1))
+	return bytes2var(out)  # Godot 4: bytes_to_var(out), or raw.slice(..).to_float32_array()
+
+
 # A float array ("<f4" or "<f2") as a flat PoolRealArray; empty if unusable.
 static func read_floats(msg: Dictionary, spec) -> PoolRealArray:
-	var out := PoolRealArray()
 	var count := _count(msg, spec)
 	if count < 0:
-		return out
-	var buf: StreamPeerBuffer = msg["buffer"]
-	buf.seek(int(msg["payload"]) + int(spec["offset"]))
-	out.resize(count)
+		return PoolRealArray()
 	if spec["dtype"] == "<f4":
-		for i in range(count):
-			out[i] = buf.get_float()
-	elif spec["dtype"] == "<f2":
+		return _pool(msg, spec, TYPE_REAL_ARRAY, count, 4)
+	var out := PoolRealArray()
+	if spec["dtype"] == "<f2":
+		var buf: StreamPeerBuffer = msg["buffer"]
+		buf.seek(int(msg["payload"]) + int(spec["offset"]))
+		out.resize(count)
 		for i in range(count):
 			out[i] = half_to_float(buf.get_u16())
-	else:
-		out.resize(0)
 	return out
 
 
-# An (N,3) float array of camera-frame points (x right, y down, z forward) as Godot
-# vectors (x right, y up, -z forward): (x, -y, -z), a rotation, so windings keep their sense.
-static func read_points(msg: Dictionary, spec) -> PoolVector3Array:
-	var out := PoolVector3Array()
+# An (N,3) float array of points as Godot vectors, in the stream's camera axes (x right,
+# y down, z forward; CAMERA_TO_GODOT turns them into Godot's). Empty if unusable.
+static func read_vectors(msg: Dictionary, spec) -> PoolVector3Array:
 	var count := _count(msg, spec)
 	if count < 0 or count % 3 != 0:
-		return out
-	var buf: StreamPeerBuffer = msg["buffer"]
-	buf.seek(int(msg["payload"]) + int(spec["offset"]))
-	var n := count / 3
-	out.resize(n)
+		return PoolVector3Array()
 	if spec["dtype"] == "<f4":
-		for i in range(n):
-			var x := buf.get_float()
-			var y := buf.get_float()
-			var z := buf.get_float()
-			out[i] = Vector3(x, -y, -z)
-	elif spec["dtype"] == "<f2":
-		for i in range(n):
+		return _pool(msg, spec, TYPE_VECTOR3_ARRAY, count / 3, 12)
+	var out := PoolVector3Array()
+	if spec["dtype"] == "<f2":
+		var buf: StreamPeerBuffer = msg["buffer"]
+		buf.seek(int(msg["payload"]) + int(spec["offset"]))
+		out.resize(count / 3)
+		for i in range(count / 3):
 			var x := half_to_float(buf.get_u16())
 			var y := half_to_float(buf.get_u16())
 			var z := half_to_float(buf.get_u16())
-			out[i] = Vector3(x, -y, -z)
-	else:
-		out.resize(0)
+			out[i] = Vector3(x, y, z)
 	return out
 
 
 # An "<i4" array as a flat PoolIntArray; empty if unusable.
 static func read_ints(msg: Dictionary, spec) -> PoolIntArray:
-	var out := PoolIntArray()
 	var count := _count(msg, spec)
 	if count < 0 or spec.get("dtype", "") != "<i4":
-		return out
-	var buf: StreamPeerBuffer = msg["buffer"]
-	buf.seek(int(msg["payload"]) + int(spec["offset"]))
-	out.resize(count)
-	for i in range(count):
-		out[i] = buf.get_32()
-	return out
+		return PoolIntArray()
+	return _pool(msg, spec, TYPE_INT_ARRAY, count, 4)
 
 
 # The 26 OpenXR joints ("xr_joints" (26,8): position, quaternion xyzw, radius; OpenXR axes,
