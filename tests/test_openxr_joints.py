@@ -232,3 +232,29 @@ def test_hands_file_records_carry_them(model, tmp_path):
     with HandsWriter(path, include_vertices=False) as w:
         w.write_frame(hands)
     assert "xr_joints" not in next(read_hands(path))
+
+
+def test_ros2_pose_array_in_the_camera_frame(model):
+    """``Ros2Config(openxr=True)``: a ``<side>/xr_joints`` PoseArray per hand, CDR-encodable,
+    whose poses are the OpenXR joints in the camera frame: positions (x, -y, -z) equal the
+    keypoints, rotations C R (C: the half turn between the axes)."""
+    from realtime.ros2 import msgs
+    from realtime.ros2.messages import MessageBuilder, Ros2Config
+    from tests.test_stream import make_packet
+
+    hands = random_hands(model, 2, 21)
+    config = Ros2Config(markers_hz=0, openxr=True)
+    assert {t.name for t in config.topics()} >= {"/handmesh/right/xr_joints",
+                                                 "/handmesh/left/xr_joints"}
+    assert "/handmesh/right/xr_joints" not in {t.name for t in Ros2Config().topics()}
+    b = MessageBuilder(config, model.data.joint_names, xr=openxr.openxr_tracker(model))
+    out = {topic: (type_, m) for topic, type_, m in b.frame(make_packet(hands))}
+    want = openxr.XrJointTracker(model)(hands)
+    for hand, xr in zip(hands, want):
+        type_, m = out[f"/handmesh/{hand.handedness}/xr_joints"]
+        assert type_ == "geometry_msgs/PoseArray" and len(msgs.encode(type_, m)) > 26 * 56
+        poses = np.asarray(m["poses"])
+        np.testing.assert_allclose(poses[1, :3], hand.joints[0], atol=1e-6)
+        np.testing.assert_allclose(poses[10, :3], hand.joints[8], atol=1e-6)
+        rot_cam = quaternion_to_matrix32(poses[:, 3:7]).astype(np.float64)
+        np.testing.assert_allclose(rot_cam, C @ axes(xr), atol=1e-5)

@@ -236,3 +236,15 @@ def openxr_tracker(model) -> XrJointTracker | None:
         return None
     tracker.warmup()
     return tracker
+
+
+def openxr_camera_poses(xr: np.ndarray) -> np.ndarray:
+    """``(26,8)`` OpenXR joints -> ``(26,7)`` poses (x, y, z, qx, qy, qz, qw) in the camera
+    frame (OpenCV axes), for consumers in that frame (ROS 2): positions ``(x, -y, -z)``,
+    rotations ``C R`` with C the half turn about x, i.e. quaternion ``(w, -z, y, -x)``."""
+    xr = np.asarray(xr, np.float64)
+    out = np.empty((len(xr), 7))
+    out[:, 0], out[:, 1], out[:, 2] = xr[:, 0], -xr[:, 1], -xr[:, 2]
+    x, y, z, w = xr[:, 3], xr[:, 4], xr[:, 5], xr[:, 6]
+    out[:, 3], out[:, 4], out[:, 5], out[:, 6] = w, -z, y, -x
+    return out
