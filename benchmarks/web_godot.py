@@ -185,7 +185,7 @@ def run_godot(args: list[str], home: Path, timeout_s: float) -> subprocess.Compl
     """Run the project headless with ``--hm-*`` arguments; its output is returned."""
     home.mkdir(parents=True, exist_ok=True)
     return subprocess.run([godot_binary(), "--path", str(GODOT_PROJECT), *args],
-                          capture_output=True, text=True, timeout=timeout_s,
+                          check=False, capture_output=True, text=True, timeout=timeout_s,
                           env=godot_env(home))
 
 
@@ -327,7 +327,7 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
             dumped, _ = godot_from_file(recording_messages(rec), work)
             result["godot_transport"] = "file"
         result.update(compare(published, dumped))
-        result["godot_version"] = subprocess.run([godot_binary(), "--version"],
+        result["godot_version"] = subprocess.run([godot_binary(), "--version"], check=False,
                                                  capture_output=True, text=True
                                                  ).stdout.strip()
     return result

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import struct
 
-import numpy as np
 import pytest
 
 from benchmarks import web_godot as wg

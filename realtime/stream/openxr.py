@@ -142,8 +142,7 @@ def xr_rig(model) -> XrRig:
     rest_radius = np.empty(NUM_XR_JOINTS)
     kernels.radii_into(np.ascontiguousarray(verts, np.float64), pos, axes, idx, mask,
                        rest_radius)
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    return XrRig(f64(d.joints), f64(d.joint_shapedirs), f64(d.frames), parents,
+    return XrRig(_f64(d.joints), _f64(d.joint_shapedirs), _f64(d.frames), parents,
                  np.array(fit_j, np.int64), np.array(fit_k, np.int64), cmc, dorsal_joint,
                  dorsal_rest, idx, mask, rest_radius, len(verts))
 
