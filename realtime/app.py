@@ -282,7 +282,10 @@ class HandsPipeline:
         """
         self._stack.callback(self.outputs.discard)  # unless committed by then
         self.recorder = LatencyRecorder()
-        self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices)
+        from realtime.stream.openxr import openxr_tracker
+
+        self.hands_sink = HandsFileSink(self.outputs.partial("hands"), out.vertices,
+                                        xr=openxr_tracker(self.model))
         self.contact_sheet = ContactSheet()
         overlay_config = (_replay_overlay(out.overlay, self.source, self.model)
                           if self.source.provides_hands else out.overlay)

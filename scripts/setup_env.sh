@@ -27,7 +27,7 @@ done
 
 VENV="${HANDMESH_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.handmesh-install-stamp"
-SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime chromium)
+SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime chromium godot3-server)
 # xdotool: the window tests; mono-mcs + mono-runtime: compile and run the Unity C# script;
 # chromium: the browser viewer's test and benchmark (headless, software GL)
 

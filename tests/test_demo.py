@@ -69,6 +69,10 @@ def test_hands_file_has_one_record_per_detected_hand(sample_run):
         assert len(rec["vertex_std"]) == len(rec["vertices"])
         assert rec["handedness"] in ("left", "right")
         assert 0 <= rec["frame_index"] < 45
+        xr = np.asarray(rec["xr_joints"])  # the OpenXR joints (docs/openxr.md)
+        assert xr.shape == (26, 8) and np.isfinite(xr).all()
+        np.testing.assert_allclose(xr[1, :3], np.asarray(rec["joints"])[0] * [1, -1, -1],
+                                   atol=2e-5)
     per_frame = {}
     for rec in records:
         per_frame.setdefault(rec["frame_index"], set()).add(rec["track_id"])

@@ -86,3 +86,38 @@ def test_unity_mesh_mode_vertices(harness, model, tmp_path, float16):
     tol = 2e-3 if float16 else 1e-6  # float16: ~0.5 mm steps at 0.5-1 m
     for got, hand in zip(unity, hands):
         assert np.abs(got * [1, -1, 1] - hand.vertices).max() < tol
+
+
+def test_unity_openxr_joints_in_xrhandjointid_order(harness, model, tmp_path):
+    """TryGetXRJoint's math on a real published frame: XRHandJointID order (Wrist = 1 before
+    Palm = 2), Unity axes (x, y, -z) and quaternions (-x, -y, z, w), so that each joint's
+    forward (+Z) runs along its bone towards the fingertip and the frames stay proper."""
+    hands = random_hands(model, 2, 13)
+    topo_raw, frame_raw = messages(model, hands, "mesh")
+    (tmp_path / "topo.bin").write_bytes(topo_raw)
+    (tmp_path / "frame.bin").write_bytes(frame_raw)
+    out = subprocess.run(["mono", str(harness), str(tmp_path / "topo.bin"),
+                          str(tmp_path / "frame.bin"), str(tmp_path / "out.bin"),
+                          str(tmp_path / "xr.bin")], check=False, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = (tmp_path / "xr.bin").read_bytes()
+    frame = protocol.decode(frame_raw)
+    pos = 0
+    for decoded in frame.hands:
+        (n,) = struct.unpack_from("<i", data, pos)
+        assert n == 26
+        unity = np.frombuffer(data, "<f4", 26 * 8, pos + 4).reshape(26, 8)
+        pos += 4 + 26 * 32
+        xr = decoded["xr_joints"]
+        rows = [1, 0] + list(range(2, 26))  # XRHandJointID 1..26 -> XrHandJointEXT row
+        want = xr[rows]
+        np.testing.assert_allclose(unity[:, :3], want[:, :3] * [1, 1, -1], atol=1e-7)
+        np.testing.assert_allclose(unity[:, 3:7], want[:, 3:7] * [-1, -1, 1, 1], atol=1e-7)
+        np.testing.assert_allclose(unity[:, 7], want[:, 7])
+        # Unity's forward (+Z) of IndexProximal (8) points to IndexIntermediate (9)
+        q = unity[7, 3:7].astype(np.float64)
+        x, y, z, w = q
+        fwd = np.array([2 * (x * z + y * w), 2 * (y * z - x * w), 1 - 2 * (x * x + y * y)])
+        bone = unity[8, :3] - unity[7, :3]
+        assert fwd @ bone / np.linalg.norm(bone) > 0.9999

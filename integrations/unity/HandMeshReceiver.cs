@@ -26,6 +26,17 @@
 // Unity axes like every other point. realtime/stream/bones.py:skin_rigged is its line-by-line Python
 // twin; tests/test_unity_script.py compiles this file against stub NetMQ/Unity types and
 // checks that both give the same vertices for the same messages.
+//
+// OPENXR JOINTS. When the publisher sends them (`xr_joints`, docs/openxr.md), the 26 hand
+// joints of XR_EXT_hand_tracking are available per hand through TryGetXRJoint(handedness,
+// id, out Pose, out radius), with `id` an XRHandJointID value of Unity XR Hands (Wrist = 1,
+// Palm = 2, ThumbMetacarpal = 3 ... LittleTip = 26: Unity lists the wrist before the palm,
+// OpenXR the palm first). This is a plain API, not an XR Hands subsystem provider. The
+// stream gives them in OpenXR axes (right-handed, +Y up, -Z forward, camera-relative);
+// Unity is left-handed with +Z forward, so positions become (x, y, -z) and quaternions
+// (-x, -y, z, w) (the mirror z -> -z applied on both sides of the rotation). A joint's
+// forward (+Z) then points along the bone towards the fingertip and its up (+Y) out of the
+// back of the hand, Unity XR Hands' convention; poses are camera-local (cameraTransform).
 
 using System;
 using System.Collections.Generic;
@@ -89,6 +100,7 @@ public class HandMeshReceiver : MonoBehaviour
         public float[] modelRotation;     // (3,3) row-major
         public float[] modelTranslation;  // (3,)
         public float[] shape;             // (S,)
+        public float[] xrJoints;          // (26,8) OpenXR joints as sent, or null
     }
 
     public sealed class FrameData
@@ -134,6 +146,7 @@ public class HandMeshReceiver : MonoBehaviour
     Thread _thread;
 
     TopologyData _topology;          // main thread only
+    readonly float[][] _xrJoints = new float[2][];  // main thread: newest OpenXR joints, left, right
     readonly Dictionary<int, HandView> _views = new Dictionary<int, HandView>();
 
     // ---- lifecycle ---------------------------------------------------------------------
@@ -265,6 +278,7 @@ public class HandMeshReceiver : MonoBehaviour
             foreach (var hand in frame.hands)
             {
                 seen.Add(hand.trackId);
+                if (hand.xrJoints != null) _xrJoints[hand.handedness == "left" ? 0 : 1] = hand.xrJoints;
                 HandView view = GetView(hand);
                 view.lastSeen = now;
                 if (!view.root.activeSelf) view.root.SetActive(true);
@@ -428,6 +442,10 @@ public class HandMeshReceiver : MonoBehaviour
                 meanStd = (float)MiniJson.Num(hd, "mean_std", double.NaN),
             };
             hand.joints = ReadVectors(msg, payload, arrays, "joints");
+            int[] xrShape;
+            hand.xrJoints = ReadFlat(msg, payload, arrays, "xr_joints", out xrShape);
+            if (hand.xrJoints != null && hand.xrJoints.Length != XRJointCount * 8)
+                throw new FormatException("xr_joints is not (26,8)");
             hand.vertices = jointsOnly ? null : ReadVectors(msg, payload, arrays, "vertices");
             if (!jointsOnly && hand.vertices == null && arrays != null && arrays.ContainsKey("rotations"))
             {
@@ -600,6 +618,72 @@ public class HandMeshReceiver : MonoBehaviour
         r[0] = 1 - 2 * (y * y + z * z); r[1] = 2 * (x * y - z * w); r[2] = 2 * (x * z + y * w);
         r[3] = 2 * (x * y + z * w); r[4] = 1 - 2 * (x * x + z * z); r[5] = 2 * (y * z - x * w);
         r[6] = 2 * (x * z - y * w); r[7] = 2 * (y * z + x * w); r[8] = 1 - 2 * (x * x + y * y);
+    }
+
+    // ---- OpenXR joints (XRHandJointID order, Unity axes) -------------------------------
+    public const int XRJointCount = 26;
+
+    // XRHandJointID value (Wrist = 1, Palm = 2, ThumbMetacarpal = 3 ... LittleTip = 26) ->
+    // row of xr_joints (XrHandJointEXT: Palm = 0, Wrist = 1, ThumbMetacarpal = 2 ...); -1 if
+    // not a joint.
+    public static int OpenXRRow(int xrHandJointId)
+    {
+        if (xrHandJointId == 1) return 1;
+        if (xrHandJointId == 2) return 0;
+        if (xrHandJointId >= 3 && xrHandJointId <= XRJointCount) return xrHandJointId - 1;
+        return -1;
+    }
+
+    // The newest pose (camera-local, Unity axes) and radius (m) of joint `xrHandJointId`
+    // (an XRHandJointID value) of the "left" or "right" hand; false when that hand or its
+    // OpenXR joints are not in the stream (or the joint is not finite).
+    public bool TryGetXRJoint(string handedness, int xrHandJointId, out Pose pose, out float radius)
+    {
+        return XRJoint(_xrJoints[handedness == "left" ? 0 : 1], xrHandJointId, out pose, out radius);
+    }
+
+    // One joint of an xr_joints array (26,8 as sent) in Unity axes: position (x, y, -z),
+    // rotation (-qx, -qy, qz, qw); see OPENXR JOINTS at the top.
+    public static bool XRJoint(float[] xr, int xrHandJointId, out Pose pose, out float radius)
+    {
+        pose = new Pose(new Vector3(0, 0, 0), new Quaternion(0, 0, 0, 1));
+        radius = 0f;
+        int row = OpenXRRow(xrHandJointId);
+        if (xr == null || xr.Length != XRJointCount * 8 || row < 0) return false;
+        int k = row * 8;
+        for (int c = 0; c < 8; c++)
+            if (float.IsNaN(xr[k + c]) || float.IsInfinity(xr[k + c])) return false;
+        pose = new Pose(new Vector3(xr[k], xr[k + 1], -xr[k + 2]),
+                        new Quaternion(-xr[k + 3], -xr[k + 4], xr[k + 5], xr[k + 6]));
+        radius = xr[k + 7];
+        return true;
+    }
+
+    // Test hook: every hand's 26 OpenXR joints in XRHandJointID order (1..26), Unity axes,
+    // as 8 floats each (position, rotation x y z w, radius); null for a hand without them.
+    public static List<float[]> DecodeFrameXRJoints(byte[] frameMsg)
+    {
+        var result = new List<float[]>();
+        foreach (var hand in ParseFrame(frameMsg, false).hands)
+        {
+            float[] outp = null;
+            if (hand.xrJoints != null)
+            {
+                outp = new float[XRJointCount * 8];
+                for (int id = 1; id <= XRJointCount; id++)
+                {
+                    Pose p;
+                    float r;
+                    if (!XRJoint(hand.xrJoints, id, out p, out r)) { outp = null; break; }
+                    int k = (id - 1) * 8;
+                    outp[k] = p.position.x; outp[k + 1] = p.position.y; outp[k + 2] = p.position.z;
+                    outp[k + 3] = p.rotation.x; outp[k + 4] = p.rotation.y; outp[k + 5] = p.rotation.z;
+                    outp[k + 6] = p.rotation.w; outp[k + 7] = r;
+                }
+            }
+            result.Add(outp);
+        }
+        return result;
     }
 
     // Test hook (no Unity objects): the vertices of every hand of a frame message, in Unity

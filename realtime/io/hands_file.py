@@ -7,6 +7,9 @@ Schema 2 adds ``"camera": {"fx", "fy", "cx", "cy", "width", "height"}`` (pixels)
 record, so a replay can draw the hands and place them in an image of the right size without
 the original video. Schema 1 files (no camera) are still read.
 
+``xr_joints`` (26 rows of x, y, z, qx, qy, qz, qw, radius): the OpenXR hand joints of
+``realtime.stream.openxr`` (camera frame in OpenXR axes), when the writer was given a tracker.
+
 A hand with a pinch state (``HandMesh.pinch``) has ``"pinch": {"distance_m", "engaged",
 "changed"}`` (``distance_m`` null when unknown); records without it read as no pinch.
 """
@@ -53,8 +56,10 @@ def record_camera(record: dict) -> CameraIntrinsics | None:
 
 
 def hand_to_record(hand: HandMesh, include_vertices: bool = True,
-                   camera: CameraIntrinsics | None = None) -> dict:
-    """A JSON-ready dict of one hand; ``camera``: the intrinsics of its frame, if known."""
+                   camera: CameraIntrinsics | None = None,
+                   xr_joints: np.ndarray | None = None) -> dict:
+    """A JSON-ready dict of one hand; ``camera``: the intrinsics of its frame, if known;
+    ``xr_joints``: its (26,8) OpenXR joints, if computed."""
     rec = {
         "schema": SCHEMA_VERSION,
         "frame_index": hand.frame_index,
@@ -72,6 +77,8 @@ def hand_to_record(hand: HandMesh, include_vertices: bool = True,
         rec["camera"] = camera_to_record(camera)
     if hand.pinch is not None:
         rec["pinch"] = pinch_to_record(hand.pinch)
+    if xr_joints is not None:
+        rec["xr_joints"] = _arr(xr_joints)
     if include_vertices:
         rec["vertices"] = _arr(hand.vertices)
         rec["vertex_std"] = _arr(hand.vertex_std)
@@ -79,14 +86,15 @@ def hand_to_record(hand: HandMesh, include_vertices: bool = True,
 
 
 def record_line(hand: HandMesh, include_vertices: bool = True,
-                camera: CameraIntrinsics | None = None) -> str:
+                camera: CameraIntrinsics | None = None,
+                xr_joints: np.ndarray | None = None) -> str:
     """``json.dumps(hand_to_record(...))``, byte for byte, with the mesh encoded in pieces.
 
     Why: one ``json.dumps`` of a record with its 1302 vertices runs 5-15 ms in C without
     releasing the GIL, and the record thread does it beside the latency path; every stage
     thread that wakes meanwhile waits for it (measured: wake-ups up to 12-16 ms late under
     load). In pieces of ``_CHUNK_FLOATS`` floats the GIL is free between them."""
-    text = json.dumps(hand_to_record(hand, False, camera))
+    text = json.dumps(hand_to_record(hand, False, camera, xr_joints))
     if not include_vertices:
         return text
     return "".join((text[:-1], ', "vertices": ', _chunked_json(hand.vertices),
@@ -159,22 +167,26 @@ class HandsWriter:
     """Appends hand records to a ``.jsonl`` file; one ``write_frame`` call per frame.
 
     ``camera`` goes into every record; ``write_frame(hands, camera)`` overrides it for one
-    frame (a folder of images of different sizes has one camera per size).
+    frame (a folder of images of different sizes has one camera per size). ``xr``: a
+    ``realtime.stream.openxr.XrJointTracker``: records then carry ``xr_joints``.
     """
 
     def __init__(self, path: str | Path, include_vertices: bool = True,
-                 camera: CameraIntrinsics | None = None) -> None:
+                 camera: CameraIntrinsics | None = None, xr=None) -> None:
         self.path = Path(path)
         self.include_vertices = include_vertices
         self.camera = camera
+        self.xr = xr
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8")
         self.records = 0
 
     def write_frame(self, hands: list[HandMesh], camera: CameraIntrinsics | None = None) -> None:
         camera = camera if camera is not None else self.camera
-        for hand in hands:
-            self._file.write(record_line(hand, self.include_vertices, camera) + "\n")
+        xr = self.xr(hands) if self.xr is not None else [None] * len(hands)
+        for hand, xr_joints in zip(hands, xr):
+            self._file.write(record_line(hand, self.include_vertices, camera, xr_joints) + "
+")
             self.records += 1
         self._file.flush()
 
@@ -208,8 +220,8 @@ class HandsFileSink:
     hands without the original video.
     """
 
-    def __init__(self, path: Path, include_vertices: bool = True) -> None:
-        self.writer = HandsWriter(path, include_vertices)
+    def __init__(self, path: Path, include_vertices: bool = True, xr=None) -> None:
+        self.writer = HandsWriter(path, include_vertices, xr=xr)
         self.frames = 0
         self.frames_with_hands = 0
 

@@ -15,7 +15,15 @@ topic                               type                               content
 ``<ns>/markers``                    ``visualization_msgs/msg/          mesh (TRIANGLE_LIST) and
                                     MarkerArray``                      skeleton (LINE_LIST)
 ``/tf``                             ``tf2_msgs/msg/TFMessage``         camera -> ``<side>_wrist``
+``<ns>/<side>/xr_joints``           ``geometry_msgs/msg/PoseArray``    26 OpenXR joints (only
+                                                                       with ``openxr=True``)
 ==================================  =================================  =======================
+
+``xr_joints`` (``Ros2Config.openxr``): the 26 ``XR_EXT_hand_tracking`` joints of
+``realtime.stream.openxr`` in ``XrHandJointEXT`` order, poses in the camera frame like the
+keypoints (OpenCV axes; each joint's -Z along its bone, +Y out of the back of the hand, as
+OpenXR defines them); a PoseArray has no room for the radii (the stream's ``xr_joints``
+carries them).
 
 Joint names: ``<side>_<joint>_flex`` for the 15 :data:`models.hand_geometry.FINGER_JOINTS`
 (``right_thumb_cmc_flex`` ... ``right_pinky_dip_flex``): the flexion-axis component of the
@@ -45,6 +53,7 @@ from models.hand_geometry import FINGER_JOINTS, finger_angles, wrist_frame
 from models.topology import KEYPOINT_PARENTS, Keypoint
 from realtime.ros2.dds import TopicSpec
 from realtime.ros2.msgs import MARKER
+from realtime.stream.openxr import openxr_camera_poses
 from realtime.types import SIDES, HandMesh, Packet
 
 THUMB_TIP, INDEX_TIP = int(Keypoint.THUMB_TIP), int(Keypoint.INDEX_TIP)
@@ -78,6 +87,7 @@ class Ros2Config:
     marker_colors: str = "uncertainty"
     marker_lifetime_s: float = 0.5
     tf_keypoints: bool = False
+    openxr: bool = False  # also the 26 OpenXR joints as a PoseArray per side
     qos_depth: int = 10
     sender_thread: bool = True
     send_queue: int = 4
@@ -87,6 +97,7 @@ class Ros2Config:
     pinch_distance_topic: str = "pinch_distance"
     pinch_topic: str = "pinch"
     markers_topic: str = "markers"
+    xr_joints_topic: str = "xr_joints"
     tf_topic: str = "/tf"
 
     def __post_init__(self) -> None:
@@ -124,6 +135,8 @@ class Ros2Config:
                     (self.keypoints_topic, "geometry_msgs/PoseArray"),
                     (self.pinch_distance_topic, "std_msgs/Float32"),
                     (self.pinch_topic, "std_msgs/Bool"))
+        if self.openxr:
+            per_side += ((self.xr_joints_topic, "geometry_msgs/PoseArray"),)
         out = [TopicSpec(self.topic(n, s), t, self.qos_depth) for s in SIDES for n, t in per_side]
         out.append(TopicSpec(self.topic(self.markers_topic), "visualization_msgs/MarkerArray",
                              self.qos_depth))
@@ -169,8 +182,10 @@ class MessageBuilder:
     and the marker deletion need (which sides were seen), so use one per output."""
 
     def __init__(self, config: Ros2Config, joint_names=(), faces_for: dict | None = None,
-                 clock_offset_s: float | None = None) -> None:
+                 clock_offset_s: float | None = None, xr=None) -> None:
         self.config = config
+        #: ``realtime.stream.openxr.XrJointTracker`` for ``config.openxr`` (None: no topic)
+        self.xr = xr if config.openxr else None
         self.pose_joint_names = tuple(joint_names)
         self.faces_for = faces_for or {}
         #: wall clock minus monotonic clock: stamps are capture times on the system clock
@@ -179,7 +194,8 @@ class MessageBuilder:
         self._names = {s: config.joint_names(s) for s in SIDES}
         self._topics = {s: {n: config.topic(n, s) for n in (
             config.joint_states_topic, config.wrist_pose_topic, config.keypoints_topic,
-            config.pinch_distance_topic, config.pinch_topic)} for s in SIDES}
+            config.pinch_distance_topic, config.pinch_topic, config.xr_joints_topic)}
+            for s in SIDES}
         self._markers_topic = config.topic(config.markers_topic)
         self._next_frame = -np.inf
         self._next_markers = -np.inf
@@ -209,8 +225,12 @@ class MessageBuilder:
         hands = {}
         for hand in hands_in:  # one per side: the first (best) if two claim one side
             hands.setdefault(hand.handedness, hand)
+        xr = dict(zip(hands, self.xr(list(hands.values())))) if self.xr is not None else {}
         for side, hand in hands.items():
             out.extend(self._hand(side, hand, header, transforms))
+            if xr.get(side) is not None:
+                out.append((self._topics[side][c.xr_joints_topic], "geometry_msgs/PoseArray",
+                            {"header": header, "poses": openxr_camera_poses(xr[side])}))
         if transforms:
             out.append((c.tf_topic, "tf2_msgs/TFMessage", {"transforms": transforms}))
         if c.markers_hz > 0 and (t >= self._next_markers or set(hands) != self._marked):

@@ -53,7 +53,12 @@ class Ros2Sink:
         names = tuple(model.data.joint_names) if model is not None else ()
         if faces_for is None and model is not None:
             faces_for = {s: model.faces_for(s) for s in ("right", "left")}
-        self.builder = MessageBuilder(config, names, faces_for)
+        xr = None
+        if config.openxr and model is not None:
+            from realtime.stream.openxr import openxr_tracker
+
+            xr = openxr_tracker(model)
+        self.builder = MessageBuilder(config, names, faces_for, xr=xr)
         self.writers = DdsWriters(config.topics(), config.domain_id, config.lan, trace_file)
         self.frames = 0
         self.dropped = 0
@@ -201,7 +206,12 @@ class McapSink:
         names = tuple(model.data.joint_names) if model is not None else ()
         if faces_for is None and model is not None:
             faces_for = {s: model.faces_for(s) for s in ("right", "left")}
-        self.builder = MessageBuilder(config.ros2, names, faces_for)
+        xr = None
+        if config.ros2.openxr and model is not None:
+            from realtime.stream.openxr import openxr_tracker
+
+            xr = openxr_tracker(model)
+        self.builder = MessageBuilder(config.ros2, names, faces_for, xr=xr)
         self.path = Path(config.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._part = self.path.with_name(self.path.name + ".part")

@@ -30,6 +30,10 @@ Per hand (``hands`` and ``joints`` topics):
   positive bends towards the palm). NaN where the hand model has no such joint.
 * ``keypoints_2d`` (21,2) pixels; ``pose`` (J,3) anatomical axis-angle of the model's joints
   (a right hand; left hands are mirrored before the model); ``shape`` (S,).
+* ``xr_joints`` (26,8) the OpenXR hand joints (``XR_EXT_hand_tracking``, ``XrHandJointEXT``
+  order): position xyz (m), quaternion xyzw, radius (m), in the camera frame in OpenXR axes
+  ``(x, -y, -z)`` (``realtime.stream.openxr``); NaN rows for a hand without a pose. Sent when
+  the publisher has the hand model (``PublisherConfig.xr_joints``).
 * ``pinch`` (a header field, not an array): ``{"distance_m", "engaged", "changed"}``, the
   thumb-index pinch of ``HandMesh.pinch`` (``realtime.mesh.pinch``), or null when off.
 * ``vertices`` (V,3) meters, camera frame, and ``vertex_std`` (V,) meters: ``hands`` only,
@@ -278,6 +282,9 @@ def encode(topic: bytes, header: Mapping, hands: Iterable[tuple[dict, Mapping[st
 #: Arrays of a hand in wire order: the light ones (``joints`` topic) first, then the mesh.
 LIGHT_ARRAYS = ("joints", "wrist_position", "wrist_rotation", "finger_angles", "keypoints_2d",
                 "pose", "shape")
+#: The light array a packer with OpenXR joints adds after them (``realtime.stream.openxr``).
+XR_ARRAY = "xr_joints"
+XR_SHAPE = (26, 8)
 
 
 @dataclass(slots=True)
@@ -443,6 +450,13 @@ class _TwoHandFrame:
         # the kernel's signature wants aligned arrays; malloc'd buffers are (x86-64, arm64),
         # and where one is not, these hands take the general path instead
         self.aligned = self.out0.flags.aligned and self.out1.flags.aligned
+        # where the OpenXR joints go (written after the kernel), None without them
+        self.xr = None
+        if XR_ARRAY in fs0.views and XR_ARRAY in fs1.views:
+            o0 = p + fs0.offsets[[n for n, *_ in fs0.light_layout].index(XR_ARRAY)]
+            o1 = p + size0 + fs1.offsets[[n for n, *_ in fs1.light_layout].index(XR_ARRAY)]
+            self.xr = tuple(np.frombuffer(self.hands.buf, np.float32, 26 * 8, o).reshape(26, 8)
+                            for o in (o0, o1))
         # (destination, source) of the light blocks: hand 0's, then hand 1's
         q = self.joints.payload
         self._copies = ((slice(q, q + lsize0), slice(p, p + lsize0)),
@@ -466,13 +480,19 @@ class HandPacker:
     :meth:`pack`) follow the light ones, so a ``joints`` message is a prefix of the payload.
     """
 
-    def __init__(self, joint_names: Iterable[str] = (), float16: bool = False) -> None:
+    def __init__(self, joint_names: Iterable[str] = (), float16: bool = False,
+                 xr=None) -> None:
         from realtime.stream import pack_kernels  # numba: only publishers need it, not clients
 
         self.joint_names = tuple(joint_names)
         self.float16 = float16
+        # ``xr``: a realtime.stream.openxr.XrJointTracker: every hand then also carries
+        # ``xr_joints`` (light, so on the ``joints`` topic too); None: not sent
+        self.xr = xr
+        self._n_light = len(LIGHT_ARRAYS) + (xr is not None)
         self._slots: dict[tuple, _Slot] = {}
         self._kernel = pack_kernels.pack_hand
+        self._offset_names = pack_kernels.OFFSET_NAMES
         self._two = pack_kernels.pack_two
         self._two_meta = pack_kernels.two_meta
         self._frame: _TwoHandFrame | None = None  # two_hand_messages: the last layout
@@ -548,6 +568,9 @@ class HandPacker:
         n0, n1 = h0.vertex_std.shape[0], h1.vertex_std.shape[0]
         if not (n0 and n1):
             return None
+        if fr.xr is not None:
+            for dst, xr in zip(fr.xr, self.xr([h0, h1])):
+                dst[...] = np.nan if xr is None else xr
         floats = (float(t_capture), float(t_publish), float(t_wall), float(h0.score),
                   t0 / n0, float(h0.timestamp), float(h0.reprojection_error_px),
                   float(h1.score), t1 / n1, float(h1.timestamp),
@@ -604,7 +627,13 @@ class HandPacker:
         total = self._kernel(j, p, s, k, vt, sd, self._fidx, self._have,
                              bool(names) and len(p) == len(names),
                              mesh and not self.float16, fs.f32, fs.offs)
+        self._fill_xr(fs.views, hand)
         return self._finish(fs, hand, total, mesh)
+
+    def _fill_xr(self, views: dict, hand: HandMesh) -> None:
+        if self.xr is not None:
+            xr = self.xr([hand])[0]
+            views[XR_ARRAY][...] = np.nan if xr is None else xr
 
     def _finish(self, fs: _Slot, hand: HandMesh, total: float, mesh: bool) -> PackedHand:
         """The float16 mesh (cast outside the kernel) and the hand's JSON fields."""
@@ -626,14 +655,16 @@ class HandPacker:
                  ("wrist_rotation", "<f4", (3, 3)), ("finger_angles", "<f4", (15,)),
                  ("keypoints_2d", "<f4", k.shape), ("pose", "<f4", p.shape),
                  ("shape", "<f4", s.shape)]
+        if self.xr is not None:
+            specs.append((XR_ARRAY, "<f4", XR_SHAPE))
         if mesh:
             specs += [("vertices", mdt, vt.shape), ("vertex_std", mdt, sd.shape)]
         if len(self._slots) > 64:
             self._slots.clear()
-        fs = self._slots[key] = _Slot(specs, len(LIGHT_ARRAYS))
+        fs = self._slots[key] = _Slot(specs, self._n_light)
         fs.f32 = fs.buf.view(np.float32)  # every offset is 8-byte aligned
-        fs.offs = np.zeros(9, np.int64)
-        fs.offs[:len(fs.offsets)] = np.asarray(fs.offsets) // 4
+        at = {name: o // 4 for (name, *_), o in zip(specs, fs.offsets)}
+        fs.offs = np.array([at.get(n, 0) for n in self._offset_names], np.int64)
         fs.dims = np.array([j.shape[0], p.shape[0], s.shape[0], k.shape[0], vt.shape[0],
                             sd.shape[0]], np.int64)
         return fs
@@ -650,6 +681,8 @@ class HandPacker:
                  ("wrist_rotation", "<f4", (3, 3)), ("finger_angles", "<f4", (15,)),
                  ("keypoints_2d", "<f4", kp2d.shape), ("pose", "<f4", pose.shape),
                  ("shape", "<f4", shape.shape)]
+        if self.xr is not None:
+            specs.append((XR_ARRAY, "<f4", XR_SHAPE))
         verts = std = None
         if mesh:
             verts = np.asarray(hand.vertices).reshape(-1, 3)
@@ -665,7 +698,7 @@ class HandPacker:
             for name, dt, _ in specs:
                 if dt not in DTYPES:
                     raise ValueError(f"array {name!r} has dtype {dt}, not one of {list(DTYPES)}")
-            s = self._slots[key] = _Slot(specs, len(LIGHT_ARRAYS))
+            s = self._slots[key] = _Slot(specs, self._n_light)
         v = s.views
         v["joints"][...] = joints
         if len(joints) >= 21:
@@ -692,6 +725,7 @@ class HandPacker:
         if extra:
             for k, a in extra.items():
                 v[k][...] = a
+        self._fill_xr(v, hand)
         fields = _DUMPS(hand_header(hand))
         return PackedHand(fields, s.light, s.light_layout, s.extra, s.extra_layout, s.tables)
 

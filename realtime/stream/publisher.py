@@ -165,6 +165,9 @@ class PublisherConfig:
     float16: bool = False  # vertices and vertex_std as float16 (half the bandwidth)
     # "mesh": vertices per frame; "rigged": bone rotations (realtime.stream.bones)
     mode: str = "mesh"
+    # every hand also carries the 26 OpenXR joints (realtime.stream.openxr), when the
+    # publisher has the hand model
+    xr_joints: bool = True
     sender_thread: bool = False  # encode and send on an own thread; write() only hands over
     sender_queue: int = 4  # frames waiting for the sender thread; more: the oldest is dropped
     insecure: bool = False  # allow a non-loopback bind without CURVE
@@ -274,7 +277,12 @@ class Publisher:
         if config.mode == "rigged" and model is None:
             raise ValueError("rigged mode sends the hand model's rig: pass the HandModel")
         self._joint_names = tuple(model.data.joint_names) if model is not None else ()
-        self._packer = protocol.HandPacker(self._joint_names, config.float16)
+        xr = None
+        if model is not None and config.xr_joints:
+            from realtime.stream.openxr import openxr_tracker
+
+            xr = openxr_tracker(model)
+        self._packer = protocol.HandPacker(self._joint_names, config.float16, xr=xr)
         self._packer.warmup()  # numba: compiled or loaded from disk now, not on frame one
         self._auth = None
         self._own_ctx = None

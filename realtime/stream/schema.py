@@ -147,6 +147,7 @@ _HAND_ARRAYS: Arrays = {
     "rotations": (FLOATS, ("R", 4)),
     "model_rotation": (FLOATS, (3, 3)),
     "model_translation": (FLOATS, (3,)),
+    "xr_joints": (FLOATS, (26, 8)),
 }
 _TEXTURE_ARRAYS: Arrays = {
     "vertex_colors": (FLOATS, ("V", 3)),

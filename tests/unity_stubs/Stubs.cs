@@ -13,6 +13,17 @@ namespace UnityEngine
         public static Vector3 one { get { return new Vector3(1, 1, 1); } }
         public static Vector3 operator *(Vector3 a, float d) { return new Vector3(a.x * d, a.y * d, a.z * d); }
     }
+    public struct Quaternion
+    {
+        public float x, y, z, w;
+        public Quaternion(float x, float y, float z, float w) { this.x = x; this.y = y; this.z = z; this.w = w; }
+    }
+    public struct Pose
+    {
+        public Vector3 position;
+        public Quaternion rotation;
+        public Pose(Vector3 position, Quaternion rotation) { this.position = position; this.rotation = rotation; }
+    }
     public struct Vector2
     {
         public float x, y;
