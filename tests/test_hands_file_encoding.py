@@ -56,3 +56,16 @@ def test_written_file_reads_back(model, tmp_path):
     records = list(read_hands(path))
     assert len(records) == 3
     np.testing.assert_allclose(records[0]["vertices"], np.round(_hands(model)[0].vertices, 5))
+
+
+@pytest.mark.parametrize("include_vertices", [True, False])
+def test_record_line_with_openxr_joints_is_byte_identical(model, include_vertices):
+    """The OpenXR joints ride before the mesh, so the piecewise mesh still ends the record."""
+    from realtime.stream.openxr import openxr_tracker
+
+    hands = _hands(model)
+    xr = openxr_tracker(model)(hands)
+    for hand, xr_joints in zip(hands, xr):
+        line = record_line(hand, include_vertices, None, xr_joints)
+        assert line == json.dumps(hand_to_record(hand, include_vertices, None, xr_joints))
+        assert len(json.loads(line)["xr_joints"]) == 26

@@ -185,8 +185,7 @@ class HandsWriter:
         camera = camera if camera is not None else self.camera
         xr = self.xr(hands) if self.xr is not None else [None] * len(hands)
         for hand, xr_joints in zip(hands, xr):
-            self._file.write(record_line(hand, self.include_vertices, camera, xr_joints) + "
-")
+            self._file.write(record_line(hand, self.include_vertices, camera, xr_joints) + "\n")
             self.records += 1
         self._file.flush()
 
