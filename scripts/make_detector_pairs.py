@@ -10,7 +10,7 @@ occluders and motion blur, then MediaPipe Hands in static-image mode (as the pip
 on photos) finds it. Half the images are flipped, which makes a left hand; its landmarks
 are mirrored back exactly as the runtime does (``realtime.mesh.regressor.detection_inputs``).
 
-    python -m scripts.make_detector_pairs --count 6000 --out runs/pairs.npz
+    python -m scripts.make_detector_pairs --count 2000 --out runs/pairs.npz
 
 Stored (``.npz``, one row per detected hand; regenerable from the seed, not committed):
 inputs ``world (N,21,3)``, ``image (N,21,3)`` (x/W, y/H, z as MediaPipe normalises, after
@@ -69,6 +69,9 @@ SKIN_TONES = np.array([
 ])
 
 
+DRAW_BLOCK = 5000  # hands drawn at once (see draw_hands)
+
+
 @dataclass(frozen=True)
 class PairsConfig:
     """What to render. Pixel sizes, meters, probabilities per image."""
@@ -105,8 +108,13 @@ class PairsConfig:
 
 
 def draw_hands(model: HandModel, cfg: PairsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Poses ``(N,J,3)`` (root = camera-axes rotation), shapes ``(N,S)`` and kinds ``(N,)``."""
-    n, names = cfg.count, model.data.joint_names
+    """Poses ``(N,J,3)`` (root = camera-axes rotation), shapes ``(N,S)`` and kinds ``(N,)``.
+
+    Drawn in blocks of ``DRAW_BLOCK`` hands, so a smaller ``count`` gives the first hands of
+    a larger one (same seed): ``--count 2000`` is the start of ``--count 5000``.
+    """
+    names = model.data.joint_names
+    n = DRAW_BLOCK * -(-cfg.count // DRAW_BLOCK)
     g = torch.Generator().manual_seed(cfg.seed)
     pose = sample_poses_torch(names, model.data.limits, n, g, p_pinch=cfg.p_pinch).double().numpy()
     root = sample_rotations(g, n, cfg.p_uniform_rotation, 70.0).double().numpy()
@@ -119,7 +127,7 @@ def draw_hands(model: HandModel, cfg: PairsConfig) -> tuple[np.ndarray, np.ndarr
     pose[:, 0] = root
     shape = np.clip(cfg.shape_std * rng.standard_normal((n, model.num_shape)),
                     -cfg.shape_clip, cfg.shape_clip)
-    return pose, shape, kind
+    return pose[:cfg.count], shape[:cfg.count], kind[:cfg.count]
 
 
 def random_lighting(rng: np.random.Generator) -> Lighting:
@@ -219,8 +227,25 @@ def motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
 
 
-def make_pairs(cfg: PairsConfig, out: Path | None = None) -> dict:
-    """Render, detect and collect; writes ``out`` (npz) when given. Returns the arrays."""
+def _arrays(rows: dict, recipe: dict) -> dict:
+    dtypes = {"flipped": bool, "kind": np.int16, "image_size": np.float32}
+    arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
+    arrays["recipe"] = np.array(json.dumps(recipe))
+    return arrays
+
+
+def _save(out: Path, arrays: dict) -> None:
+    """Write through a temporary file, so a reader never sees half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".partial.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out)
+
+
+def make_pairs(cfg: PairsConfig, out: Path | None = None, save_every: int = 0) -> dict:
+    """Render, detect and collect; writes ``out`` (npz) when given, and every ``save_every``
+    images on the way (a partial file is a valid one: ``recipe["rendered"]`` says how far).
+    Returns the arrays."""
     model = HandModel.open_hand()
     poses, shapes, kinds = draw_hands(model, cfg)
     renderer = Renderer(model, cfg)
@@ -229,9 +254,19 @@ def make_pairs(cfg: PairsConfig, out: Path | None = None) -> dict:
         "K", "flipped", "kind", "landmarks_px", "keypoints_2d", "score")}
     missed = wrong_side = 0
     t0 = time.perf_counter()
+
+    def recipe(rendered: int) -> dict:
+        seconds = time.perf_counter() - t0
+        return {"config": asdict(cfg), "rendered": rendered, "pairs": len(rows["world"]),
+                "missed": missed, "wrong_handedness": wrong_side, "seconds": round(seconds, 1),
+                "images_per_s": round(rendered / seconds, 2), "model": model.data.name,
+                "model_sha256": model.data.sha256}
+
     det_cfg = DetectorConfig(kind="mediapipe", static_image_mode=True, max_num_hands=1)
     with MediaPipeDetector(det_cfg) as det:
         for i in tqdm(range(cfg.count), desc="render + MediaPipe", unit="image"):
+            if out is not None and save_every and i and i % save_every == 0:
+                _save(out, _arrays(rows, recipe(i)))
             rng = np.random.default_rng([cfg.seed, 2, i])
             r = renderer.render(poses[i], shapes[i], rng)
             img, uv = r["image"], r["uv"]
@@ -258,17 +293,9 @@ def make_pairs(cfg: PairsConfig, out: Path | None = None) -> dict:
                     ("landmarks_px", d.landmarks_px), ("keypoints_2d", uv),
                     ("score", d.score)):
                 rows[key].append(value)
-    seconds = time.perf_counter() - t0
-    dtypes = {"flipped": bool, "kind": np.int16, "image_size": np.float32}
-    arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
-    recipe = {"config": asdict(cfg), "rendered": cfg.count, "pairs": len(rows["world"]),
-              "missed": missed, "wrong_handedness": wrong_side,
-              "seconds": round(seconds, 1), "images_per_s": round(cfg.count / seconds, 2),
-              "model": model.data.name, "model_sha256": model.data.sha256}
-    arrays["recipe"] = np.array(json.dumps(recipe))
+    arrays = _arrays(rows, recipe(cfg.count))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out, **arrays)
+        _save(out, arrays)
     return arrays
 
 
@@ -277,8 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=PairsConfig.count)
     p.add_argument("--seed", type=int, default=PairsConfig.seed)
     p.add_argument("--out", type=Path, default=Path("runs/pairs.npz"))
+    p.add_argument("--save-every", type=int, default=250,
+                   help="also write the file every N images (a partial file is usable)")
     args = p.parse_args(argv)
-    arrays = make_pairs(PairsConfig(count=args.count, seed=args.seed), args.out)
+    arrays = make_pairs(PairsConfig(count=args.count, seed=args.seed), args.out,
+                        args.save_every)
     recipe = json.loads(str(arrays["recipe"]))
     print(f"wrote {args.out}: {recipe['pairs']} pairs from {recipe['rendered']} images "
           f"({recipe['missed']} missed, {recipe['wrong_handedness']} wrong handedness) in "

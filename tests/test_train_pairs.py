@@ -15,6 +15,7 @@ import torch
 
 from models import WEIGHTS_DIR
 from models.hand_model import HandModel
+from models.poses import NAMED_POSES
 from models.training.pairs import (
     TRAIN_KEYS,
     PairsError,
@@ -25,7 +26,7 @@ from models.training.pairs import (
 )
 from models.training.synthetic import SyntheticHands
 from models.training.train import TrainConfig, initial_weights, main, train
-from scripts.make_detector_pairs import PairsConfig, make_pairs
+from scripts.make_detector_pairs import PairsConfig, draw_hands, make_pairs
 
 COUNT = 8  # rendered images; MediaPipe finds most of them
 
@@ -156,3 +157,17 @@ def test_pairs_of_another_file_refused(tmp_path, hands):
     np.savez(bad, world=np.zeros((2, 21, 3)))
     with pytest.raises(PairsError, match="not a make_detector_pairs file"):
         load_pairs(bad, hands)
+
+
+def test_fewer_hands_are_the_start_of_more():
+    """``--count 2000`` reproduces the first 2000 hands of ``--count 5000`` (the documented
+    training file), and the draw covers pinches, named gestures and both hands' views."""
+    model = HandModel.open_hand()
+    few = draw_hands(model, PairsConfig(count=3, seed=0))
+    many = draw_hands(model, PairsConfig(count=5000, seed=0))
+    for a, b in zip(few, many):
+        assert np.array_equal(a, b[:3])
+    pose, shape, kind = many
+    assert pose.shape == (5000, model.num_joints, 3) and shape.shape == (5000, model.num_shape)
+    assert 0.25 < np.mean(kind >= 0) < 0.45  # p_named 0.35
+    assert set(np.unique(kind[kind >= 0])) == set(range(len(NAMED_POSES)))

@@ -71,7 +71,7 @@ def split_pairs(pairs: dict[str, torch.Tensor], val_fraction: float, seed: int
     if n < 2:
         raise PairsError(f"need at least 2 pairs to hold some out, got {n}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = min(n - 1, max(1, int(round(val_fraction * n))))
+    n_val = min(n - 1, max(1, round(val_fraction * n)))
     val_idx, train_idx = order[:n_val], order[n_val:]
     return ({k: v[train_idx.to(v.device)] for k, v in pairs.items()},
             {k: v[val_idx.to(v.device)] for k, v in pairs.items()})

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from models import WEIGHTS_DIR
 from models.hand_model import HandModel
+from models.training.pairs import load_pairs, mix, pairs_recipe, sample_pairs, split_pairs
 from models.training.regressor import (
     MeshRegressor,
     RegressorConfig,
@@ -43,7 +45,6 @@ from models.training.regressor import (
     gaussian_nll,
     prepare_inputs_torch,
 )
-from models.training.pairs import load_pairs, mix, pairs_recipe, sample_pairs, split_pairs
 from models.training.synthetic import SyntheticConfig, SyntheticHands
 from models.training.torch_skinning import axis_angle_to_matrix, rot6d_to_matrix
 
@@ -76,6 +77,7 @@ class TrainConfig:
     pairs: str | None = None  # real-detector pairs (scripts.make_detector_pairs), or none
     pairs_fraction: float = 0.5  # share of each batch drawn from the pairs
     val_pairs_fraction: float = 0.1  # pairs held out for validation
+    keep_checkpoints: bool = False  # also keep step<N>.pt at every checkpoint (to choose one)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "checkpoint_every", "validate_every", "val_hands"):
@@ -186,6 +188,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
         gen.set_state(ck["gen"].cpu())
         start, history = ck["step"], ck["history"]
         log.info("resumed at step %d", start)
+    extra: dict = {}  # provenance, kept in checkpoints and the manifest's training record
+    if cfg.init_from is not None:
+        extra["init_from"] = {"file": Path(cfg.init_from).name, "sha256": hashlib.sha256(
+            Path(cfg.init_from).read_bytes()).hexdigest()}
+    if cfg.pairs is not None:
+        extra["pairs_recipe"] = pairs_recipe(Path(cfg.pairs))
     t0 = time.perf_counter()
     if cfg.init_from is not None and start == 0:  # where the fine-tuning starts from
         history.append({"step": 0, **validate(net, val), **({} if val_pairs is None else {
@@ -221,15 +229,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(),
                         "sched": sched.state_dict(), "gen": gen.get_state(), "step": done,
                         "history": history, "config": asdict(cfg),
-                        "net_config": net.config.to_dict()}, out_dir / "last.pt")
+                        "net_config": net.config.to_dict(), "extra": extra},
+                       out_dir / "last.pt")
+            if cfg.keep_checkpoints:
+                shutil.copyfile(out_dir / "last.pt", out_dir / f"step{done:06d}.pt")
     info = {"config": asdict(cfg), "history": history,
             "minutes": (time.perf_counter() - t0) / 60}
-    if cfg.init_from is not None:
-        info["init_from"] = {"file": Path(cfg.init_from).name,
-                             "sha256": hashlib.sha256(Path(cfg.init_from).read_bytes()).hexdigest()}
-    if cfg.pairs is not None:
-        info["pairs_recipe"] = pairs_recipe(Path(cfg.pairs))
-    return net.cpu(), info
+    return net.cpu(), {**info, **extra}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="share of each batch drawn from --pairs")
     p.add_argument("--validate-every", type=int, default=TrainConfig.validate_every)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep every checkpoint as step<N>.pt, not only last.pt")
     p.add_argument("--threads", type=int, default=TrainConfig.threads)
     p.add_argument("--device", default=TrainConfig.device,
                    help="torch device to train on: cpu (default) or cuda")
@@ -264,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
                           lr=args.lr, pct_start=args.pct_start, init_from=args.init_from,
                           pairs=args.pairs, pairs_fraction=args.pairs_fraction,
                           validate_every=args.validate_every,
-                          checkpoint_every=args.checkpoint_every)
+                          checkpoint_every=args.checkpoint_every,
+                          keep_checkpoints=args.keep_checkpoints)
         net, info = train(cfg, resume=args.resume)
     except (ValueError, FileNotFoundError) as exc:  # bad options or files: one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
