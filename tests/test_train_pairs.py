@@ -171,3 +171,19 @@ def test_fewer_hands_are_the_start_of_more():
     assert pose.shape == (5000, model.num_joints, 3) and shape.shape == (5000, model.num_shape)
     assert 0.25 < np.mean(kind >= 0) < 0.45  # p_named 0.35
     assert set(np.unique(kind[kind >= 0])) == set(range(len(NAMED_POSES)))
+
+
+def test_pairs_filtered_by_mediapipe_error(pairs_file, hands):
+    from benchmarks.common import pa_error
+    from models.training.pairs import pa_mpjpe
+
+    pairs = load_pairs(pairs_file, hands)
+    errs = pa_mpjpe(pairs["world"].double(), pairs["keypoints"].double()).numpy()
+    for w, k, e in zip(pairs["world"].double().numpy(), pairs["keypoints"].double().numpy(), errs):
+        assert abs(pa_error(w, k) - e) < 1e-6  # the benchmarks' Procrustes, batched
+    cut = 1000 * float(np.median(errs)) + 1e-6
+    kept = load_pairs(pairs_file, hands, max_error_mm=cut)
+    assert 0 < len(kept["world"]) <= len(pairs["world"])
+    assert np.all(1000 * pa_mpjpe(kept["world"].double(), kept["keypoints"].double()).numpy() < cut)
+    with pytest.raises(PairsError, match="under 0.001 mm"):
+        load_pairs(pairs_file, hands, max_error_mm=0.001)

@@ -26,8 +26,13 @@ class PairsError(ValueError):
     """A pairs file that cannot be used (missing, wrong model, wrong arrays)."""
 
 
-def load_pairs(path: Path, hands: SyntheticHands) -> dict[str, torch.Tensor]:
-    """All pairs of ``path`` with their targets, float32 tensors on ``hands.device``."""
+def load_pairs(path: Path, hands: SyntheticHands, max_error_mm: float | None = None
+               ) -> dict[str, torch.Tensor]:
+    """The pairs of ``path`` with their targets, float32 tensors on ``hands.device``.
+
+    ``max_error_mm``: keep only pairs whose MediaPipe world landmarks lie within this
+    PA-MPJPE of the true keypoints (the renders where MediaPipe errs about as on photos).
+    """
     path = Path(path)
     if not path.is_file():
         raise PairsError(f"pairs file {path} not found; make it with "
@@ -55,7 +60,25 @@ def load_pairs(path: Path, hands: SyntheticHands) -> dict[str, torch.Tensor]:
             kps.append(k - mean)
     out["vertices"], out["keypoints"] = torch.cat(verts), torch.cat(kps)
     out["handedness"] = out["handedness"].reshape(-1, 1)
+    if max_error_mm is not None:
+        keep = 1000 * pa_mpjpe(out["world"].double(), out["keypoints"].double()) < max_error_mm
+        if not bool(keep.any()):
+            raise PairsError(f"no pair of {path} has a MediaPipe error under {max_error_mm} mm")
+        out = {k: v[keep] for k, v in out.items()}
     return out
+
+
+def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` mean point distance after similarity (Procrustes) alignment of ``pred`` to ``gt``."""
+    p, g = pred - pred.mean(1, keepdim=True), gt - gt.mean(1, keepdim=True)
+    u, s, vt = torch.linalg.svd(p.transpose(1, 2) @ g)
+    d = torch.sign(torch.linalg.det(u @ vt))
+    s = torch.cat([s[:, :2], (s[:, 2] * d)[:, None]], 1)
+    u = torch.cat([u[..., :2], u[..., 2:] * d[:, None, None]], -1)
+    rot = u @ vt
+    scale = s.sum(1) / (p ** 2).sum((1, 2))
+    aligned = scale[:, None, None] * p @ rot
+    return torch.linalg.norm(aligned - g, dim=-1).mean(1)
 
 
 def pairs_recipe(path: Path) -> dict:

@@ -76,6 +76,7 @@ class TrainConfig:
     init_from: str | None = None  # weights to start from (regressor.pt or a checkpoint)
     pairs: str | None = None  # real-detector pairs (scripts.make_detector_pairs), or none
     pairs_fraction: float = 0.5  # share of each batch drawn from the pairs
+    pairs_max_error_mm: float | None = None  # keep pairs where MediaPipe erred less than this
     val_pairs_fraction: float = 0.1  # pairs held out for validation
     keep_checkpoints: bool = False  # also keep step<N>.pt at every checkpoint (to choose one)
 
@@ -167,7 +168,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
     data = SyntheticHands(model.data, SyntheticConfig(), device=dev)
     pairs = val_pairs = None
     if cfg.pairs is not None:
-        pairs, val_pairs = split_pairs(load_pairs(Path(cfg.pairs), data),
+        pairs, val_pairs = split_pairs(load_pairs(Path(cfg.pairs), data, cfg.pairs_max_error_mm),
                                        cfg.val_pairs_fraction, cfg.seed)
         log.info("pairs: %d for training, %d held out", len(pairs["world"]),
                  len(val_pairs["world"]))
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="real-detector pairs (python -m scripts.make_detector_pairs) to mix in")
     p.add_argument("--pairs-fraction", type=float, default=TrainConfig.pairs_fraction,
                    help="share of each batch drawn from --pairs")
+    p.add_argument("--pairs-max-error-mm", type=float, default=None,
+                   help="keep only pairs whose MediaPipe world landmarks are within this "
+                        "PA-MPJPE of the truth")
     p.add_argument("--validate-every", type=int, default=TrainConfig.validate_every)
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
     p.add_argument("--keep-checkpoints", action="store_true",
@@ -271,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
                           threads=args.threads, device=args.device, out_dir=args.out_dir,
                           lr=args.lr, pct_start=args.pct_start, init_from=args.init_from,
                           pairs=args.pairs, pairs_fraction=args.pairs_fraction,
+                          pairs_max_error_mm=args.pairs_max_error_mm,
                           validate_every=args.validate_every,
                           checkpoint_every=args.checkpoint_every,
                           keep_checkpoints=args.keep_checkpoints)
