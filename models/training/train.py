@@ -6,15 +6,16 @@
     python -m models.training.train --steps 200     # a quick smoke run
     python -m models.training.train --resume        # continue from runs/regressor/last.pt
     python -m models.training.train --init-from models/weights/regressor.pt \
-        --pairs runs/pairs.npz --pairs-fraction 0.5 --steps 1500 --lr 3e-4   # fine-tune on
-                                           # real-detector pairs (docs/regressor.md, "Training")
+        --pairs runs/pairs.npz --pairs-fraction 0.5 --steps 400 --batch 128 --lr 3e-4
+        # fine-tune on real-detector pairs: better on rendered clips, worse on real photos,
+        # not shipped (docs/regressor.md, "Fine-tuning on real-detector pairs")
 
 Fixed seed, a progress bar, a checkpoint every ``--checkpoint-every`` steps. Data are drawn
 on the fly from the open hand model with MediaPipe-like noise (``models.training.synthetic``), so
 there is no data set to download or store. ``--pairs FILE`` mixes in, per batch, hands whose
 inputs are MediaPipe's real outputs on rendered images (``scripts.make_detector_pairs``,
-``models.training.pairs``); ``--init-from`` starts from trained weights. Loss (after AMVUR): the negative log-likelihood
-of the true mesh under the fused distribution and under the prior, a KL term tying the
+``models.training.pairs``); ``--init-from`` starts from trained weights. Loss (after AMVUR):
+the negative log-likelihood of the true mesh under the fused distribution and under the prior, a KL term tying the
 model-free refinement to the prior, plus L1 terms on vertices and keypoints and small
 pose/shape supervision of the prior.
 """
