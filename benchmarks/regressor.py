@@ -9,9 +9,14 @@ In one run:
    the 21 keypoints of both paths and of MediaPipe's world landmarks, and 2D errors;
 4. speed on the CPU execution provider for a batch of 2 hands, against the baseline fit.
 
+``--previous MANIFEST`` runs other weights beside the evaluated ones (``--manifest``, default
+the shipped) on 1-3 as a second named baseline, "previous", with ratios: e.g. a fine-tuned
+candidate against the shipped weights (docs/regressor.md, "Training").
+
 Prints a table; the last line is one JSON object. Writes docs/regressor_uncertainty.png.
 
-    python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N]
+    python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
+                                   [--manifest M] [--previous M]
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
 MM = 1000.0
 
 
-def synthetic(model: HandModel, runner, n: int) -> dict:
-    """Regressor vs IK baseline on held-out synthetic hands; uncertainty calibration."""
+def synthetic(model: HandModel, runner, n: int, ik: bool = True) -> dict:
+    """Regressor vs IK baseline (``ik``) on held-out synthetic hands; uncertainty calibration."""
     torch.set_num_threads(2)
     data = SyntheticHands(model.data).fixed_set(n, seed=20261123)
     world, image, handed = prepare_inputs_torch(data["world"], data["image"],
@@ -68,17 +73,18 @@ def synthetic(model: HandModel, runner, n: int) -> dict:
         res["pa_v"].append(pa_error(verts[i], gt_v[i]))
         res["pa_k"].append(pa_error(joints[i], gt_k[i]))
         res["mp_pa_k"].append(pa_error(w[i], gt_k[i]))
-        ik = fit_keypoints(model, w[i])
-        bv = model.forward(ik.pose[None], ik.shape[None]).vertices[0] + ik.translation
-        res["base_pa_v"].append(pa_error(bv, gt_v[i]))
-        res["base_pa_k"].append(pa_error(ik.keypoints, gt_k[i]))
+        if ik:
+            fit = fit_keypoints(model, w[i])
+            bv = model.forward(fit.pose[None], fit.shape[None]).vertices[0] + fit.translation
+            res["base_pa_v"].append(pa_error(bv, gt_v[i]))
+            res["base_pa_k"].append(pa_error(fit.keypoints, gt_k[i]))
         res["err"].append(np.linalg.norm(verts[i] - gt_v[i], axis=1).mean())
         res["std"].append(std[i].mean())
     coord_err = np.abs(verts - gt_v)
     within1 = float((coord_err <= std[..., None]).mean())
     within2 = float((coord_err <= 2 * std[..., None]).mean())
     rho = float(spearmanr(res["std"], res["err"]).statistic)
-    out = {k: float(np.mean(v)) for k, v in res.items() if k not in ("err", "std")}
+    out = {k: float(np.mean(v)) for k, v in res.items() if k not in ("err", "std") and v}
     out.update(within_1sigma=within1, within_2sigma=within2, spearman=rho,
                per_hand_err=np.array(res["err"]), per_hand_std=np.array(res["std"]))
     return out
@@ -86,7 +92,8 @@ def synthetic(model: HandModel, runner, n: int) -> dict:
 
 def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
     """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections."""
-    gt = np.load(SAMPLE_GT)
+    with np.load(SAMPLE_GT) as z:  # read once: NpzFile re-inflates an array on every access
+        gt = {k: z[k] for k in ("K", "width", "height", "vertices", "keypoints")}
     camera = Camera.pinhole(CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]),
                                                         int(gt["height"])))
     rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": []} for name in fitters}
@@ -166,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--manifest", type=Path, default=None)
+    p.add_argument("--previous", type=Path, default=None,
+                   help="manifest of other weights to run as the named baseline 'previous'")
     p.add_argument("--tune", action="store_true",
                    help="real photos 00000-00299 (the tuning split) instead of the report split")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
@@ -175,8 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     learned = RegressorEstimator(model, cfg)
     baseline = FitEstimator(model)
     fitters = {"regressor": learned, "baseline": baseline}
+    if args.previous is not None:
+        fitters["previous"] = RegressorEstimator(model, RunnerConfig(manifest=args.previous))
     sp = speed(model, learned.runner, baseline)
     syn = synthetic(model, learned.runner, args.synthetic)
+    prev_syn = (synthetic(model, fitters["previous"].runner, args.synthetic, ik=False)
+                if "previous" in fitters else None)
     cl = clip(model, fitters, args.max_frames)
     rl = real(fitters, args.max_images, args.tune)
     plot(syn, args.plot)
@@ -236,8 +249,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ms per call, 2 hands (CPU EP, median)':44s} {sp['ms_2hands']:10.3f} "
           f"{sp['baseline_ms_2hands']:10.3f} {'':>10s} "
           f"{sp['ms_2hands'] / sp['baseline_ms_2hands']:7.2f}")
+    if prev_syn is not None:
+        result.update(previous_vs_regressor(prev_syn, syn, cl, rl))
     print(json.dumps(result))
     return 0
+
+
+def previous_vs_regressor(prev_syn: dict, syn: dict, cl: dict, rl: dict | None) -> dict:
+    """Print the evaluated weights against ``--previous``; the figures for the JSON."""
+    rows = [("synthetic PA-MPVPE (mm)", syn["pa_v"] * MM, prev_syn["pa_v"] * MM),
+            ("synthetic PA-MPJPE (mm)", syn["pa_k"] * MM, prev_syn["pa_k"] * MM),
+            ("clip PA-MPVPE (mm)", cl["regressor"]["pa_v"] * MM, cl["previous"]["pa_v"] * MM),
+            ("clip PA-MPJPE (mm)", cl["regressor"]["pa_k"] * MM, cl["previous"]["pa_k"] * MM),
+            ("uncertainty Spearman", syn["spearman"], prev_syn["spearman"]),
+            ("uncertainty within 1 sigma", syn["within_1sigma"], prev_syn["within_1sigma"])]
+    if rl:
+        rows += [("real PA-MPJPE (mm)", rl["regressor"]["pa"] * MM, rl["previous"]["pa"] * MM),
+                 ("real MPJPE root-relative (mm)", rl["regressor"]["rr"] * MM,
+                  rl["previous"]["rr"] * MM),
+                 ("real 2D error vs GT (px)", rl["regressor"]["px"], rl["previous"]["px"])]
+    print(f"\n{'evaluated vs --previous weights':44s} {'regressor':>10s} {'previous':>10s} "
+          f"{'ratio':>7s}")
+    for label, new, old in rows:
+        print(f"{label:44s} {new:10.3f} {old:10.3f} {new / old:7.3f}")
+    out = {"previous_synthetic_pa_mpvpe_mm": round(prev_syn["pa_v"] * MM, 2),
+           "previous_clip_pa_mpvpe_mm": round(cl["previous"]["pa_v"] * MM, 2),
+           "clip_pa_mpjpe_mm": round(cl["regressor"]["pa_k"] * MM, 2),
+           "previous_clip_pa_mpjpe_mm": round(cl["previous"]["pa_k"] * MM, 2),
+           "previous_uncertainty_spearman": round(prev_syn["spearman"], 3),
+           "clip_ratio_vs_previous": round(cl["regressor"]["pa_v"] / cl["previous"]["pa_v"], 3)}
+    if rl:
+        out.update({"previous_real_pa_mpjpe_mm": round(rl["previous"]["pa"] * MM, 2),
+                    "previous_real_2d_px": round(rl["previous"]["px"], 2),
+                    "real_ratio_vs_previous": round(rl["regressor"]["pa"] / rl["previous"]["pa"],
+                                                    3)})
+    return out
 
 
 if __name__ == "__main__":

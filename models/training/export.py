@@ -131,7 +131,7 @@ def write_manifest(
         "hand_model": {"name": data.name, "sha256": data.sha256},
         "network": net.config.to_dict(),
         "training": {**training, "commit": git_commit()},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     net = MeshRegressor(HandModel.open_hand().data,
                         RegressorConfig(**ck.get("net_config", {})))
     net.load_state_dict(ck["net"])
-    info = {"config": ck.get("config"), "history": ck.get("history"), "steps": ck.get("step")}
+    info = {"config": ck.get("config"), "history": ck.get("history"), "steps": ck.get("step"),
+            **ck.get("extra", {})}
     print(f"wrote {export_all(net, info, args.weights_dir)}")
 
 

@@ -5,11 +5,17 @@
     python -m models.training.train                 # CPU: 5000 x 256, 42 min on 2 cores, 3.69 mm
     python -m models.training.train --steps 200     # a quick smoke run
     python -m models.training.train --resume        # continue from runs/regressor/last.pt
+    python -m models.training.train --init-from models/weights/regressor.pt \
+        --pairs runs/pairs.npz --pairs-fraction 0.5 --steps 400 --batch 128 --lr 3e-4
+        # fine-tune on real-detector pairs: better on rendered clips, worse on real photos,
+        # not shipped (docs/regressor.md, "Fine-tuning on real-detector pairs")
 
 Fixed seed, a progress bar, a checkpoint every ``--checkpoint-every`` steps. Data are drawn
 on the fly from the open hand model with MediaPipe-like noise (``models.training.synthetic``), so
-there is no data set to download or store. Loss (after AMVUR): the negative log-likelihood
-of the true mesh under the fused distribution and under the prior, a KL term tying the
+there is no data set to download or store. ``--pairs FILE`` mixes in, per batch, hands whose
+inputs are MediaPipe's real outputs on rendered images (``scripts.make_detector_pairs``,
+``models.training.pairs``); ``--init-from`` starts from trained weights. Loss (after AMVUR):
+the negative log-likelihood of the true mesh under the fused distribution and under the prior, a KL term tying the
 model-free refinement to the prior, plus L1 terms on vertices and keypoints and small
 pose/shape supervision of the prior.
 """
@@ -17,8 +23,11 @@ pose/shape supervision of the prior.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +38,7 @@ from tqdm import tqdm
 
 from models import WEIGHTS_DIR
 from models.hand_model import HandModel
+from models.training.pairs import load_pairs, mix, pairs_recipe, sample_pairs, split_pairs
 from models.training.regressor import (
     MeshRegressor,
     RegressorConfig,
@@ -63,6 +73,13 @@ class TrainConfig:
     validate_every: int = 500
     val_hands: int = 1000
     out_dir: str = "runs/regressor"
+    pct_start: float = 0.05  # share of the steps the learning rate warms up over
+    init_from: str | None = None  # weights to start from (regressor.pt or a checkpoint)
+    pairs: str | None = None  # real-detector pairs (scripts.make_detector_pairs), or none
+    pairs_fraction: float = 0.5  # share of each batch drawn from the pairs
+    pairs_max_error_mm: float | None = None  # keep pairs where MediaPipe erred less than this
+    val_pairs_fraction: float = 0.1  # pairs held out for validation
+    keep_checkpoints: bool = False  # also keep step<N>.pt at every checkpoint (to choose one)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "checkpoint_every", "validate_every", "val_hands"):
@@ -70,6 +87,28 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 < self.pct_start < 1.0:
+            raise ValueError(f"pct_start must be in (0, 1), got {self.pct_start}")
+        for name in ("pairs_fraction", "val_pairs_fraction"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.pairs is not None and not 1 <= round(self.pairs_fraction * self.batch) < self.batch:
+            raise ValueError(f"pairs_fraction {self.pairs_fraction} of batch {self.batch} must "
+                             "leave at least one pair and one synthetic hand per batch")
+
+    @property
+    def pairs_per_batch(self) -> int:
+        return round(self.pairs_fraction * self.batch) if self.pairs else 0
+
+
+def initial_weights(path: str | Path) -> tuple[dict, RegressorConfig]:
+    """State dict and network config from ``regressor.pt`` (export) or a ``last.pt``."""
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    if "state_dict" in ck:
+        return ck["state_dict"], RegressorConfig(**ck["config"])
+    if "net" in ck:
+        return ck["net"], RegressorConfig(**ck.get("net_config", {}))
+    raise ValueError(f"{path} holds neither an exported regressor.pt nor a training checkpoint")
 
 
 def network_inputs(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -121,12 +160,23 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
     torch.set_num_threads(cfg.threads)
     model = HandModel.open_hand()
     dev = torch.device(cfg.device)
-    net = MeshRegressor(model.data, RegressorConfig()).to(dev)
+    net_config, init_state = RegressorConfig(), None
+    if cfg.init_from is not None:
+        init_state, net_config = initial_weights(cfg.init_from)
+    net = MeshRegressor(model.data, net_config).to(dev)
+    if init_state is not None:
+        net.load_state_dict(init_state)
     data = SyntheticHands(model.data, SyntheticConfig(), device=dev)
+    pairs = val_pairs = None
+    if cfg.pairs is not None:
+        pairs, val_pairs = split_pairs(load_pairs(Path(cfg.pairs), data, cfg.pairs_max_error_mm),
+                                       cfg.val_pairs_fraction, cfg.seed)
+        log.info("pairs: %d for training, %d held out", len(pairs["world"]),
+                 len(val_pairs["world"]))
     val = data.fixed_set(cfg.val_hands, seed=cfg.seed + 12345)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=0.05)
+                                                pct_start=cfg.pct_start)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,11 +190,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
         gen.set_state(ck["gen"].cpu())
         start, history = ck["step"], ck["history"]
         log.info("resumed at step %d", start)
+    extra: dict = {}  # provenance, kept in checkpoints and the manifest's training record
+    if cfg.init_from is not None:
+        extra["init_from"] = {"file": Path(cfg.init_from).name, "sha256": hashlib.sha256(
+            Path(cfg.init_from).read_bytes()).hexdigest()}
+    if cfg.pairs is not None:
+        extra["pairs_recipe"] = pairs_recipe(Path(cfg.pairs))
     t0 = time.perf_counter()
+    if cfg.init_from is not None and start == 0:  # where the fine-tuning starts from
+        history.append({"step": 0, **validate(net, val), **({} if val_pairs is None else {
+            f"pairs_{k}": v for k, v in validate(net, val_pairs).items()}), "minutes": 0.0})
+        log.info(json.dumps(history[-1]))
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
                unit="step")
     for step in bar:
-        batch = data.sample(cfg.batch, gen)
+        if pairs is None:
+            batch = data.sample(cfg.batch, gen)
+        else:
+            batch = mix(data.sample(cfg.batch - cfg.pairs_per_batch, gen),
+                        sample_pairs(pairs, cfg.pairs_per_batch, gen))
         out = net(*network_inputs(batch))
         loss, parts = losses(out, batch, cfg)
         opt.zero_grad(set_to_none=True)
@@ -158,6 +222,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
         done = step + 1
         if done % cfg.validate_every == 0 or done == cfg.steps:
             metrics = {"step": done, **validate(net, val),
+                       **({} if val_pairs is None else {
+                           f"pairs_{k}": v for k, v in validate(net, val_pairs).items()}),
                        "minutes": (time.perf_counter() - t0) / 60}
             history.append(metrics)
             bar.write(json.dumps(metrics))
@@ -165,9 +231,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(),
                         "sched": sched.state_dict(), "gen": gen.get_state(), "step": done,
                         "history": history, "config": asdict(cfg),
-                        "net_config": net.config.to_dict()}, out_dir / "last.pt")
-    return net.cpu(), {"config": asdict(cfg), "history": history,
-                 "minutes": (time.perf_counter() - t0) / 60}
+                        "net_config": net.config.to_dict(), "extra": extra},
+                       out_dir / "last.pt")
+            if cfg.keep_checkpoints:
+                shutil.copyfile(out_dir / "last.pt", out_dir / f"step{done:06d}.pt")
+    info = {"config": asdict(cfg), "history": history,
+            "minutes": (time.perf_counter() - t0) / 60}
+    return net.cpu(), {**info, **extra}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,6 +245,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
+    p.add_argument("--pct-start", type=float, default=TrainConfig.pct_start,
+                   help="share of the steps spent warming the learning rate up")
+    p.add_argument("--init-from", default=None,
+                   help="start from these weights (models/weights/regressor.pt or a last.pt)")
+    p.add_argument("--pairs", default=None,
+                   help="real-detector pairs (python -m scripts.make_detector_pairs) to mix in")
+    p.add_argument("--pairs-fraction", type=float, default=TrainConfig.pairs_fraction,
+                   help="share of each batch drawn from --pairs")
+    p.add_argument("--pairs-max-error-mm", type=float, default=None,
+                   help="keep only pairs whose MediaPipe world landmarks are within this "
+                        "PA-MPJPE of the truth")
+    p.add_argument("--validate-every", type=int, default=TrainConfig.validate_every)
+    p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep every checkpoint as step<N>.pt, not only last.pt")
     p.add_argument("--threads", type=int, default=TrainConfig.threads)
     p.add_argument("--device", default=TrainConfig.device,
                    help="torch device to train on: cpu (default) or cuda")
@@ -185,9 +271,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
-                      device=args.device, out_dir=args.out_dir)
-    net, info = train(cfg, resume=args.resume)
+    try:
+        cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed,
+                          threads=args.threads, device=args.device, out_dir=args.out_dir,
+                          lr=args.lr, pct_start=args.pct_start, init_from=args.init_from,
+                          pairs=args.pairs, pairs_fraction=args.pairs_fraction,
+                          pairs_max_error_mm=args.pairs_max_error_mm,
+                          validate_every=args.validate_every,
+                          checkpoint_every=args.checkpoint_every,
+                          keep_checkpoints=args.keep_checkpoints)
+        net, info = train(cfg, resume=args.resume)
+    except (ValueError, FileNotFoundError) as exc:  # bad options or files: one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.no_export:
         return
     from models.training.export import export_all

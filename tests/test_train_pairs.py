@@ -1,0 +1,189 @@
+"""Real-detector training pairs: the script's file format and the trainer's options.
+
+A handful of hands is rendered and run through the real MediaPipe detector by
+``scripts.make_detector_pairs`` (once per module); the trainer then fine-tunes the shipped
+weights on them for a few steps with ``--init-from`` / ``--pairs`` / ``--pairs-fraction``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models import WEIGHTS_DIR
+from models.hand_model import HandModel
+from models.poses import NAMED_POSES
+from models.training.pairs import (
+    TRAIN_KEYS,
+    PairsError,
+    load_pairs,
+    mix,
+    sample_pairs,
+    split_pairs,
+)
+from models.training.synthetic import SyntheticHands
+from models.training.train import TrainConfig, initial_weights, main, train
+from scripts.make_detector_pairs import PairsConfig, draw_hands, make_pairs
+
+COUNT = 8  # rendered images; MediaPipe finds most of them
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pairs") / "pairs.npz"
+    make_pairs(PairsConfig(count=COUNT, seed=3), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hands():
+    return SyntheticHands(HandModel.open_hand().data)
+
+
+def test_pairs_file_format(pairs_file):
+    model = HandModel.open_hand()
+    z = np.load(pairs_file)
+    recipe = json.loads(str(z["recipe"]))
+    n = recipe["pairs"]
+    assert n >= 2, f"MediaPipe found only {n} of {COUNT} rendered hands"
+    assert recipe["rendered"] == COUNT == n + recipe["missed"] + recipe["wrong_handedness"]
+    assert recipe["config"]["seed"] == 3 and recipe["model_sha256"] == model.data.sha256
+    shapes = {"world": (21, 3), "image": (21, 3), "image_size": (2,), "handedness": (1,),
+              "pose": (model.num_joints, 3), "shape": (model.num_shape,), "trans": (3,),
+              "keypoints_cam": (21, 3), "K": (3, 3), "flipped": (), "kind": (),
+              "landmarks_px": (21, 2), "keypoints_2d": (21, 2), "score": ()}
+    for key, shape in shapes.items():
+        assert z[key].shape == (n,) + shape, key
+        assert np.all(np.isfinite(z[key])), key
+    # Inputs as the runtime prepares them: world centred, a right hand after mirroring.
+    assert np.abs(z["world"].mean(1)).max() < 1e-6
+    assert np.array_equal(z["handedness"][:, 0] == 0, z["flipped"])
+    w, h = z["image_size"][:, 0], z["image_size"][:, 1]
+    assert np.all((w >= 256) & (w <= 480) & (h >= 256) & (h <= 480))
+    # image x/W, y/H: undo the runtime's mirroring and compare with the detected pixels.
+    u = np.where(z["flipped"][:, None], w[:, None] * (1 - z["image"][..., 0]),
+                 w[:, None] * z["image"][..., 0])
+    assert np.allclose(u, z["landmarks_px"][..., 0], atol=1e-3)
+    assert np.allclose(h[:, None] * z["image"][..., 1], z["landmarks_px"][..., 1], atol=1e-3)
+    # Ground truth: the pose and shape skin to the stored camera-frame keypoints, which
+    # project (mirrored when flipped) to the stored 2D truth.
+    out = model.forward(z["pose"].astype(np.float64), z["shape"].astype(np.float64),
+                        z["trans"].astype(np.float64))
+    assert np.abs(out.keypoints - z["keypoints_cam"]).max() < 1e-5
+    uv = np.einsum("nij,nkj->nki", z["K"].astype(np.float64), out.keypoints)
+    uv = uv[..., :2] / uv[..., 2:]
+    uv[..., 0] = np.where(z["flipped"][:, None], w[:, None] - 1 - uv[..., 0], uv[..., 0])
+    assert np.abs(uv - z["keypoints_2d"]).max() < 1e-2
+    # MediaPipe really erred, and found the right hand (within half its size).
+    err = np.linalg.norm(z["landmarks_px"] - z["keypoints_2d"], axis=-1).mean(1)
+    size = np.ptp(z["keypoints_2d"], axis=1).max(1)
+    assert np.all(err > 0) and np.all(err < 0.5 * size)
+
+
+def test_same_seed_same_pairs():
+    a, b = (make_pairs(PairsConfig(count=3, seed=5)) for _ in range(2))
+    for key in ("pose", "world", "image", "landmarks_px"):
+        assert np.array_equal(a[key], b[key]), key
+
+
+def test_targets_centred_and_match_numpy_model(pairs_file, hands):
+    pairs = load_pairs(pairs_file, hands)
+    assert set(TRAIN_KEYS) <= set(pairs)
+    assert pairs["keypoints"].mean(1).abs().max() < 1e-6
+    model = HandModel.open_hand()
+    out = model.forward(pairs["pose"].double().numpy(), pairs["shape"].double().numpy())
+    centred = out.vertices - out.keypoints.mean(1, keepdims=True)
+    assert np.abs(centred - pairs["vertices"].numpy()).max() < 1e-5
+
+
+def test_split_and_mix(pairs_file, hands):
+    pairs = load_pairs(pairs_file, hands)
+    train_p, val_p = split_pairs(pairs, 0.3, seed=0)
+    n = len(pairs["world"])
+    assert len(train_p["world"]) + len(val_p["world"]) == n and len(val_p["world"]) >= 1
+    again, _ = split_pairs(pairs, 0.3, seed=0)
+    assert torch.equal(again["world"], train_p["world"])
+    g = torch.Generator().manual_seed(0)
+    batch = mix(hands.sample(3, g), sample_pairs(train_p, 5, g))
+    assert all(batch[k].shape[0] == 8 for k in TRAIN_KEYS)
+
+
+def test_fine_tune_on_pairs(pairs_file, tmp_path):
+    cfg = TrainConfig(steps=3, batch=8, lr=1e-4, validate_every=3, checkpoint_every=3,
+                      val_hands=16, out_dir=str(tmp_path / "run"),
+                      init_from=str(WEIGHTS_DIR / "regressor.pt"), pairs=str(pairs_file),
+                      pairs_fraction=0.5, val_pairs_fraction=0.3)
+    assert cfg.pairs_per_batch == 4
+    start, _ = initial_weights(WEIGHTS_DIR / "regressor.pt")
+    net, info = train(cfg)
+    steps = [h["step"] for h in info["history"]]
+    assert steps == [0, 3], "a validation before fine-tuning and one at the end"
+    for h in info["history"]:
+        for key in ("val_vertex_mm", "pairs_val_vertex_mm", "pairs_val_keypoint_mm",
+                    "pairs_val_within_1sigma"):
+            assert np.isfinite(h[key]), key
+    assert info["pairs_recipe"]["pairs"] == len(np.load(pairs_file)["world"])
+    assert info["init_from"]["file"] == "regressor.pt"
+    changed = [k for k, v in net.state_dict().items()
+               if v.dtype.is_floating_point and not torch.equal(v, start[k])]
+    assert changed, "three steps moved no weight"
+    # The checkpoint resumes: same loader, now from a training checkpoint.
+    state, _ = initial_weights(tmp_path / "run" / "last.pt")
+    assert torch.equal(state[changed[0]], net.state_dict()[changed[0]])
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, 0.01])
+def test_bad_pairs_fraction_refused(fraction):
+    with pytest.raises(ValueError, match="pairs_fraction"):
+        TrainConfig(batch=16, pairs="x.npz", pairs_fraction=fraction)
+
+
+def test_missing_pairs_file_is_one_line_exit_2(tmp_path, capsys, hands):
+    with pytest.raises(PairsError, match="make_detector_pairs"):
+        load_pairs(tmp_path / "none.npz", hands)
+    with pytest.raises(SystemExit) as exc:
+        main(["--steps", "1", "--batch", "8", "--pairs", str(tmp_path / "none.npz"),
+              "--out-dir", str(tmp_path / "run"), "--no-export"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "none.npz" in err and len(err.splitlines()) == 1
+
+
+def test_pairs_of_another_file_refused(tmp_path, hands):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, world=np.zeros((2, 21, 3)))
+    with pytest.raises(PairsError, match="not a make_detector_pairs file"):
+        load_pairs(bad, hands)
+
+
+def test_fewer_hands_are_the_start_of_more():
+    """``--count 2000`` reproduces the first 2000 hands of ``--count 5000`` (the documented
+    training file), and the draw covers pinches, named gestures and both hands' views."""
+    model = HandModel.open_hand()
+    few = draw_hands(model, PairsConfig(count=3, seed=0))
+    many = draw_hands(model, PairsConfig(count=5000, seed=0))
+    for a, b in zip(few, many):
+        assert np.array_equal(a, b[:3])
+    pose, shape, kind = many
+    assert pose.shape == (5000, model.num_joints, 3) and shape.shape == (5000, model.num_shape)
+    assert 0.25 < np.mean(kind >= 0) < 0.45  # p_named 0.35
+    assert set(np.unique(kind[kind >= 0])) == set(range(len(NAMED_POSES)))
+
+
+def test_pairs_filtered_by_mediapipe_error(pairs_file, hands):
+    from benchmarks.common import pa_error
+    from models.training.pairs import pa_mpjpe
+
+    pairs = load_pairs(pairs_file, hands)
+    errs = pa_mpjpe(pairs["world"].double(), pairs["keypoints"].double()).numpy()
+    for w, k, e in zip(pairs["world"].double().numpy(), pairs["keypoints"].double().numpy(), errs):
+        assert abs(pa_error(w, k) - e) < 1e-6  # the benchmarks' Procrustes, batched
+    cut = 1000 * float(np.median(errs)) + 1e-6
+    kept = load_pairs(pairs_file, hands, max_error_mm=cut)
+    assert 0 < len(kept["world"]) <= len(pairs["world"])
+    assert np.all(1000 * pa_mpjpe(kept["world"].double(), kept["keypoints"].double()).numpy() < cut)
+    with pytest.raises(PairsError, match="under 0.001 mm"):
+        load_pairs(pairs_file, hands, max_error_mm=0.001)
