@@ -13,8 +13,9 @@ Labelled sets (hgcnn_realworld: the report split 00300-00582; freihand, onehand1
 panoptic, interhand2.6m, coco-wholebody): a ground-truth hand is *detected* when a hand
 matches it (one to one, nearest first) with mean error < 0.5 x its size (the longer side of
 its visible keypoints' box), as in the README. Errors are mean px over visible joints, on
-the hands both MediaPipe and ours found, and on all hands each found. "extra" counts hands
-matched to no ground truth (a labelled set may leave hands unlabelled: coco, onehand10k).
+the hands both MediaPipe and ours found, and on all hands each found. ``false_hands``
+counts hands matched to no ground truth (a labelled set may leave hands unlabelled: coco,
+onehand10k; hgcnn's images have one hand each, so there each is a false detection).
 Unlabelled sets (wild photos, FreiHAND eval, gesture photos, MediaPipe's hands.jpg): hands
 found by each.
 
@@ -54,7 +55,7 @@ class SetResult:
     images: int = 0
     gt_hands: int = 0
     found: dict = field(default_factory=lambda: {m: 0 for m in METHODS})  # all hands found
-    extra: dict = field(default_factory=lambda: {m: 0 for m in METHODS})  # matched no GT
+    false_hands: dict = field(default_factory=lambda: {m: 0 for m in METHODS})  # no GT
     errors: dict = field(default_factory=lambda: {m: [] for m in METHODS})  # per GT hand
     side_ok: dict = field(default_factory=lambda: {m: [0, 0] for m in METHODS})
     seconds: dict = field(default_factory=lambda: {m: 0.0 for m in METHODS})
@@ -152,7 +153,7 @@ def evaluate(methods: Methods, data: Path, name: str, quick: bool) -> SetResult:
             res.seconds[m] += time.perf_counter() - t0
             res.found[m] += len(found)
             matches = match([kp for kp, _ in found], gts)
-            res.extra[m] += len(found) - len(matches)
+            res.false_hands[m] += len(found) - len(matches)
             for g, (_, _, side) in enumerate(gts):
                 hit = matches.get(g)
                 res.errors[m].append(None if hit is None else hit[1])
@@ -179,7 +180,7 @@ def summarize(name: str, r: SetResult) -> dict:
         return out
     det = {m: sum(e is not None for e in r.errors[m]) for m in METHODS}
     mp = r.errors["mediapipe"]
-    out.update(gt_hands=r.gt_hands, detected=det, extra=dict(r.extra),
+    out.update(gt_hands=r.gt_hands, detected=det, false_hands=dict(r.false_hands),
                recall_ratio_vs_mediapipe=_ratio(det["ours"], det["mediapipe"]),
                recall_ratio_recall_mode_vs_mediapipe=_ratio(det["ours_recall"],
                                                             det["mediapipe"]),
@@ -194,7 +195,7 @@ def summarize(name: str, r: SetResult) -> dict:
 
 def print_table(results: dict) -> None:
     print(f"\n{'set':<30}{'imgs':>5}{'GT':>5}{'MP':>5}{'ours':>6}{'recall':>7}"
-          f"{'ratio':>7}{'ratio_r':>8}{'px MP/ours/recall (both)':>28}{'extra MP/o/r':>14}")
+          f"{'ratio':>7}{'ratio_r':>8}{'px MP/ours/recall (both)':>28}{'false MP/o/r':>14}")
     for name, s in results.items():
         if "gt_hands" not in s:
             continue
@@ -202,10 +203,10 @@ def print_table(results: dict) -> None:
         both = s["px_error_both_ours"]
         both_r = s["px_error_both_ours_recall"]
         px = f"{both['mediapipe']}/{both['ours']}/{both_r['ours']}"
-        extra = "/".join(str(s["extra"][m]) for m in METHODS)
+        false = "/".join(str(s["false_hands"][m]) for m in METHODS)
         print(f"{name:<30}{s['images']:>5}{s['gt_hands']:>5}{d['mediapipe']:>5}{d['ours']:>6}"
               f"{d['ours_recall']:>7}{s['recall_ratio_vs_mediapipe']!s:>7}"
-              f"{s['recall_ratio_recall_mode_vs_mediapipe']!s:>8}{px:>28}{extra:>14}")
+              f"{s['recall_ratio_recall_mode_vs_mediapipe']!s:>8}{px:>28}{false:>14}")
     print(f"\n{'unlabelled set':<30}{'imgs':>5}{'found MP':>10}{'ours':>6}{'recall':>7}"
           f"{'s/img MP/ours/recall':>24}")
     for name, s in results.items():
@@ -248,14 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     det = {m: sum(e is not None for s in labelled for e in s.errors[m]) for m in METHODS}
     gt = sum(s.gt_hands for s in labelled)
     mp_all = [e for s in labelled for e in s.errors["mediapipe"]]
-    overall = {"gt_hands": gt, "detected": det}
+    false_hands = {m: sum(s.false_hands[m] for s in labelled) for m in METHODS}
+    overall = {"gt_hands": gt, "detected": det, "false_hands": false_hands}
     for m in ("ours", "ours_recall"):
         errs = [e for s in labelled for e in s.errors[m]]
         both = [(e, b) for e, b in zip(errs, mp_all) if e is not None and b is not None]
         overall[f"px_error_both_{m}"] = {"hands": len(both), "ours": _mean(e for e, _ in both),
                                          "mediapipe": _mean(b for _, b in both)}
     print(f"\noverall (labelled): {gt} GT hands, detected MediaPipe {det['mediapipe']}, ours "
-          f"{det['ours']}, recall mode {det['ours_recall']}")
+          f"{det['ours']}, recall mode {det['ours_recall']}; false hands MediaPipe "
+          f"{false_hands['mediapipe']}, ours {false_hands['ours']}, recall mode "
+          f"{false_hands['ours_recall']}")
     found = {m: sum(s.found[m] for n, s in sets.items() if n in UNLABELLED) for m in METHODS}
     print(f"overall (unlabelled): hands found MediaPipe {found['mediapipe']}, ours "
           f"{found['ours']}, recall mode {found['ours_recall']}")
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         "recall_ratio_vs_mediapipe": ratios,
         "recall_ratio_recall_mode_vs_mediapipe": ratios_r,
         "px_error_ratio_vs_mediapipe": px,
+        "false_hands": {**{n: s["false_hands"] for n, s in results.items() if "gt_hands" in s},
+                        "overall": false_hands},
         "unlabelled_found": {n: s["found"] for n, s in results.items() if "gt_hands" not in s},
         "unlabelled_found_overall": found,
         "overall": overall, "sets": results}))

@@ -34,7 +34,9 @@ GOLDEN_WORLD_TRACKING_M = 0.005
 GOLDEN_TRACKING_PX = 1.5  # measured up to 0.93 px on the clip's hard pinching hand (lite)
 GOLDEN_PHOTOS = ("mediapipe_reference/hands.jpg", "hgcnn_realworld/00300.jpg",
                  "hgcnn_realworld/00450.jpg", "onehand10k_mmpose/9.jpg",
-                 "panoptic_mmpose/005880453_01.jpg")
+                 "panoptic_mmpose/005880453_01.jpg",
+                 # two overlapping palms: MediaPipe's association keeps the second's crop
+                 "hgcnn_realworld/00544.jpg", "hgcnn_realworld/00562.jpg")
 SAMPLE_TWO_HANDS = (340, 400, 440)  # sample clip frames with both hands in view
 
 

@@ -18,17 +18,22 @@ import numpy as np
 import pytest
 
 from realtime.detect.detector import MAX_HANDS, DetectorConfig, open_detector
+from realtime.detect.hand_rois import associate_rects
 from realtime.detect.recall import (
     RecallConfig,
+    RecallDetector,
     Variant,
+    confirmed,
     cut_by_crop,
     make_variant,
     map_back,
     merge_detections,
+    needs_check,
     points_to_original,
     points_to_variant,
     same_hand,
     variants_for,
+    verify_crop,
 )
 from realtime.io.hands_file import read_hands
 from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
@@ -148,6 +153,49 @@ def test_overlapping_but_different_hands_are_kept():
     assert len(merge_detections([[_detection(a)], [_detection(b)]], 4, 0.25)) == 2
 
 
+def test_only_quarter_hands_no_whole_image_pass_found_need_a_check():
+    a, b = _hand(100, 100, seed=1), _hand(400, 300, seed=2)
+    seen = [_detection(a)]  # what the whole-image passes found
+    quarter = Variant(crop=(0, 0, 448, 336))
+    assert needs_check(_detection(b), quarter, seen, 0.25)  # new, from a quarter
+    assert not needs_check(_detection(a + 2.0), quarter, seen, 0.25)  # seen whole
+    assert not needs_check(_detection(b), Variant(flip=True), seen, 0.25)  # a whole image
+    assert not needs_check(_detection(b), Variant(), [], 0.25)
+
+
+def test_check_confirms_the_same_hand_not_a_piece_or_another_shape():
+    hand = _hand(300, 300, size=100, seed=7)
+    assert confirmed(hand, [hand + 4.0], 0.2)  # found again, a little moved
+    assert confirmed(hand, [_hand(50, 50, seed=1), hand - 3.0], 0.2)  # any of them
+    assert not confirmed(hand, [], 0.2)  # nothing found there
+    assert not confirmed(hand, [hand + 30.0], 0.2)  # the model found something else there
+    whole = (hand - 300) * 2.0 + 300  # the piece's crop shows the whole, larger hand
+    assert not confirmed(hand, [whole], 0.2)
+    assert same_hand(hand, whole, 0.25)  # (the merge's own fragment rule would join them)
+
+
+def test_check_crop_is_the_hand_box_twice_clipped_to_the_image():
+    px = np.array([[100.0, 200.0], [140.0, 220.0]] * 10 + [[120.0, 210.0]])
+    assert verify_crop(px, W, H).crop == (80, 170, 160, 250)  # 40 px hand: 80 px square
+    x0, y0, x1, y1 = verify_crop(px - (95.0, 195.0), W, H).crop  # near the corner
+    assert (x0, y0) == (0, 0) and x1 > 0 and y1 > 0
+    assert verify_crop(px + (490.0, 250.0), W, H).crop[2:] == (W, H)
+
+
+def test_palm_association_keeps_the_later_of_two_overlapping_palms():
+    """MediaPipe's AssociationNormRectCalculator on the palms' rects (best first): a
+    rect overlapping an earlier one (IoU > 0.5) replaces it; apart, both stay."""
+    first = np.array([0.30, 0.28, 1.06, 1.06, -0.58])  # hgcnn 00544's two palms
+    second = np.array([0.41, 0.44, 1.17, 1.17, -0.80])
+    far = np.array([0.9, 0.9, 0.1, 0.1, 0.0])
+    out = associate_rects([first, second])
+    assert len(out) == 1 and out[0] is second
+    out = associate_rects([first, far, second])
+    assert [id(r) for r in out] == [id(far), id(second)]
+    assert len(associate_rects([first, far])) == 2
+    assert associate_rects([]) == []
+
+
 @pytest.mark.parametrize("value", [0, -1, MAX_HANDS + 1, 100, True, 2.5])
 def test_detector_config_refuses_bad_max_hands(value):
     with pytest.raises(ValueError, match="max_num_hands"):
@@ -156,7 +204,8 @@ def test_detector_config_refuses_bad_max_hands(value):
 
 def test_recall_config_refuses_bad_values():
     for kwargs in ({"pad_fraction": -0.1}, {"same_hand_fraction": 0.0},
-                   {"upscale_below_px": -5}):
+                   {"upscale_below_px": -5}, {"verify_fraction": 0.0},
+                   {"verify_fraction": 1.5}):
         with pytest.raises(ValueError):
             RecallConfig(**kwargs)
 
@@ -218,6 +267,32 @@ def test_recall_finds_at_least_the_one_pass_hands(four_hand_photo, kind):
         assert errs[best] < 0.5 * size
         assert det.handedness == truth[best][0]
         assert np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_z))
+
+
+def test_check_confirms_a_real_hand_and_rejects_a_patch_without_one(four_hand_photo):
+    """The scheduled detector's check pass (a landmark pass on the crop a hand's own
+    landmarks predict) finds a real hand again, and nothing like it on a blank patch."""
+    _, photo, _ = four_hand_photo
+    det = open_detector(DetectorConfig(static_image_mode=True, max_num_hands=4))
+    try:
+        hands = det.process(Frame(photo, 0, 0.0))
+        assert hands
+        hand = hands[0].landmarks_px
+        px, presence = det.recheck(photo, hand)
+        assert presence >= 0.5 and confirmed(hand, [px], 0.2)
+        blank = photo.copy()
+        lo, hi = np.floor(hand.min(0)).astype(int), np.ceil(hand.max(0)).astype(int)
+        pad = (hi - lo) // 2
+        blank[max(lo[1] - pad[1], 0):hi[1] + pad[1], max(lo[0] - pad[0], 0):hi[0] + pad[0]] = 128
+        px, presence = det.recheck(blank, hand)
+        assert presence < 0.5 or not confirmed(hand, [px], 0.2)
+        # wrapped in recall mode, a hand only a quarter found that the check rejects is gone
+        rec = RecallDetector(det, RecallConfig(), max_hands=4)
+        frame = Frame(blank, 0, 0.0)
+        assert not rec._confirm(frame, _detection(hand))
+        assert rec._confirm(Frame(photo, 0, 0.0), _detection(hand))
+    finally:
+        det.close()
 
 
 def test_cli_recall_writes_more_than_two_hands_and_replays_them(four_hand_photo, tmp_path):
@@ -317,3 +392,23 @@ def test_stream_carries_more_than_two_hands():
     for got, hand in zip(msg.hands, hands):
         assert got["handedness"] == hand.handedness
         np.testing.assert_allclose(got["vertices"], hand.vertices, atol=1e-4)
+
+
+def test_check_without_a_landmark_pass_uses_a_palm_pass_on_a_crop(four_hand_photo):
+    """MediaPipe's legacy detector has no single landmark pass: the check runs it on a crop
+    of twice the hand's box around the hand instead."""
+    _, photo, _ = four_hand_photo
+    mp = open_detector(DetectorConfig(kind="mediapipe", static_image_mode=True,
+                                      max_num_hands=4))
+    try:
+        hands = mp.process(Frame(photo, 0, 0.0))
+        assert hands
+        hand = hands[0].landmarks_px
+        rec = RecallDetector(mp, RecallConfig(), max_hands=4)
+        assert rec._confirm(Frame(photo, 0, 0.0), _detection(hand))
+        x0, y0, x1, y1 = verify_crop(hand, *photo.shape[1::-1]).crop
+        blank = photo.copy()
+        blank[y0:y1, x0:x1] = 128
+        assert not rec._confirm(Frame(blank, 0, 0.0), _detection(hand))
+    finally:
+        mp.close()

@@ -139,7 +139,8 @@ def parser() -> argparse.ArgumentParser:
     hands.add_argument("--recall", action="store_true",
                        help="photos only: find more hands by also running the detector on "
                             "a flipped, a padded and four quarter copies of each image "
-                            "(7 passes; docs/more_hands.md)")
+                            "(7 passes; a hand only a quarter finds must be found again "
+                            "by one more pass framed by it; docs/more_hands.md)")
     hands.add_argument("--regressor", default="auto",
                        help="'auto' (default): the shipped learned regressor; 'fit': the "
                             "fitting baseline (inverse kinematics); or the path of a "

@@ -148,6 +148,8 @@ class ScheduledDetector:
                    hr.ASSOCIATION_IOU for hand in self._hands):
                 continue
             rects.append(rect)
+        if cfg.static_image_mode:  # MediaPipe's association of the palms among themselves
+            rects = hr.associate_rects(rects)
         hint = free > len(rects) and any(
             not any(self._covers(hand, c * (w, h)) for hand in self._hands) for c in weak)
         return rects, hint
@@ -232,6 +234,18 @@ class ScheduledDetector:
         return Detection(landmarks_px=px, landmarks_z=z, world=world, handedness=side,
                          score=max(p_left, 1.0 - p_left), frame_index=frame.index,
                          timestamp=frame.timestamp)
+
+    def recheck(self, image: np.ndarray, landmarks_px: np.ndarray) -> tuple[np.ndarray, float]:
+        """One landmark pass on the crop that ``landmarks_px`` (21, 2) predict, as tracking
+        would on the next frame (MediaPipe's HandLandmarkLandmarksToRoi: their box rotated,
+        enlarged 2x): the landmarks found there (pixels) and the hand presence. Recall mode
+        checks a hand only a quarter of a photo found with it; not on the per-frame path."""
+        h, w = image.shape[:2]
+        rect = hr.landmarks_to_rect(np.asarray(landmarks_px, dtype=np.float64) / (w, h), w, h)
+        variant = "full" if self.config.landmarks == "adaptive" else self.config.landmarks
+        result = self.landmark_models[variant][1].run(image, [rect])[0]
+        self.landmark_runs += 1
+        return result[4], float(result[2])
 
     def reset(self) -> None:
         """Forget every tracked hand (e.g. after a scene cut or a seek)."""
