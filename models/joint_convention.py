@@ -49,7 +49,7 @@ class JointConvention:
                  recipe=np.array(recipe))
 
     @classmethod
-    def load(cls, path: Path) -> "JointConvention":
+    def load(cls, path: Path) -> JointConvention:
         with np.load(path) as z:
             return cls(idx=z["idx"].astype(np.int64), coef=z["coef"].astype(np.float64))
 

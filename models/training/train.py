@@ -9,6 +9,11 @@
         --pairs runs/pairs.npz --pairs-fraction 0.5 --steps 400 --batch 128 --lr 3e-4
         # fine-tune on real-detector pairs: better on rendered clips, worse on real photos,
         # not shipped (docs/regressor.md, "Fine-tuning on real-detector pairs")
+    python -m models.training.train --init-from models/weights/regressor.pt --steps 1000 \
+        --batch 256 --lr 5e-4 --pct-start 0.1 --synthetic 'world_z_noise_ratio=[2.5,3.3]' \
+        --synthetic 'world_xy_noise_mm=[2.2,4.4]' --synthetic world_scale_std=0.05 \
+        --synthetic world_depth_scale_std=0.06
+        # noise recalibrated to MediaPipe on the tune photos: within noise there, not shipped
 
 Fixed seed, a progress bar, a checkpoint every ``--checkpoint-every`` steps. Data are drawn
 on the fly from the open hand model with MediaPipe-like noise (``models.training.synthetic``), so
