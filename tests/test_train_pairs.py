@@ -187,3 +187,28 @@ def test_pairs_filtered_by_mediapipe_error(pairs_file, hands):
     assert np.all(1000 * pa_mpjpe(kept["world"].double(), kept["keypoints"].double()).numpy() < cut)
     with pytest.raises(PairsError, match="under 0.001 mm"):
         load_pairs(pairs_file, hands, max_error_mm=0.001)
+
+
+def test_synthetic_noise_overrides(tmp_path):
+    from models.training.train import parse_overrides
+
+    over = parse_overrides(["world_z_noise_ratio=[2.5, 3.3]", "world_scale_std=0.05"])
+    cfg = TrainConfig(steps=1, batch=8, val_hands=8, validate_every=1, checkpoint_every=1,
+                      out_dir=str(tmp_path / "run"), synthetic=over)
+    noise = cfg.synthetic_config
+    assert noise.world_z_noise_ratio == (2.5, 3.3) and noise.world_scale_std == 0.05
+    _, info = train(cfg)
+    assert info["config"]["synthetic"] == over, "the manifest's recipe records the noise"
+
+
+@pytest.mark.parametrize("item, words", [("no_such_field=1", "unknown SyntheticConfig"),
+                                         ("world_scale_std=abc", "not JSON"),
+                                         ("world_scale_std", "FIELD=VALUE"),
+                                         ("world_scale_std=-1", "world_scale_std")])
+def test_bad_synthetic_override_is_one_line_exit_2(tmp_path, capsys, item, words):
+    with pytest.raises(SystemExit) as exc:
+        main(["--steps", "1", "--batch", "8", "--synthetic", item,
+              "--out-dir", str(tmp_path / "run"), "--no-export"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and words in err and len(err.splitlines()) == 1

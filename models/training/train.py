@@ -9,6 +9,11 @@
         --pairs runs/pairs.npz --pairs-fraction 0.5 --steps 400 --batch 128 --lr 3e-4
         # fine-tune on real-detector pairs: better on rendered clips, worse on real photos,
         # not shipped (docs/regressor.md, "Fine-tuning on real-detector pairs")
+    python -m models.training.train --init-from models/weights/regressor.pt --steps 1000 \
+        --batch 256 --lr 5e-4 --pct-start 0.1 --synthetic 'world_z_noise_ratio=[2.5,3.3]' \
+        --synthetic 'world_xy_noise_mm=[2.2,4.4]' --synthetic world_scale_std=0.05 \
+        --synthetic world_depth_scale_std=0.06
+        # noise recalibrated to MediaPipe on the tune photos: within noise there, not shipped
 
 Fixed seed, a progress bar, a checkpoint every ``--checkpoint-every`` steps. Data are drawn
 on the fly from the open hand model with MediaPipe-like noise (``models.training.synthetic``), so
@@ -29,7 +34,7 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +85,9 @@ class TrainConfig:
     pairs_max_error_mm: float | None = None  # keep pairs where MediaPipe erred less than this
     val_pairs_fraction: float = 0.1  # pairs held out for validation
     keep_checkpoints: bool = False  # also keep step<N>.pt at every checkpoint (to choose one)
+    # SyntheticConfig fields to change from their defaults, e.g. {"world_z_noise_ratio":
+    # [2.5, 3.5]} (the noise model's scalars; recorded in the manifest with the rest)
+    synthetic: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "checkpoint_every", "validate_every", "val_hands"):
@@ -92,13 +100,40 @@ class TrainConfig:
         for name in ("pairs_fraction", "val_pairs_fraction"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        unknown = set(self.synthetic) - {f.name for f in fields(SyntheticConfig)}
+        if unknown:
+            raise ValueError(f"synthetic: unknown SyntheticConfig fields {sorted(unknown)}")
+        try:
+            self.synthetic_config  # noqa: B018 - bad values fail here, before any work
+        except TypeError as exc:
+            raise ValueError(f"synthetic: {exc}") from None
         if self.pairs is not None and not 1 <= round(self.pairs_fraction * self.batch) < self.batch:
             raise ValueError(f"pairs_fraction {self.pairs_fraction} of batch {self.batch} must "
                              "leave at least one pair and one synthetic hand per batch")
 
     @property
+    def synthetic_config(self) -> SyntheticConfig:
+        """The noise model trained on: the defaults with ``synthetic`` applied."""
+        return SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in self.synthetic.items()})
+
+    @property
     def pairs_per_batch(self) -> int:
         return round(self.pairs_fraction * self.batch) if self.pairs else 0
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["field=json", ...]`` -> ``{field: value}``; a malformed item raises ValueError."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--synthetic {item!r}: expected FIELD=VALUE")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--synthetic {item!r}: {value!r} is not JSON ({exc.msg})") from None
+    return out
 
 
 def initial_weights(path: str | Path) -> tuple[dict, RegressorConfig]:
@@ -166,7 +201,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> tuple[MeshRegressor, dict]:
     net = MeshRegressor(model.data, net_config).to(dev)
     if init_state is not None:
         net.load_state_dict(init_state)
-    data = SyntheticHands(model.data, SyntheticConfig(), device=dev)
+    data = SyntheticHands(model.data, cfg.synthetic_config, device=dev)
     pairs = val_pairs = None
     if cfg.pairs is not None:
         pairs, val_pairs = split_pairs(load_pairs(Path(cfg.pairs), data, cfg.pairs_max_error_mm),
@@ -267,12 +302,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out-dir", default=TrainConfig.out_dir)
     p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR,
                    help="where the exported ONNX files and manifest go")
+    p.add_argument("--synthetic", action="append", default=[], metavar="FIELD=JSON",
+                   help="change a SyntheticConfig field (noise model), e.g. "
+                        "world_z_noise_ratio=[2.5,3.5]; repeatable")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed,
+        cfg = TrainConfig(synthetic=parse_overrides(args.synthetic), steps=args.steps, batch=args.batch, seed=args.seed,
                           threads=args.threads, device=args.device, out_dir=args.out_dir,
                           lr=args.lr, pct_start=args.pct_start, init_from=args.init_from,
                           pairs=args.pairs, pairs_fraction=args.pairs_fraction,
