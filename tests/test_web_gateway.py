@@ -147,7 +147,8 @@ def test_web_only_publisher_sends_what_it_encodes(model, two_hands):
             assert len(got) == len(expected)
             assert np.allclose(dec.hands[0]["vertices"], two_hands[0].vertices, atol=1e-6)
             assert dec.hands[1]["handedness"] == "left"
-            assert pub.web.clients == 1 and pub.web.sent >= 1
+            # counted after ws.send returns, which may be after the client has it
+            assert pub.web.clients == 1 and wait_for(lambda: pub.web.sent >= 1)
     finally:
         pub.close()
 
