@@ -27,9 +27,10 @@ done
 
 VENV="${HANDMESH_VENV:-$ROOT/.venv}"
 STAMP="$VENV/.handmesh-install-stamp"
-SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime chromium godot3-server)
+SYS_PKGS=(libusb-1.0-0 xvfb xdotool libgl1 libegl1 libgomp1 mono-mcs mono-runtime chromium godot3-server nodejs)
 # xdotool: the window tests; mono-mcs + mono-runtime: compile and run the Unity C# script;
-# chromium: the browser viewer's test and benchmark (headless, software GL)
+# chromium: the browser viewer's test and benchmark (headless, software GL); godot3-server: the
+# Godot client's test; nodejs: the viewer's JavaScript decoder test
 
 say() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
