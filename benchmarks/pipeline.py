@@ -33,7 +33,7 @@ Our pipeline detects with the demo's default detector (``--detector scheduled|me
 picks it); "MediaPipe alone" is always the legacy pipeline.
 
     .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--ablate-tail]
-        [--no-fps60]
+        [--ablate-fps60] [--no-fps60]
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ from realtime.engine.stats import LatencyRecorder
 from realtime.engine.timeline import Spans, tail_breakdown, tail_frames
 from realtime.io.sample import SAMPLE60_VIDEO, SAMPLE_VIDEO
 from realtime.io.sources import SourceConfig, open_source
+from realtime.mesh.estimator import EstimatorConfig
+from realtime.mesh.regressor import RunnerConfig
 from realtime.mesh.smoothing import SmootherConfig
 from realtime.mesher import HandMesherConfig
 from realtime.types import Frame, Packet
@@ -109,6 +111,7 @@ class RunResult:
     stages: dict[str, dict] = field(default_factory=dict)
     hands_from: str = ""
     spans: Spans | None = None  # the run's timeline
+    skipped: dict[str, int] = field(default_factory=dict)  # e.g. frames render left out
 
     @property
     def fps(self) -> float:
@@ -130,7 +133,9 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
     "ours_untuned" the same without the run-time tail fixes (no frozen heap, the default GIL
-    switch interval; diagnosis only), "mediapipe" the legacy MediaPipe pipeline alone."""
+    switch interval; diagnosis only), "ours_before" the same with the defaults before issue
+    #19 (full landmarks at any rate, every frame drawn, a two-thread spinning regressor;
+    diagnosis only), "mediapipe" the legacy MediaPipe pipeline alone."""
     with open_source(SourceConfig(spec=spec)) as source:
         limit = _frame_limit(source.fps, max_seconds)
     probe = LatencyProbe()
@@ -138,14 +143,20 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
         result, spans = _mediapipe_alone(spec, limit, probe)
         hands_from = "MediaPipe"
     else:
+        mesher = HandMesherConfig(detector=DetectorConfig(kind=detector,
+                                                          num_threads=detector_threads))
+        if variant == "ours_before":
+            mesher = replace(mesher, detector=replace(mesher.detector, landmarks="full"),
+                             estimator=EstimatorConfig(regressor=RunnerConfig(threads=2,
+                                                                              spin=True)))
         config = AppConfig(
-            source=SourceConfig(spec=spec),
-            mesher=HandMesherConfig(detector=DetectorConfig(kind=detector,
-                                                            num_threads=detector_threads)),
+            source=SourceConfig(spec=spec), mesher=mesher,
             output=OutputConfig(folder=out_dir), realtime=True, max_frames=limit)
         with build_pipeline(config, Sinks(publish=[probe])) as built:
             if variant == "ours_no_render":
                 built.pipeline.render_sinks.clear()
+            if variant == "ours_before":
+                built.pipeline.render_stride = 1
             if variant == "ours_untuned":
                 built.pipeline.config = replace(built.pipeline.config, freeze_gc=False,
                                                 switch_interval_s=None)
@@ -158,7 +169,7 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     snap = result.stats
     return RunResult(variant, result.frames_in, result.frames_out, seconds,
                      np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"],
-                     hands_from, spans)
+                     hands_from, spans, dict(snap.get("skipped", {})))
 
 
 def _mediapipe_alone(spec: str, limit: int | None, probe: LatencyProbe):
@@ -275,6 +286,9 @@ def fps60_summary(clip: ClipResult) -> dict:
         out[f"{key}frames_in"] = [r.frames_in for r in runs]
         out[f"{key}frames_out"] = [r.frames_out for r in runs]
         out[f"{key}dropped_where"] = [r.dropped for r in runs]
+    out["fps60_render_skipped"] = [r.skipped.get("render", 0) for r in clip.of("ours")]
+    out["fps60_render_drawn"] = [r.stages.get("render", {}).get("count") or 0
+                                 for r in clip.of("ours")]
     stage_tail = {}
     for name in STAGES + ("record",):
         entry = {}
@@ -402,8 +416,12 @@ def print_fps60(res: dict) -> None:
                 if "wait_p95_ms" in e else "")
         if "p95_ms" in e:
             print(f"  {name:<10} service p95 {e['p95_ms']} p99 {e['p99_ms']} ms{wait}")
+    print(f"  overlay drawn / skipped by the render rate cap (per run): "
+          f"{res.get('fps60_render_drawn')} / {res.get('fps60_render_skipped')}")
     if "untuned" in res:
         print(f"  without the tail fixes (diagnosis): {res['untuned']}")
+    if "before" in res:
+        print(f"  with the defaults before #19 (diagnosis): {res['before']}")
     tail = res.get("fps60_tail_breakdown_ms", {})
     if tail:
         print("  tail frames (>= p95), mean per stage: " + ", ".join(
@@ -424,6 +442,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ablate-tail", action="store_true",
                         help="diagnosis: also run ours at 60 FPS without the tail fixes (no "
                              "frozen heap, default GIL switch interval)")
+    parser.add_argument("--ablate-fps60", action="store_true",
+                        help="diagnosis: also run ours at 60 FPS with the defaults before "
+                             "issue #19 (full landmarks, every frame drawn, a spinning "
+                             "two-thread regressor)")
     parser.add_argument("--no-fps60", action="store_true",
                         help="skip the 60 FPS two-hand runs (and the timeline plot)")
     parser.add_argument("--detector-threads", type=int, default=2,
@@ -464,8 +486,9 @@ def main(argv: list[str] | None = None) -> None:
                 fps60_fps = src.fps
             runs = []
             for _ in range(args.repeats):
-                for variant in ("mediapipe", "ours") + (("ours_untuned",) if args.ablate_tail
-                                                        else ()):
+                for variant in (("mediapipe", "ours")
+                                + (("ours_untuned",) if args.ablate_tail else ())
+                                + (("ours_before",) if args.ablate_fps60 else ())):
                     run_dir = tmp / f"sample60_{variant}_{len(runs)}"
                     run_dir.mkdir()
                     runs.append(run_clip(str(SAMPLE60_VIDEO), variant, run_dir,
@@ -491,12 +514,16 @@ def main(argv: list[str] | None = None) -> None:
     smooth = smoother_numbers(model)
     plot(results, LATENCY_PNG)
     fps60 = fps60_summary(fps60_clip) if fps60_clip is not None else {}
-    if fps60_clip is not None and args.ablate_tail:
-        untuned = fps60_clip.of("ours_untuned")
-        ms = np.concatenate([r.latencies_ms for r in untuned])
-        fps60["untuned"] = {
-            "fps60_frames_ratio": round(sum(r.frames_out for r in untuned)
-                                        / max(1, sum(r.frames_in for r in untuned)), 4),
+    for flag, variant, key in ((args.ablate_tail, "ours_untuned", "untuned"),
+                               (args.ablate_fps60, "ours_before", "before")):
+        if fps60_clip is None or not flag:
+            continue
+        runs = fps60_clip.of(variant)
+        ms = np.concatenate([r.latencies_ms for r in runs])
+        fps60[key] = {
+            "fps60_frames_ratio": round(sum(r.frames_out for r in runs)
+                                        / max(1, sum(r.frames_in for r in runs)), 4),
+            "fps60_latency_p50_ms": round(_pct(ms, 50), 2),
             "fps60_latency_p95_ms": round(_pct(ms, 95), 2),
             "fps60_latency_p99_ms": round(_pct(ms, 99), 2)}
     if fps60_clip is not None and fps60_clip.of("ours")[-1].spans is not None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from calibration.camera import Camera
 from models.hand_model import HandModel
+from realtime.detect.detector import DetectorConfig
 from realtime.engine import interrupts
 from realtime.engine.pipeline import Pipeline, PipelineConfig, PipelineResult, Sink
 from realtime.engine.stages import PinchStage, SmoothStage
@@ -211,13 +212,16 @@ class HandsPipeline:
         from realtime.render.raster import warmup as render_warmup
 
         render_warmup()  # compile (or load from Numba's cache) before the first frame
-        self._outputs(config.output)
+        engine = PipelineConfig(live=self.live, pace=pace)
+        # a live source faster than the render cap is drawn every k-th frame: the overlay
+        # video's rate is the drawn rate, so it plays at the right speed
+        self._outputs(config.output, self.source.fps / engine.render_stride(self.source.fps))
         publish = [*self._publishers(config.publish), *self._ros2(config), *sinks.publish]
         record = [self.hands_sink, *self._mcap(config), *sinks.record]
         self.result: PipelineResult | None = None
         self.pipeline = Pipeline(
-            self._read, stages, publish, PipelineConfig(live=self.live, pace=pace),
-            self.recorder, self.source.fps, render_sinks=[self.overlay, *sinks.render],
+            self._read, stages, publish, engine, self.recorder, self.source.fps,
+            render_sinks=[self.overlay, *sinks.render],
             record_sinks=record)
         self._frames_read = 0
         self._ran = False
@@ -265,6 +269,13 @@ class HandsPipeline:
                 "hand calibration: hold one hand open, fingers straight, towards the camera; "
                 f"{self.profile_recorder.target_samples} open-hand frames are needed")
         mesher_config = config.mesher
+        detector = detector_for_rate(mesher_config.detector, self.source.fps, self.live)
+        if detector != mesher_config.detector:
+            mesher_config = replace(mesher_config, detector=detector)
+            self.notes.append(
+                f"{self.source.fps:g} FPS live: adaptive landmarks (lite on two-hand frames while"
+                f" full costs more than {detector.frame_budget_ms:.1f} ms; --landmarks full "
+                "keeps full)")
         if _is_image_folder(self.source):  # unrelated photos: nothing carried between them
             mesher_config = replace(mesher_config, stills=True)
         self.mesher = HandMesher(mesher_config, model=self.model,
@@ -273,7 +284,7 @@ class HandsPipeline:
         self.estimated_by = type(self.mesher.estimator).__name__
         return list(self.mesher.stages)
 
-    def _outputs(self, out: OutputConfig) -> None:
+    def _outputs(self, out: OutputConfig, video_fps: float) -> None:
         """The hands file (record thread), the overlay video (or, for photos, one overlay
         image per photo) and contact sheet (render).
 
@@ -301,7 +312,7 @@ class HandsPipeline:
         self.overlay = OverlaySink(self.faces_for, overlay_config,
                                    self.outputs.partial("video")
                                    if out.video and self.photos is None else None,
-                                   self.source.fps, hud, contact_sheet=self.contact_sheet,
+                                   video_fps, hud, contact_sheet=self.contact_sheet,
                                    photos=self.photos)
 
     def _publishers(self, config: PublisherConfig | None) -> list[Sink]:
@@ -476,6 +487,26 @@ class HandsPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+FAST_FPS = 30.0  # above this a live source gets adaptive landmarks by default
+
+
+def detector_for_rate(config: DetectorConfig, fps: float, live: bool) -> DetectorConfig:
+    """The default landmark model for a live source faster than :data:`FAST_FPS`:
+    "adaptive", with half a frame period as the budget of the landmark call.
+
+    Why: at 60 FPS two cores give 33 ms of CPU per frame, and full landmarks on two hands
+    take ~22 ms of it (both cores) before the regressor, drawing, recording and decoding;
+    lite takes about half. Half a frame period (8.3 ms at 60 FPS) keeps full on a CPU fast
+    enough for it; a source of 30 FPS or less keeps full. Only when the landmark model was
+    left to the default (``landmarks`` None, model complexity 1)."""
+    if (not live or config.kind != "scheduled" or config.landmarks is not None
+            or config.model_complexity != 1 or config.static_image_mode
+            or not fps or fps <= FAST_FPS):
+        return config
+    budget = config.frame_budget_ms if config.frame_budget_ms is not None else 500.0 / fps
+    return replace(config, landmarks="adaptive", frame_budget_ms=budget)
 
 
 def _one_camera(in_source: CameraConfig, in_mesher: CameraConfig) -> CameraConfig:

@@ -244,3 +244,18 @@ def test_wait_ring_is_bounded_like_the_durations():
     got = rec.summary()["render"]
     assert got["wait_p99_ms"] == pytest.approx(3.0)
     assert got["wait_max_ms"] == pytest.approx(2000.0)
+
+
+def test_skips_are_counted_apart_from_drops():
+    rec = LatencyRecorder()
+    assert rec.snapshot()["skipped"] == {} and rec.skipped() == 0
+    rec.skip("render")
+    rec.skip("render", 2)
+    rec.drop("dropped_before_detect")
+    snap = rec.snapshot()
+    assert snap["skipped"] == {"render": 3} and rec.skipped("render") == 3
+    assert snap["dropped"] == {"dropped_before_detect": 1} and snap["dropped_total"] == 1
+    assert format_line(snap).endswith("dropped 1 | render 3")
+    json.dumps(snap)
+    with pytest.raises(ValueError, match="skipped"):
+        rec.skip("render", -1)

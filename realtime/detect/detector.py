@@ -56,6 +56,7 @@ class DetectorConfig:
     mirrored: bool = False
     num_threads: int = 2
     recall: RecallConfig | None = None
+    frame_budget_ms: float | None = None  # adaptive: full landmarks while they cost less
 
     def __post_init__(self) -> None:
         if self.kind not in DETECTOR_KINDS:
@@ -78,6 +79,8 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
+        if self.frame_budget_ms is not None and not self.frame_budget_ms > 0:
+            raise ValueError(f"frame_budget_ms must be > 0 or None, got {self.frame_budget_ms}")
         if self.recall is not None and not isinstance(self.recall, RecallConfig):
             raise ValueError(f"recall must be a RecallConfig or None, got "
                              f"{type(self.recall).__name__}")
@@ -107,4 +110,5 @@ def open_detector(config: DetectorConfig = DetectorConfig()) -> Detector:
         min_detection_confidence=config.min_detection_confidence,
         min_tracking_confidence=config.min_tracking_confidence,
         static_image_mode=config.static_image_mode, mirrored=config.mirrored,
-        num_threads=config.num_threads))
+        num_threads=config.num_threads,
+        **({} if config.frame_budget_ms is None else {"frame_budget_ms": config.frame_budget_ms})))

@@ -55,10 +55,28 @@ class PipelineConfig:
     freeze_gc: bool = True  # run() freezes the startup heap: no long full GC pause mid-run
     # run() shortens the GIL switch interval (None: leave it): woken stages wait less
     switch_interval_s: float | None = RUN_SWITCH_INTERVAL_S
+    # live runs whose input is faster than this draw (overlay, window, viewer feed) every
+    # k-th frame only, k = ceil(fps / render_max_fps); every frame is still published and
+    # recorded. None: draw every frame. See ``render_stride``.
+    render_max_fps: float | None = 30.0
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
+        if self.render_max_fps is not None and not self.render_max_fps > 0:
+            raise ValueError(f"render_max_fps must be > 0 or None, got {self.render_max_fps}")
+
+    def render_stride(self, fps: float) -> int:
+        """Draw one frame in this many (by frame index) for a source of ``fps``.
+
+        Why: at 60 FPS on two cores the overlay (drawing two meshes, encoding the video)
+        costs as much CPU per frame as the regressor and smoothing together, and takes it
+        from the detector: the latency path then drops frames. A display or an overlay
+        video at 30 FPS loses little. Files processed every frame (not live) draw every
+        frame, so their overlay video has them all."""
+        if not self.live or self.render_max_fps is None or not fps or fps <= self.render_max_fps:
+            return 1
+        return math.ceil(fps / self.render_max_fps - 1e-9)
         if self.switch_interval_s is not None and not self.switch_interval_s > 0:
             raise ValueError(f"switch_interval_s must be > 0 seconds or None, got "
                              f"{self.switch_interval_s}")
@@ -109,6 +127,8 @@ class Pipeline:
         self.recorder = recorder or LatencyRecorder()
         self.timeline = timeline if timeline is not None else Timeline()
         self.fps = fps
+        self.render_stride = config.render_stride(fps)
+        self._last_drawn = -math.inf  # frame index of the last packet given to render
         self._stop = threading.Event()
         self._stopped_at = 0.0  # time.monotonic() of the first stop()
         self._lock = threading.Lock()
@@ -214,7 +234,8 @@ class Pipeline:
                 self._result.frames_out += 1
                 if self.record_sinks:
                     self._record_channel.put((packet, done))
-                if self.render_sinks and not self._render_channel.put((packet, done)):
+                if self.render_sinks and self._to_render(packet) and \
+                        not self._render_channel.put((packet, done)):
                     break
         except Closed:
             pass
@@ -224,6 +245,17 @@ class Pipeline:
             self._render_channel.close()
             self._record_channel.close()
             self._record_drops(len(self._channels) - 1)
+
+    def _to_render(self, packet: Packet) -> bool:
+        """Whether this published packet is drawn (``render_stride``); a packet left out is
+        counted in the stats' ``skipped["render"]``, never in the drops. Decided here, in
+        the sinks thread, so a skipped packet does not even wake the render thread."""
+        index = packet.frame.index
+        if index - self._last_drawn >= self.render_stride or index < self._last_drawn:
+            self._last_drawn = index
+            return True
+        self.recorder.skip("render")
+        return False
 
     def _branch(self, name: str, sinks: list[Sink], channel, niceness: int,
                 backlog_on_stop: bool) -> None:
@@ -310,8 +342,9 @@ class Pipeline:
             while running := self._running():
                 if on_poll is not None:
                     on_poll()
-                for t in running:
-                    t.done.wait(poll_s / len(running))
+                # one wake-up per poll_s, not one per thread: this thread needs the GIL and
+                # a core each time, which the stages need more
+                running[0].done.wait(poll_s)
         except KeyboardInterrupt:
             self.stop("interrupted")
             raise

@@ -81,6 +81,7 @@ class LatencyRecorder:
         self._lock = threading.Lock()
         self._series: dict[str, _Series] = {}
         self._dropped: dict[str, int] = {}
+        self._skipped: dict[str, int] = {}
         self._start = clock()
 
     def _get(self, name: str) -> _Series:
@@ -133,6 +134,21 @@ class LatencyRecorder:
         with self._lock:
             self._dropped[name] = self._dropped.get(name, 0) + int(n)
 
+    def skip(self, name: str, n: int = 1) -> None:
+        """Count ``n`` items a side branch left out on purpose (e.g. the overlay drawn at a
+        capped rate): kept apart from drops, which are frames lost on the published path."""
+        if n < 0:
+            raise ValueError(f"skipped count must be >= 0, got {n!r}")
+        with self._lock:
+            self._skipped[name] = self._skipped.get(name, 0) + int(n)
+
+    def skipped(self, name: str | None = None) -> int:
+        """Skips counted at ``name``, or in total when ``name`` is None."""
+        with self._lock:
+            if name is None:
+                return sum(self._skipped.values())
+            return self._skipped.get(name, 0)
+
     def count(self, name: str) -> int:
         """Durations recorded for ``name`` over the whole run (0 for an unknown name)."""
         with self._lock:
@@ -176,7 +192,8 @@ class LatencyRecorder:
         return {name: _summarise(d, c, m, w, wm) for name, d, c, m, w, wm in items}
 
     def snapshot(self, window_s: float = DEFAULT_WINDOW_S) -> dict[str, Any]:
-        """Everything in one JSON-serialisable dict: per-name stats with ``rate_hz``, drops."""
+        """Everything in one JSON-serialisable dict: per-name stats with ``rate_hz``, drops,
+        and ``skipped`` (what a side branch left out on purpose, see ``skip``)."""
         now = self._clock()
         with self._lock:
             items = [
@@ -185,6 +202,7 @@ class LatencyRecorder:
                 for n, s in self._series.items()
             ]
             dropped = dict(self._dropped)
+            skipped = dict(self._skipped)
         stages: dict[str, dict[str, Any]] = {}
         for name, durations, count, max_s, waits, wait_max_s, events, rate_hz in items:
             entry: dict[str, Any] = _summarise(durations, count, max_s, waits, wait_max_s)
@@ -197,6 +215,7 @@ class LatencyRecorder:
             "stages": stages,
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),
+            "skipped": skipped,
         }
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
@@ -296,6 +315,8 @@ def format_line(snapshot: dict[str, Any]) -> str:
         else:
             parts.append(f"{name} p50 {_ms(p50)} p95 {_ms(p95)} ms")
     parts.append(f"dropped {snapshot.get('dropped_total', 0)}")
+    for name, n in snapshot.get("skipped", {}).items():
+        parts.append(f"{name} {n}")
     return " | ".join(parts)
 
 

@@ -45,7 +45,14 @@ class RunnerConfig:
     """Which model to run and how."""
 
     manifest: Path = DEFAULT_MANIFEST
-    threads: int = 2
+    # One thread: both hands are one batched call of ~3 ms; a second intra-op thread gained
+    # nothing on the loaded two-core machine (3.0 ms with 1, 3.7-4.8 with 2) and competes
+    # with the detector's LiteRT threads.
+    threads: int = 1
+    # onnxruntime's intra-op workers busy-wait after each call by default; on two cores that
+    # spinning takes the core the detector needs next (measured: it doubled detect's time at
+    # 60 FPS). False: they sleep between calls.
+    spin: bool = False
     providers: tuple[str, ...] = PROVIDER_ORDER
     verify_hash: bool = True
     refine_rotation: bool = True  # PnP: turn the predicted hand to match the 2D landmarks
@@ -161,6 +168,9 @@ class RegressorRunner:
         opts.intra_op_num_threads = config.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        spin = "1" if config.spin else "0"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
         available = ort.get_available_providers()
         providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
         try:
