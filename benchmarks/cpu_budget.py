@@ -1,0 +1,128 @@
+"""CPU per two-hand frame of each part of the pipeline, against what 60 FPS leaves on two cores.
+
+At 60 FPS two cores give 2 x 16.7 = 33.3 ms of CPU per frame. Everything the demo does for a
+frame has to fit in it: decoding, the detector (all its threads), the regressor, smoothing,
+drawing and encoding the overlay, writing the hands file. This runs each part on the first
+frames of ``realtime/assets/sample/sample60.mp4`` (two hands), one part after another (no
+overlap, so each one's CPU is its own), and reports process CPU time per frame, including
+what worker threads spend after a call returns (a spinning thread pool), with a short pause
+between calls as a live source would leave.
+
+The baseline is the 60 FPS budget itself: ``budget_ratio`` = CPU per frame of the demo's
+60 FPS defaults (adaptive landmarks, the overlay drawn every other frame) / 33.3 ms; below 1
+means the parts fit on two cores if nothing else runs. On a loaded machine every figure grows
+(other processes thrash the caches); compare rows of one run.
+
+    .venv/bin/python -m benchmarks.cpu_budget [--frames 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.hand_model import HandModel
+from realtime.detect.detector import DetectorConfig
+from realtime.io.hands_file import HandsFileSink
+from realtime.io.sample import SAMPLE60_VIDEO
+from realtime.io.sources import SourceConfig, open_source
+from realtime.mesher import HandMesher, HandMesherConfig
+from realtime.render.overlay_sink import OverlaySink
+from realtime.stream.openxr import openxr_tracker
+from realtime.types import SIDES, Packet
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+FPS = 60.0
+BUDGET_MS = 2 * 1000.0 / FPS  # two cores
+PAUSE_S = 0.004  # between calls: worker threads that spin after a call are counted
+
+
+def cpu_per_call(label: str, fn, items: list) -> tuple[list, dict]:
+    """Run ``fn`` on every item; process CPU per item over the whole loop (including the
+    pause after each call) and the median wall time of the call."""
+    out, walls = [], []
+    c0 = time.process_time()
+    for item in tqdm(items, desc=label, leave=False):
+        t = time.perf_counter()
+        out.append(fn(item))
+        walls.append(time.perf_counter() - t)
+        time.sleep(PAUSE_S)
+    cpu_ms = (time.process_time() - c0) / len(items) * 1e3
+    return out, {"cpu_ms": round(cpu_ms, 2), "wall_p50_ms": round(float(np.median(walls)) * 1e3, 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=120, help="frames of sample60 (<= 480)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.frames <= 480:
+        parser.error(f"--frames must be 1-480, got {args.frames}")
+    logging.basicConfig(level=logging.WARNING)
+    parts: dict[str, dict] = {}
+    with open_source(SourceConfig(str(SAMPLE60_VIDEO))) as source:
+        c0 = time.process_time()
+        frames = [source.read() for _ in range(args.frames)]
+        parts["capture (decode)"] = {
+            "cpu_ms": round((time.process_time() - c0) / args.frames * 1e3, 2)}
+    model = HandModel.open_hand()
+    final = None
+    hands_per_frame = {}
+    for landmarks in ("full", "lite"):
+        config = HandMesherConfig(detector=DetectorConfig(landmarks=landmarks))
+        with HandMesher(config, model=model) as mesher:
+            stages = dict(mesher.stages)
+            packets, parts[f"detect, {landmarks} landmarks"] = cpu_per_call(
+                f"detect {landmarks}", stages["detect"], [Packet(f, 0.0) for f in frames])
+            hands_per_frame[landmarks] = float(np.mean([len(p.detections) for p in packets]))
+            if landmarks == "full":
+                packets, parts["estimate (regressor, both hands)"] = cpu_per_call(
+                    "estimate", stages["estimate"], packets)
+                final, parts["smooth"] = cpu_per_call("smooth", stages["smooth"], packets)
+    faces = {side: model.faces_for(side) for side in SIDES}
+    with tempfile.TemporaryDirectory(prefix="cpu_budget_") as tmp:
+        overlay = OverlaySink(faces, video_path=Path(tmp) / "overlay.mp4", fps=FPS,
+                              hud=lambda: ["60.0 FPS  latency p50 20 ms", "hands 100"])
+        _, parts["render (draw + encode), every frame"] = cpu_per_call(
+            "render", overlay.write, final)
+        overlay.close()
+        hands = HandsFileSink(Path(tmp) / "hands.jsonl", True, xr=openxr_tracker(model))
+        _, parts["record (hands file)"] = cpu_per_call("record", hands.write, final)
+        hands.close()
+
+    def total(landmarks: str, render_share: float) -> float:
+        return (parts["capture (decode)"]["cpu_ms"]
+                + parts[f"detect, {landmarks} landmarks"]["cpu_ms"]
+                + parts["estimate (regressor, both hands)"]["cpu_ms"]
+                + parts["smooth"]["cpu_ms"]
+                + render_share * parts["render (draw + encode), every frame"]["cpu_ms"]
+                + parts["record (hands file)"]["cpu_ms"])
+
+    before = total("full", 1.0)
+    now = total("lite", 0.5)
+    print(f"CPU per two-hand frame (sample60, first {args.frames} frames, hands per frame "
+          f"{hands_per_frame['full']:.2f}); 60 FPS on two cores leaves {BUDGET_MS:.1f} ms")
+    for name, v in parts.items():
+        wall = f"  (call wall p50 {v['wall_p50_ms']:.2f})" if "wall_p50_ms" in v else ""
+        print(f"  {name:<38} {v['cpu_ms']:6.2f} ms{wall}")
+    print(f"  total, full landmarks, every frame drawn  {before:6.2f} ms "
+          f"({before / BUDGET_MS:.2f} of the budget)")
+    print(f"  total, 60 FPS defaults (lite on two hands, every other frame drawn) {now:6.2f}"
+          f" ms ({now / BUDGET_MS:.2f} of the budget)")
+    print(json.dumps({"budget_ms": round(BUDGET_MS, 2), "cpu_ms_per_frame": round(now, 2),
+                      "budget_ratio": round(now / BUDGET_MS, 3),
+                      "cpu_ms_per_frame_full_every_frame_drawn": round(before, 2),
+                      "budget_ratio_full_every_frame_drawn": round(before / BUDGET_MS, 3),
+                      "frames": args.frames, "parts": parts}))
+
+
+if __name__ == "__main__":
+    main()
