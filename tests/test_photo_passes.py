@@ -29,6 +29,7 @@ from realtime.mesh.photo_passes import (
     check_passes,
     combine_hands,
     photo_variants,
+    vote_side,
 )
 from realtime.mesh.regressor import RegressorEstimator
 from realtime.types import Detection
@@ -152,6 +153,25 @@ def test_combining_takes_the_median_so_one_bad_pass_does_not_count(model, regres
         combine_hands([], K, det.landmarks_px)
 
 
+def test_the_side_is_the_passes_majority_and_only_agreeing_passes_count(model, regressor):
+    assert vote_side(["right", "left", "left"]) == "left"
+    assert vote_side(["right", "left"]) == "right"  # a tie: the first pass's
+    assert vote_side(["left", "left", "right", "right"]) == "left"
+    right = synthetic_detection(model, seed=8)
+    left = as_seen_flipped(synthetic_detection(model, seed=9))
+    # the first pass says right, three passes say left: a left hand, from those three
+    hand = PhotoPassesEstimator(regressor).estimate(
+        [replace(right, alternates=(left, left, left))], camera(), [4])[0]
+    alone = regressor.estimate([left], camera(), [4])[0]
+    assert hand.handedness == "left" and hand.track_id == 4
+    np.testing.assert_allclose(hand.vertices, alone.vertices, atol=NET_TOL_M)
+    # two right passes against one left: the left one is left out
+    hand = PhotoPassesEstimator(regressor).estimate(
+        [replace(right, alternates=(left, right))], camera(), [0])[0]
+    np.testing.assert_allclose(hand.vertices, regressor.estimate(
+        [right], camera(), [0])[0].vertices, atol=NET_TOL_M)
+
+
 def test_hands_without_alternates_pass_through(model, regressor):
     det = synthetic_detection(model)
     one = regressor.estimate([det], camera(), [3])[0]
@@ -206,3 +226,20 @@ def test_photo_passes_need_stills_and_a_photo_source(tmp_path):
         parse_args(["--source", str(SAMPLE_VIDEO), "--photo-passes", "2"])
     with pytest.raises(ValueError, match="photo passes must be one of"):
         parse_args(["--source", str(photo), "--photo-passes", "3"])
+
+
+def test_a_distorting_camera_undistorts_the_alternates_too(model, regressor):
+    """The estimate stage undistorts every pass's landmarks, so a hand whose passes agree
+    still comes out as the single pass's hand through a lens with distortion."""
+    from realtime.engine.stages import EstimateStage
+    from realtime.types import Frame, Packet
+
+    lens = Camera(CameraIntrinsics.from_matrix(K, W, H), dist=np.array([0.1, -0.05, 0, 0, 0]))
+    det = synthetic_detection(model)
+    frame = Frame(np.zeros((H, W, 3), np.uint8), 0, 0.0, camera=lens)
+    one = EstimateStage(regressor, stills=True)(Packet(frame, 0.0, detections=(det,))).hands
+    alt = replace(det, alternates=(det, det))
+    passes = EstimateStage(PhotoPassesEstimator(regressor), stills=True)(
+        Packet(frame, 0.0, detections=(alt,))).hands
+    assert len(one) == len(passes) == 1
+    np.testing.assert_allclose(passes[0].joints, one[0].joints, atol=NET_TOL_M)
