@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -52,12 +53,14 @@ def nearest_detection(dets, gt2d: np.ndarray, max_px: float):
     return best
 
 
-def clip_hands(max_frames: int | None):
+def clip_hands(max_frames: int | None, passes: int = 1):
     """Walk the built-in clip through MediaPipe (tracking mode).
 
     Yields ``(frame_index, present_slots, matches)`` per frame, where ``matches`` maps a
     present hand slot to its matched detection (missing slots are misses). The ground
-    truth is ``np.load(SAMPLE_GT)``.
+    truth is ``np.load(SAMPLE_GT)``. ``passes`` > 1: each matched detection carries its
+    ``alternates`` from a static-mode pass on each of the frame's photo variants
+    (:mod:`realtime.mesh.photo_passes`, an offline accuracy option for a video file).
     """
     from tqdm import tqdm
 
@@ -65,11 +68,14 @@ def clip_hands(max_frames: int | None):
     from realtime.detect.mediapipe_legacy import MediaPipeDetector
     from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
     from realtime.io.sources import SourceConfig, open_source
+    from realtime.mesh.photo_passes import attach_alternates, variant_detections
 
     gt = np.load(SAMPLE_GT)
     src = open_source(SourceConfig(spec=str(SAMPLE_VIDEO)))
     frames = 0
-    with src, MediaPipeDetector(DetectorConfig(kind="mediapipe")) as det:
+    still = (MediaPipeDetector(DetectorConfig(kind="mediapipe", static_image_mode=True))
+             if passes > 1 else contextlib.nullcontext())
+    with src, MediaPipeDetector(DetectorConfig(kind="mediapipe")) as det, still:
         total = min(src.frame_count or 0, max_frames or 10**9)
         for frame in tqdm(src, total=total, desc="sample clip", unit="frame"):
             if max_frames is not None and frames >= max_frames:
@@ -82,6 +88,11 @@ def clip_hands(max_frames: int | None):
                 d = nearest_detection(dets, gt["keypoints_2d"][frame.index, slot], CLIP_MATCH_PX)
                 if d is not None:
                     matches[int(slot)] = d
+            if passes > 1 and matches:
+                slots = list(matches)
+                with_alts = attach_alternates([matches[k] for k in slots],
+                                              variant_detections(still, frame, passes))
+                matches = dict(zip(slots, with_alts))
             yield frame.index, present, matches
 
 
@@ -99,18 +110,23 @@ def hgcnn_images(max_images: int | None, tune: bool = False) -> list[dict] | Non
     return images[:max_images] if max_images else images
 
 
-def hgcnn_hands(images: list[dict]):
+def hgcnn_hands(images: list[dict], passes: int = 1, seconds: list | None = None):
     """MediaPipe (static mode) on each photo. Yields ``(gt3 m, gt2 px, intrinsics,
-    detection)`` for every photo whose hand was found (within half the hand's size)."""
+    detection)`` for every photo whose hand was found (within half the hand's size).
+    ``passes`` > 1: the detection carries its ``alternates`` from the photo's variants
+    (:mod:`realtime.mesh.photo_passes`); the hand itself is the single pass's. ``seconds``:
+    a list to append each yielded photo's detector seconds to (first pass, other passes)."""
     import cv2
     from tqdm import tqdm
 
     from calibration.intrinsics import CameraIntrinsics
     from realtime.detect.detector import DetectorConfig
     from realtime.detect.mediapipe_legacy import MediaPipeDetector
+    from realtime.mesh.photo_passes import PhotoPassesDetector
     from realtime.types import Frame
 
-    with MediaPipeDetector(DetectorConfig(kind="mediapipe", static_image_mode=True)) as det:
+    inner = MediaPipeDetector(DetectorConfig(kind="mediapipe", static_image_mode=True))
+    with PhotoPassesDetector(inner, passes) as det:
         for n, im in enumerate(tqdm(images, desc="hgcnn_realworld", unit="image")):
             hand = im["hands"][0]
             gt3 = np.array(hand["joints_3d_mm"]) / 1000.0
@@ -120,6 +136,8 @@ def hgcnn_hands(images: list[dict]):
             if d is None:
                 continue
             intr = CameraIntrinsics.from_matrix(np.array(hand["K"]), im["width"], im["height"])
+            if seconds is not None:
+                seconds.append(det.last_seconds)
             yield gt3, gt2, intr, d
 
 

@@ -6,7 +6,10 @@ In one run:
    and how well the predicted per-vertex std matches the actual errors;
 2. the built-in clip, closed loop (rendered -> MediaPipe -> both paths vs ground truth);
 3. real photos, ``hgcnn_realworld`` images 00300-00582: PA-MPJPE and root-relative MPJPE of
-   the 21 keypoints of both paths and of MediaPipe's world landmarks, and 2D errors;
+   the 21 keypoints of both paths and of MediaPipe's world landmarks, and 2D errors; and the
+   regressor with photo passes (``--photo-passes``, default 4: the photo, flipped, bordered,
+   flipped bordered; ``realtime.mesh.photo_passes``) against the single pass, on the same
+   hands ("hgcnn_tta_*" against "hgcnn_*" keys), with the time per photo;
 4. speed on the CPU execution provider for a batch of 2 hands, against the baseline fit.
 
 ``--previous MANIFEST`` runs other weights beside the evaluated ones (``--manifest``, default
@@ -16,7 +19,8 @@ candidate against the shipped weights (docs/regressor.md, "Training").
 Prints a table; the last line is one JSON object. Writes docs/regressor_uncertainty.png.
 
     python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
-                                   [--manifest M] [--previous M]
+                                   [--manifest M] [--previous M] [--photo-passes 1|2|4]
+                                   [--clip-passes 1|2|4]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,7 @@ from benchmarks.common import (
     hgcnn_images,
     mpjpe,
     pa_error,
+    procrustes_align,
     save_figure,
 )
 from calibration.camera import Camera
@@ -49,6 +55,7 @@ from models.training.regressor import prepare_inputs_torch
 from models.training.synthetic import SyntheticHands
 from realtime.io.sample import SAMPLE_GT
 from realtime.mesh.ik_fit import FitEstimator
+from realtime.mesh.photo_passes import PHOTO_DEFAULT_PASSES, PhotoPassesEstimator, check_passes
 from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
 
 MM = 1000.0
@@ -90,39 +97,69 @@ def synthetic(model: HandModel, runner, n: int, ik: bool = True) -> dict:
     return out
 
 
-def clip(model: HandModel, fitters: dict, max_frames: int | None) -> dict:
-    """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections."""
+def clip(model: HandModel, fitters: dict, max_frames: int | None, passes: int = 1) -> dict:
+    """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections;
+    with ``passes`` > 1 also "regressor_tta": the regressor on each frame's photo passes
+    (static-mode passes on its variants as alternates of the tracked hands: an offline
+    option for a video file)."""
     with np.load(SAMPLE_GT) as z:  # read once: NpzFile re-inflates an array on every access
         gt = {k: z[k] for k in ("K", "width", "height", "vertices", "keypoints")}
     camera = Camera.pinhole(CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]),
                                                         int(gt["height"])))
-    rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": []} for name in fitters}
-    for i, _, matches in clip_hands(max_frames):
+    if passes > 1:
+        fitters = {**fitters, "regressor_tta": PhotoPassesEstimator(fitters["regressor"])}
+    rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": [], "std": [], "in1": []}
+            for name in fitters}
+    for i, _, matches in clip_hands(max_frames, passes):
         for slot, best in matches.items():
             for name, fitter in fitters.items():
-                hand = fitter.estimate([best], camera, [0])[0]
-                rows[name]["pa_v"].append(pa_error(hand.vertices, gt["vertices"][i, slot]))
+                det = best if name == "regressor_tta" else replace(best, alternates=())
+                hand = fitter.estimate([det], camera, [0])[0]
+                true_v = gt["vertices"][i, slot]
+                rows[name]["pa_v"].append(pa_error(hand.vertices, true_v))
+                rows[name]["std"].append(float(hand.vertex_std.mean()))
+                # per coordinate, after Procrustes: within the predicted 1 sigma?
+                aligned = procrustes_align(hand.vertices, true_v)
+                rows[name]["in1"].append(float(
+                    (np.abs(aligned - true_v) <= hand.vertex_std[:, None]).mean()))
                 rows[name]["pa_k"].append(pa_error(hand.joints, gt["keypoints"][i, slot]))
                 rows[name]["mpjpe"].append(mpjpe(hand.joints, gt["keypoints"][i, slot]))
-    return {name: {k: float(np.mean(v)) for k, v in r.items()} for name, r in rows.items()}
+    out = {name: {k: float(np.mean(v)) for k, v in r.items()} for name, r in rows.items()}
+    for name, r in rows.items():  # does the predicted std rank the hands' vertex errors?
+        out[name]["rho"] = float(spearmanr(r["std"], r["pa_v"]).statistic)
+    return out
 
 
-def real(fitters: dict, max_images: int | None, tune: bool = False) -> dict | None:
+def real(fitters: dict, max_images: int | None, tune: bool = False,
+         passes: int = PHOTO_DEFAULT_PASSES) -> dict | None:
+    """Real photos; with ``passes`` > 1 also "regressor_tta": the regressor on the photo
+    passes (the same hands; the single-pass regressor is the named baseline)."""
     images = hgcnn_images(max_images, tune)
     if images is None:
         return None
+    if passes > 1:
+        fitters = {**fitters, "regressor_tta": PhotoPassesEstimator(fitters["regressor"])}
     names = list(fitters) + ["mediapipe"]
-    rows = {n: {"pa": [], "rr": [], "px": []} for n in names}
-    for gt3, gt2, intr, d in hgcnn_hands(images):
+    rows = {n: {"pa": [], "rr": [], "px": [], "std": [], "sec": []} for n in names}
+    seconds: list[tuple[float, float]] = []
+    for gt3, gt2, intr, d_tta in hgcnn_hands(images, passes, seconds):
+        d = replace(d_tta, alternates=())
         for name, fitter in fitters.items():
-            h = fitter.estimate([d], Camera.pinhole(intr), [0])[0]
+            start = time.perf_counter()
+            h = fitter.estimate([d_tta if name == "regressor_tta" else d],
+                                Camera.pinhole(intr), [0])[0]
+            rows[name]["sec"].append(time.perf_counter() - start + seconds[-1][0]
+                                     + (seconds[-1][1] if name == "regressor_tta" else 0.0))
+            rows[name]["std"].append(float(h.vertex_std.mean()))
             rows[name]["pa"].append(pa_error(h.joints, gt3))
             rows[name]["rr"].append(mpjpe(h.joints, gt3))
             rows[name]["px"].append(np.linalg.norm(h.keypoints_2d - gt2, axis=1).mean())
         rows["mediapipe"]["pa"].append(pa_error(d.world, gt3))
         rows["mediapipe"]["rr"].append(mpjpe(d.world, gt3))
         rows["mediapipe"]["px"].append(np.linalg.norm(d.landmarks_px - gt2, axis=1).mean())
-    out = {n: {k: float(np.mean(v)) for k, v in r.items()} for n, r in rows.items()}
+    out = {n: {k: float(np.mean(v)) for k, v in r.items() if v} for n, r in rows.items()}
+    for n in fitters:  # does the predicted std rank the photos' errors?
+        out[n]["rho"] = float(spearmanr(rows[n]["std"], rows[n]["pa"]).statistic)
     out["images"] = len(images)
     out["detected"] = len(rows["mediapipe"]["pa"])
     return out
@@ -177,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="manifest of other weights to run as the named baseline 'previous'")
     p.add_argument("--tune", action="store_true",
                    help="real photos 00000-00299 (the tuning split) instead of the report split")
+    p.add_argument("--photo-passes", type=int, default=PHOTO_DEFAULT_PASSES,
+                   help="passes per photo for the real-photo 'regressor_tta' row (1: none)")
+    p.add_argument("--clip-passes", type=int, default=1,
+                   help="also the clip with this many passes per frame (offline; 1: none)")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
     args = p.parse_args(argv)
     model = HandModel.open_hand()
@@ -190,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     syn = synthetic(model, learned.runner, args.synthetic)
     prev_syn = (synthetic(model, fitters["previous"].runner, args.synthetic, ik=False)
                 if "previous" in fitters else None)
-    cl = clip(model, fitters, args.max_frames)
-    rl = real(fitters, args.max_images, args.tune)
+    cl = clip(model, fitters, args.max_frames, check_passes(args.clip_passes))
+    rl = real(fitters, args.max_images, args.tune, check_passes(args.photo_passes))
     plot(syn, args.plot)
 
     print(f"\n{'':44s} {'regressor':>10s} {'baseline':>10s} {'MediaPipe':>10s} {'ratio':>7s}")
@@ -225,6 +266,24 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_fit_ms_2hands": round(sp["baseline_ms_2hands"], 3),
         "speedup_vs_baseline": round(sp["baseline_ms_2hands"] / sp["ms_2hands"], 2),
     }
+    if "regressor_tta" in cl:
+        tta, one = cl["regressor_tta"], cl["regressor"]
+        print(f"{f'clip, {args.clip_passes} passes: PA-MPVPE / PA-MPJPE (mm)':44s} "
+              f"{tta['pa_v'] * MM:10.2f} {tta['pa_k'] * MM:10.2f}  single pass "
+              f"{one['pa_v'] * MM:.2f} / {one['pa_k'] * MM:.2f}, ratio "
+              f"{tta['pa_v'] / one['pa_v']:.3f}")
+        print(f"{'clip uncertainty: within 1σ (PA), Spearman':44s} "
+              f"{100 * tta['in1']:9.1f}% {tta['rho']:10.3f}  single pass "
+              f"{100 * one['in1']:.1f}%, {one['rho']:.3f}")
+        result.update({"clip_passes": args.clip_passes,
+                       "clip_tta_pa_mpvpe_mm": round(tta["pa_v"] * MM, 2),
+                       "clip_tta_pa_mpjpe_mm": round(tta["pa_k"] * MM, 2),
+                       "clip_single_pa_mpjpe_mm": round(one["pa_k"] * MM, 2),
+                       "clip_tta_ratio_vs_single": round(tta["pa_v"] / one["pa_v"], 3),
+                       "clip_within_1sigma": round(one["in1"], 3),
+                       "clip_tta_within_1sigma": round(tta["in1"], 3),
+                       "clip_uncertainty_spearman": round(one["rho"], 3),
+                       "clip_tta_uncertainty_spearman": round(tta["rho"], 3)})
     if rl:
         for label, key in (("real PA-MPJPE (mm)", "pa"), ("real MPJPE root-relative (mm)", "rr"),
                            ("real 2D error vs GT (px)", "px")):
@@ -241,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             "mediapipe_real_mpjpe_mm": round(rl["mediapipe"]["rr"] * MM, 2),
             "real_2d_px": round(rl["regressor"]["px"], 2),
             "mediapipe_real_2d_px": round(rl["mediapipe"]["px"], 2),
+            "real_uncertainty_spearman": round(rl["regressor"]["rho"], 3),
         })
+        if "regressor_tta" in rl:
+            result.update(photo_passes_rows(rl, args.photo_passes))
     print(f"{'uncertainty: within 1σ / 2σ (per coordinate)':44s} "
           f"{100 * syn['within_1sigma']:9.1f}% {100 * syn['within_2sigma']:9.1f}%  "
           f"(Gaussian: 68.3% / 95.4%)")
@@ -253,6 +315,33 @@ def main(argv: list[str] | None = None) -> int:
         result.update(previous_vs_regressor(prev_syn, syn, cl, rl))
     print(json.dumps(result))
     return 0
+
+
+def photo_passes_rows(rl: dict, passes: int) -> dict:
+    """Print the photo passes against the single pass (the named baseline, the same
+    hands); the figures for the JSON ("hgcnn_" keys: hgcnn_realworld photos)."""
+    tta, one, mp = rl["regressor_tta"], rl["regressor"], rl["mediapipe"]
+    print(f"\n{f'real photos, {passes} passes vs single pass':44s} {'passes':>10s} "
+          f"{'single':>10s} {'MediaPipe':>10s} {'ratio':>7s}")
+    for label, key, scale in (("real PA-MPJPE (mm)", "pa", MM),
+                              ("real MPJPE root-relative (mm)", "rr", MM),
+                              ("real 2D error vs GT (px)", "px", 1.0)):
+        print(f"{label:44s} {tta[key] * scale:10.2f} {one[key] * scale:10.2f} "
+              f"{mp[key] * scale:10.2f} {tta[key] / one[key]:7.3f}")
+    print(f"{'real Spearman(mean std, PA-MPJPE) per hand':44s} {tta['rho']:10.3f} "
+          f"{one['rho']:10.3f}")
+    print(f"{'ms per photo (detector + regressor)':44s} {1000 * tta['sec']:10.1f} "
+          f"{1000 * one['sec']:10.1f}")
+    return {"photo_passes": passes,
+            "hgcnn_pa_mpjpe_mm": round(one["pa"] * MM, 2),
+            "hgcnn_tta_pa_mpjpe_mm": round(tta["pa"] * MM, 2),
+            "hgcnn_tta_ratio_vs_single": round(tta["pa"] / one["pa"], 3),
+            "hgcnn_tta_mpjpe_mm": round(tta["rr"] * MM, 2),
+            "hgcnn_2d_px": round(one["px"], 2),
+            "hgcnn_tta_2d_px": round(tta["px"], 2),
+            "hgcnn_tta_uncertainty_spearman": round(tta["rho"], 3),
+            "hgcnn_ms_per_photo": round(1000 * one["sec"], 1),
+            "hgcnn_tta_ms_per_photo": round(1000 * tta["sec"], 1)}
 
 
 def previous_vs_regressor(prev_syn: dict, syn: dict, cl: dict, rl: dict | None) -> dict:

@@ -55,6 +55,9 @@ class Detection:
     relative depth (same scale as x in normalised units); ``world`` ``(21,3)`` MediaPipe's
     metric, hand-centred world landmarks (meters, camera-aligned axes). ``handedness`` is
     the anatomical side after correcting MediaPipe's mirrored convention.
+    ``alternates``: the same hand found again in test-time variants of a photo (flipped,
+    bordered), mapped back to this image (``realtime.mesh.photo_passes``); the estimator
+    then combines their meshes. Empty for a single pass.
     """
 
     landmarks_px: np.ndarray
@@ -64,6 +67,7 @@ class Detection:
     score: float
     frame_index: int
     timestamp: float
+    alternates: tuple[Detection, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,10 @@ class EstimateStage:
         dets = [replace(d, handedness=self.tracker.handedness(t)) for d, t in zip(dets, ids)]
         camera = p.frame.camera
         if dets and camera.has_distortion:
-            dets = [replace(d, landmarks_px=camera.undistort_points(d.landmarks_px))
+            dets = [replace(d, landmarks_px=camera.undistort_points(d.landmarks_px),
+                            alternates=tuple(replace(
+                                a, landmarks_px=camera.undistort_points(a.landmarks_px))
+                                for a in d.alternates))
                     for d in dets]
         try:
             hands = self.estimator.estimate(dets, camera, ids)
