@@ -25,26 +25,38 @@ comes back starts released (its next engage is a new event).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from realtime.types import Pinch
+from realtime.types import HandMesh, Pinch
 
 THUMB_TIP = 4
 INDEX_TIP = 8
+DISTANCES = ("learned", "joints")
 
 
 @dataclass(frozen=True)
 class PinchConfig:
-    """Pinch thresholds (meters) and debounce (frames); see the module docstring."""
+    """Pinch thresholds (meters) and debounce (frames); see the module docstring.
+
+    ``distance``: how the thumb-index distance is measured: "learned" (default: the pinch
+    head, ``realtime.mesh.pinch_head``, on the hand's joints; ``head`` names other weights
+    than the shipped ones) or "joints" (the plain distance between the joints' tips).
+    """
 
     engage_m: float = 0.015
     release_m: float = 0.030
     debounce_frames: int = 2
+    distance: str = "learned"
+    head: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.distance not in DISTANCES:
+            raise ValueError(f"PinchConfig.distance must be one of {DISTANCES}, got "
+                             f"{self.distance!r}")
         for name in ("engage_m", "release_m"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -90,6 +102,29 @@ def hysteresis(distances: np.ndarray, config: PinchConfig, engaged: bool = False
         engaged = hysteresis_target(engaged, float(d), config)
         out[i] = engaged
     return out
+
+
+def distance_measure(config: PinchConfig) -> Callable[[Sequence[HandMesh]], np.ndarray]:
+    """``hands -> (N,)`` thumb-index distances in meters, as ``config.distance`` says.
+
+    "learned" loads the pinch head once (an error names what to do when its weights are
+    missing) and runs every hand of a frame in one NumPy call.
+    """
+    if config.distance == "joints":
+        return lambda hands: np.array([pinch_distance(h.joints) for h in hands], dtype=float)
+    from realtime.mesh.pinch_head import DEFAULT_HEAD, PinchHead
+
+    head = PinchHead(config.head or DEFAULT_HEAD)
+
+    def learned(hands: Sequence[HandMesh]) -> np.ndarray:
+        if not hands:
+            return np.zeros(0)
+        joints = np.stack([np.asarray(h.joints, dtype=np.float64) for h in hands])
+        if joints.shape[1:] != (21, 3):
+            return np.array([pinch_distance(h.joints) for h in hands], dtype=float)
+        return head.distance(joints, np.array([h.handedness == "right" for h in hands]))
+
+    return learned
 
 
 # --------------------------------------------------------------------------- state
