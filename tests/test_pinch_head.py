@@ -20,6 +20,7 @@ from realtime.mesh.pinch_head import (
     NUM_FEATURES,
     PinchHead,
     PinchHeadError,
+    gate_blend,
     hand_frame,
     pinch_features,
 )
@@ -74,11 +75,27 @@ def test_head_is_invariant_to_turning_the_hand(model, head):
         assert head.distance(mirror_x(joints), False) == pytest.approx(d0, rel=1e-9)
 
 
-def test_head_on_model_hands_orders_pinch_below_open(model, head):
+def test_head_on_exact_model_hands(model, head):
     """On exact model hands (no detector, no regressor: not what it was trained on) the
-    head still reads a pinch as closer than a point, and that closer than an open hand."""
-    d = {g: head.distance(_joints(model, g), True) for g in ("pinch", "point", "open")}
-    assert d["pinch"] < d["point"] < d["open"] and 0 < d["pinch"] < 0.03 < d["open"] < 0.2
+    head still reads the pinches as engaged; hands whose tips are over 6 cm apart keep the
+    joints' own distance exactly (outside the gate), inside the blend gets part of it."""
+    for gesture in ("pinch", "ok"):
+        assert 0 < head.distance(_joints(model, gesture), True) < PinchConfig().engage_m
+    for gesture in ("open", "point", "relaxed"):
+        joints = _joints(model, gesture)
+        assert head.distance(joints, True) == pinch_distance(joints) > head.gate_m[1]
+    fist = _joints(model, "fist")  # tips 57 mm apart: inside the blend, near the truth
+    assert head.distance(fist, True) == pytest.approx(pinch_distance(fist), abs=0.005)
+
+
+def test_gate_blend():
+    joints = np.array([0.01, 0.04, 0.05, 0.06, 0.2])
+    head = np.array([0.002, 0.03, 0.03, 0.03, 0.03])
+    np.testing.assert_allclose(gate_blend(joints, head, (0.04, 0.06)),
+                               [0.002, 0.03, 0.04, 0.06, 0.2])
+    np.testing.assert_allclose(gate_blend(joints, head, (0.04, 0.06), 0.5),
+                               [0.006, 0.035, 0.045, 0.06, 0.2])
+    np.testing.assert_allclose(gate_blend(joints, head, (np.inf, np.inf)), head)
 
 
 def test_head_batches_and_marks_unknown_joints(model, head):

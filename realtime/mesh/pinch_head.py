@@ -31,11 +31,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from models import WEIGHTS_DIR
 
 DEFAULT_HEAD = WEIGHTS_DIR / "pinch_head.npz"
 WRIST, THUMB, INDEX, MIDDLE_MCP, INDEX_MCP, PINKY_MCP = 0, (1, 2, 3, 4), (5, 6, 7, 8), 9, 5, 17
+# the thumb-to-index distances' order in the features: thumb joint t, index joint i -> 4t+i
 NUM_FEATURES = 21 * 3 + 16
 
 
@@ -87,6 +89,57 @@ def gate_blend(joints_m: np.ndarray, head_m: np.ndarray, gate_m: tuple[float, fl
     return joints_m + weight * g * (head_m - joints_m)
 
 
+@njit(nogil=True, cache=True)
+def _features_kernel(joints: np.ndarray, right: np.ndarray, out: np.ndarray) -> None:
+    """:func:`pinch_features` for ``(N,21,3)`` float64 into ``out (N,NUM_FEATURES)``: the
+    same arithmetic without NumPy's per-call overhead (the stage runs it every frame)."""
+    local = np.empty((21, 3))
+    for n in range(joints.shape[0]):
+        s = 1.0 if right[n] else -1.0
+        w0, w1, w2 = s * joints[n, 0, 0], joints[n, 0, 1], joints[n, 0, 2]
+        y0 = s * joints[n, MIDDLE_MCP, 0] - w0
+        y1 = joints[n, MIDDLE_MCP, 1] - w1
+        y2 = joints[n, MIDDLE_MCP, 2] - w2
+        norm = max(np.sqrt(y0 * y0 + y1 * y1 + y2 * y2), 1e-9)
+        y0, y1, y2 = y0 / norm, y1 / norm, y2 / norm
+        a0 = s * joints[n, INDEX_MCP, 0] - w0
+        a1 = joints[n, INDEX_MCP, 1] - w1
+        a2 = joints[n, INDEX_MCP, 2] - w2
+        b0 = s * joints[n, PINKY_MCP, 0] - w0
+        b1 = joints[n, PINKY_MCP, 1] - w1
+        b2 = joints[n, PINKY_MCP, 2] - w2
+        n0, n1, n2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
+        d = n0 * y0 + n1 * y1 + n2 * y2
+        n0, n1, n2 = n0 - d * y0, n1 - d * y1, n2 - d * y2
+        norm = max(np.sqrt(n0 * n0 + n1 * n1 + n2 * n2), 1e-9)
+        z0, z1, z2 = n0 / norm, n1 / norm, n2 / norm
+        x0, x1, x2 = y1 * z2 - y2 * z1, y2 * z0 - y0 * z2, y0 * z1 - y1 * z0
+        for k in range(21):
+            p0 = s * joints[n, k, 0] - w0
+            p1 = joints[n, k, 1] - w1
+            p2 = joints[n, k, 2] - w2
+            local[k, 0] = p0 * x0 + p1 * x1 + p2 * x2
+            local[k, 1] = p0 * y0 + p1 * y1 + p2 * y2
+            local[k, 2] = p0 * z0 + p1 * z1 + p2 * z2
+            out[n, 3 * k] = 100.0 * local[k, 0]
+            out[n, 3 * k + 1] = 100.0 * local[k, 1]
+            out[n, 3 * k + 2] = 100.0 * local[k, 2]
+        for t in range(4):
+            for i in range(4):
+                e0 = local[1 + t, 0] - local[5 + i, 0]
+                e1 = local[1 + t, 1] - local[5 + i, 1]
+                e2 = local[1 + t, 2] - local[5 + i, 2]
+                out[n, 63 + 4 * t + i] = 100.0 * np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+
+
+def fast_features(joints: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``(N,21,3)`` joints, ``(N,)`` sides -> ``(N,NUM_FEATURES)``, compiled."""
+    j = np.ascontiguousarray(joints, dtype=np.float64)
+    out = np.empty((j.shape[0], NUM_FEATURES))
+    _features_kernel(j, np.ascontiguousarray(right, dtype=np.bool_), out)
+    return out
+
+
 class PinchHead:
     """``distance(joints, right) -> meters``: the learned thumb-index distance of a hand."""
 
@@ -122,13 +175,18 @@ class PinchHead:
             raise PinchHeadError(f"{path}: head_weight must be in [0, 1], got {self.weight}")
         self.recipe = json.loads(str(data["recipe"])) if "recipe" in data else {}
         self.path = path
+        # the input normalisation folded into the first layer: one product less per frame
+        w0, b0 = self.weights[0]
+        self._folded = [(w0 / self.std[:, None], b0 - (self.mean / self.std) @ w0),
+                        *self.weights[1:]]
+        fast_features(np.zeros((1, 21, 3)), np.ones(1, bool))  # compile (or load) before a frame
 
     def forward(self, features: np.ndarray) -> np.ndarray:
-        """``(N,NUM_FEATURES)`` -> ``(N,)`` distances in meters."""
-        x = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
-        for w, b in self.weights[:-1]:
+        """``(N,NUM_FEATURES)`` -> ``(N,)`` the head's distances in meters (no gate)."""
+        x = np.asarray(features, dtype=np.float64)
+        for w, b in self._folded[:-1]:
             x = np.tanh(x @ w + b)
-        w, b = self.weights[-1]
+        w, b = self._folded[-1]
         y = (x @ w + b)[:, 0]
         return np.logaddexp(0.0, y) / 100.0  # softplus, cm -> m: a distance is > 0
 
@@ -143,7 +201,7 @@ class PinchHead:
         ok = np.isfinite(flat).all(axis=(1, 2))
         out = np.full(len(flat), np.nan)
         if ok.any():
-            feats = pinch_features(flat[ok], r[ok])
-            out[ok] = gate_blend(feats[:, -1] / 100.0, self.forward(feats), self.gate_m,
-                                 self.weight)
+            tips = np.linalg.norm(flat[ok, 4] - flat[ok, 8], axis=-1)  # the joints' own
+            out[ok] = gate_blend(tips, self.forward(fast_features(flat[ok], r[ok])),
+                                 self.gate_m, self.weight)
         return float(out[0]) if j.ndim == 2 else out.reshape(j.shape[:-2])
