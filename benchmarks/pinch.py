@@ -22,6 +22,12 @@ Metrics, per hand and frame where the true hand is in view:
   true ones.
 * ``pinch_distance_mae_mm`` / ``_median_mm``: |output distance - true distance| on matched
   hands; ``..._pinched_mm``: the same where the true distance is under 30 mm.
+* the baseline, same run: ``pinch_f1_joints``, ``pinch_event_f1_joints``,
+  ``pinch_distance_mae_mm_joints``: the plain distance of the smoothed joints' tips (the
+  estimator before the learned pinch head) replayed through the same pinch state machine;
+  ``pinch_f1_ratio_vs_joints``.
+* ``stage_ms_2hands_learned`` / ``_joints``: the pinch stage's median cost per frame for two
+  hands with each distance, interleaved.
 
     .venv/bin/python -m benchmarks.pinch [--quick] [--sweep]
 

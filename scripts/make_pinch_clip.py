@@ -73,7 +73,7 @@ def random_pinch_scenes(seed: int, duration_s: float = DURATION_S) -> list[Scene
             if slot == 1 and not two:
                 plans.append(None)
                 continue
-            count = max(3, int(round(length / rng.uniform(0.8, 1.2))))
+            count = max(3, round(length / rng.uniform(0.8, 1.2)))
             gestures = [str(rng.choice(("open", "relaxed")))]
             while len(gestures) < count:
                 pinch = gestures[-1] not in ("pinch", "ok") and rng.random() < 0.6

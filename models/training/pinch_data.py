@@ -98,6 +98,7 @@ def still_rows(count: int, seed: int) -> dict[str, np.ndarray]:
     and pinching poses, any view, skin tone, light, occluder) through MediaPipe in static
     mode and the regressor, as the pipeline runs on photos: the joints (no smoothing), the
     side and the true thumb-index distance. Wider poses than the clips' named gestures."""
+    from benchmarks.common import nearest_detection
     from calibration.camera import Camera
     from calibration.intrinsics import CameraIntrinsics
     from models.hand_model import HandModel
@@ -106,7 +107,6 @@ def still_rows(count: int, seed: int) -> dict[str, np.ndarray]:
     from realtime.mesh.regressor import RegressorEstimator
     from realtime.types import Frame
     from scripts.make_detector_pairs import PairsConfig, Renderer, draw_hands
-    from benchmarks.common import nearest_detection
 
     model = HandModel.open_hand()
     cfg = PairsConfig(count=count, seed=seed, p_pinch=0.5)

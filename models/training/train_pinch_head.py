@@ -108,7 +108,7 @@ def train(rows: dict, stills: dict | None = None, hidden: int = 64, layers: int 
     return arrays
 
 
-def replay_f1(rows: dict, distance: np.ndarray, config: PinchConfig = PinchConfig()) -> float:
+def replay_f1(rows: dict, distance: np.ndarray, config: PinchConfig | None = None) -> float:
     """Frame F1 of the pinch state replayed over ``distance`` per clip and slot, scored as
     ``benchmarks.pinch`` scores (a frame without a row: hand missed, track forgotten)."""
     from benchmarks.pinch import frame_f1
@@ -127,7 +127,7 @@ def replay_f1(rows: dict, distance: np.ndarray, config: PinchConfig = PinchConfi
             dist = {int(f): float(d) for f, d in zip(frames, distance[sel])}
             truth[frames] = rows["true_engaged"][sel]
             valid[frames] = True
-            tracker = PinchTracker(config)
+            tracker = PinchTracker(config or PinchConfig())
             for f in range(n):
                 p = tracker.update({0: dist[f]} if f in dist else {}).get(0)
                 pred[f] = bool(p and p.engaged)
@@ -243,11 +243,11 @@ def main(argv: list[str] | None = None) -> None:
                    fit_below_m=args.fit_below)
     recipe = {"train": [str(x) for x in args.train], "hidden": args.hidden,
               "layers": args.layers, "steps": args.steps, "weight_decay": args.weight_decay,
-              "noise_mm": args.noise_mm, "seed": args.seed, "rows": int(len(rows["frame"])),
+              "noise_mm": args.noise_mm, "seed": args.seed, "rows": len(rows["frame"]),
               "stills": [str(x) for x in args.stills],
               "real_train": args.real_train, "head_weight": args.head_weight, "real_holdout": list(args.real_holdout), "gate_m": list(args.gate),
               "fit_below_m": None if np.isinf(args.fit_below) else args.fit_below, "real_weight": args.real_weight,
-              "still_rows": 0 if stills is None else int(len(stills["joints"]))}
+              "still_rows": 0 if stills is None else len(stills["joints"])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays, gate_m=np.array(args.gate, dtype=np.float64),
              head_weight=np.array(args.head_weight),

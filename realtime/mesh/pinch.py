@@ -3,7 +3,10 @@
 The distance is the 3D distance in meters between the thumb tip (joint 4) and the index tip
 (joint 8) of the smoothed joints, in the camera frame: a rigid motion of the hand (turning
 it, tilting it, moving it) leaves it unchanged, unlike a 2D distance in the image, which
-shrinks when the fingers point at the camera.
+shrinks when the fingers point at the camera. Near a pinch (the tips under 4-6 cm apart)
+the learned pinch head (``realtime.mesh.pinch_head``) corrects it, from the joints' shape in
+the hand's own frame, so still invariant to a rigid motion (``PinchConfig.distance``:
+"learned", the default, or "joints", the plain tip distance; :func:`distance_measure`).
 
 A pinch *engages* when the distance falls below ``engage_m`` and *releases* when it rises
 above ``release_m`` (> ``engage_m``); in between the state holds, so the noise of a
