@@ -180,3 +180,26 @@ def test_learned_distance_on_real_pipeline_output(tmp_path):
     err = np.mean([abs(learned[f].distance_m - truth[f]) for f in learned])
     err_joints = np.mean([abs(joints[f] - truth[f]) for f in learned])
     assert err < err_joints  # on this clip the head is closer to the truth than the joints
+
+
+def test_random_scripts_for_training_clips():
+    """The training and tuning clips' scripts: reproducible from the seed, covering the
+    clip without gaps, with pinches, different per seed; and a random script is never
+    written over the evaluation clip."""
+    from scripts.make_pinch_clip import (
+        DURATION_S,
+        PINCH_DIR,
+        build_pinch_clip,
+        random_pinch_scenes,
+    )
+
+    a = random_pinch_scenes(1001)
+    assert a == random_pinch_scenes(1001) and a != random_pinch_scenes(1002)
+    assert a[0].start_s == 0.0 and a[-1].end_s == pytest.approx(DURATION_S)
+    assert all(x.end_s == pytest.approx(y.start_s) for x, y in zip(a, a[1:]))
+    plans = [p for s in a for p in s.plans if p is not None]
+    assert sum(p.gestures.count("pinch") + p.gestures.count("ok") for p in plans) >= 3
+    with pytest.raises(ValueError, match="overwrite the evaluation clip"):
+        build_pinch_clip(PINCH_DIR, 5, "random")
+    with pytest.raises(ValueError, match="script"):
+        build_pinch_clip(PINCH_DIR, 5, "other")
