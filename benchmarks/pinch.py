@@ -22,6 +22,12 @@ Metrics, per hand and frame where the true hand is in view:
   true ones.
 * ``pinch_distance_mae_mm`` / ``_median_mm``: |output distance - true distance| on matched
   hands; ``..._pinched_mm``: the same where the true distance is under 30 mm.
+* the baseline, same run: ``pinch_f1_joints``, ``pinch_event_f1_joints``,
+  ``pinch_distance_mae_mm_joints``: the plain distance of the smoothed joints' tips (the
+  estimator before the learned pinch head) replayed through the same pinch state machine;
+  ``pinch_f1_ratio_vs_joints``.
+* ``stage_ms_2hands_learned`` / ``_joints``: the pinch stage's median cost per frame for two
+  hands with each distance, interleaved.
 
     .venv/bin/python -m benchmarks.pinch [--quick] [--sweep]
 
@@ -43,7 +49,7 @@ from tqdm import tqdm
 from calibration.intrinsics import CameraIntrinsics
 from models.geometry import project
 from realtime.io.camera import CameraConfig
-from realtime.mesh.pinch import PinchConfig, PinchTracker
+from realtime.mesh.pinch import PinchConfig, PinchTracker, pinch_distance
 from realtime.mesher import HandMesher, HandMesherConfig
 from scripts.make_pinch_clip import PINCH_GT, PINCH_VIDEO
 from scripts.make_sample import match_detections
@@ -122,6 +128,7 @@ def run_clip(max_frames: int | None = None, pinch: PinchConfig | None = None,
                     0.0)
     found = np.zeros((n, 2), dtype=bool)
     distance = np.full((n, 2), np.nan)
+    joints_distance = np.full((n, 2), np.nan)
     engaged = np.zeros((n, 2), dtype=bool)
     changed = np.zeros((n, 2), dtype=bool)
     config = HandMesherConfig(camera=CameraConfig(intrinsics=CameraIntrinsics.from_matrix(
@@ -142,6 +149,7 @@ def run_clip(max_frames: int | None = None, pinch: PinchConfig | None = None,
                     best = min(hands, key=lambda h: float(np.linalg.norm(
                         h.keypoints_2d - kp2d[f, slot], axis=-1).mean()))
                     found[f, slot] = True
+                    joints_distance[f, slot] = pinch_distance(best.joints)
                     if best.pinch is not None:
                         distance[f, slot] = best.pinch.distance_m
                         engaged[f, slot] = best.pinch.engaged
@@ -150,6 +158,7 @@ def run_clip(max_frames: int | None = None, pinch: PinchConfig | None = None,
         cap.release()
     return {"present": present, "true_distance": gt["distance_m"][:n].astype(np.float64),
             "true_engaged": gt["engaged"][:n], "found": found, "distance": distance,
+            "joints_distance": joints_distance,
             "engaged": engaged, "changed": changed, "seconds": time.perf_counter() - t0,
             "frames": n}
 
@@ -206,6 +215,30 @@ def rescore(run: dict, config: PinchConfig) -> dict:
     return score({**run, "engaged": engaged, "changed": changed})
 
 
+def stage_cost(calls: int = 2000) -> dict:
+    """Per-frame cost of the pinch stage for two hands, ms (median), the learned distance
+    and the joints' own, interleaved so that machine load hits both alike."""
+    from benchmarks.common import random_hand_mesh
+    from models.hand_model import HandModel
+    from realtime.engine.stages import PinchStage
+    from realtime.types import Frame, Packet
+
+    model = HandModel.open_hand()
+    hands = tuple(random_hand_mesh(model, side, seed=i, track_id=i, score=0.9, timestamp=0.0,
+                                   frame_index=0) for i, side in ((1, "right"), (2, "left")))
+    packet = Packet(Frame(np.zeros((48, 64, 3), np.uint8), 0, 0.0), 0.0, (), hands)
+    stages = {"learned": PinchStage(PinchTracker(PinchConfig())),
+              "joints": PinchStage(PinchTracker(PinchConfig(distance="joints")))}
+    times: dict[str, list] = {k: [] for k in stages}
+    for _ in range(calls):
+        for name, stage in stages.items():
+            t = time.perf_counter()
+            stage(packet)
+            times[name].append(time.perf_counter() - t)
+    return {f"stage_ms_2hands_{k}": round(1000 * float(np.median(v)), 4)
+            for k, v in times.items()}
+
+
 SWEEP = ((0.015, 0.030, 1), (0.015, 0.030, 2), (0.015, 0.030, 3), (0.020, 0.035, 2),
          (0.025, 0.040, 2), (0.030, 0.045, 2))
 
@@ -215,6 +248,15 @@ def pinch_f1(quick: bool = False, sweep: bool = False) -> dict:
     ``pinch_f1`` comes from here."""
     run = run_clip(210 if quick else None)
     out = score(run)
+    # The baseline, same run: the plain distance between the smoothed joints' tips (the
+    # estimator before the pinch head), through the same pinch state machine.
+    base = rescore({**run, "distance": run["joints_distance"]}, PinchConfig(distance="joints"))
+    for key in ("pinch_f1", "pinch_event_f1", "pinch_distance_mae_mm",
+                "pinch_distance_mae_pinched_mm"):
+        out[f"{key}_joints"] = base[key]
+    out["pinch_f1_ratio_vs_joints"] = (round(out["pinch_f1"] / base["pinch_f1"], 3)
+                                       if base["pinch_f1"] else None)
+    out.update(stage_cost())
     out.update(clip=str(PINCH_VIDEO.relative_to(PINCH_VIDEO.parents[3])), quick=quick,
                seconds=round(run["seconds"], 1))
     if sweep:
@@ -244,6 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"distance error: mean {out['pinch_distance_mae_mm']} mm, median "
           f"{out['pinch_distance_median_mm']} mm, {out['pinch_distance_mae_pinched_mm']} mm "
           "where the true distance is under 30 mm")
+    print(f"baseline, the joints' own tip distance (same run): F1 {out['pinch_f1_joints']:.3f}"
+          f", event F1 {out['pinch_event_f1_joints']:.3f}, distance error mean "
+          f"{out['pinch_distance_mae_mm_joints']} mm ({out['pinch_distance_mae_pinched_mm_joints']}"
+          " mm under 30 mm)")
+    print(f"pinch stage, two hands per frame (median): learned {out['stage_ms_2hands_learned']}"
+          f" ms, joints {out['stage_ms_2hands_joints']} ms")
     for row in out.get("sweep", []):
         print(f"  engage {1000 * row['engage_m']:.0f} mm, release {1000 * row['release_m']:.0f} "
               f"mm, debounce {row['debounce_frames']}: F1 {row['pinch_f1']:.3f}, event F1 "

@@ -128,7 +128,7 @@ class Command:
     wrist_rotation: np.ndarray | None = None  # (3,3), columns: hand axes
     wrist_quaternion: np.ndarray | None = None  # (4,) x, y, z, w
     finger_angles: np.ndarray | None = None  # (15,) radians, order of FINGER_JOINTS
-    pinch_m: float | None = None  # thumb tip to index tip, meters
+    pinch_m: float | None = None  # thumb-index distance, meters (the stream's pinch distance)
     stale: bool = False  # a repeated command (hand missing for less than lost_timeout_s)
     extra: dict = field(default_factory=dict)
     pinched: bool | None = None  # the stream's pinch state (hysteresis + debounce)
@@ -218,10 +218,14 @@ def commands_from_message(msg: Message | None, state: TeleopState, config: Teleo
         angles = hand.get("finger_angles")
         angles = (np.asarray(angles, dtype=np.float64).copy() if angles is not None
                   else np.full(len(FINGER_JOINTS), np.nan))
+        pinch = hand.get("pinch") or {}
+        # the stream's pinch distance (learned near a pinch, docs/pinch.md) when it has one,
+        # so that pinch_m and pinched agree; the joints' tips for a stream without pinch
+        distance = (float(pinch["distance_m"]) if pinch.get("distance_m") is not None
+                    else pinch_distance(hand["joints"]))
         cmd = Command(TRACK, "ok", now, seq, hand.get("track_id"), hand.get("handedness"),
                       position, rotation, matrix_to_quaternion(rotation), angles,
-                      pinch_distance(hand["joints"]),
-                      pinched=(hand.get("pinch") or {}).get("engaged"))
+                      distance, pinched=pinch.get("engaged"))
         state.last_good_time, state.last_good = now, cmd
         state.track_id = hand.get("track_id")
         return cmd

@@ -7,6 +7,7 @@ pinches while the wrists turn (palm, side and back to the camera), then stores t
 the pinch benchmark (``benchmarks/pinch.py``) scores against.
 
     python -m scripts.make_pinch_clip        # ~2 MB video + small ground truth
+    python -m scripts.make_pinch_clip --script random --seed 1001 --out-dir runs/pinch/s1001
 
 14 s, 640x360, 30 FPS: one right hand for 7 s, then two hands. ``pinch_gt.npz`` holds per
 frame and hand slot (right, left): ``present``, the exact ``keypoints`` (21,3) in meters,
@@ -25,6 +26,7 @@ import numpy as np
 
 from realtime.mesh.pinch import PinchConfig, hysteresis, pinch_distance
 from realtime.render.raster import Lighting
+from scripts.backgrounds import list_kinds
 from scripts.make_sample import HandPlan, SampleConfig, Scene, build_sample
 
 PINCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "pinch"
@@ -32,6 +34,9 @@ PINCH_VIDEO = PINCH_DIR / "pinch.mp4"
 PINCH_GT = PINCH_DIR / "pinch_gt.npz"
 WIDTH, HEIGHT, DURATION_S = 640, 360, 14.0
 SEED = 18
+# Gestures of the random scripts (training / tuning clips): "pinch" and "ok" bring the thumb
+# onto the index; the others are the near misses and open hands around them.
+RANDOM_OTHERS = ("open", "relaxed", "fist", "point", "spread", "peace", "thumbs_up")
 
 
 def pinch_scenes() -> list[Scene]:
@@ -53,6 +58,40 @@ def pinch_scenes() -> list[Scene]:
     ]
 
 
+def random_pinch_scenes(seed: int, duration_s: float = DURATION_S) -> list[Scene]:
+    """A random script in the eval clip's style, for training and tuning clips (never the
+    eval clip's): shots of 3-7 s with one or two hands, each alternating pinches ("pinch",
+    sometimes "ok") with other gestures while the wrist turns through random yaw keys
+    between -60 and 210 degrees (palm, side, back), at random places and depths."""
+    rng = np.random.default_rng([seed, 18])
+    scenes, t = [], 0.0
+    while t < duration_s - 1e-9:
+        length = min(float(rng.choice([3.0, 4.0, 5.0, 7.0])), duration_s - t)
+        two = bool(rng.random() < 0.5)
+        plans = []
+        for slot in range(2):
+            if slot == 1 and not two:
+                plans.append(None)
+                continue
+            count = max(3, round(length / rng.uniform(0.8, 1.2)))
+            gestures = [str(rng.choice(("open", "relaxed")))]
+            while len(gestures) < count:
+                pinch = gestures[-1] not in ("pinch", "ok") and rng.random() < 0.6
+                gestures.append(("ok" if rng.random() < 0.2 else "pinch") if pinch
+                                else str(rng.choice(RANDOM_OTHERS)))
+            n_keys = int(rng.integers(3, 7))
+            yaw_keys = list(zip(np.linspace(t, t + length, n_keys).tolist(),
+                                rng.uniform(-60.0, 210.0, n_keys).tolist()))
+            u_range = (140.0, 230.0) if two else (200.0, 440.0)
+            depth = (0.40, 0.62) if two else (0.33, 0.60)
+            plans.append(HandPlan(gestures, yaw_keys, u_range, depth))
+        light = Lighting(key_intensity=float(rng.uniform(0.5, 1.0)),
+                         fill_intensity=float(rng.uniform(0.1, 0.35)))
+        scenes.append(Scene(t, t + length, str(rng.choice(list_kinds())), tuple(plans), light))
+        t += length
+    return scenes
+
+
 def pinch_truth(keypoints: np.ndarray, present: np.ndarray,
                 config: PinchConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(N,S)`` true distances (NaN where absent) and engaged states from exact keypoints
@@ -68,12 +107,23 @@ def pinch_truth(keypoints: np.ndarray, present: np.ndarray,
     return distance, engaged
 
 
-def build_pinch_clip(out_dir: Path = PINCH_DIR, seed: int = SEED) -> dict:
+def build_pinch_clip(out_dir: Path = PINCH_DIR, seed: int = SEED,
+                     script: str = "eval") -> dict:
     """Render the clip, then replace the sample-style ground truth (meshes, ~10 MB) with
-    the pinch truth (keypoints, distances, states; a few hundred kB)."""
+    the pinch truth (keypoints, distances, states; a few hundred kB).
+
+    ``script``: "eval" (:func:`pinch_scenes`, the benchmark's clip) or "random"
+    (:func:`random_pinch_scenes` of ``seed``: training and tuning clips)."""
+    if script not in ("eval", "random"):
+        raise ValueError(f"script must be 'eval' or 'random', got {script!r}")
+    out_dir = Path(out_dir)
+    if script == "random" and out_dir.resolve() == PINCH_DIR.resolve():
+        raise ValueError(f"a random script would overwrite the evaluation clip in {PINCH_DIR}:"
+                         " pass --out-dir")
     cfg = SampleConfig(out_dir=out_dir, seed=seed, width=WIDTH, height=HEIGHT,
-                       duration_s=DURATION_S, name="pinch")
-    stats = build_sample(cfg, pinch_scenes())
+                       duration_s=DURATION_S, name="pinch", gt_vertices=False)
+    scenes = pinch_scenes() if script == "eval" else random_pinch_scenes(seed)
+    stats = build_sample(cfg, scenes)
     with np.load(cfg.gt_path) as z:
         full = {k: z[k] for k in ("K", "fps", "width", "height", "num_frames", "present",
                                   "keypoints", "handedness", "cut_frames", "seed")}
@@ -93,9 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, default=PINCH_DIR)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--script", choices=("eval", "random"), default="eval",
+                        help="eval: the benchmark's clip; random: a random script of the seed "
+                             "(training and tuning clips; needs --out-dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build_pinch_clip(args.out_dir, args.seed)
+    build_pinch_clip(args.out_dir, args.seed, args.script)
 
 
 if __name__ == "__main__":

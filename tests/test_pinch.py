@@ -26,6 +26,7 @@ from realtime.mesh.pinch import (
     hysteresis,
     pinch_distance,
 )
+from realtime.mesh.pinch_head import PinchHead
 from realtime.mesher import HandMesherConfig
 from realtime.types import Frame, Packet, Pinch
 from scripts.make_pinch_clip import PINCH_GT, PINCH_VIDEO
@@ -139,12 +140,15 @@ def test_stage_sets_pinch_and_keeps_recorded_ones(model):
     open_hand = _hand(model, seed=1, track_id=1, timestamp=0.0, frame_index=0)
     recorded = _hand(model, seed=2, track_id=2, timestamp=0.0, frame_index=0,
                                 pinch=Pinch(0.005, True, True))
-    stage = PinchStage(PinchTracker(), keep_recorded=True)
+    joints_only = PinchConfig(distance="joints")
+    stage = PinchStage(PinchTracker(joints_only), keep_recorded=True)
     out = stage(_packet([open_hand, recorded])).hands
     assert out[0].pinch == Pinch(pinch_distance(open_hand.joints), False, False)
     assert out[1].pinch is recorded.pinch
-    recompute = PinchStage(PinchTracker())(_packet([recorded])).hands[0].pinch
+    recompute = PinchStage(PinchTracker(joints_only))(_packet([recorded])).hands[0].pinch
     assert recompute.distance_m == pytest.approx(pinch_distance(recorded.joints))
+    learned = PinchStage(PinchTracker())(_packet([open_hand])).hands[0].pinch  # the default
+    assert learned.distance_m == pytest.approx(PinchHead().distance(open_hand.joints, True))
     assert not recompute.engaged  # the tracker's own state, not the recorded one
     # a frame without hands forgets every track: nothing stale when the hand comes back
     assert stage.tracker.track_ids == [1]
@@ -214,8 +218,10 @@ def test_replay_of_a_file_without_pinch_gets_one(model, tmp_path):
         run.run()
     records = list(read_hands(out / "hands.jsonl"))
     assert len(records) == 4
+    head = PinchHead()  # the default distance: the learned head on the recorded joints
     assert all(r["pinch"]["distance_m"] == pytest.approx(
-        pinch_distance(np.array(r["joints"])), abs=1e-4) for r in records)
+        head.distance(np.array(r["joints"]), r["handedness"] == "right"), abs=1e-4)
+        for r in records)
 
 
 def test_joints_and_hands_topics_carry_pinch(endpoints, model):  # noqa: F811
@@ -323,6 +329,7 @@ def test_demo_pinch_flag():
     cfg = parse_args(["--pinch", "20,40"]).app.mesher.pinch
     assert cfg.engage_m == pytest.approx(0.020) and cfg.release_m == pytest.approx(0.040)
     assert parse_args(["--pinch", "off"]).app.mesher.pinch is None
+    assert parse_args(["--pinch-distance", "joints"]).app.mesher.pinch.distance == "joints"
     for bad in ("30,15", "abc", "10", "nan,20"):
         with pytest.raises(ValueError, match="--pinch"):
             parse_args(["--pinch", bad])

@@ -77,6 +77,7 @@ def test_command_carries_the_streams_pinch_state(model):
     pinched = replace(make_hand(model), pinch=Pinch(0.01, True, True))
     cmd = commands_from_message(message(model, [pinched]), TeleopState(), CFG, now=0.0)
     assert cmd.pinched is True and cmd.to_json()["pinched"] is True
+    assert cmd.pinch_m == pytest.approx(0.01)  # the stream's distance, as its state
     assert "PINCHED" in teleop.format_command(cmd)
     state = TeleopState()
     plain = commands_from_message(message(model, [make_hand(model)]), state, CFG, now=0.0)

@@ -161,6 +161,9 @@ def parser() -> argparse.ArgumentParser:
     hands.add_argument("--pinch", default="15,30", metavar="ENGAGE,RELEASE",
                        help="thumb-index pinch thresholds in mm (default 15,30: engage below "
                             "15, release above 30; docs/pinch.md), or 'off'")
+    hands.add_argument("--pinch-distance", choices=("learned", "joints"), default="learned",
+                       help="how the thumb-index distance is measured: the learned pinch head "
+                            "near a pinch (default) or the joints' own tips (docs/pinch.md)")
     out = p.add_argument_group("output")
     out.add_argument("--output", type=Path, default=Path("demo_output"),
                      help="folder for overlay.mp4, hands.jsonl, contact_sheet.png and "
@@ -223,13 +226,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def pinch_config(text: str) -> PinchConfig | None:
-    """``--pinch ENGAGE,RELEASE`` (mm) or ``off`` -> the pinch stage's config."""
+def pinch_config(text: str, distance: str = "learned") -> PinchConfig | None:
+    """``--pinch ENGAGE,RELEASE`` (mm) or ``off`` and ``--pinch-distance`` -> the pinch
+    stage's config."""
     if text.strip().lower() == "off":
         return None
     try:
         engage, release = (float(v) / 1000.0 for v in text.split(","))
-        return PinchConfig(engage_m=engage, release_m=release)
+        return PinchConfig(engage_m=engage, release_m=release, distance=distance)
     except ValueError as exc:
         raise ValueError(f"--pinch {text!r}: expected ENGAGE,RELEASE in mm with ENGAGE < "
                          f"RELEASE (e.g. 15,30), or 'off' ({exc})") from exc
@@ -288,7 +292,7 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         camera=CameraConfig(calibration=a.calib, hfov_deg=a.fov),
         two_hands=TwoHandConfig() if a.two_hand_fix == "on" else None,
         texture=TextureConfig() if texture else None,
-        pinch=pinch_config(a.pinch),
+        pinch=pinch_config(a.pinch, a.pinch_distance),
         photo_passes=photo_passes,
     )
     publish = None

@@ -14,7 +14,7 @@ import numpy as np
 
 from realtime.detect.detector import Detector
 from realtime.mesh.estimator import HandEstimator
-from realtime.mesh.pinch import PinchTracker, pinch_distance
+from realtime.mesh.pinch import PinchTracker, distance_measure
 from realtime.mesh.smoothing import HandSmoother
 from realtime.mesh.tracking import HandTracker
 from realtime.types import Packet
@@ -103,13 +103,16 @@ class PinchStage:
     output sees it. Run on every frame, hands or not: a track missing from a frame is
     forgotten (no stale pinch). ``keep_recorded``: hands that already carry a pinch (a
     replayed hands file) keep it; the others get one computed. ``stills``: unrelated
-    photos, each judged afresh (no hysteresis carried from the photo before)."""
+    photos, each judged afresh (no hysteresis carried from the photo before). The distance
+    is measured as the tracker's config says (``PinchConfig.distance``: the learned head by
+    default), every hand of the frame in one call."""
 
     def __init__(self, tracker: PinchTracker, keep_recorded: bool = False,
                  stills: bool = False) -> None:
         self.tracker = tracker
         self.keep_recorded = keep_recorded
         self.stills = stills
+        self.measure = distance_measure(tracker.config)
 
     def __call__(self, p: Packet) -> Packet:
         if self.stills:
@@ -118,8 +121,8 @@ class PinchStage:
         if not any(todo) and not self.tracker.track_ids:
             return p
         ids = [h.track_id for h, t in zip(p.hands, todo) if t]
-        pinches = self.tracker.update({h.track_id: pinch_distance(h.joints)
-                                       for h, t in zip(p.hands, todo) if t})
+        distances = self.measure([h for h, t in zip(p.hands, todo) if t])
+        pinches = self.tracker.update(dict(zip(ids, distances.tolist())))
         for tid in {i for i in ids if ids.count(i) > 1}:  # one id twice: no pinch for either
             pinches.pop(tid, None)
         return replace(p, hands=tuple(replace(h, pinch=pinches.get(h.track_id)) if t else h

@@ -3,7 +3,10 @@
 The distance is the 3D distance in meters between the thumb tip (joint 4) and the index tip
 (joint 8) of the smoothed joints, in the camera frame: a rigid motion of the hand (turning
 it, tilting it, moving it) leaves it unchanged, unlike a 2D distance in the image, which
-shrinks when the fingers point at the camera.
+shrinks when the fingers point at the camera. Near a pinch (the tips under 4-6 cm apart)
+the learned pinch head (``realtime.mesh.pinch_head``) corrects it, from the joints' shape in
+the hand's own frame, so still invariant to a rigid motion (``PinchConfig.distance``:
+"learned", the default, or "joints", the plain tip distance; :func:`distance_measure`).
 
 A pinch *engages* when the distance falls below ``engage_m`` and *releases* when it rises
 above ``release_m`` (> ``engage_m``); in between the state holds, so the noise of a
@@ -25,26 +28,38 @@ comes back starts released (its next engage is a new event).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from realtime.types import Pinch
+from realtime.types import HandMesh, Pinch
 
 THUMB_TIP = 4
 INDEX_TIP = 8
+DISTANCES = ("learned", "joints")
 
 
 @dataclass(frozen=True)
 class PinchConfig:
-    """Pinch thresholds (meters) and debounce (frames); see the module docstring."""
+    """Pinch thresholds (meters) and debounce (frames); see the module docstring.
+
+    ``distance``: how the thumb-index distance is measured: "learned" (default: the pinch
+    head, ``realtime.mesh.pinch_head``, on the hand's joints; ``head`` names other weights
+    than the shipped ones) or "joints" (the plain distance between the joints' tips).
+    """
 
     engage_m: float = 0.015
     release_m: float = 0.030
     debounce_frames: int = 2
+    distance: str = "learned"
+    head: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.distance not in DISTANCES:
+            raise ValueError(f"PinchConfig.distance must be one of {DISTANCES}, got "
+                             f"{self.distance!r}")
         for name in ("engage_m", "release_m"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -90,6 +105,29 @@ def hysteresis(distances: np.ndarray, config: PinchConfig, engaged: bool = False
         engaged = hysteresis_target(engaged, float(d), config)
         out[i] = engaged
     return out
+
+
+def distance_measure(config: PinchConfig) -> Callable[[Sequence[HandMesh]], np.ndarray]:
+    """``hands -> (N,)`` thumb-index distances in meters, as ``config.distance`` says.
+
+    "learned" loads the pinch head once (an error names what to do when its weights are
+    missing) and runs every hand of a frame in one NumPy call.
+    """
+    if config.distance == "joints":
+        return lambda hands: np.array([pinch_distance(h.joints) for h in hands], dtype=float)
+    from realtime.mesh.pinch_head import DEFAULT_HEAD, PinchHead
+
+    head = PinchHead(config.head or DEFAULT_HEAD)
+
+    def learned(hands: Sequence[HandMesh]) -> np.ndarray:
+        if not hands:
+            return np.zeros(0)
+        joints = np.stack([np.asarray(h.joints, dtype=np.float64) for h in hands])
+        if joints.shape[1:] != (21, 3):
+            return np.array([pinch_distance(h.joints) for h in hands], dtype=float)
+        return head.distance(joints, np.array([h.handedness == "right" for h in hands]))
+
+    return learned
 
 
 # --------------------------------------------------------------------------- state
