@@ -161,7 +161,8 @@ class LandmarkModel:
       Each interpreter sees one crop, as in a batch-1 call, so the numbers are the same.
 
     ``fp16``: batched, in half-precision arithmetic (:class:`_Fp16Landmarks`): ~1.5x less
-    compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones.
+    compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones; LiteRT's
+    CompiledModel keeps the GIL while it runs (the Interpreter's invoke releases it).
     """
 
     def __init__(self, path: Path, num_threads: int, batch: int = 1,
