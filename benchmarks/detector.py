@@ -19,6 +19,7 @@ Prints a table; the last line is one JSON object (speedups and errors). Writes
 docs/detector_latency.png (per-frame latency histograms).
 
     .venv/bin/python -m benchmarks.detector [--quick] [--landmarks full|lite|adaptive]
+        [--split] [--precision fp32|fp16]
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ LATENCY_PNG = REPO / "docs" / "detector_latency.png"
 CPU_MS: dict[str, list[np.ndarray]] = {}  # per detector: CPU ms per frame, per clip run
 
 
+OURS_OPTIONS: dict = {}  # --split / --precision: ScheduledDetectorConfig fields for ours
+
+
 def make_detectors(landmarks: str, static: bool) -> dict:
     ours = ScheduledDetector(ScheduledDetectorConfig(landmarks=landmarks,
-                                                     static_image_mode=static))
+                                                     static_image_mode=static,
+                                                     **OURS_OPTIONS))
     mp = MediaPipeDetector(DetectorConfig(kind="mediapipe",
                                           model_complexity=0 if landmarks == "lite" else 1,
                                           static_image_mode=static))
@@ -167,8 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="fewer frames and photos (a smoke run, not a measurement)")
     p.add_argument("--landmarks", choices=("full", "lite", "adaptive"), default="full",
                    help="our landmark model (MediaPipe runs complexity 0 for lite, else 1)")
+    p.add_argument("--split", action="store_true",
+                   help="ours: each hand's crop on its own thread and single-thread "
+                        "interpreter instead of one batched call on both threads")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="ours: landmark arithmetic (fp16 needs a CPU with native fp16)")
     p.add_argument("--plot", type=Path, default=LATENCY_PNG)
     args = p.parse_args(argv)
+    OURS_OPTIONS.update(split_hands=args.split, precision=args.precision)
     max_frames = 120 if args.quick else None
 
     gt = np.load(SAMPLE_GT)
@@ -210,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     hg = hgcnn_accuracy(images, args.landmarks) if images else None
 
     print()
-    print(f"detector per-frame cost (ms; ours landmarks={args.landmarks}, MediaPipe "
+    print(f"detector per-frame cost (ms; ours landmarks={args.landmarks} {args.precision}"
+          f"{' split' if args.split else ''}, MediaPipe "
           f"complexity {0 if args.landmarks == 'lite' else 1}; same frames, interleaved)")
     print(f"  {'frames':34s} {'n':>5s} {'ours mean':>10s} {'p50':>6s} {'p95':>6s} "
           f"{'MP mean':>8s} {'p50':>6s} {'p95':>6s} {'speedup':>8s}")
@@ -248,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "mediapipe_two_hands_ms": round(float(two_ms["mediapipe"].mean()), 2),
         "speedup_two_hands": round(float(two_ms["mediapipe"].mean() / two_ms["ours"].mean()),
                                    3),
+        "ours_two_hands_cpu_ms": round(float(two_cpu["ours"].mean()), 2),
+        "mediapipe_two_hands_cpu_ms": round(float(two_cpu["mediapipe"].mean()), 2),
         "ours_one_hand_ms": round(float(one_ms["ours"].mean()), 2),
         "mediapipe_one_hand_ms": round(float(one_ms["mediapipe"].mean()), 2),
         "ours_2d_error_px": round(acc["ours"]["error_px"], 3),

@@ -37,6 +37,7 @@ from realtime.types import Detection, Frame
 log = logging.getLogger(__name__)
 
 LANDMARK_MODES = ("full", "lite", "adaptive")
+PRECISIONS = ("fp32", "fp16")
 MAX_BATCH = 4  # landmark models built per batch size (each a LiteRT interpreter)
 
 
@@ -58,6 +59,8 @@ class ScheduledDetectorConfig:
     frame_budget_ms: float = 20.0  # adaptive: full landmarks while they cost less than this
     num_threads: int = 2  # LiteRT threads per model (the number of cores on a laptop)
     batch_hands: bool = True  # several hands' crops in one landmark call (else one by one)
+    split_hands: bool = False  # with batch_hands: each crop on its own thread and interpreter
+    precision: str = "fp32"  # landmark arithmetic: fp32 (MediaPipe's) | fp16 (native-fp16 CPUs)
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -83,6 +86,10 @@ class ScheduledDetectorConfig:
             raise ValueError(f"frame_budget_ms must be > 0, got {self.frame_budget_ms}")
         if not 1 <= self.num_threads <= 64:
             raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision == "fp16" and self.split_hands:
+            raise ValueError("precision='fp16' runs the crops batched: not with split_hands")
 
 
 @dataclass
@@ -108,7 +115,8 @@ class ScheduledDetector:
         sizes = range(1, (min(config.max_num_hands, MAX_BATCH) if config.batch_hands else 1)
                       + 1)
         self.landmark_models = {
-            v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n)
+            v: {n: LandmarkModel(model_path(model_dir, "landmark", v), config.num_threads, n,
+                                 split=config.split_hands, fp16=config.precision == "fp16")
                 for n in sizes} for v in variants}
         self._hands: list[_Hand] = []
         self._since_palm = 0
