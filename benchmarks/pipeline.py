@@ -128,7 +128,8 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
 
 
 def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
-             detector: str = "scheduled", detector_threads: int = 2) -> RunResult:
+             detector: str = "scheduled", detector_threads: int = 2,
+             precision: str = "fp32") -> RunResult:
     """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
@@ -144,7 +145,8 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
         hands_from = "MediaPipe"
     else:
         mesher = HandMesherConfig(detector=DetectorConfig(kind=detector,
-                                                          num_threads=detector_threads))
+                                                          num_threads=detector_threads,
+                                                          precision=precision))
         if variant == "ours_before":
             mesher = replace(mesher, detector=replace(mesher.detector, landmarks="full"),
                              estimator=EstimatorConfig(regressor=RunnerConfig(threads=2,
@@ -451,6 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector-threads", type=int, default=2,
                         help="ours: LiteRT threads of the palm model and of a lone hand's "
                              "landmark model (1 wastes no CPU spinning when the CPU is busy)")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                        help="ours: the landmark model's arithmetic (fp16 needs a CPU with "
+                             "native fp16; docs/detector.md)")
     args = parser.parse_args(argv)
     if args.max_seconds is not None and args.max_seconds <= 0:
         parser.error(f"--max-seconds must be > 0, got {args.max_seconds}")
@@ -478,7 +483,8 @@ def main(argv: list[str] | None = None) -> None:
                     run_dir = tmp / f"{name}_{variant}_{len(runs)}"
                     run_dir.mkdir()
                     runs.append(run_clip(str(path), variant, run_dir, args.max_seconds,
-                                         args.detector, args.detector_threads))
+                                         args.detector, args.detector_threads,
+                                         args.precision))
             results.append(ClipResult(name, fps, runs))
         fps60_clip = None
         if not args.no_fps60:
@@ -493,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
                     run_dir.mkdir()
                     runs.append(run_clip(str(SAMPLE60_VIDEO), variant, run_dir,
                                          args.max_seconds, args.detector,
-                                         args.detector_threads))
+                                         args.detector_threads, args.precision))
             fps60_clip = ClipResult("sample60", fps60_fps, runs)
 
     per_clip = {}
@@ -539,6 +545,7 @@ def main(argv: list[str] | None = None) -> None:
         print_fps60(fps60)
         print(f"timeline of the last 60 FPS run: {TIMELINE_PNG.relative_to(REPO)}")
     summary = {
+        "precision": args.precision,
         "throughput_ratio_vs_mediapipe": comb["throughput_ratio_vs_mediapipe"],
         "latency_p50_ms": comb["latency_p50_ms"],
         "latency_p95_ms": comb["latency_p95_ms"],
