@@ -9,7 +9,10 @@ In one run:
    the 21 keypoints of both paths and of MediaPipe's world landmarks, and 2D errors; and the
    regressor with photo passes (``--photo-passes``, default 4: the photo, flipped, bordered,
    flipped bordered; ``realtime.mesh.photo_passes``) against the single pass, on the same
-   hands ("hgcnn_tta_*" against "hgcnn_*" keys), with the time per photo;
+   hands ("hgcnn_tta_*" against "hgcnn_*" keys), with the time per photo; and the output
+   joints moved to the photo annotators' convention (``--joint-convention FILE``, a fit of
+   ``scripts.fit_photo_convention``; ``realtime.mesh.convention``) after one pass and after the passes
+   ("hgcnn_conv_*", "hgcnn_tta_conv_*"; also on the clip, "clip_conv_pa_mpjpe_mm");
 4. speed on the CPU execution provider for a batch of 2 hands, against the baseline fit.
 
 ``--previous MANIFEST`` runs other weights beside the evaluated ones (``--manifest``, default
@@ -20,7 +23,7 @@ Prints a table; the last line is one JSON object. Writes docs/regressor_uncertai
 
     python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
                                    [--manifest M] [--previous M] [--photo-passes 1|2|4]
-                                   [--clip-passes 1|2|4]
+                                   [--clip-passes 1|2|4] [--joint-convention NAME|none]
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from models.ik import fit_keypoints
 from models.training.regressor import prepare_inputs_torch
 from models.training.synthetic import SyntheticHands
 from realtime.io.sample import SAMPLE_GT
+from realtime.mesh.convention import ConventionEstimator, load_convention
 from realtime.mesh.ik_fit import FitEstimator
 from realtime.mesh.photo_passes import PHOTO_DEFAULT_PASSES, PhotoPassesEstimator, check_passes
 from realtime.mesh.regressor import RegressorEstimator, RunnerConfig
@@ -97,6 +101,18 @@ def synthetic(model: HandModel, runner, n: int, ik: bool = True) -> dict:
     return out
 
 
+def with_passes(fitters: dict, passes: int) -> dict:
+    """``fitters`` plus "regressor_tta" (the photo passes) when ``passes`` > 1, and
+    "regressor_tta_conv" when a "regressor_conv" (the joint convention) is among them."""
+    if passes == 1:
+        return fitters
+    out = {**fitters, "regressor_tta": PhotoPassesEstimator(fitters["regressor"])}
+    if "regressor_conv" in fitters:
+        out["regressor_tta_conv"] = ConventionEstimator(out["regressor_tta"],
+                                                        fitters["regressor_conv"].convention)
+    return out
+
+
 def clip(model: HandModel, fitters: dict, max_frames: int | None, passes: int = 1) -> dict:
     """Closed loop on the built-in clip: MediaPipe once, every fitter on its detections;
     with ``passes`` > 1 also "regressor_tta": the regressor on each frame's photo passes
@@ -106,14 +122,13 @@ def clip(model: HandModel, fitters: dict, max_frames: int | None, passes: int = 
         gt = {k: z[k] for k in ("K", "width", "height", "vertices", "keypoints")}
     camera = Camera.pinhole(CameraIntrinsics.from_matrix(gt["K"], int(gt["width"]),
                                                         int(gt["height"])))
-    if passes > 1:
-        fitters = {**fitters, "regressor_tta": PhotoPassesEstimator(fitters["regressor"])}
+    fitters = with_passes(fitters, passes)
     rows = {name: {"pa_v": [], "mpjpe": [], "pa_k": [], "std": [], "in1": []}
             for name in fitters}
     for i, _, matches in clip_hands(max_frames, passes):
         for slot, best in matches.items():
             for name, fitter in fitters.items():
-                det = best if name == "regressor_tta" else replace(best, alternates=())
+                det = best if "_tta" in name else replace(best, alternates=())
                 hand = fitter.estimate([det], camera, [0])[0]
                 true_v = gt["vertices"][i, slot]
                 rows[name]["pa_v"].append(pa_error(hand.vertices, true_v))
@@ -137,8 +152,7 @@ def real(fitters: dict, max_images: int | None, tune: bool = False,
     images = hgcnn_images(max_images, tune)
     if images is None:
         return None
-    if passes > 1:
-        fitters = {**fitters, "regressor_tta": PhotoPassesEstimator(fitters["regressor"])}
+    fitters = with_passes(fitters, passes)
     names = list(fitters) + ["mediapipe"]
     rows = {n: {"pa": [], "rr": [], "px": [], "std": [], "sec": []} for n in names}
     seconds: list[tuple[float, float]] = []
@@ -146,10 +160,10 @@ def real(fitters: dict, max_images: int | None, tune: bool = False,
         d = replace(d_tta, alternates=())
         for name, fitter in fitters.items():
             start = time.perf_counter()
-            h = fitter.estimate([d_tta if name == "regressor_tta" else d],
+            h = fitter.estimate([d_tta if "_tta" in name else d],
                                 Camera.pinhole(intr), [0])[0]
             rows[name]["sec"].append(time.perf_counter() - start + seconds[-1][0]
-                                     + (seconds[-1][1] if name == "regressor_tta" else 0.0))
+                                     + (seconds[-1][1] if "_tta" in name else 0.0))
             rows[name]["std"].append(float(h.vertex_std.mean()))
             rows[name]["pa"].append(pa_error(h.joints, gt3))
             rows[name]["rr"].append(mpjpe(h.joints, gt3))
@@ -218,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="passes per photo for the real-photo 'regressor_tta' row (1: none)")
     p.add_argument("--clip-passes", type=int, default=1,
                    help="also the clip with this many passes per frame (offline; 1: none)")
+    p.add_argument("--joint-convention", default=None, type=Path, metavar="FILE.npz",
+                   help="also the joints moved by this convention (a .npz of "
+                        "scripts.fit_photo_convention; none is shipped)")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
     args = p.parse_args(argv)
     model = HandModel.open_hand()
@@ -225,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     learned = RegressorEstimator(model, cfg)
     baseline = FitEstimator(model)
     fitters = {"regressor": learned, "baseline": baseline}
+    if args.joint_convention is not None:
+        fitters["regressor_conv"] = ConventionEstimator(
+            learned, load_convention(args.joint_convention, model.num_vertices))
     if args.previous is not None:
         fitters["previous"] = RegressorEstimator(model, RunnerConfig(manifest=args.previous))
     sp = speed(model, learned.runner, baseline)
@@ -304,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         })
         if "regressor_tta" in rl:
             result.update(photo_passes_rows(rl, args.photo_passes))
+        if "regressor_conv" in rl:
+            result.update(convention_rows(rl, cl))
     print(f"{'uncertainty: within 1σ / 2σ (per coordinate)':44s} "
           f"{100 * syn['within_1sigma']:9.1f}% {100 * syn['within_2sigma']:9.1f}%  "
           f"(Gaussian: 68.3% / 95.4%)")
@@ -342,6 +364,39 @@ def photo_passes_rows(rl: dict, passes: int) -> dict:
             "hgcnn_tta_uncertainty_spearman": round(tta["rho"], 3),
             "hgcnn_ms_per_photo": round(1000 * one["sec"], 1),
             "hgcnn_tta_ms_per_photo": round(1000 * tta["sec"], 1)}
+
+
+def convention_rows(rl: dict, cl: dict) -> dict:
+    """Print the joints in the annotators' convention against the same estimator's own
+    joints (the named baseline: the single pass; for the passes, the passes); JSON keys."""
+    print(f"\n{'joint convention vs none':44s} {'moved':>10s} {'as is':>10s} "
+          f"{'ratio':>7s}")
+    out = {}
+    pairs = [("", "regressor_conv", "regressor")]
+    if "regressor_tta_conv" in rl:
+        pairs.append(("tta_", "regressor_tta_conv", "regressor_tta"))
+    for tag, moved, plain in pairs:
+        for label, key, scale in (("PA-MPJPE (mm)", "pa", MM),
+                                  ("MPJPE root-relative (mm)", "rr", MM),
+                                  ("2D error vs GT (px)", "px", 1.0)):
+            a, b = rl[moved][key] * scale, rl[plain][key] * scale
+            name = f"real, {'passes' if tag else 'single pass'}: {label}"
+            print(f"{name:44s} {a:10.2f} {b:10.2f} "
+                  f"{a / b:7.3f}")
+        out.update({f"hgcnn_{tag}conv_pa_mpjpe_mm": round(rl[moved]["pa"] * MM, 2),
+                    f"hgcnn_{tag}conv_mpjpe_mm": round(rl[moved]["rr"] * MM, 2),
+                    f"hgcnn_{tag}conv_2d_px": round(rl[moved]["px"], 2),
+                    f"hgcnn_{tag}conv_ratio_vs_{'passes' if tag else 'single_pass'}": round(
+                        rl[moved]["pa"] / rl[plain]["pa"], 3)})
+    if "regressor_conv" in cl:
+        a, b = cl["regressor_conv"]["pa_k"] * MM, cl["regressor"]["pa_k"] * MM
+        print(f"{'clip PA-MPJPE (mm; GT: the model joints)':44s} {a:10.2f} {b:10.2f} "
+              f"{a / b:7.3f}")
+        out.update({"clip_conv_pa_mpjpe_mm": round(a, 2),
+                    "clip_single_pa_mpjpe_mm": round(b, 2)})
+    out["hgcnn_single_pa_mpjpe_mm"] = round(rl["regressor"]["pa"] * MM, 2)
+    out["mediapipe_hgcnn_2d_px"] = round(rl["mediapipe"]["px"], 2)
+    return out
 
 
 def previous_vs_regressor(prev_syn: dict, syn: dict, cl: dict, rl: dict | None) -> dict:

@@ -39,10 +39,16 @@ class JointConvention:
         rel = verts[..., self.idx, :] - joints[..., :, None, :]  # (...,21,N,3)
         return (self.coef[..., None] * rel).sum(-2)
 
-    def apply(self, joints: np.ndarray, verts: np.ndarray, strength: float = 1.0
-              ) -> np.ndarray:
-        """The joints moved to MediaPipe's convention (``strength`` 0..1 of the way)."""
-        return joints + strength * self.offsets(joints, verts)
+    def apply(self, joints: np.ndarray, verts: np.ndarray, strength: float = 1.0,
+              max_offset: float | None = None) -> np.ndarray:
+        """The joints moved to the convention (``strength`` 0..1 of the way); each move
+        shortened to at most ``max_offset`` (m): a linear map of nearby vertices can
+        overshoot on a pose far from those it was fitted on."""
+        off = strength * self.offsets(joints, verts)
+        if max_offset is not None:
+            norm = np.linalg.norm(off, axis=-1, keepdims=True)
+            off = off * np.minimum(1.0, max_offset / np.maximum(norm, 1e-12))
+        return joints + off
 
     def save(self, path: Path, recipe: str) -> None:
         np.savez(path, idx=self.idx.astype(np.int32), coef=self.coef.astype(np.float32),

@@ -109,6 +109,11 @@ class HandMesher:
                              "frame, where extra passes per frame cost real time)")
         estimator = (PhotoPassesEstimator(self.estimator) if config.photo_passes > 1
                      else self.estimator)
+        if config.estimator.joint_convention is not None:  # after the passes are combined
+            from realtime.mesh.convention import ConventionEstimator, load_convention
+
+            estimator = ConventionEstimator(estimator, load_convention(
+                config.estimator.joint_convention, self.model.num_vertices))
         self.estimate_stage = EstimateStage(estimator, self.tracker, stills=config.stills)
         later: list[Stage] = []
         if config.two_hands is not None:

@@ -142,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
                             "a flipped, a padded and four quarter copies of each image "
                             "(7 passes; a hand only a quarter finds must be found again "
                             "by one more pass framed by it; docs/more_hands.md)")
+    hands.add_argument("--joint-convention", default=None, metavar="FILE.npz",
+                       help="move the output keypoints to where people who annotate photos "
+                            "put them, with a .npz you fitted on annotated photos "
+                            "(python -m scripts.fit_photo_convention; none is shipped; the "
+                            "mesh stays; docs/regressor.md)")
     hands.add_argument("--photo-passes", type=int, default=None, metavar="N",
                        help="photos only: 1, 2 or 4 detector passes per photo (the photo; "
                             "also flipped; also bordered and flipped bordered) whose meshes "
@@ -274,13 +279,17 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
                          "frame, where the extra detector passes would cost real time")
     photo_passes = check_passes(a.photo_passes if a.photo_passes is not None
                                 else PHOTO_DEFAULT_PASSES if photos else 1)
+    convention = a.joint_convention
     if a.regressor == "fit":
-        estimator = EstimatorConfig(kind="fit", hand_profile=a.hand_profile)
+        estimator = EstimatorConfig(kind="fit", hand_profile=a.hand_profile,
+                                    joint_convention=convention)
     elif a.regressor == "auto":
-        estimator = EstimatorConfig(hand_profile=a.hand_profile)
+        estimator = EstimatorConfig(hand_profile=a.hand_profile,
+                                    joint_convention=convention)
     else:
         estimator = EstimatorConfig(regressor=RunnerConfig(manifest=Path(a.regressor)),
-                                    hand_profile=a.hand_profile)
+                                    hand_profile=a.hand_profile,
+                                    joint_convention=convention)
     texture = a.texture or a.save_texture is not None
     mesher = HandMesherConfig(
         detector=DetectorConfig(kind=a.detector, model_complexity=a.model_complexity,

@@ -48,17 +48,25 @@ class EstimatorConfig:
     another ONNX regressor) or "fit" (the fitting baseline). When the shipped regressor's
     weights are missing, "regressor" falls back to "fit" with a warning.
     ``hand_profile``: a hand profile file (``--calibrate-hand``): hands take its size.
+    ``joint_convention``: None (the hand model's joints) or a ``.npz`` made by
+    ``scripts.fit_photo_convention`` (where people who annotate photos put the joints;
+    :mod:`realtime.mesh.convention`): moves the output joints only, the mesh stays.
     """
 
     kind: Literal["regressor", "fit"] = "regressor"
     regressor: RunnerConfig = field(default_factory=RunnerConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     hand_profile: Path | None = None
+    joint_convention: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ESTIMATOR_KINDS:
             raise ValueError(f"estimator kind must be one of {ESTIMATOR_KINDS}, got "
                              f"{self.kind!r}")
+        if self.joint_convention is not None:
+            from realtime.mesh.convention import convention_path
+
+            convention_path(self.joint_convention)  # a clear error now, not at the first hand
 
 
 def open_estimator(config: EstimatorConfig, model: HandModel,
