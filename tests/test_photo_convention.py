@@ -18,7 +18,12 @@ from scipy.spatial.transform import Rotation
 
 from models.geometry import project
 from models.hand_model import HandModel
-from models.joint_convention import JointConvention, fit_convention, nearest_vertices
+from models.joint_convention import (
+    JointConvention,
+    fit_convention,
+    nearest_vertices,
+    shape_error,
+)
 from realtime import HandMesher, HandMesherConfig
 from realtime.cli.demo import parse_args
 from realtime.io.sample import SAMPLE_VIDEO
@@ -42,10 +47,10 @@ def _hands(model: HandModel, n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def truth(model) -> JointConvention:
-    """A known convention: each joint a fifth of the way to the mean of its nearest vertices
+    """A known convention: each joint two fifths of the way to the mean of its nearest vertices
     (the knuckles drop towards the palm's surface, the tips towards the pad)."""
     idx = nearest_vertices(model.data.template, model.data.keypoints, COUNT)
-    return JointConvention(idx=idx, coef=np.full(idx.shape, 0.2 / COUNT))
+    return JointConvention(idx=idx, coef=np.full(idx.shape, 0.4 / COUNT))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def fitted(tmp_path_factory, model, truth) -> Path:
     annotated = truth.apply(joints, verts)
     conv = fit_convention(verts, joints, annotated, truth.idx, ridge=1e-9)
     path = tmp_path_factory.mktemp("conv") / "convention.npz"
-    conv.save(path, "test: synthetic hands, a fifth of the way to the nearest vertices")
+    conv.save(path, "test: synthetic hands, two fifths of the way to the nearest vertices")
     return path
 
 
@@ -65,8 +70,10 @@ def test_the_fit_recovers_a_known_convention_on_new_hands(model, truth, fitted):
     got = conv.apply(joints, verts)
     moved = np.linalg.norm(want - joints, axis=-1)
     assert 0.001 < moved.mean() < 0.010, moved.mean()  # millimetres: a real correction
-    err = np.linalg.norm(got - want, axis=-1)
-    assert err.max() < 0.1 * moved.max(), (err.max(), moved.max())
+    # the fit works on shape (each hand aligned to its annotation by a similarity first), so
+    # judge it so: the shape difference to the annotated joints is mostly gone
+    before, after = shape_error(joints, want).mean(), shape_error(got, want).mean()
+    assert after < 0.2 * before, (after, before)
 
 
 def test_it_turns_with_the_hand_and_a_move_is_capped(model, fitted):
