@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import pytest
 
 from realtime.engine.pipeline import Pipeline, PipelineConfig
-from realtime.types import Frame, Packet
-
-IMAGE = np.zeros((8, 8, 3), np.uint8)
-
-
-class Frames:
-    def __init__(self, count: int) -> None:
-        self.count, self.i = count, 0
-
-    def __call__(self) -> Frame | None:
-        if self.i >= self.count:
-            return None
-        self.i += 1
-        return Frame(IMAGE, self.i - 1, (self.i - 1) / 30.0, "synthetic")
+from realtime.types import Packet
+from tests.engine_fixtures import BlankFrames
 
 
 class ThreadOf:
@@ -47,7 +34,7 @@ class ThreadOf:
 def _run(config: PipelineConfig):
     stages = {name: ThreadOf() for name in ("detect", "estimate", "smooth")}
     sink = ThreadOf()
-    pipeline = Pipeline(Frames(20), list(stages.items()), [sink], config)
+    pipeline = Pipeline(BlankFrames(20), list(stages.items()), [sink], config)
     result = pipeline.run()
     assert result.error is None and result.frames_out == 20
     return pipeline, stages, sink
@@ -77,7 +64,7 @@ def test_every_stage_in_a_thread_of_its_own_when_asked():
 def test_a_first_stage_named_inline_still_gets_a_thread():
     """Nothing before it to join (a replay re-smoothed: smooth is its only stage)."""
     sink = ThreadOf()
-    pipeline = Pipeline(Frames(5), [("smooth", ThreadOf())], [sink], PipelineConfig())
+    pipeline = Pipeline(BlankFrames(5), [("smooth", ThreadOf())], [sink], PipelineConfig())
     pipeline.run()
     assert [t.name for t in pipeline._threads] == ["capture", "smooth"]
     assert sink.seen == list(range(5))
@@ -85,7 +72,7 @@ def test_a_first_stage_named_inline_still_gets_a_thread():
 
 def test_no_stages_publish_from_a_sinks_thread():
     sink = ThreadOf()
-    pipeline = Pipeline(Frames(5), [], [sink], PipelineConfig())
+    pipeline = Pipeline(BlankFrames(5), [], [sink], PipelineConfig())
     pipeline.run()
     assert [t.name for t in pipeline._threads] == ["capture", "sinks"]
     assert sink.seen == list(range(5))
@@ -97,7 +84,7 @@ def test_a_failing_inline_sink_stops_the_run_with_its_error(live):
         def write(self, packet: Packet) -> None:
             raise RuntimeError("sink broke")
 
-    pipeline = Pipeline(Frames(50), [("detect", ThreadOf()), ("smooth", ThreadOf())],
+    pipeline = Pipeline(BlankFrames(50), [("detect", ThreadOf()), ("smooth", ThreadOf())],
                         [Broken()], PipelineConfig(live=live))
     result = pipeline.run()
     assert isinstance(result.error, RuntimeError) and result.reason == "error in sinks"

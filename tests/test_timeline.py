@@ -9,9 +9,8 @@ import pytest
 
 from realtime.engine.pipeline import Pipeline, PipelineConfig
 from realtime.engine.timeline import Timeline, frame_latency, tail_breakdown, tail_frames
-from realtime.types import Frame, Packet
-
-IMAGE = np.zeros((8, 8, 3), np.uint8)
+from realtime.types import Packet
+from tests.engine_fixtures import BlankFrames
 
 
 def test_spans_come_back_oldest_first_with_stage_names():
@@ -80,17 +79,6 @@ def test_frame_latency_tail_frames_and_breakdown_known_answer():
         tail_frames(spans, q=101)
 
 
-class Reader:
-    def __init__(self, count: int) -> None:
-        self.count, self.i = count, 0
-
-    def __call__(self) -> Frame | None:
-        if self.i >= self.count:
-            return None
-        self.i += 1
-        return Frame(IMAGE, self.i - 1, (self.i - 1) / 30.0, "synthetic")
-
-
 class Sink:
     def __init__(self) -> None:
         self.seen: list[int] = []
@@ -106,7 +94,7 @@ class Sink:
 def test_a_real_pipeline_records_one_ordered_span_per_frame_and_stage(live):
     n = 40
     sink, render = Sink(), Sink()
-    pipeline = Pipeline(Reader(n), [("detect", lambda p: p), ("estimate", lambda p: p)],
+    pipeline = Pipeline(BlankFrames(n), [("detect", lambda p: p), ("estimate", lambda p: p)],
                         [sink], PipelineConfig(live=live, pace=live, queue_size=4),
                         fps=240.0, render_sinks=[render])
     result = pipeline.run()
