@@ -4,10 +4,11 @@ Usage::
 
     python -m benchmarks.landmark_worker [--calls 200] [--batch 2] [--threads 2]
 
-Interleaved call by call on the same crops (the sample clip's two tracked hands):
+On the same crops (the sample clip's two tracked hands):
 
 - the per-call overhead of the worker: a round trip without the model (``ping``: one byte each
-  way on the pipe), and the worker's ``run`` against the in-process ``_Fp16Landmarks.run``;
+  way on the pipe), and the worker's ``run`` against the in-process ``_Fp16Landmarks.run``
+  (in alternating blocks of 10 calls);
 - the GIL: how far a Python counter thread gets *during* each call, with the pipeline's GIL
   switch interval (1 ms). The in-process call holds the GIL (LiteRT's
   ``CompiledModel.run_by_index``), so the counter moves only in the gaps between its Python
@@ -38,6 +39,7 @@ from realtime.io.sample import SAMPLE_VIDEO
 from realtime.types import Frame
 
 TWO_HANDS_FRAME = 400  # sample clip: both hands tracked from here
+BLOCK = 10  # timed calls of one path in a row
 
 
 def sample_crops(batch: int = 2) -> np.ndarray:
@@ -103,13 +105,15 @@ def main() -> None:
         t = time.perf_counter()        # XNNPACK threads still spin and take the cores
         worker.ping()
         ping.append((time.perf_counter() - t) * 1e6)
-    for _ in tqdm(range(args.calls), desc="timed calls (interleaved)"):
-        t = time.perf_counter()
-        worker.run()
-        run_w.append((time.perf_counter() - t) * 1e3)
-        t = time.perf_counter()
-        local.run()
-        run_l.append((time.perf_counter() - t) * 1e3)
+    # alternating blocks of BLOCK calls: right after one path's call its XNNPACK threads
+    # spin a while, and would take the cores from the other path's next call
+    for _ in tqdm(range(max(1, args.calls // BLOCK)), desc="timed calls (blocks)"):
+        for call, times in ((worker.run, run_w), (local.run, run_l)):
+            call()  # the other path's threads settle
+            for _ in range(BLOCK):
+                t = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - t) * 1e3)
     # apart: the spinning counter takes a core and delays every return of the GIL
     with switch_interval(), ProgressCounter() as counter:  # the pipeline's GIL interval
         for _ in tqdm(range(args.calls), desc="calls beside a counter thread"):
