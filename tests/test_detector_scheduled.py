@@ -387,6 +387,8 @@ def test_fp16_landmarks_stay_near_fp32(sample_frames):
             assert np.abs(x.world - y.world).max() < 2 * GOLDEN_WORLD_TRACKING_M
     assert 0.0 < np.mean(diffs) < 1.0  # not fp32 (the option is live), not far from it
     assert max(diffs) < GOLDEN_TRACKING_PX
+    half.close()  # stops its landmark worker processes
+    full.close()
 
 
 def test_open_detector_passes_precision():

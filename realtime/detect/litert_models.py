@@ -2,7 +2,8 @@
 
 The ``.tflite`` files come from the installed mediapipe wheel (``mediapipe/modules/``), so
 nothing is downloaded or converted. LiteRT (``ai-edge-litert``) runs them with XNNPACK and
-releases the GIL while it computes, so the other pipeline threads keep running.
+releases the GIL while it computes, so the other pipeline threads keep running (its fp16
+path does not, so that one runs in a worker process: :mod:`realtime.detect.landmark_worker`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from realtime.detect import hand_rois as hr
 from realtime.detect import roi_kernels
+from realtime.detect.landmark_worker import LandmarkWorker
 from realtime.detect.roi_kernels import ROI_INDEX, landmark_outputs
 from realtime.errors import ModelFileError
 
@@ -161,8 +163,10 @@ class LandmarkModel:
       Each interpreter sees one crop, as in a batch-1 call, so the numbers are the same.
 
     ``fp16``: batched, in half-precision arithmetic (:class:`_Fp16Landmarks`): ~1.5x less
-    compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones; LiteRT's
-    CompiledModel keeps the GIL while it runs (the Interpreter's invoke releases it).
+    compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones. LiteRT's
+    CompiledModel keeps the GIL while it runs (the Interpreter's invoke releases it), so it
+    runs in a worker process (:class:`~realtime.detect.landmark_worker.LandmarkWorker`): the
+    crops are cut straight into its shared memory. ``close()`` stops it.
     """
 
     def __init__(self, path: Path, num_threads: int, batch: int = 1,
@@ -178,8 +182,8 @@ class LandmarkModel:
         self._fp16 = None
         if fp16:
             _interpreter(path, 1, *shapes)
-            try:
-                self._fp16 = _Fp16Landmarks(path, num_threads, batch)
+            try:  # in its own process: LiteRT's fp16 call would hold our GIL throughout
+                self._fp16 = LandmarkWorker(path, num_threads, batch)
             except (RuntimeError, ValueError) as exc:
                 raise ModelFileError(
                     f"fp16 landmarks could not run on this CPU ({exc}); it needs native "
@@ -255,3 +259,11 @@ class LandmarkModel:
         image_lm, px, world_lm, next_rects, boxes = out
         return [(image_lm[k], world_lm[k], float(flag[k, 0]), float(hand[k, 0]), px[k],
                  next_rects[k], boxes[k]) for k in range(n)]
+
+    def close(self) -> None:
+        """Stop the fp16 worker process (if any) and the crop threads; safe to call twice."""
+        if self._fp16 is not None:
+            self._fp16.close()
+        if self._pool is not None:
+            self._pool.shutdown()
+

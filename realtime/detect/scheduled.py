@@ -261,7 +261,11 @@ class ScheduledDetector:
         self._force_palm = True
 
     def close(self) -> None:
+        """Stop the landmark models' workers (fp16) and drop the models; safe twice."""
         self._hands = []
+        for models in self.landmark_models.values():
+            for model in models.values():
+                model.close()
         self.landmark_models = {}
         self.palm = None
 
