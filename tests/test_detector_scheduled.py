@@ -302,6 +302,10 @@ def test_demo_picks_the_detector():
     assert parse_args(["--detector", "mediapipe"]).app.mesher.detector.kind == "mediapipe"
     with pytest.raises(ValueError, match="landmarks"):
         parse_args(["--detector", "mediapipe", "--landmarks", "lite"])
+    assert parse_args([]).app.mesher.detector.precision == "fp32"
+    assert parse_args(["--landmark-precision", "fp16"]).app.mesher.detector.precision == "fp16"
+    with pytest.raises(ValueError, match="precision"):
+        parse_args(["--detector", "mediapipe", "--landmark-precision", "fp16"])
     with open_detector(DetectorConfig(model_complexity=0)) as det:
         assert isinstance(det, ScheduledDetector)
         assert det.config.landmarks == "lite"
