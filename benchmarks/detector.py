@@ -43,7 +43,7 @@ from benchmarks.common import (
     read_frames,
     save_figure,
 )
-from realtime.detect.detector import DetectorConfig
+from realtime.detect.detector import PRECISIONS, DetectorConfig
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
 from realtime.io.sample import SAMPLE_GT, SAMPLE_VIDEO
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", action="store_true",
                    help="ours: each hand's crop on its own thread and single-thread "
                         "interpreter instead of one batched call on both threads")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="ours: landmark arithmetic (fp16 needs a CPU with native fp16)")
     p.add_argument("--plot", type=Path, default=LATENCY_PNG)
     args = p.parse_args(argv)

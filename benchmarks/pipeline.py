@@ -54,7 +54,7 @@ from benchmarks.common import REPO, SHARED_DATA
 from benchmarks.timeline_plot import plot_timeline
 from models.hand_model import HandModel
 from realtime.app import AppConfig, OutputConfig, Sinks, build_pipeline
-from realtime.detect.detector import DETECTOR_KINDS, DetectorConfig
+from realtime.detect.detector import DETECTOR_KINDS, PRECISIONS, DetectorConfig
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.engine.pipeline import Pipeline, PipelineConfig
 from realtime.engine.stages import DetectStage
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector-threads", type=int, default=2,
                         help="ours: LiteRT threads of the palm model and of a lone hand's "
                              "landmark model (1 wastes no CPU spinning when the CPU is busy)")
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="ours: the landmark model's arithmetic (fp16 needs a CPU with "
                              "native fp16; docs/detector.md)")
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ from realtime.detect.detector import (
     LANDMARK_MODELS,
     MAX_HANDS,
     PHOTO_MAX_HANDS,
+    PRECISIONS,
     DetectorConfig,
 )
 from realtime.detect.recall import RecallConfig
@@ -133,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                        help="the scheduled detector's landmark model (default: full, lite "
                             "with --model-complexity 0); adaptive: lite on two hands when "
                             "full does not fit the frame budget")
-    hands.add_argument("--landmark-precision", choices=("fp32", "fp16"), default="fp32",
+    hands.add_argument("--landmark-precision", choices=PRECISIONS, default="fp32",
                        help="the landmark model's arithmetic: fp32 (default, MediaPipe's) or "
                             "fp16 (CPUs with native fp16: ~1.3x less detector time, in a "
                             "worker process; docs/detector.md)")

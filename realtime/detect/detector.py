@@ -17,6 +17,7 @@ from realtime.types import Detection, Frame
 
 DETECTOR_KINDS = ("scheduled", "mediapipe")
 LANDMARK_MODELS = ("full", "lite", "adaptive")
+PRECISIONS = ("fp32", "fp16")  # the landmark model's arithmetic (scheduled detector)
 #: Most hands per image: what a hands file may hold per frame (``realtime.validate``).
 MAX_HANDS = 8
 #: ``--max-hands`` when not given: a camera or video (tracked, real time), photos.
@@ -85,8 +86,8 @@ class DetectorConfig:
             raise ValueError(f"num_threads must be 1-64, got {self.num_threads}")
         if self.frame_budget_ms is not None and not self.frame_budget_ms > 0:
             raise ValueError(f"frame_budget_ms must be > 0 or None, got {self.frame_budget_ms}")
-        if self.precision not in ("fp32", "fp16"):
-            raise ValueError(f"precision must be 'fp32' or 'fp16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.precision != "fp32" and self.kind == "mediapipe":
             raise ValueError("precision applies to the scheduled detector; MediaPipe's "
                              "legacy pipeline runs fp32")

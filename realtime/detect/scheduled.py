@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from realtime.detect import hand_rois as hr
+from realtime.detect.detector import PRECISIONS
 from realtime.detect.litert_models import LandmarkModel, PalmModel, mediapipe_model_dir, model_path
 from realtime.types import Detection, Frame
 
 log = logging.getLogger(__name__)
 
 LANDMARK_MODES = ("full", "lite", "adaptive")
-PRECISIONS = ("fp32", "fp16")
 MAX_BATCH = 4  # landmark models built per batch size (each a LiteRT interpreter)
 
 
