@@ -17,14 +17,13 @@ their own on photos they may use (docs/regressor.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from calibration.camera import Camera
-from models.geometry import project
 from models.joint_convention import JointConvention
+from realtime.mesh.estimator import with_joints
 from realtime.types import Detection, HandMesh
 
 # The largest move on the 295 tuning hands was 12.9 mm (4 passes); on natural synthetic poses
@@ -67,11 +66,7 @@ class ConventionEstimator:
     def estimate(self, dets: Sequence[Detection], camera: Camera,
                  track_ids: Sequence[int]) -> list[HandMesh]:
         hands = self.inner.estimate(dets, camera, track_ids)
-        out = []
-        for det, hand in zip(dets, hands):
-            joints = self.convention.apply(hand.joints, hand.vertices,
-                                           max_offset=MAX_OFFSET_M)
-            uv = project(joints, camera.K)
-            out.append(replace(hand, joints=joints, keypoints_2d=uv, reprojection_error_px=float(
-                np.linalg.norm(uv - det.landmarks_px, axis=1).mean())))
-        return out
+        return [with_joints(hand, self.convention.apply(hand.joints, hand.vertices,
+                                                        max_offset=MAX_OFFSET_M),
+                            camera.K, det.landmarks_px)
+                for det, hand in zip(dets, hands)]

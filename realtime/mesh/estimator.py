@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+import numpy as np
+
 from calibration.camera import Camera
+from models.geometry import project
 from models.hand_model import HandModel
 from realtime.mesh.ik_fit import FitConfig, FitEstimator
 from realtime.mesh.regressor import DEFAULT_MANIFEST, RunnerConfig
@@ -38,6 +41,16 @@ class HandEstimator(Protocol):
 
     def estimate(self, dets: Sequence[Detection], camera: Camera,
                  track_ids: Sequence[int]) -> list[HandMesh]: ...
+
+
+def with_joints(hand: HandMesh, joints: np.ndarray, K: np.ndarray,
+                landmarks_px: np.ndarray) -> HandMesh:
+    """``hand`` with ``joints`` (camera frame) in place of its own, and what follows from
+    them: ``keypoints_2d`` (projected with ``K``) and the reprojection error against the
+    detector's ``landmarks_px``. For estimators that wrap another and move its joints."""
+    uv = project(joints, K)
+    return replace(hand, joints=joints, keypoints_2d=uv,
+                   reprojection_error_px=float(np.linalg.norm(uv - landmarks_px, axis=1).mean()))
 
 
 @dataclass(frozen=True)

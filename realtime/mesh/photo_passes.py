@@ -27,8 +27,8 @@ from dataclasses import replace
 import numpy as np
 
 from calibration.camera import Camera
-from models.geometry import project
 from realtime.detect.recall import RecallDetector, Variant, make_variant, map_back, same_hand
+from realtime.mesh.estimator import with_joints
 from realtime.types import Detection, Frame, HandMesh
 
 PHOTO_PASSES = (1, 2, 4)
@@ -91,16 +91,11 @@ def combine_hands(hands: Sequence[HandMesh], K: np.ndarray,
     first = hands[0]
     if len(hands) == 1:
         return first
-    joints = np.median([h.joints for h in hands], axis=0)
-    uv = project(joints, K)
     return replace(
-        first,
+        with_joints(first, np.median([h.joints for h in hands], axis=0), K, landmarks_px),
         vertices=np.median([h.vertices for h in hands], axis=0),
-        joints=joints,
         vertex_std=np.sqrt(np.mean([h.vertex_std ** 2 for h in hands], axis=0)),
         shape=np.median([h.shape for h in hands], axis=0),
-        keypoints_2d=uv,
-        reprojection_error_px=float(np.linalg.norm(uv - landmarks_px, axis=1).mean()),
     )
 
 
