@@ -23,7 +23,7 @@ Prints a table; the last line is one JSON object. Writes docs/regressor_uncertai
 
     python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
                                    [--manifest M] [--previous M] [--photo-passes 1|2|4]
-                                   [--clip-passes 1|2|4] [--joint-convention NAME|none]
+                                   [--clip-passes 1|2|4] [--joint-convention FILE.npz]
 """
 
 from __future__ import annotations

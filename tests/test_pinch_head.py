@@ -20,6 +20,7 @@ from realtime.mesh.pinch_head import (
     NUM_FEATURES,
     PinchHead,
     PinchHeadError,
+    fast_features,
     gate_blend,
     hand_frame,
     pinch_features,
@@ -63,6 +64,16 @@ def test_hand_frame_ignores_rigid_motion_and_reads_a_left_hand_as_a_right(model)
     assert feats.shape == (NUM_FEATURES,)
     # the last 16 features: thumb joints to index joints, cm; the tips' pair is the last
     assert feats[-1] == pytest.approx(100 * pinch_distance(joints))
+
+
+def test_compiled_features_equal_the_numpy_ones_the_head_was_trained_on(model):
+    """The stage runs the compiled twin (``fast_features``); training used
+    ``pinch_features``: they must agree, for both sides and any pose of the hand."""
+    joints = np.concatenate([_moved(_joints(model, g), n=5, seed=k)
+                             for k, g in enumerate(("open", "pinch", "fist", "ok"))])
+    right = np.arange(len(joints)) % 2 == 0
+    np.testing.assert_allclose(fast_features(joints, right), pinch_features(joints, right),
+                               rtol=1e-12, atol=1e-9)
 
 
 def test_head_is_invariant_to_turning_the_hand(model, head):

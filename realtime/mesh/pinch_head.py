@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 
 from models import WEIGHTS_DIR
+from realtime.mesh.pinch import pinch_distance
 
 DEFAULT_HEAD = WEIGHTS_DIR / "pinch_head.npz"
 WRIST, THUMB, INDEX, MIDDLE_MCP, INDEX_MCP, PINKY_MCP = 0, (1, 2, 3, 4), (5, 6, 7, 8), 9, 5, 17
@@ -201,7 +202,6 @@ class PinchHead:
         ok = np.isfinite(flat).all(axis=(1, 2))
         out = np.full(len(flat), np.nan)
         if ok.any():
-            tips = np.linalg.norm(flat[ok, 4] - flat[ok, 8], axis=-1)  # the joints' own
-            out[ok] = gate_blend(tips, self.forward(fast_features(flat[ok], r[ok])),
+            out[ok] = gate_blend(pinch_distance(flat[ok]), self.forward(fast_features(flat[ok], r[ok])),
                                  self.gate_m, self.weight)
         return float(out[0]) if j.ndim == 2 else out.reshape(j.shape[:-2])
