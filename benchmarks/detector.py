@@ -19,7 +19,7 @@ Prints a table; the last line is one JSON object (speedups and errors). Writes
 docs/detector_latency.png (per-frame latency histograms).
 
     .venv/bin/python -m benchmarks.detector [--quick] [--landmarks full|lite|adaptive]
-        [--split] [--precision fp32|fp16]
+        [--split] [--precision auto|fp32|fp16]
 """
 
 from __future__ import annotations
@@ -78,9 +78,8 @@ def make_detectors(landmarks: str, static: bool) -> dict:
 def cpu_time(det) -> float:
     """CPU seconds of this process, plus those of the detector's worker processes (the fp16
     landmark model runs in its own process: ``realtime.detect.landmark_worker``)."""
-    workers = [m._fp16 for models in getattr(det, "landmark_models", {}).values()
-               for m in models.values() if getattr(m, "_fp16", None) is not None]
-    return time.process_time() + sum(w.cpu_seconds() for w in workers)
+    worker = getattr(det, "_worker", None)
+    return time.process_time() + (worker.cpu_seconds() if worker is not None else 0.0)
 
 
 def run_interleaved(frames: list[np.ndarray], detectors: dict, fps: float):
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", action="store_true",
                    help="ours: each hand's crop on its own thread and single-thread "
                         "interpreter instead of one batched call on both threads")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="ours: landmark arithmetic (fp16 needs a CPU with native fp16)")
     p.add_argument("--plot", type=Path, default=LATENCY_PNG)
     args = p.parse_args(argv)
@@ -201,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     present, gt2d = gt["present"][keep], gt["keypoints_2d"][keep]
     size = (int(gt["width"]), int(gt["height"]))
     dets = make_detectors(args.landmarks, static=False)
+    video_precision = dets["ours"].precision  # what "auto" became on this CPU
     s = run_interleaved(sample, dets, float(gt["fps"]))
     palm_runs = {"sample": dets["ours"].palm_runs}
     two = present.all(1)
@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     hg = hgcnn_accuracy(images, args.landmarks) if images else None
 
     print()
-    print(f"detector per-frame cost (ms; ours landmarks={args.landmarks} {args.precision}"
+    print(f"detector per-frame cost (ms; ours landmarks={args.landmarks} {video_precision}"
+          f"{' (auto)' if args.precision == 'auto' else ''}"
           f"{' split' if args.split else ''}, MediaPipe "
           f"complexity {0 if args.landmarks == 'lite' else 1}; same frames, interleaved)")
     print(f"  {'frames':34s} {'n':>5s} {'ours mean':>10s} {'p50':>6s} {'p95':>6s} "
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         "mediapipe_2d_error_px": round(acc["mediapipe"]["error_px"], 3),
         "ours_detection_rate": round(acc["ours"]["rate"], 4),
         "mediapipe_detection_rate": round(acc["mediapipe"]["rate"], 4),
+        "ours_sample_2d_error_px": round(sample_acc["ours"]["error_px"], 3),
+        "mediapipe_sample_2d_error_px": round(sample_acc["mediapipe"]["error_px"], 3),
+        "precision_video": video_precision,
     }
     print(json.dumps(result))
     return 0

@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from benchmarks.common import read_frames
 from realtime.detect import hand_rois as hr
-from realtime.detect.landmark_worker import LandmarkWorker
-from realtime.detect.litert_models import _Fp16Landmarks, mediapipe_model_dir, model_path
+from realtime.detect.landmark_worker import LandmarkWorker, _Fp16Landmarks
+from realtime.detect.litert_models import mediapipe_model_dir, model_path
 from realtime.detect.scheduled import ScheduledDetector, ScheduledDetectorConfig
 from realtime.engine.gil import switch_interval
 from realtime.io.sample import SAMPLE_VIDEO
@@ -93,7 +93,7 @@ def main() -> None:
     path = model_path(mediapipe_model_dir(), "landmark", "full")
     crops = sample_crops(args.batch)
     t0 = time.perf_counter()
-    worker = LandmarkWorker(path, args.threads, args.batch)
+    worker = LandmarkWorker([(path, args.batch)], args.threads)
     start_s = time.perf_counter() - t0
     local = _Fp16Landmarks(path, args.threads, args.batch)
     worker.inputs[:] = crops

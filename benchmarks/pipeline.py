@@ -129,7 +129,7 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
 
 def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
              detector: str = "scheduled", detector_threads: int = 2,
-             precision: str = "fp32") -> RunResult:
+             precision: str = "auto") -> RunResult:
     """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector-threads", type=int, default=2,
                         help="ours: LiteRT threads of the palm model and of a lone hand's "
                              "landmark model (1 wastes no CPU spinning when the CPU is busy)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="ours: the landmark model's arithmetic (fp16 needs a CPU with "
                              "native fp16; docs/detector.md)")
     args = parser.parse_args(argv)

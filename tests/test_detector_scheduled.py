@@ -302,7 +302,8 @@ def test_demo_picks_the_detector():
     assert parse_args(["--detector", "mediapipe"]).app.mesher.detector.kind == "mediapipe"
     with pytest.raises(ValueError, match="landmarks"):
         parse_args(["--detector", "mediapipe", "--landmarks", "lite"])
-    assert parse_args([]).app.mesher.detector.precision == "fp32"
+    assert parse_args([]).app.mesher.detector.precision == "auto"
+    assert parse_args(["--landmark-precision", "fp32"]).app.mesher.detector.precision == "fp32"
     assert parse_args(["--landmark-precision", "fp16"]).app.mesher.detector.precision == "fp16"
     with pytest.raises(ValueError, match="precision"):
         parse_args(["--detector", "mediapipe", "--landmark-precision", "fp16"])
@@ -396,14 +397,82 @@ def test_fp16_landmarks_stay_near_fp32(sample_frames):
 
 
 def test_open_detector_passes_precision():
-    """DetectorConfig.precision reaches the scheduled detector; the legacy one refuses it."""
+    """DetectorConfig.precision reaches the scheduled detector ("auto" by default); the
+    legacy one refuses fp16 (it runs fp32, which "auto" allows)."""
     from realtime.detect.detector import open_detector
+    from realtime.detect.litert_models import native_fp16
 
     det = open_detector(DetectorConfig())
-    assert det.config.precision == "fp32"
-    assert det.landmark_models["full"][2]._fp16 is None
+    assert det.config.precision == "auto"
+    assert det.precision == ("fp16" if native_fp16() else "fp32")
+    assert (det.landmark_models["full"][2]._fp16 is not None) == native_fp16()
     det.close()
+    det = open_detector(DetectorConfig(precision="fp32"))
+    assert det.precision == "fp32" and det.landmark_models["full"][2]._fp16 is None
+    det.close()
+    DetectorConfig(kind="mediapipe", precision="auto").__post_init__()
     with pytest.raises(ValueError, match="precision"):
         DetectorConfig(kind="mediapipe", precision="fp16")
     with pytest.raises(ValueError, match="precision"):
         DetectorConfig(precision="bf16")
+
+
+def test_auto_precision_is_fp16_for_tracked_frames_on_a_native_fp16_cpu(sample_frames):
+    """"auto": fp16 where the CPU has native fp16 and frames are tracked; photos, split
+    crops and other CPUs run fp32; an explicit choice is kept."""
+    from realtime.detect.landmark_worker import _Fp16Landmarks
+    from realtime.detect.litert_models import model_path, native_fp16
+    from realtime.detect.scheduled import resolve_precision
+
+    native = native_fp16()
+    try:  # what the flag promises: the fp16 model builds here
+        _Fp16Landmarks(model_path(mediapipe_model_dir(), "landmark", "full"), 1, 1)
+        builds = True
+    except (RuntimeError, ValueError):
+        builds = False
+    assert native == builds
+    auto = ScheduledDetectorConfig(precision="auto")
+    assert resolve_precision(auto) == ("fp16" if native else "fp32")
+    assert resolve_precision(ScheduledDetectorConfig(precision="auto",
+                                                     static_image_mode=True)) == "fp32"
+    assert resolve_precision(ScheduledDetectorConfig(precision="auto",
+                                                     split_hands=True)) == "fp32"
+    for fixed in ("fp32", "fp16"):
+        assert resolve_precision(ScheduledDetectorConfig(precision=fixed)) == fixed
+    with ScheduledDetector(auto) as det:
+        assert det.precision == resolve_precision(auto)
+        assert (det._worker is not None) == native
+        dets = [det.process(Frame(sample_frames[i], i, i / 30)) for i in range(400, 404)]
+    assert [len(d) for d in dets] == [2, 2, 2, 2]
+
+
+def test_auto_precision_falls_back_to_fp32_when_fp16_cannot_start(monkeypatch, sample_frames,
+                                                                 caplog):
+    """A worker that cannot start is a warning and fp32 under "auto", an error under
+    "fp16" (the failure is injected: this CPU may well run fp16)."""
+    from realtime.detect import scheduled
+
+    def refuse(models, num_threads):
+        raise ModelFileError("fp16 landmarks could not run on this CPU (injected)")
+
+    monkeypatch.setattr(scheduled, "native_fp16", lambda: True)
+    monkeypatch.setattr(scheduled, "fp16_worker", refuse)
+    with ScheduledDetector(ScheduledDetectorConfig(precision="auto")) as det:
+        assert det.precision == "fp32" and det._worker is None
+        assert len(det.process(Frame(sample_frames[400], 400, 400 / 30))) == 2
+    assert "running fp32" in caplog.text
+    with pytest.raises(ModelFileError, match="injected"):
+        ScheduledDetector(ScheduledDetectorConfig(precision="fp16"))
+
+
+def test_native_fp16_reads_the_cpu_flags():
+    """x86 AVX512-FP16 or ARM fphp+asimdhp in /proc/cpuinfo; neither, or no flags: False."""
+    from realtime.detect.litert_models import native_fp16
+
+    cases = {"flags\t\t: fpu sse avx512f avx512_fp16 amx_tile\n": True,
+             "flags\t\t: fpu sse avx512f avx2\n": False,
+             "Features\t: fp asimd fphp asimdhp cpuid\n": True,
+             "Features\t: fp asimd cpuid\n": False,
+             "processor\t: 0\n": False, "": False}
+    for text, want in cases.items():
+        assert native_fp16(text) is want, text

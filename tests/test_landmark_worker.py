@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from benchmarks.landmark_worker import ProgressCounter, sample_crops
-from realtime.detect.landmark_worker import LandmarkWorker, LandmarkWorkerError
+from realtime.detect.landmark_worker import LandmarkWorker, LandmarkWorkerError, _Fp16Landmarks
 from realtime.detect.litert_models import (
-    LandmarkModel,
-    _Fp16Landmarks,
+    fp16_worker,
     mediapipe_model_dir,
     model_path,
 )
@@ -64,7 +63,7 @@ def _wait_gone(pid: int, polls: int = 100) -> bool:
 
 def test_worker_outputs_equal_in_process(path, crops):
     local = _Fp16Landmarks(path, 2, 2)
-    with LandmarkWorker(path, 2, 2) as worker:
+    with LandmarkWorker([(path, 2)], 2) as worker:
         for batch in (crops[:2], crops[1:3]):
             worker.inputs[:] = batch
             local.inputs[:] = batch
@@ -81,7 +80,7 @@ def test_worker_call_leaves_the_gil_to_other_threads(path, crops):
     model on one thread, the counter on the other)."""
     local = _Fp16Landmarks(path, 1, 4)
     local.inputs[:] = crops
-    with LandmarkWorker(path, 1, 4) as worker, switch_interval(), \
+    with LandmarkWorker([(path, 4)], 1) as worker, switch_interval(), \
             ProgressCounter() as counter:
         worker.inputs[:] = crops
         in_worker = in_process = 0
@@ -92,7 +91,7 @@ def test_worker_call_leaves_the_gil_to_other_threads(path, crops):
 
 
 def test_child_that_dies_is_a_clear_error(path, crops):
-    worker = LandmarkWorker(path, 1, 1)
+    worker = LandmarkWorker([(path, 1)], 1)
     names = worker.shm_names
     worker.inputs[:] = crops[:1]
     worker.run()
@@ -105,7 +104,7 @@ def test_child_that_dies_is_a_clear_error(path, crops):
 
 
 def test_close_stops_the_child_and_frees_shared_memory(path):
-    worker = LandmarkWorker(path, 1, 2)
+    worker = LandmarkWorker([(path, 2)], 1)
     names, pid = worker.shm_names, worker.pid
     assert all((SHM / name).exists() for name in names) and worker.alive
     worker.close()
@@ -116,7 +115,7 @@ def test_close_stops_the_child_and_frees_shared_memory(path):
 
 def test_child_ignores_ctrl_c(path, crops):
     """Ctrl-C reaches the whole process group; the parent decides, the child keeps serving."""
-    with LandmarkWorker(path, 1, 1) as worker:
+    with LandmarkWorker([(path, 1)], 1) as worker:
         worker.inputs[:] = crops[:1]
         before = worker.run()
         os.kill(worker.pid, signal.SIGINT)
@@ -131,7 +130,7 @@ def test_interrupted_parent_leaves_no_orphan_or_shared_memory(path):
     script = (
         "import sys, time\n"
         "from realtime.detect.landmark_worker import LandmarkWorker\n"
-        f"w = LandmarkWorker({str(path)!r}, 1, 1)\n"
+        f"w = LandmarkWorker([({str(path)!r}, 1)], 1)\n"
         "print(w.pid, *w.shm_names, flush=True)\n"
         "time.sleep(60)\n")  # no __main__ guard: the child must not re-run this script
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
@@ -154,19 +153,32 @@ def test_startup_failure_is_reported_not_hung(path, tmp_path):
     bad.write_bytes(b"not a model" * 100)
     before = set(os.listdir(SHM))
     with pytest.raises(RuntimeError, match="model"):
-        LandmarkWorker(bad, 1, 1)
+        LandmarkWorker([(bad, 1)], 1)
     assert set(os.listdir(SHM)) <= before
 
 
-def test_fp16_detector_runs_its_landmarks_in_workers_and_close_stops_them(path):
+def test_fp16_detector_runs_all_its_landmarks_in_one_worker_and_close_stops_it(path, crops):
+    """One child process for every model of a detector (adaptive: full and lite, batch 1
+    and 2), each slot running its own model; close stops it and frees its memory."""
     with pytest.raises(ModelFileError, match="not a readable"):  # checked in the parent first
-        LandmarkModel(Path(__file__), 1, fp16=True)
-    det = ScheduledDetector(ScheduledDetectorConfig(precision="fp16"))
-    workers = [m._fp16 for m in det.landmark_models["full"].values()]
-    assert len(workers) == 2 and all(isinstance(w, LandmarkWorker) and w.alive
-                                     for w in workers)
-    names = [n for w in workers for n in w.shm_names]
+        fp16_worker([(Path(__file__), 1)], 1)
+    det = ScheduledDetector(ScheduledDetectorConfig(precision="fp16", landmarks="adaptive"))
+    worker = det._worker
+    assert isinstance(worker, LandmarkWorker) and worker.alive and det.precision == "fp16"
+    slots = [m._fp16 for v in ("full", "lite") for m in det.landmark_models[v].values()]
+    assert [s.index for s in slots] == [0, 1, 2, 3] and all(s.worker is worker for s in slots)
+    assert worker.batches == [1, 2, 1, 2]
+    outputs = []
+    for s in slots:  # each slot runs its own model: full and lite differ, batch 1 = batch 2's first
+        s.inputs[:] = crops[:len(s.inputs)]
+        outputs.append(s.run())
+    assert [o[0].shape for o in outputs] == [(1, 63), (2, 63), (1, 63), (2, 63)]
+    np.testing.assert_allclose(outputs[0][0][0], outputs[1][0][0], atol=0.5)
+    np.testing.assert_allclose(outputs[2][0][0], outputs[3][0][0], atol=0.5)
+    assert np.abs(outputs[1][0] - outputs[3][0]).max() > 0.01  # full != lite
+    names = worker.shm_names
     det.close()
-    assert not any(w.alive for w in workers)
-    assert all(_gone(w.pid) for w in workers)
+    assert not worker.alive and _gone(worker.pid)
     assert not any((SHM / name).exists() for name in names)
+    with pytest.raises(LandmarkWorkerError, match="closed"):
+        slots[0].run()

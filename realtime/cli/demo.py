@@ -134,10 +134,11 @@ def parser() -> argparse.ArgumentParser:
                        help="the scheduled detector's landmark model (default: full, lite "
                             "with --model-complexity 0); adaptive: lite on two hands when "
                             "full does not fit the frame budget")
-    hands.add_argument("--landmark-precision", choices=PRECISIONS, default="fp32",
-                       help="the landmark model's arithmetic: fp32 (default, MediaPipe's) or "
-                            "fp16 (CPUs with native fp16: ~1.3x less detector time, in a "
-                            "worker process; docs/detector.md)")
+    hands.add_argument("--landmark-precision", choices=PRECISIONS, default="auto",
+                       help="the landmark model's arithmetic: auto (default: fp16 for video "
+                            "and camera on a CPU with native fp16, else fp32), fp32 "
+                            "(MediaPipe's) or fp16 (~1.3x less detector time, in a worker "
+                            "process; docs/detector.md)")
     hands.add_argument("--max-hands", type=int, default=None, metavar="N",
                        help=f"most hands per image, 1-{MAX_HANDS} (default: "
                             f"{DEFAULT_MAX_HANDS} for a camera or video, {PHOTO_MAX_HANDS} "

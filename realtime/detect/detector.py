@@ -17,7 +17,7 @@ from realtime.types import Detection, Frame
 
 DETECTOR_KINDS = ("scheduled", "mediapipe")
 LANDMARK_MODELS = ("full", "lite", "adaptive")
-PRECISIONS = ("fp32", "fp16")  # the landmark model's arithmetic (scheduled detector)
+PRECISIONS = ("auto", "fp32", "fp16")  # the landmark model's arithmetic (scheduled detector)
 #: Most hands per image: what a hands file may hold per frame (``realtime.validate``).
 MAX_HANDS = 8
 #: ``--max-hands`` when not given: a camera or video (tracked, real time), photos.
@@ -44,8 +44,9 @@ class DetectorConfig:
     a selfie view (MediaPipe's handedness labels then need no swap). ``num_threads``: LiteRT
     threads per model (scheduled only; the cores of a laptop). ``max_num_hands``: 1 to
     :data:`MAX_HANDS`. ``precision`` (scheduled only): the landmark model's arithmetic,
-    "fp32" (MediaPipe's) or "fp16" (~1.5x less compute where the CPU has native fp16,
-    landmarks ~0.3 px from fp32's; docs/detector.md). ``recall``: photos only (needs
+    "fp32" (MediaPipe's), "fp16" (~1.5x less compute where the CPU has native fp16,
+    landmarks ~0.3 px from fp32's; docs/detector.md) or "auto" (fp16 on such a CPU for
+    tracked frames, fp32 for photos and elsewhere). ``recall``: photos only (needs
     ``static_image_mode``): run on flipped and padded copies too and merge
     (:mod:`realtime.detect.recall`); None: one pass.
     """
@@ -61,7 +62,7 @@ class DetectorConfig:
     num_threads: int = 2
     recall: RecallConfig | None = None
     frame_budget_ms: float | None = None  # adaptive: full landmarks while they cost less
-    precision: str = "fp32"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.kind not in DETECTOR_KINDS:
@@ -88,7 +89,7 @@ class DetectorConfig:
             raise ValueError(f"frame_budget_ms must be > 0 or None, got {self.frame_budget_ms}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.precision != "fp32" and self.kind == "mediapipe":
+        if self.precision == "fp16" and self.kind == "mediapipe":
             raise ValueError("precision applies to the scheduled detector; MediaPipe's "
                              "legacy pipeline runs fp32")
         if self.recall is not None and not isinstance(self.recall, RecallConfig):

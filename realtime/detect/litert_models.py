@@ -16,7 +16,7 @@ import numpy as np
 
 from realtime.detect import hand_rois as hr
 from realtime.detect import roi_kernels
-from realtime.detect.landmark_worker import LandmarkWorker
+from realtime.detect.landmark_worker import LandmarkWorker, WorkerSlot
 from realtime.detect.roi_kernels import ROI_INDEX, landmark_outputs
 from realtime.errors import ModelFileError
 
@@ -75,43 +75,46 @@ def _interpreter(path: Path, num_threads: int, input_shape: tuple, output_shapes
     return interp
 
 
-XNNPACK_FORCE_FP16 = 4  # TFLITE_XNNPACK_DELEGATE_FLAG_FORCE_FP16
+_LANDMARK_SHAPES = ((1, hr.LANDMARK_INPUT, hr.LANDMARK_INPUT, 3),
+                    [(1, 63), (1, 1), (1, 1), (1, 63)])  # input; landmarks, flag, side, world
 
 
-class _Fp16Landmarks:
-    """The landmark model run by LiteRT's CompiledModel with XNNPACK forced to half-precision
-    arithmetic (the weights are already fp16 in the wheel's file; activations become fp16
-    too). Only CPUs with native fp16 arithmetic (x86 AVX512-FP16, ARMv8.2) run it; creation
-    fails elsewhere. Our crops are written into ``inputs``, copied into LiteRT's buffer by
-    ``run`` (~0.6 MB: this API registers no host buffer of the input's shape)."""
+def native_fp16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has native half-precision arithmetic (x86 AVX512-FP16; ARMv8.2's
+    FP16, which every Apple silicon Mac has): where XNNPACK's fp16 path runs and pays.
+    Read from ``/proc/cpuinfo`` on Linux (or the ``cpuinfo`` text given); elsewhere only
+    Apple silicon counts. False when unsure (the fp32 model then runs, as MediaPipe's)."""
+    import platform
+    import sys
 
-    def __init__(self, path: Path, num_threads: int, batch: int) -> None:
-        from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.cpu_options import CpuOptions
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import Options
+    if cpuinfo is None:
+        if sys.platform == "darwin":
+            return platform.machine() == "arm64"
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags = set(value.split())
+            return "avx512_fp16" in flags or {"fphp", "asimdhp"} <= flags
+    return False
 
-        n = hr.LANDMARK_INPUT
-        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                          cpu_options=CpuOptions(num_threads=num_threads,
-                                                 xnnpack_flags=XNNPACK_FORCE_FP16))
-        model = CompiledModel.from_file(str(path), options=options)
-        if batch != 1:
-            model.resize_input_tensor(0, [batch, n, n, 3], strict=False)
-        self.inputs = np.zeros((batch, n, n, 3), np.float32)
-        self._in = model.create_input_buffers(0)
-        self._out = model.create_output_buffers(0)
-        self._sizes = [batch * 63, batch, batch, batch * 63]
-        self._model = model
-        self.run()  # fails here, not on frame one, if the CPU cannot run it
 
-    def run(self) -> list[np.ndarray]:
-        """The four outputs (landmarks, hand flag, handedness, world), ``(batch, k)`` each."""
-        self._in[0].write(self.inputs)
-        self._model.run_by_index(0, self._in, self._out)
-        batch = self.inputs.shape[0]
-        return [b.read(size, np.float32).reshape(batch, -1)
-                for b, size in zip(self._out, self._sizes)]
+def fp16_worker(models: list[tuple[Path, int]], num_threads: int) -> LandmarkWorker:
+    """One worker process running every ``(path, batch)`` landmark model in fp16; a CPU
+    that cannot is a :class:`ModelFileError` that says what to use instead (as is a file
+    that is not a landmark model: checked here first, in this process)."""
+    for path in {path for path, _ in models}:
+        _interpreter(path, 1, *_LANDMARK_SHAPES)
+    try:
+        return LandmarkWorker(models, num_threads)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelFileError(
+            f"fp16 landmarks could not run on this CPU ({exc}); it needs native fp16 "
+            "arithmetic (x86 AVX512-FP16 or ARMv8.2): use precision='fp32' (or 'auto')"
+        ) from exc
 
 
 class PalmModel:
@@ -162,7 +165,7 @@ class LandmarkModel:
       thread (the caller's thread takes the first), so the threads meet once per frame.
       Each interpreter sees one crop, as in a batch-1 call, so the numbers are the same.
 
-    ``fp16``: batched, in half-precision arithmetic (:class:`_Fp16Landmarks`): ~1.5x less
+    ``fp16``: batched, in half-precision arithmetic (:class:`~realtime.detect.landmark_worker._Fp16Landmarks`): ~1.5x less
     compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones. LiteRT's
     CompiledModel keeps the GIL while it runs (the Interpreter's invoke releases it), so it
     runs in a worker process (:class:`~realtime.detect.landmark_worker.LandmarkWorker`): the
@@ -170,25 +173,20 @@ class LandmarkModel:
     """
 
     def __init__(self, path: Path, num_threads: int, batch: int = 1,
-                 split: bool = False, fp16: bool = False) -> None:
-        if split and fp16:
+                 split: bool = False, fp16: WorkerSlot | None = None) -> None:
+        if split and fp16 is not None:
             raise ValueError("fp16 landmarks run batched: split and fp16 exclude each other")
         self.path = path
         self.batch = batch
         self.split = split and batch > 1
-        n = hr.LANDMARK_INPUT
-        shapes = ((1, n, n, 3), [(1, 63), (1, 1), (1, 1), (1, 63)])
+        shapes = _LANDMARK_SHAPES
         # checks the file and its shapes (and is what the fp32 path runs)
-        self._fp16 = None
-        if fp16:
+        self._fp16 = fp16  # in its own process: LiteRT's fp16 call would hold our GIL
+        if fp16 is not None:
             _interpreter(path, 1, *shapes)
-            try:  # in its own process: LiteRT's fp16 call would hold our GIL throughout
-                self._fp16 = LandmarkWorker(path, num_threads, batch)
-            except (RuntimeError, ValueError) as exc:
-                raise ModelFileError(
-                    f"fp16 landmarks could not run on this CPU ({exc}); it needs native "
-                    "fp16 arithmetic (x86 AVX512-FP16 or ARMv8.2): use precision='fp32'"
-                ) from exc
+            if len(fp16.inputs) != batch:
+                raise ValueError(f"the fp16 worker's model takes {len(fp16.inputs)} crops, "
+                                 f"not {batch}")
             self._interps = []
         elif self.split:
             threads = max(1, num_threads // batch)
@@ -261,9 +259,8 @@ class LandmarkModel:
                  next_rects[k], boxes[k]) for k in range(n)]
 
     def close(self) -> None:
-        """Stop the fp16 worker process (if any) and the crop threads; safe to call twice."""
-        if self._fp16 is not None:
-            self._fp16.close()
+        """Stop the crop threads (the fp16 worker is its owner's to stop); safe twice."""
+        self._fp16 = None
         if self._pool is not None:
             self._pool.shutdown()
 
