@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{cands[chosen[n - 1]].axis:6s} in-sample {ins:.3f}  held out {cv:.3f} mm")
     theta = fit_mm(j4, gt, cols4[..., chosen])
     moves = tuple(Move(cands[k].joints, cands[k].axis, round(float(t), 1))
-                  for k, t in zip(chosen, theta * 1.0))
+                  for k, t in zip(chosen, theta))
     # the same moves after a single pass (fitted on the 4-pass hands)
     j1, v1 = z["j1"], z["v1"]
     conv = placement_convention(model.data.template, model.data.keypoints, moves)
