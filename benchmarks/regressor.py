@@ -10,9 +10,10 @@ In one run:
    regressor with photo passes (``--photo-passes``, default 4: the photo, flipped, bordered,
    flipped bordered; ``realtime.mesh.photo_passes``) against the single pass, on the same
    hands ("hgcnn_tta_*" against "hgcnn_*" keys), with the time per photo; and the output
-   joints moved to the photo annotators' convention (``--joint-convention FILE``, a fit of
-   ``scripts.fit_photo_convention``; ``realtime.mesh.convention``) after one pass and after the passes
-   ("hgcnn_conv_*", "hgcnn_tta_conv_*"; also on the clip, "clip_conv_pa_mpjpe_mm");
+   joints moved to the photo annotators' convention (``--joint-convention photo``, the shipped
+   placement, or ``FILE``, a fit of ``scripts.fit_photo_convention``;
+   ``realtime.mesh.convention``) after one pass and after the passes ("hgcnn_conv_*",
+   "hgcnn_tta_conv_*"; also on the clip, "clip_conv_pa_mpjpe_mm");
 4. speed on the CPU execution provider for a batch of 2 hands, against the baseline fit.
 
 ``--previous MANIFEST`` runs other weights beside the evaluated ones (``--manifest``, default
@@ -23,7 +24,7 @@ Prints a table; the last line is one JSON object. Writes docs/regressor_uncertai
 
     python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
                                    [--manifest M] [--previous M] [--photo-passes 1|2|4]
-                                   [--clip-passes 1|2|4] [--joint-convention FILE.npz]
+                                   [--clip-passes 1|2|4] [--joint-convention photo|FILE.npz]
 """
 
 from __future__ import annotations
@@ -232,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="passes per photo for the real-photo 'regressor_tta' row (1: none)")
     p.add_argument("--clip-passes", type=int, default=1,
                    help="also the clip with this many passes per frame (offline; 1: none)")
-    p.add_argument("--joint-convention", default=None, type=Path, metavar="FILE.npz",
-                   help="also the joints moved by this convention (a .npz of "
-                        "scripts.fit_photo_convention; none is shipped)")
+    p.add_argument("--joint-convention", default=None, metavar="photo|FILE.npz",
+                   help="also the joints moved by this convention: 'photo' (the shipped "
+                        "placement) or a .npz of scripts.fit_photo_convention")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
     args = p.parse_args(argv)
     model = HandModel.open_hand()
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     fitters = {"regressor": learned, "baseline": baseline}
     if args.joint_convention is not None:
         fitters["regressor_conv"] = ConventionEstimator(
-            learned, load_convention(args.joint_convention, model.num_vertices))
+            learned, load_convention(args.joint_convention, model))
     if args.previous is not None:
         fitters["previous"] = RegressorEstimator(model, RunnerConfig(manifest=args.previous))
     sp = speed(model, learned.runner, baseline)

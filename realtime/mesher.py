@@ -113,7 +113,7 @@ class HandMesher:
             from realtime.mesh.convention import ConventionEstimator, load_convention
 
             estimator = ConventionEstimator(estimator, load_convention(
-                config.estimator.joint_convention, self.model.num_vertices))
+                config.estimator.joint_convention, self.model))
         self.estimate_stage = EstimateStage(estimator, self.tracker, stills=config.stills)
         later: list[Stage] = []
         if config.two_hands is not None:

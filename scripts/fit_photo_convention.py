@@ -13,8 +13,8 @@ stored in ``runs/photo_convention/tune.npz``.
 Step 2 (default): the cross-validation table, the per-joint residuals, and the chosen
 setting refitted on all 295 hands (4 passes), written to ``runs/photo_convention/joint_convention_photo.npz``
 (git-ignored: hgcnn's labels are non-commercial research data, and so is a fit of them; the
-project ships none. Use it with ``handmesh --joint-convention FILE``, or run this on photos
-you may use).
+project ships no such fit, only ten named moves chosen by ``scripts.choose_photo_placement``.
+Use it with ``handmesh --joint-convention FILE``, or run this on photos you may use).
 
     python -m scripts.fit_photo_convention --cache
     python -m scripts.fit_photo_convention [--folds 5] [--no-write]

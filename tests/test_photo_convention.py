@@ -1,7 +1,8 @@
 """The photo annotators' joint convention (``--joint-convention FILE.npz``).
 
-No fit is shipped (the only real 3D-labelled photos here are non-commercial research data),
-so these tests make their own: synthetic hands whose "annotated" joints sit at a known
+No free fit is shipped (the only real 3D-labelled photos here are non-commercial research
+data; tests/test_photo_placement.py covers the shipped named moves), so these tests make
+their own: synthetic hands whose "annotated" joints sit at a known
 place on the mesh, fitted by the same ``fit_convention`` that ``scripts.fit_photo_convention``
 uses, saved and loaded the way a user's file is. Then: the fit recovers the convention, it
 turns with the hand, a move is capped, bad files are refused, and the mesher applies it to
@@ -64,7 +65,7 @@ def fitted(tmp_path_factory, model, truth) -> Path:
 
 
 def test_the_fit_recovers_a_known_convention_on_new_hands(model, truth, fitted):
-    conv = load_convention(fitted, model.num_vertices)
+    conv = load_convention(fitted, model)
     joints, verts = _hands(model, 50, seed=2)
     want = truth.apply(joints, verts)
     got = conv.apply(joints, verts)
@@ -77,7 +78,7 @@ def test_the_fit_recovers_a_known_convention_on_new_hands(model, truth, fitted):
 
 
 def test_it_turns_with_the_hand_and_a_move_is_capped(model, fitted):
-    conv = load_convention(fitted, model.num_vertices)
+    conv = load_convention(fitted, model)
     joints, verts = _hands(model, 20, seed=3)
     rot = Rotation.from_rotvec([0.4, -0.9, 0.3]).as_matrix()
     np.testing.assert_allclose(conv.offsets(joints @ rot + 0.3, verts @ rot + 0.3),
@@ -92,16 +93,16 @@ def test_it_turns_with_the_hand_and_a_move_is_capped(model, fitted):
 def test_a_missing_or_foreign_convention_is_refused(tmp_path, model):
     with pytest.raises(ValueError, match="no such file"):
         EstimatorConfig(joint_convention=tmp_path / "nope.npz")
-    with pytest.raises(ValueError, match="none is shipped"):
+    with pytest.raises(ValueError, match="'photo' for the shipped placement"):
         convention_path("annotated")
     bad = tmp_path / "c.npz"
     np.savez(bad, idx=np.full((21, 4), model.num_vertices + 5), coef=np.zeros((21, 4)))
     with pytest.raises(ValueError, match="does not fit a mesh"):
-        load_convention(bad, model.num_vertices)
+        load_convention(bad, model)
     junk = tmp_path / "j.npz"
     np.savez(junk, other=np.zeros(3))
     with pytest.raises(ValueError, match="not a joint convention file"):
-        load_convention(junk, model.num_vertices)
+        load_convention(junk, model)
 
 
 def test_the_mesher_moves_the_joints_and_keeps_the_mesh(fitted):
@@ -127,7 +128,10 @@ def test_the_mesher_moves_the_joints_and_keeps_the_mesh(fitted):
 def test_the_cli_flag(tmp_path, fitted):
     photo = tmp_path / "a.png"
     cv2.imwrite(str(photo), np.zeros((64, 64, 3), np.uint8))
-    assert parse_args(["--source", str(photo)]).app.mesher.estimator.joint_convention is None
+    # photos default to the shipped placement, a camera or video to the model's joints
+    assert parse_args(["--source", str(photo)]).app.mesher.estimator.joint_convention == "photo"
+    assert parse_args(["--source", str(photo), "--joint-convention", "none"]
+                      ).app.mesher.estimator.joint_convention is None
     on = parse_args(["--source", str(photo), "--joint-convention", str(fitted)])
     assert Path(on.app.mesher.estimator.joint_convention) == fitted
     assert parse_args(["--source", str(SAMPLE_VIDEO)]).app.mesher.estimator.joint_convention \

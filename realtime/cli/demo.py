@@ -47,6 +47,7 @@ from realtime.errors import RealtimeError
 from realtime.io.camera import CameraConfig
 from realtime.io.sample import is_sample
 from realtime.io.sources import SourceConfig, is_photo_spec
+from realtime.mesh.convention import NONE, PHOTO_DEFAULT_CONVENTION
 from realtime.mesh.estimator import EstimatorConfig
 from realtime.mesh.photo_passes import PHOTO_DEFAULT_PASSES, check_passes
 from realtime.mesh.pinch import PinchConfig
@@ -148,11 +149,13 @@ def parser() -> argparse.ArgumentParser:
                             "a flipped, a padded and four quarter copies of each image "
                             "(7 passes; a hand only a quarter finds must be found again "
                             "by one more pass framed by it; docs/more_hands.md)")
-    hands.add_argument("--joint-convention", default=None, metavar="FILE.npz",
-                       help="move the output keypoints to where people who annotate photos "
-                            "put them, with a .npz you fitted on annotated photos "
-                            "(python -m scripts.fit_photo_convention; none is shipped; the "
-                            "mesh stays; docs/regressor.md)")
+    hands.add_argument("--joint-convention", default=None, metavar="photo|none|FILE.npz",
+                       help="where the output keypoints sit: 'photo', where people who "
+                            "annotate photos put them (10 named moves; the default for "
+                            "photos), 'none', the hand model's joints (the default for a "
+                            "camera or video), or a .npz you fitted on annotated photos "
+                            "(python -m scripts.fit_photo_convention); the mesh stays; "
+                            "docs/regressor.md")
     hands.add_argument("--photo-passes", type=int, default=None, metavar="N",
                        help="photos only: 1, 2 or 4 detector passes per photo (the photo; "
                             "also flipped; also bordered and flipped bordered) whose meshes "
@@ -285,7 +288,9 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
                          "frame, where the extra detector passes would cost real time")
     photo_passes = check_passes(a.photo_passes if a.photo_passes is not None
                                 else PHOTO_DEFAULT_PASSES if photos else 1)
-    convention = a.joint_convention
+    convention = (a.joint_convention if a.joint_convention is not None
+                  else PHOTO_DEFAULT_CONVENTION if photos else NONE)
+    convention = None if convention == NONE else convention
     if a.regressor == "fit":
         estimator = EstimatorConfig(kind="fit", hand_profile=a.hand_profile,
                                     joint_convention=convention)

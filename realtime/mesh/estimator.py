@@ -61,9 +61,10 @@ class EstimatorConfig:
     another ONNX regressor) or "fit" (the fitting baseline). When the shipped regressor's
     weights are missing, "regressor" falls back to "fit" with a warning.
     ``hand_profile``: a hand profile file (``--calibrate-hand``): hands take its size.
-    ``joint_convention``: None (the hand model's joints) or a ``.npz`` made by
-    ``scripts.fit_photo_convention`` (where people who annotate photos put the joints;
-    :mod:`realtime.mesh.convention`): moves the output joints only, the mesh stays.
+    ``joint_convention``: None (the hand model's joints), "photo" (the shipped placement:
+    where people who annotate photos put the joints) or a ``.npz`` made by
+    ``scripts.fit_photo_convention`` (:mod:`realtime.mesh.convention`): moves the output
+    joints only, the mesh stays.
     """
 
     kind: Literal["regressor", "fit"] = "regressor"
