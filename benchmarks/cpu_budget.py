@@ -10,8 +10,10 @@ between calls as a live source would leave.
 
 The baseline is the 60 FPS budget itself: ``budget_ratio`` = CPU per frame of the demo's
 60 FPS defaults (adaptive landmarks, the overlay drawn every other frame) / 33.3 ms; below 1
-means the parts fit on two cores if nothing else runs. On a loaded machine every figure grows
-(other processes thrash the caches); compare rows of one run.
+means the parts fit on two cores if nothing else runs. ``budget_ratio_alternate``: the same
+with the detector's alternate landmark refresh (the model on one of the two hands per frame,
+optical flow on the other; ``DetectorConfig(landmark_refresh="alternate")``). On a loaded
+machine every figure grows (other processes thrash the caches); compare rows of one run.
 
     .venv/bin/python -m benchmarks.cpu_budget [--frames 120]
 """
@@ -76,13 +78,20 @@ def main(argv: list[str] | None = None) -> None:
     model = HandModel.open_hand()
     final = None
     hands_per_frame = {}
-    for landmarks in ("full", "lite"):
-        config = HandMesherConfig(detector=DetectorConfig(landmarks=landmarks))
+    # each landmark model with its refresh every frame, then alternating (one hand's model
+    # per frame, optical flow on the other: docs/detector.md), one after the other
+    for landmarks, refresh in (("full", "every"), ("lite", "every"), ("full", "alternate"),
+                               ("lite", "alternate")):
+        config = HandMesherConfig(detector=DetectorConfig(landmarks=landmarks,
+                                                          landmark_refresh=refresh))
+        name = landmarks if refresh == "every" else f"{landmarks} alternate"
         with HandMesher(config, model=model) as mesher:
             stages = dict(mesher.stages)
-            packets, parts[f"detect, {landmarks} landmarks"] = cpu_per_call(
-                f"detect {landmarks}", stages["detect"], [Packet(f, 0.0) for f in frames])
-            hands_per_frame[landmarks] = float(np.mean([len(p.detections) for p in packets]))
+            packets, parts[f"detect, {name} landmarks"] = cpu_per_call(
+                f"detect {name}", stages["detect"], [Packet(f, 0.0) for f in frames])
+            hands_per_frame[name] = float(np.mean([len(p.detections) for p in packets]))
+            if refresh != "every":
+                continue
             if landmarks == "full":
                 packets, parts["estimate (regressor, both hands)"] = cpu_per_call(
                     "estimate", stages["estimate"], packets)
@@ -108,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
     before = total("full", 1.0)
     now = total("lite", 0.5)
+    alternate = total("lite alternate", 0.5)
     print(f"CPU per two-hand frame (sample60, first {args.frames} frames, hands per frame "
           f"{hands_per_frame['full']:.2f}); 60 FPS on two cores leaves {BUDGET_MS:.1f} ms")
     for name, v in parts.items():
@@ -117,10 +127,16 @@ def main(argv: list[str] | None = None) -> None:
           f"({before / BUDGET_MS:.2f} of the budget)")
     print(f"  total, 60 FPS defaults (lite on two hands, every other frame drawn) {now:6.2f}"
           f" ms ({now / BUDGET_MS:.2f} of the budget)")
+    print(f"  total, the same with alternate refresh (lite on one hand per frame, flow on the "
+          f"other) {alternate:6.2f} ms ({alternate / BUDGET_MS:.2f} of the budget; hands per "
+          f"frame {hands_per_frame['lite alternate']:.2f})")
     print(json.dumps({"budget_ms": round(BUDGET_MS, 2), "cpu_ms_per_frame": round(now, 2),
                       "budget_ratio": round(now / BUDGET_MS, 3),
                       "cpu_ms_per_frame_full_every_frame_drawn": round(before, 2),
                       "budget_ratio_full_every_frame_drawn": round(before / BUDGET_MS, 3),
+                      "cpu_ms_per_frame_alternate": round(alternate, 2),
+                      "budget_ratio_alternate": round(alternate / BUDGET_MS, 3),
+                      "load_average": round(os.getloadavg()[0], 2),
                       "frames": args.frames, "parts": parts}))
 
 
