@@ -64,6 +64,7 @@ def test_sample60_paced_uses_the_fast_defaults_and_records_every_published_frame
         assert built.pipeline.render_stride == 2
         assert built.overlay.fps == pytest.approx(30.0)
         assert any("adaptive landmarks" in note for note in built.notes)
+        assert any("alternate landmark refresh" in note for note in built.notes)
         stats = built.run()
         result = built.result
     published = result.frames_out
