@@ -33,7 +33,7 @@ Our pipeline detects with the demo's default detector (``--detector scheduled|me
 picks it); "MediaPipe alone" is always the legacy pipeline.
 
     .venv/bin/python -m benchmarks.pipeline [--max-seconds N] [--repeats 2] [--ablate-tail]
-        [--ablate-fps60] [--no-fps60]
+        [--ablate-fps60] [--ablate-refresh] [--landmark-refresh every|alternate] [--no-fps60]
 """
 
 from __future__ import annotations
@@ -54,7 +54,12 @@ from benchmarks.common import REPO, SHARED_DATA
 from benchmarks.timeline_plot import plot_timeline
 from models.hand_model import HandModel
 from realtime.app import AppConfig, OutputConfig, Sinks, build_pipeline
-from realtime.detect.detector import DETECTOR_KINDS, PRECISIONS, DetectorConfig
+from realtime.detect.detector import (
+    DETECTOR_KINDS,
+    LANDMARK_REFRESH,
+    PRECISIONS,
+    DetectorConfig,
+)
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.engine.pipeline import Pipeline, PipelineConfig
 from realtime.engine.stages import DetectStage
@@ -129,14 +134,17 @@ def _frame_limit(fps: float, max_seconds: float | None) -> int | None:
 
 def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
              detector: str = "scheduled", detector_threads: int = 2,
-             precision: str = "auto") -> RunResult:
+             precision: str = "auto", landmark_refresh: str | None = None) -> RunResult:
     """Play ``spec`` paced and live through ``variant``: "ours" is the demo's pipeline
     (``realtime.build_pipeline``: the detector named by ``detector``, as the demo's
     ``--detector``), "ours_no_render" the same without its overlay (diagnosis only),
     "ours_untuned" the same without the run-time tail fixes (no frozen heap, the default GIL
     switch interval; diagnosis only), "ours_before" the same with the defaults before issue
-    #19 (full landmarks at any rate, every frame drawn, a two-thread spinning regressor;
-    diagnosis only), "mediapipe" the legacy MediaPipe pipeline alone."""
+    #19 (full landmarks on every hand at any rate, every frame drawn, a two-thread spinning
+    regressor;
+    diagnosis only), "ours_every" / "ours_alternate" the same with that landmark refresh
+    (``DetectorConfig.landmark_refresh``; ablation), "mediapipe" the legacy MediaPipe
+    pipeline alone. ``landmark_refresh``: ours' refresh (None: the demo's choice)."""
     with open_source(SourceConfig(spec=spec)) as source:
         limit = _frame_limit(source.fps, max_seconds)
     probe = LatencyProbe()
@@ -144,11 +152,15 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
         result, spans = _mediapipe_alone(spec, limit, probe)
         hands_from = "MediaPipe"
     else:
+        if variant in ("ours_every", "ours_alternate"):
+            landmark_refresh = variant.removeprefix("ours_")
         mesher = HandMesherConfig(detector=DetectorConfig(kind=detector,
                                                           num_threads=detector_threads,
-                                                          precision=precision))
+                                                          precision=precision,
+                                                          landmark_refresh=landmark_refresh))
         if variant == "ours_before":
-            mesher = replace(mesher, detector=replace(mesher.detector, landmarks="full"),
+            mesher = replace(mesher, detector=replace(mesher.detector, landmarks="full",
+                                                      landmark_refresh="every"),
                              estimator=EstimatorConfig(regressor=RunnerConfig(threads=2,
                                                                               spin=True)))
         config = AppConfig(
@@ -424,6 +436,9 @@ def print_fps60(res: dict) -> None:
         print(f"  without the tail fixes (diagnosis): {res['untuned']}")
     if "before" in res:
         print(f"  with the defaults before #19 (diagnosis): {res['before']}")
+    for mode in ("every", "alternate"):
+        if f"refresh_{mode}" in res:
+            print(f"  landmark refresh {mode!r} (ablation): {res[f'refresh_{mode}']}")
     tail = res.get("fps60_tail_breakdown_ms", {})
     if tail:
         print("  tail frames (>= p95), mean per stage: " + ", ".join(
@@ -448,6 +463,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="diagnosis: also run ours at 60 FPS with the defaults before "
                              "issue #19 (full landmarks, every frame drawn, a spinning "
                              "two-thread regressor)")
+    parser.add_argument("--ablate-refresh", action="store_true",
+                        help="also run ours at 60 FPS with each landmark refresh, 'every' and "
+                             "'alternate' (optical flow on one of two hands per frame), "
+                             "alternating with the others")
+    parser.add_argument("--landmark-refresh", choices=LANDMARK_REFRESH, default=None,
+                        help="ours: the detector's landmark refresh (default: the demo's "
+                             "choice for the clip's rate)")
     parser.add_argument("--no-fps60", action="store_true",
                         help="skip the 60 FPS two-hand runs (and the timeline plot)")
     parser.add_argument("--detector-threads", type=int, default=2,
@@ -484,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
                     run_dir.mkdir()
                     runs.append(run_clip(str(path), variant, run_dir, args.max_seconds,
                                          args.detector, args.detector_threads,
-                                         args.precision))
+                                         args.precision, args.landmark_refresh))
             results.append(ClipResult(name, fps, runs))
         fps60_clip = None
         if not args.no_fps60:
@@ -494,12 +516,15 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.repeats):
                 for variant in (("mediapipe", "ours")
                                 + (("ours_untuned",) if args.ablate_tail else ())
-                                + (("ours_before",) if args.ablate_fps60 else ())):
+                                + (("ours_before",) if args.ablate_fps60 else ())
+                                + (("ours_every", "ours_alternate") if args.ablate_refresh
+                                   else ())):
                     run_dir = tmp / f"sample60_{variant}_{len(runs)}"
                     run_dir.mkdir()
                     runs.append(run_clip(str(SAMPLE60_VIDEO), variant, run_dir,
                                          args.max_seconds, args.detector,
-                                         args.detector_threads, args.precision))
+                                         args.detector_threads, args.precision,
+                                         args.landmark_refresh))
             fps60_clip = ClipResult("sample60", fps60_fps, runs)
 
     per_clip = {}
@@ -521,7 +546,9 @@ def main(argv: list[str] | None = None) -> None:
     plot(results, LATENCY_PNG)
     fps60 = fps60_summary(fps60_clip) if fps60_clip is not None else {}
     for flag, variant, key in ((args.ablate_tail, "ours_untuned", "untuned"),
-                               (args.ablate_fps60, "ours_before", "before")):
+                               (args.ablate_fps60, "ours_before", "before"),
+                               (args.ablate_refresh, "ours_every", "refresh_every"),
+                               (args.ablate_refresh, "ours_alternate", "refresh_alternate")):
         if fps60_clip is None or not flag:
             continue
         runs = fps60_clip.of(variant)
@@ -546,6 +573,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"timeline of the last 60 FPS run: {TIMELINE_PNG.relative_to(REPO)}")
     summary = {
         "precision": args.precision,
+        "landmark_refresh": args.landmark_refresh,
+        "load_average": round(os.getloadavg()[0], 2),
         "throughput_ratio_vs_mediapipe": comb["throughput_ratio_vs_mediapipe"],
         "latency_p50_ms": comb["latency_p50_ms"],
         "latency_p95_ms": comb["latency_p95_ms"],

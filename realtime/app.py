@@ -270,12 +270,19 @@ class HandsPipeline:
                 f"{self.profile_recorder.target_samples} open-hand frames are needed")
         mesher_config = config.mesher
         detector = detector_for_rate(mesher_config.detector, self.source.fps, self.live)
-        if detector != mesher_config.detector:
+        before = mesher_config.detector
+        if detector != before:
             mesher_config = replace(mesher_config, detector=detector)
-            self.notes.append(
-                f"{self.source.fps:g} FPS live: adaptive landmarks (lite on two-hand frames while"
-                f" full costs more than {detector.frame_budget_ms:.1f} ms; --landmarks full "
-                "keeps full)")
+            if detector.landmarks != before.landmarks:
+                self.notes.append(
+                    f"{self.source.fps:g} FPS live: adaptive landmarks (lite on two-hand frames "
+                    f"while full costs more than {detector.frame_budget_ms:.1f} ms; --landmarks "
+                    "full keeps full)")
+            if detector.landmark_refresh != before.landmark_refresh:
+                self.notes.append(
+                    f"{self.source.fps:g} FPS live: alternate landmark refresh (two hands: the "
+                    "model on one per frame, optical flow on the other; --landmark-refresh "
+                    "every refreshes both)")
         if _is_image_folder(self.source):  # unrelated photos: nothing carried between them
             mesher_config = replace(mesher_config, stills=True)
         self.mesher = HandMesher(mesher_config, model=self.model,
@@ -489,21 +496,28 @@ class HandsPipeline:
         self.close()
 
 
-FAST_FPS = 30.0  # above this a live source gets adaptive landmarks by default
+FAST_FPS = 30.0  # above this a live source gets adaptive landmarks, alternating, by default
 
 
 def detector_for_rate(config: DetectorConfig, fps: float, live: bool) -> DetectorConfig:
-    """The default landmark model for a live source faster than :data:`FAST_FPS`:
-    "adaptive", with half a frame period as the budget of the landmark call.
+    """The default landmark model and refresh for a live source faster than
+    :data:`FAST_FPS`: "adaptive", with half a frame period as the budget of the landmark
+    call, and "alternate" refresh (two hands: the model on one per frame, in turn, optical
+    flow on the other).
 
     Why: at 60 FPS two cores give 33 ms of CPU per frame, and full landmarks on two hands
     take ~22 ms of it (both cores) before the regressor, drawing, recording and decoding;
     lite takes about half. Half a frame period (8.3 ms at 60 FPS) keeps full on a CPU fast
-    enough for it; a source of 30 FPS or less keeps full. Only when the landmark model was
-    left to the default (``landmarks`` None, model complexity 1)."""
-    if (not live or config.kind != "scheduled" or config.landmarks is not None
-            or config.model_complexity != 1 or config.static_image_mode
+    enough for it; a source of 30 FPS or less keeps full on every hand. Alternating cuts the
+    detector's CPU to ~0.65x for ~0.1 px more 2D error on the 60 FPS sample (docs/detector.md,
+    "Alternate landmark refresh"). Each only when left to the default (``landmarks`` None
+    with model complexity 1; ``landmark_refresh`` None)."""
+    if (not live or config.kind != "scheduled" or config.static_image_mode
             or not fps or fps <= FAST_FPS):
+        return config
+    if config.landmark_refresh is None:
+        config = replace(config, landmark_refresh="alternate")
+    if config.landmarks is not None or config.model_complexity != 1:
         return config
     budget = config.frame_budget_ms if config.frame_budget_ms is not None else 500.0 / fps
     return replace(config, landmarks="adaptive", frame_budget_ms=budget)

@@ -58,6 +58,10 @@ class Detection:
     ``alternates``: the same hand found again in test-time variants of a photo (flipped,
     bordered), mapped back to this image (``realtime.mesh.photo_passes``); the estimator
     then combines their meshes. Empty for a single pass.
+    ``flow_tracked``: ``landmarks_px`` were carried from the previous frame by optical flow,
+    not inferred by the landmark model on this frame (``landmark_refresh="alternate"``,
+    ``realtime.detect.flow_tracking``); ``landmarks_z``, ``world``, ``handedness`` and
+    ``score`` are then those of the hand's last model run (one or a few frames old).
     """
 
     landmarks_px: np.ndarray
@@ -68,6 +72,7 @@ class Detection:
     frame_index: int
     timestamp: float
     alternates: tuple[Detection, ...] = ()
+    flow_tracked: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The demo's defaults for a fast live source: adaptive landmarks, the overlay drawn at 30 FPS,
+"""The demo's defaults for a fast live source: adaptive landmarks refreshed alternately (one
+of two hands per frame, optical flow on the other), the overlay drawn at 30 FPS,
 a regressor that does not spin; a real paced run of the 60 FPS sample records every frame it
 publishes."""
 
@@ -14,21 +15,24 @@ from realtime.io.sample import SAMPLE60_VIDEO
 from realtime.io.sources import SourceConfig
 
 
-@pytest.mark.parametrize("config, fps, live, landmarks, budget", [
-    (DetectorConfig(), 60.0, True, "adaptive", 500 / 60),
-    (DetectorConfig(), 120.0, True, "adaptive", 500 / 120),
-    (DetectorConfig(frame_budget_ms=12.0), 60.0, True, "adaptive", 12.0),
-    (DetectorConfig(), 30.0, True, None, None),  # 30 FPS keeps full
-    (DetectorConfig(), 60.0, False, None, None),  # a file processed every frame too
-    (DetectorConfig(), 0.0, True, None, None),  # a camera with no rate
-    (DetectorConfig(landmarks="full"), 60.0, True, "full", None),  # asked for: kept
-    (DetectorConfig(model_complexity=0), 60.0, True, None, None),  # lite already
-    (DetectorConfig(kind="mediapipe"), 60.0, True, None, None),
+@pytest.mark.parametrize("config, fps, live, landmarks, budget, refresh", [
+    (DetectorConfig(), 60.0, True, "adaptive", 500 / 60, "alternate"),
+    (DetectorConfig(), 120.0, True, "adaptive", 500 / 120, "alternate"),
+    (DetectorConfig(frame_budget_ms=12.0), 60.0, True, "adaptive", 12.0, "alternate"),
+    (DetectorConfig(), 30.0, True, None, None, None),  # 30 FPS keeps full on every hand
+    (DetectorConfig(), 60.0, False, None, None, None),  # a file processed every frame too
+    (DetectorConfig(), 0.0, True, None, None, None),  # a camera with no rate
+    # asked for: kept (the model, or the refresh); what was left open follows the rate
+    (DetectorConfig(landmarks="full"), 60.0, True, "full", None, "alternate"),
+    (DetectorConfig(landmark_refresh="every"), 60.0, True, "adaptive", 500 / 60, "every"),
+    (DetectorConfig(model_complexity=0), 60.0, True, None, None, "alternate"),  # lite already
+    (DetectorConfig(kind="mediapipe"), 60.0, True, None, None, None),
 ])
-def test_detector_for_rate(config, fps, live, landmarks, budget):
+def test_detector_for_rate(config, fps, live, landmarks, budget, refresh):
     out = detector_for_rate(config, fps, live)
     assert out.landmarks == landmarks
     assert out.frame_budget_ms == (pytest.approx(budget) if budget else config.frame_budget_ms)
+    assert out.landmark_refresh == refresh
 
 
 def test_frame_budget_must_be_positive():
@@ -56,9 +60,11 @@ def test_sample60_paced_uses_the_fast_defaults_and_records_every_published_frame
         detector = built.mesher.detector
         assert detector.config.landmarks == "adaptive"
         assert detector.config.frame_budget_ms == pytest.approx(500 / 60)
+        assert detector.config.landmark_refresh == "alternate"
         assert built.pipeline.render_stride == 2
         assert built.overlay.fps == pytest.approx(30.0)
         assert any("adaptive landmarks" in note for note in built.notes)
+        assert any("alternate landmark refresh" in note for note in built.notes)
         stats = built.run()
         result = built.result
     published = result.frames_out

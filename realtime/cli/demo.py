@@ -35,6 +35,7 @@ from realtime.detect.detector import (
     DEFAULT_MAX_HANDS,
     DETECTOR_KINDS,
     LANDMARK_MODELS,
+    LANDMARK_REFRESH,
     MAX_HANDS,
     PHOTO_MAX_HANDS,
     PRECISIONS,
@@ -140,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
                             "and camera on a CPU with native fp16, else fp32), fp32 "
                             "(MediaPipe's) or fp16 (~1.3x less detector time, in a worker "
                             "process; docs/detector.md)")
+    hands.add_argument("--landmark-refresh", choices=LANDMARK_REFRESH, default=None,
+                       help="the scheduled detector's landmark model per tracked hand: "
+                            "'every' frame (MediaPipe's), or 'alternate': with two hands one "
+                            "per frame in turn, optical flow moves the other (~0.65x the "
+                            "detector's CPU; docs/detector.md). Default: alternate for a live "
+                            "source above 30 FPS, else every")
     hands.add_argument("--max-hands", type=int, default=None, metavar="N",
                        help=f"most hands per image, 1-{MAX_HANDS} (default: "
                             f"{DEFAULT_MAX_HANDS} for a camera or video, {PHOTO_MAX_HANDS} "
@@ -306,6 +313,7 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         detector=DetectorConfig(kind=a.detector, model_complexity=a.model_complexity,
                                 landmarks=a.landmarks, mirrored=a.mirror,
                                 max_num_hands=max_hands, precision=a.landmark_precision,
+                                landmark_refresh=a.landmark_refresh,
                                 recall=RecallConfig() if a.recall else None),
         estimator=estimator,
         smoothing=None if a.no_smoothing else SmootherConfig(),

@@ -18,6 +18,10 @@ from realtime.types import Detection, Frame
 DETECTOR_KINDS = ("scheduled", "mediapipe")
 LANDMARK_MODELS = ("full", "lite", "adaptive")
 PRECISIONS = ("auto", "fp32", "fp16")  # the landmark model's arithmetic (scheduled detector)
+#: How often the landmark model runs on each tracked hand (scheduled detector): "every"
+#: frame (MediaPipe's), or "alternate": with two hands the model runs on one per frame, in
+#: turn, and optical flow carries the other (``realtime.detect.flow_tracking``).
+LANDMARK_REFRESH = ("every", "alternate")
 #: Most hands per image: what a hands file may hold per frame (``realtime.validate``).
 MAX_HANDS = 8
 #: ``--max-hands`` when not given: a camera or video (tracked, real time), photos.
@@ -48,7 +52,11 @@ class DetectorConfig:
     landmarks ~0.3 px from fp32's; docs/detector.md) or "auto" (fp16 on such a CPU for
     tracked frames, fp32 for photos and elsewhere). ``recall``: photos only (needs
     ``static_image_mode``): run on flipped and padded copies too and merge
-    (:mod:`realtime.detect.recall`); None: one pass.
+    (:mod:`realtime.detect.recall`); None: one pass. ``landmark_refresh`` (scheduled,
+    tracking only): "every" (MediaPipe's) or "alternate" (two tracked hands: the landmark
+    model on one per frame in turn, optical flow moves the other's 2D landmarks; ~0.6x the
+    detector's CPU; docs/detector.md); None: "every" (the demo picks by frame rate,
+    ``realtime.app.detector_for_rate``).
     """
 
     kind: Literal["scheduled", "mediapipe"] = "scheduled"
@@ -63,6 +71,7 @@ class DetectorConfig:
     recall: RecallConfig | None = None
     frame_budget_ms: float | None = None  # adaptive: full landmarks while they cost less
     precision: str = "auto"
+    landmark_refresh: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DETECTOR_KINDS:
@@ -92,6 +101,16 @@ class DetectorConfig:
         if self.precision == "fp16" and self.kind == "mediapipe":
             raise ValueError("precision applies to the scheduled detector; MediaPipe's "
                              "legacy pipeline runs fp32")
+        if self.landmark_refresh is not None and self.landmark_refresh not in LANDMARK_REFRESH:
+            raise ValueError(f"landmark_refresh must be one of {LANDMARK_REFRESH} or None, "
+                             f"got {self.landmark_refresh!r}")
+        if self.landmark_refresh == "alternate" and self.kind == "mediapipe":
+            raise ValueError(f"landmark_refresh={self.landmark_refresh!r} applies to the "
+                             "scheduled detector; MediaPipe's legacy pipeline runs the model "
+                             "on every hand on every frame")
+        if self.landmark_refresh == "alternate" and self.static_image_mode:
+            raise ValueError(f"landmark_refresh={self.landmark_refresh!r} carries hands from "
+                             "frame to frame: not with static_image_mode (photos)")
         if self.recall is not None and not isinstance(self.recall, RecallConfig):
             raise ValueError(f"recall must be a RecallConfig or None, got "
                              f"{type(self.recall).__name__}")
@@ -122,4 +141,5 @@ def open_detector(config: DetectorConfig = DetectorConfig()) -> Detector:
         min_tracking_confidence=config.min_tracking_confidence,
         static_image_mode=config.static_image_mode, mirrored=config.mirrored,
         num_threads=config.num_threads, precision=config.precision,
+        landmark_refresh=config.landmark_refresh or "every",
         **({} if config.frame_budget_ms is None else {"frame_budget_ms": config.frame_budget_ms})))

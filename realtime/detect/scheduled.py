@@ -19,19 +19,29 @@ mirrored selfie, so it is swapped unless ``mirrored=True``.
 Landmark model choice (``landmarks``): "full" (MediaPipe's model complexity 1), "lite"
 (complexity 0), or "adaptive": full while its measured per-frame cost fits
 ``frame_budget_ms``, lite on frames with two or more hands when it does not (a slow CPU).
+
+Landmark refresh (``landmark_refresh``): "every" (MediaPipe's: the model on every tracked hand
+on every frame) or "alternate": while two or more hands are tracked and no palm detection
+runs, the model runs on half of them per frame (with two: one, in turn, each hand the frame
+after its last run) and every other hand is carried to the new frame by sparse optical flow
+on its 21 landmarks (:mod:`realtime.detect.flow_tracking`); its world landmarks, depth and
+side stay from its last model run, and its ``Detection.flow_tracked`` is True. Where the
+flow fails the model runs on that hand too; one hand, a palm-detection frame or a lost
+track: the usual schedule.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from realtime.detect import flow_tracking as ft
 from realtime.detect import hand_rois as hr
-from realtime.detect.detector import PRECISIONS
+from realtime.detect.detector import LANDMARK_REFRESH, PRECISIONS
 from realtime.detect.landmark_worker import LandmarkWorkerError
 from realtime.detect.litert_models import (
     LandmarkModel,
@@ -72,6 +82,8 @@ class ScheduledDetectorConfig:
     # landmark arithmetic: fp32 (MediaPipe's) | fp16 (native-fp16 CPUs) | auto (fp16 where
     # the CPU has it and frames are tracked, else fp32; see :func:`resolve_precision`)
     precision: str = "fp32"
+    landmark_refresh: str = "every"  # every | alternate (two hands: model on one, flow other)
+    flow: ft.FlowConfig = field(default_factory=ft.FlowConfig)  # alternate: flow settings
     model_dir: Path | None = None  # default: the installed mediapipe wheel's modules/
 
     def __post_init__(self) -> None:
@@ -101,6 +113,12 @@ class ScheduledDetectorConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.precision == "fp16" and self.split_hands:
             raise ValueError("precision='fp16' runs the crops batched: not with split_hands")
+        if self.landmark_refresh not in LANDMARK_REFRESH:
+            raise ValueError(f"landmark_refresh must be one of {LANDMARK_REFRESH}, got "
+                             f"{self.landmark_refresh!r}")
+        if self.landmark_refresh != "every" and self.static_image_mode:
+            raise ValueError(f"landmark_refresh={self.landmark_refresh!r} carries hands "
+                             "from frame to frame: not with static_image_mode (photos)")
 
 
 def resolve_precision(config: ScheduledDetectorConfig) -> str:
@@ -122,6 +140,10 @@ class _Hand:
 
     rect: np.ndarray  # (5,) NormalizedRect for the next frame
     box_px: np.ndarray  # (4,) xmin, ymin, xmax, ymax of its last landmarks, pixels
+    detection: Detection | None = None  # its latest (alternate: what flow carries on)
+    since_model: int = 0  # frames since the landmark model last ran on it
+    from_palm: bool = False  # its landmarks came from a palm crop (first frame of a track)
+    crop: ft.FlowCrop | None = None  # alternate: this frame's grayscale crop around it
 
 
 class ScheduledDetector:
@@ -164,7 +186,9 @@ class ScheduledDetector:
         self._full_ms_per_hand: float | None = None  # adaptive: running cost of full
         self._frames_on_lite = 0
         self.palm_runs = 0  # counters for benchmarks and the HUD
-        self.landmark_runs = 0
+        self.landmark_runs = 0  # hands the landmark model ran on
+        self.flow_runs = 0  # alternate: hands carried by flow (tried), and failed tries
+        self.flow_failures = 0
 
     # -- schedule --------------------------------------------------------------------------
     def _wants_palm(self) -> bool:
@@ -220,6 +244,20 @@ class ScheduledDetector:
             return "full"
         return "lite"
 
+    def _flow_plan(self, palm_ran: bool) -> list[int]:
+        """Alternate refresh: which tracked hands flow carries this frame (the rest get the
+        model): with two or more tracked hands and no palm run, all but the ceil(n/2) hands
+        longest without a model run (ties: the first), so each is refreshed every other
+        frame."""
+        n = len(self._hands)
+        if self.config.landmark_refresh != "alternate" or palm_ran or n < 2:
+            return []
+        order = sorted(range(n), key=lambda i: -self._hands[i].since_model)  # stable
+        # a hand just found by the palm detector is measured again first: landmarks from a
+        # palm crop are rougher than from the crop its own landmarks predict
+        return sorted(i for i in order[(n + 1) // 2:] if self._hands[i].crop is not None
+                      and self._hands[i].detection and not self._hands[i].from_palm)
+
     # -- per frame -------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[Detection]:
         """Detect up to ``max_num_hands`` hands in a BGR frame."""
@@ -231,33 +269,60 @@ class ScheduledDetector:
         rects = [hand.rect for hand in self._hands]
         tracked = len(rects)
         hint = False
-        if self._wants_palm():
+        palm_ran = self._wants_palm()
+        if palm_ran:
             new, hint = self._new_rects(image)
             rects += new
+        flowed: dict[int, np.ndarray] = {}  # tracked hand -> its landmarks moved by flow
+        for i in self._flow_plan(palm_ran):
+            hand = self._hands[i]
+            moved, _ = ft.track_points(hand.crop, image, hand.detection.landmarks_px, cfg.flow)
+            self.flow_runs += 1
+            if moved is None:
+                self.flow_failures += 1  # the model measures this hand instead
+            else:
+                flowed[i] = moved
+        run = [n for n in range(len(rects)) if n not in flowed]
+        run_rects = [rects[n] for n in run]
+        # adaptive: chosen for all the frame's hands, as without alternation (one full crop
+        # would often fit the budget where two do not, and then cost more CPU than two lite)
         variant = self._variant(len(rects))
         models = self.landmark_models[variant]
         t0 = time.perf_counter()
+        if len(run_rects) in models:
+            results = models[len(run_rects)].run(image, run_rects) if run_rects else []
+        else:
+            results = [r for rect in run_rects for r in models[1].run(image, [rect])]
+        if variant == "full" and run_rects:
+            ms = (time.perf_counter() - t0) * 1000.0 / len(run_rects)
+            prev = self._full_ms_per_hand
+            self._full_ms_per_hand = ms if prev is None else 0.8 * prev + 0.2 * ms
+        self.landmark_runs += len(run_rects)
+        by_rect = dict(zip(run, results))
+        h, w = image.shape[:2]
         out: list[Detection] = []
         hands: list[_Hand] = []
-        if len(rects) in models:
-            results = models[len(rects)].run(image, rects) if rects else []
-        else:
-            results = [r for rect in rects for r in models[1].run(image, [rect])]
-        self.landmark_runs += len(rects)
-        for n, (rect, result) in enumerate(zip(rects, results)):
-            lm, world, presence, p_left, px, next_rect, box = result
-            if presence < cfg.min_tracking_confidence:
-                hint = hint or n >= tracked  # a palm was found, its hand not (yet)
-                continue
+        for n, rect in enumerate(rects):
+            if n in flowed:
+                old = self._hands[n]
+                px = flowed[n]
+                next_rect = hr.landmarks_to_rect(px / (w, h), w, h)
+                box = np.concatenate([px.min(0), px.max(0)])
+                det = replace(old.detection, landmarks_px=px, frame_index=frame.index,
+                              timestamp=frame.timestamp, flow_tracked=True)
+                since = old.since_model + 1
+            else:
+                lm, world, presence, p_left, px, next_rect, box = by_rect[n]
+                if presence < cfg.min_tracking_confidence:
+                    hint = hint or n >= tracked  # a palm was found, its hand not (yet)
+                    continue
+                det = self._detection(frame, px, lm[:, 2], world, p_left)
+                since = 0
             # Two crops that converged on one hand (MediaPipe's association): keep the first
             if any(hr.rect_iou(other.rect, next_rect) > hr.ASSOCIATION_IOU for other in hands):
                 continue
-            hands.append(_Hand(next_rect, box))
-            out.append(self._detection(frame, px, lm[:, 2], world, p_left))
-        if variant == "full" and rects:
-            ms = (time.perf_counter() - t0) * 1000.0 / len(rects)
-            prev = self._full_ms_per_hand
-            self._full_ms_per_hand = ms if prev is None else 0.8 * prev + 0.2 * ms
+            hands.append(_Hand(next_rect, box, det, since, from_palm=n >= tracked))
+            out.append(det)
         if len(hands) < tracked:
             self._force_palm = True  # a track was lost: look for it on the next frame
         # A palm seen but not tracked (weak box, or landmarks not confident yet): look again
@@ -267,6 +332,10 @@ class ScheduledDetector:
             self._force_palm = True
         elif not hint:
             self._hint_streak = 0
+        if cfg.landmark_refresh == "alternate" and len(hands) >= 2:
+            for hand in hands:  # what the flow starts from on the next frame
+                hand.crop = ft.cut_gray(image, ft.flow_window(hand.detection.landmarks_px,
+                                                              w, h, cfg.flow))
         self._hands = hands
         return out
 
