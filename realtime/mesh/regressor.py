@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration import placement
 from calibration.camera import Camera
 from calibration.placement import refine_pose_pnp, solve_translation
 from models import WEIGHTS_DIR
@@ -306,6 +307,7 @@ class RegressorEstimator:
         self.model = model
         self.runner = RegressorRunner(model, config)
         self.follow = follow_weights(model, config.follow_2d_radius_m)
+        placement.warmup()  # numba: compiled or loaded from disk now, not on the first hand
 
     def estimate(self, dets: Sequence[Detection], camera: Camera,
                  track_ids: Sequence[int]) -> list[HandMesh]:
