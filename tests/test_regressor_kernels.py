@@ -1,7 +1,7 @@
 """The regressor's compiled per-hand geometry (``realtime.mesh.regressor_kernels``) equals the
 NumPy formulation it replaced to 1e-9: random hands, rotations, left and right, with and
-without the rotation and the 2D follow; and the estimator's batched inputs equal the
-per-detection ones bit for bit."""
+without the rotation and the 2D follow; and the estimator's compiled network inputs equal
+the per-detection NumPy ones bit for bit, with the same first error."""
 
 from __future__ import annotations
 
@@ -110,6 +110,10 @@ def test_first_bad_detection_names_its_first_problem():
     cases = [([good, far, nan], "far outside"), ([good, nan, far], "NaN or inf"),
              ([spread, nan], "spread over"), ([far, short], "far outside"),
              ([short, nan], "expected 21 landmarks"), ([good, short], "expected 21 landmarks")]
+    for field in ("landmarks_px", "landmarks_z"):
+        bad = _detection(rng, "left")
+        getattr(bad, field)[4] = np.inf
+        cases.append(([good, bad], "NaN or inf"))
     for dets, message in cases:
         with pytest.raises(ValueError, match=message):
             detection_inputs(dets, (640, 480))

@@ -26,7 +26,13 @@ from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
 from models.hand_model import HandModel, mirror_x
 from realtime.errors import RealtimeError
 from realtime.mesh import regressor_kernels
-from realtime.mesh.regressor_kernels import place_hand
+from realtime.mesh.regressor_kernels import (
+    INPUT_FAR,
+    INPUT_NOT_FINITE,
+    INPUT_SPREAD,
+    network_inputs,
+    place_hand,
+)
 from realtime.types import Detection, HandMesh
 
 log = logging.getLogger(__name__)
@@ -248,8 +254,8 @@ def detection_inputs(
     """Mirror left hands and normalise: network inputs for a list of detections.
 
     Raises ValueError for NaN or out-of-range landmarks (never fed to the network): the
-    first bad detection's first problem. The checks and the inputs are batched over the
-    detections (a handful of NumPy calls a frame, not a dozen per hand).
+    first bad detection's first problem. The checks and the inputs are one compiled call
+    for all detections (:func:`~realtime.mesh.regressor_kernels.network_inputs`).
     """
     w, h = image_size
     bad_shape = next((i for i, det in enumerate(dets) if det.world.shape != (21, 3)
@@ -258,30 +264,24 @@ def detection_inputs(
     world = np.array([det.world for det in good], dtype=np.float64).reshape(-1, 21, 3)
     uv = np.array([det.landmarks_px for det in good], dtype=np.float64).reshape(-1, 21, 2)
     z = np.array([det.landmarks_z for det in good], dtype=np.float64).reshape(len(good), 21)
-    finite = (np.isfinite(world).all(axis=(1, 2)) & np.isfinite(uv).all(axis=(1, 2))
-              & np.isfinite(z).all(axis=1))
-    with np.errstate(invalid="ignore"):  # NaN rows: refused as not finite first
-        spread = np.abs(world - world.mean(axis=1, keepdims=True)).max(axis=(1, 2),
-                                                                         initial=0.0)
-        far = ((uv[..., 0] < -w) | (uv[..., 1] < -h) | (uv[..., 0] > 2 * w)
-               | (uv[..., 1] > 2 * h)).any(axis=1)
-    for i in range(len(good)):
-        if not finite[i]:
+    left = np.array([det.handedness == "left" for det in good], dtype=np.bool_)
+    world_in = np.empty((len(good), 21, 3), np.float32)
+    image_in = np.empty((len(good), 21, 3), np.float32)
+    verdicts = np.empty(len(good), np.int64)
+    network_inputs(world, uv, z, left, float(w), float(h), MAX_WORLD_M, world_in, image_in,
+                   verdicts)
+    for verdict in verdicts:
+        if verdict == INPUT_NOT_FINITE:
             raise ValueError("landmarks contain NaN or inf")
-        if spread[i] > MAX_WORLD_M:
+        if verdict == INPUT_SPREAD:
             raise ValueError(f"world landmarks spread over more than {MAX_WORLD_M} m")
-        if far[i]:
+        if verdict == INPUT_FAR:
             raise ValueError("image landmarks far outside the image")
     if bad_shape < len(dets):
         det = dets[bad_shape]
         raise ValueError(f"expected 21 landmarks, got world {det.world.shape} and image "
                          f"{det.landmarks_px.shape}")
-    left = np.array([det.handedness == "left" for det in dets])
-    world[left, :, 0] *= -1.0
-    u = np.where(left[:, None], w - uv[..., 0], uv[..., 0])
-    image = np.stack([u / w, uv[..., 1] / w, z], axis=2)
-    return ((world - world.mean(axis=1, keepdims=True)).astype(np.float32),
-            image.astype(np.float32), np.where(left, 0.0, 1.0).astype(np.float32)[:, None])
+    return world_in, image_in, np.where(left, 0.0, 1.0).astype(np.float32)[:, None]
 
 
 def follow_weights(model: HandModel, radius_m: float) -> np.ndarray:
