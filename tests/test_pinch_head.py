@@ -119,6 +119,27 @@ def test_head_batches_and_marks_unknown_joints(model, head):
         head.distance(np.zeros((20, 3)), True)
 
 
+def test_compiled_distance_equals_the_numpy_path(model, head):
+    """``distance`` runs one compiled call; the NumPy path (features, ``forward``,
+    ``gate_blend`` with the tip distance) gives the same meters to 1e-12."""
+    rng = np.random.default_rng(12)
+    joints = np.concatenate([
+        np.stack([_joints(model, g) for g in ("pinch", "open", "fist")]),
+        _moved(_joints(model, "pinch"), 10), rng.normal(0, 0.04, (300, 21, 3))])
+    joints[[5, 40], 3, 2] = [np.nan, np.inf]
+    right = rng.random(len(joints)) < 0.5
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    want = np.full(len(joints), np.nan)
+    want[ok] = gate_blend(pinch_distance(joints[ok]),
+                          head.forward(pinch_features(joints[ok], right[ok])),
+                          head.gate_m, head.weight)
+    got = head.distance(joints, right)
+    assert np.array_equal(np.isnan(got), ~ok)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=0, atol=1e-12)
+    blended = (pinch_distance(joints[ok]) < head.gate_m[1])
+    assert 0 < blended.sum() < ok.sum()  # both the head's side of the gate and the joints'
+
+
 def test_head_refuses_missing_or_wrong_weights(tmp_path):
     with pytest.raises(PinchHeadError, match="train them"):
         PinchHead(tmp_path / "none.npz")

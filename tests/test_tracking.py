@@ -182,6 +182,30 @@ def test_chirality_tells_a_right_hand_from_its_mirror_image():
     assert chirality(np.zeros((21, 3))) == 0.0  # degenerate: no opinion
 
 
+def _numpy_chirality(world: np.ndarray) -> float:
+    """The NumPy formulation the compiled chirality replaced (the reference)."""
+    k = np.asarray(world, dtype=np.float64).reshape(21, 3)
+    n = np.cross(k[5] - k[0], k[17] - k[0])
+    norm = float(np.linalg.norm(n))
+    size = float(np.linalg.norm(k[9] - k[0]))
+    if norm < 1e-9 or size < 1e-6 or not np.isfinite(norm):
+        return 0.0
+    centre = k[[0, 5, 9, 13, 17]].mean(axis=0)
+    chiral = [2, 3, 4, 7, 8, 11, 12, 15, 16, 19, 20]
+    return float(((k[chiral] - centre) @ (n / norm)).mean() / size)
+
+
+def test_chirality_equals_the_numpy_formulation():
+    from realtime.mesh.tracking import chirality
+
+    rng = np.random.default_rng(8)
+    worlds = [_world("right", c) for c in (0.0, 0.3, 0.9)] + [_world("left", 0.5)]
+    worlds += [rng.normal(0, 0.04, (21, 3)) for _ in range(200)]
+    worlds += [rng.normal(0, 0.04, 63).astype(np.float32), np.full((21, 3), np.nan)]
+    for world in worlds:
+        assert abs(chirality(world) - _numpy_chirality(world)) < 1e-12
+
+
 def _crossing(config: TrackerConfig) -> tuple[list[str], list[str]]:
     """Two hands cross; MediaPipe swaps their labels for 8 frames while they overlap."""
     tracker = HandTracker(config)

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from realtime import validate
 from realtime.detect.detector import Detector
 from realtime.mesh.estimator import HandEstimator
 from realtime.mesh.pinch import PinchTracker, distance_measure
@@ -53,6 +54,7 @@ class EstimateStage:
         self.stills = stills
         self.failures = 0
         self.invalid_hands = 0
+        validate.warmup()  # numba: compiled or loaded from disk now, not on the first hand
 
     def __call__(self, p: Packet) -> Packet:
         if self.stills:

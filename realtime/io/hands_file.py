@@ -25,11 +25,12 @@ import numpy as np
 
 from calibration.intrinsics import CameraIntrinsics
 from realtime.errors import RealtimeError
+from realtime.io import fixed_point_kernels
 from realtime.types import HandMesh, Packet, Pinch
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
-_DECIMALS = 5  # 10 micrometres: far below any error we make
+_DECIMALS = fixed_point_kernels.DECIMALS  # 10 micrometres: far below any error we make
 _CHUNK_FLOATS = 384  # numbers per formatting call when encoding a mesh (see record_line)
 #: Fields every record of every schema has; a line without them is not a hands record.
 REQUIRED_FIELDS = ("frame_index", "timestamp", "track_id", "handedness", "joints")
@@ -94,10 +95,12 @@ def record_line(hand: HandMesh, include_vertices: bool = True,
 
     Why: the mesh is 5208 numbers per hand, and ``json.dumps`` writes each as a shortest-repr
     float: ~4 ms CPU per hand on the loaded 2-core machine, twice a frame at 60 FPS, taken
-    from the detector. Fixed-point ``%`` formatting of the rounded values costs half (2.0 ms).
-    It runs in pieces of ``_CHUNK_FLOATS`` numbers: one long C call holds the GIL, and every
-    stage thread that wakes meanwhile waits for it (measured: wake-ups up to 12-16 ms late
-    under load with one ``json.dumps`` of a whole mesh)."""
+    from the detector. Fixed-point ``%`` formatting of the rounded values costs half (2.0 ms);
+    a compiled kernel writing the same text (:func:`_mesh_json`) a small part of that. The
+    kernel releases the GIL and the ``%`` path runs in pieces of ``_CHUNK_FLOATS`` numbers:
+    one long C call holding the GIL makes every stage thread that wakes meanwhile wait for
+    it (measured: wake-ups up to 12-16 ms late under load with one ``json.dumps`` of a whole
+    mesh)."""
     text = json.dumps(hand_to_record(hand, False, camera, xr_joints))
     if not include_vertices:
         return text
@@ -110,8 +113,23 @@ _FIXED = f"%.{_DECIMALS}f"
 
 def _mesh_json(a: np.ndarray) -> str:
     """A JSON array of ``a``'s rows (or numbers) rounded to ``_DECIMALS``, fixed-point; the
-    values parse back to exactly ``_arr(a)``'s. Non-finite values (which JSON cannot hold)
-    go through ``json.dumps`` as before (NaN, Infinity)."""
+    values parse back to exactly ``_arr(a)``'s. Written by one compiled call
+    (:mod:`realtime.io.fixed_point_kernels`, GIL released); the text is that of
+    :func:`_mesh_json_formatted`, which still writes what the kernel leaves (non-finite
+    values, ``|x| >= 1e9``, neither 1-D nor 2-D)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.size and a.ndim in (1, 2):
+        text = fixed_point_kernels.fixed_point_json(
+            np.ascontiguousarray(a).reshape(-1), a.shape[1] if a.ndim == 2 else 0)
+        if len(text):
+            return text.tobytes().decode("ascii")
+    return _mesh_json_formatted(a)
+
+
+def _mesh_json_formatted(a: np.ndarray) -> str:
+    """:func:`_mesh_json` by ``%`` formatting, in pieces of ``_CHUNK_FLOATS`` numbers (see
+    :func:`record_line`). Non-finite values (which JSON cannot hold) go through
+    ``json.dumps`` (NaN, Infinity)."""
     a = np.asarray(a, dtype=np.float64)
     if not np.isfinite(a).all():
         return _chunked_json(a)
@@ -209,6 +227,8 @@ class HandsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8")
         self.records = 0
+        if include_vertices:
+            fixed_point_kernels.warmup()  # numba: compiled or loaded now, not on frame one
 
     def write_frame(self, hands: list[HandMesh], camera: CameraIntrinsics | None = None) -> None:
         camera = camera if camera is not None else self.camera

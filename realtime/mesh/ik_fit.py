@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calibration import placement
 from calibration.camera import Camera
 from calibration.placement import refine_pose_pnp, solve_translation
 from models.geometry import backproject, project
@@ -44,6 +45,7 @@ class FitEstimator:
     def __init__(self, model: HandModel, config: FitConfig = FitConfig()) -> None:
         self.model = model
         self.config = config
+        placement.warmup()  # numba: compiled or loaded from disk now, not on the first hand
 
     def estimate(self, dets: Sequence[Detection], camera: Camera,
                  track_ids: Sequence[int]) -> list[HandMesh]:

@@ -18,12 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration import placement
 from calibration.camera import Camera
 from calibration.placement import refine_pose_pnp, solve_translation
 from models import WEIGHTS_DIR
-from models.geometry import backproject, matrix_to_axis_angle, project, rot6d_to_matrix
+from models.geometry import matrix_to_axis_angle, rot6d_to_matrix
 from models.hand_model import HandModel, mirror_x
 from realtime.errors import RealtimeError
+from realtime.mesh import regressor_kernels
+from realtime.mesh.regressor_kernels import (
+    INPUT_FAR,
+    INPUT_NOT_FINITE,
+    INPUT_SPREAD,
+    network_inputs,
+    place_hand,
+)
 from realtime.types import Detection, HandMesh
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,7 @@ _INPUTS = ("world", "image", "handedness")
 _OUTPUTS = ("vertices", "vertex_std", "joints", "pose6d", "shape")
 MAX_WORLD_M = 0.5  # a MediaPipe world landmark farther than this from the hand is garbage
 MAX_MANIFEST_BYTES = 4 << 20  # a manifest is a few kB of JSON; anything larger is not one
+_IDENTITY = np.eye(3)
 
 
 class RegressorError(RealtimeError):
@@ -243,31 +253,35 @@ def detection_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mirror left hands and normalise: network inputs for a list of detections.
 
-    Raises ValueError for NaN or out-of-range landmarks (never fed to the network).
+    Raises ValueError for NaN or out-of-range landmarks (never fed to the network): the
+    first bad detection's first problem. The checks and the inputs are one compiled call
+    for all detections (:func:`~realtime.mesh.regressor_kernels.network_inputs`).
     """
     w, h = image_size
-    world, image, handed = [], [], []
-    for det in dets:
-        if det.world.shape != (21, 3) or det.landmarks_px.shape != (21, 2):
-            raise ValueError(f"expected 21 landmarks, got world {det.world.shape} and image "
-                             f"{det.landmarks_px.shape}")
-        if not (np.all(np.isfinite(det.world)) and np.all(np.isfinite(det.landmarks_px))
-                and np.all(np.isfinite(det.landmarks_z))):
+    bad_shape = next((i for i, det in enumerate(dets) if det.world.shape != (21, 3)
+                      or det.landmarks_px.shape != (21, 2)), len(dets))
+    good = dets[:bad_shape]
+    world = np.array([det.world for det in good], dtype=np.float64).reshape(-1, 21, 3)
+    uv = np.array([det.landmarks_px for det in good], dtype=np.float64).reshape(-1, 21, 2)
+    z = np.array([det.landmarks_z for det in good], dtype=np.float64).reshape(len(good), 21)
+    left = np.array([det.handedness == "left" for det in good], dtype=np.bool_)
+    world_in = np.empty((len(good), 21, 3), np.float32)
+    image_in = np.empty((len(good), 21, 3), np.float32)
+    verdicts = np.empty(len(good), np.int64)
+    network_inputs(world, uv, z, left, float(w), float(h), MAX_WORLD_M, world_in, image_in,
+                   verdicts)
+    for verdict in verdicts:
+        if verdict == INPUT_NOT_FINITE:
             raise ValueError("landmarks contain NaN or inf")
-        if np.abs(det.world - det.world.mean(0)).max() > MAX_WORLD_M:
+        if verdict == INPUT_SPREAD:
             raise ValueError(f"world landmarks spread over more than {MAX_WORLD_M} m")
-        uv = det.landmarks_px
-        if (np.any(uv[:, 0] < -w) or np.any(uv[:, 1] < -h) or np.any(uv[:, 0] > 2 * w)
-                or np.any(uv[:, 1] > 2 * h)):
+        if verdict == INPUT_FAR:
             raise ValueError("image landmarks far outside the image")
-        left = det.handedness == "left"
-        wl = mirror_x(det.world) if left else det.world.copy()
-        u = (w - uv[:, 0]) if left else uv[:, 0]
-        world.append(wl - wl.mean(0))
-        image.append(np.stack([u / w, uv[:, 1] / w, det.landmarks_z], axis=1))
-        handed.append(0.0 if left else 1.0)
-    return (np.asarray(world, np.float32), np.asarray(image, np.float32),
-            np.asarray(handed, np.float32).reshape(-1, 1))
+    if bad_shape < len(dets):
+        det = dets[bad_shape]
+        raise ValueError(f"expected 21 landmarks, got world {det.world.shape} and image "
+                         f"{det.landmarks_px.shape}")
+    return world_in, image_in, np.where(left, 0.0, 1.0).astype(np.float32)[:, None]
 
 
 def follow_weights(model: HandModel, radius_m: float) -> np.ndarray:
@@ -283,21 +297,6 @@ def follow_weights(model: HandModel, radius_m: float) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def follow_2d(
-    joints: np.ndarray, verts: np.ndarray, uv: np.ndarray, K: np.ndarray,  # noqa: N803
-    strength: float, weights: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Move each keypoint toward MediaPipe's 2D ray at its own depth, and the mesh with it.
-
-    The network's articulation is a few pixels off MediaPipe's 2D landmarks, which are the
-    better witness of image position; depth stays the network's. Vertices follow the
-    displacements of nearby keypoints (``weights`` from :func:`follow_weights`), so the
-    surface stays smooth. ``joints (21,3)``, ``verts (V,3)`` camera frame -> moved copies.
-    """
-    shift = (backproject(uv, joints[:, 2], K) - joints) * strength
-    return joints + shift, verts + weights @ shift
-
-
 class RegressorEstimator:
     """The learned path (a ``HandEstimator``): detections -> :class:`HandMesh` in the camera
     frame, every hand of a frame in one batched network call."""
@@ -306,6 +305,8 @@ class RegressorEstimator:
         self.model = model
         self.runner = RegressorRunner(model, config)
         self.follow = follow_weights(model, config.follow_2d_radius_m)
+        placement.warmup()  # numba: compiled or loaded from disk now, not on the first hand
+        regressor_kernels.warmup()
 
     def estimate(self, dets: Sequence[Detection], camera: Camera,
                  track_ids: Sequence[int]) -> list[HandMesh]:
@@ -316,30 +317,33 @@ class RegressorEstimator:
         world, image, handed = detection_inputs(dets, camera.size)
         out = self.runner.run(world, image, handed)
         K = camera.K  # noqa: N806
+        fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+        config = self.runner.config
+        poses = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"].astype(np.float64)))
         hands = []
         for i, det in enumerate(dets):
-            verts, joints = out["vertices"][i].astype(np.float64), out["joints"][i].astype(
-                np.float64)
-            if det.handedness == "left":
-                verts, joints = mirror_x(verts), mirror_x(joints)
-            t = solve_translation(joints, det.landmarks_px, K)
-            if self.runner.config.refine_rotation:
-                rot, t = refine_pose_pnp(joints, det.landmarks_px, K, t)
-                centre = joints.mean(0)
-                joints = (joints - centre) @ rot.T + centre
-                verts = (verts - centre) @ rot.T + centre
-            joints_cam = joints + t
-            verts = verts + t
-            if self.runner.config.follow_2d > 0:
-                joints_cam, verts = follow_2d(joints_cam, verts, det.landmarks_px, K,
-                                              self.runner.config.follow_2d, self.follow)
-            uv = project(joints_cam, K)
-            pose = matrix_to_axis_angle(rot6d_to_matrix(out["pose6d"][i].astype(np.float64)))
+            left = det.handedness == "left"
+            joints = out["joints"][i].astype(np.float64)
+            if left:
+                joints = mirror_x(joints)
+            uv_det = np.ascontiguousarray(det.landmarks_px, dtype=np.float64)
+            t = solve_translation(joints, uv_det, K)
+            rot = _IDENTITY
+            if config.refine_rotation:
+                rot, t = refine_pose_pnp(joints, uv_det, K, t)
+            verts = np.empty((len(out["vertices"][i]), 3))
+            joints_cam = np.empty((len(joints), 3))
+            uv = np.empty((len(joints), 2))
+            error = place_hand(out["vertices"][i], left, joints, config.refine_rotation,
+                               np.ascontiguousarray(rot, dtype=np.float64),
+                               np.ascontiguousarray(t, dtype=np.float64), uv_det,
+                               fx, fy, cx, cy, float(config.follow_2d), self.follow,
+                               verts, joints_cam, uv)
             hands.append(HandMesh(
                 vertices=verts,
                 joints=joints_cam,
                 vertex_std=out["vertex_std"][i].astype(np.float64),
-                pose=pose,
+                pose=poses[i],
                 shape=out["shape"][i].astype(np.float64),
                 keypoints_2d=uv,
                 handedness=det.handedness,
@@ -347,6 +351,6 @@ class RegressorEstimator:
                 track_id=track_ids[i],
                 timestamp=det.timestamp,
                 frame_index=det.frame_index,
-                reprojection_error_px=float(np.linalg.norm(uv - det.landmarks_px, axis=1).mean()),
+                reprojection_error_px=float(error),
             ))
         return hands
