@@ -182,3 +182,36 @@ def test_fp16_detector_runs_all_its_landmarks_in_one_worker_and_close_stops_it(p
     assert not any((SHM / name).exists() for name in names)
     with pytest.raises(LandmarkWorkerError, match="closed"):
         slots[0].run()
+
+
+def test_start_then_finish_equals_run(path, crops):
+    """``LandmarkModel.start`` hands the crops to the worker and returns (the detector
+    moves a flow-tracked hand meanwhile); its finisher gives exactly ``run``'s result, as
+    a slot's ``submit`` then ``collect`` give ``run``'s."""
+    from benchmarks.common import read_frames
+    from benchmarks.landmark_worker import TWO_HANDS_FRAME
+    from realtime.detect.litert_models import LandmarkModel
+    from realtime.io.sample import SAMPLE_VIDEO
+    from realtime.types import Frame
+
+    frames = read_frames(SAMPLE_VIDEO, TWO_HANDS_FRAME + 1)
+    with ScheduledDetector(ScheduledDetectorConfig(precision="fp16")) as det:
+        for i in range(TWO_HANDS_FRAME - 5, TWO_HANDS_FRAME + 1):
+            det.process(Frame(frames[i], i, i / 30))
+        rects = [hand.rect for hand in det._hands]
+        model: LandmarkModel = det.landmark_models["full"][2]
+        image = frames[TWO_HANDS_FRAME]
+        want = model.run(image, rects)
+        finish = model.start(image, rects)
+        assert callable(finish)
+        got = finish()
+        for a, b in zip(want, got, strict=True):
+            for x, y in zip(a, b, strict=True):
+                np.testing.assert_array_equal(x, y)
+        slot = model._fp16
+        slot.inputs[:] = crops[:2]
+        reference = slot.run()
+        slot.submit()
+        out = slot.collect()
+        for x, y in zip(reference, out, strict=True):
+            np.testing.assert_array_equal(x, y)

@@ -285,12 +285,23 @@ class LandmarkWorker:
         """The four outputs (landmarks, hand flag, handedness, world), ``(batch, k)`` each,
         of model ``index`` for the crops now in its inputs: copies, since the next call
         overwrites them."""
+        self.submit(index)
+        return self.collect(index)
+
+    def submit(self, index: int = 0) -> None:
+        """Start model ``index`` on the crops now in its inputs, without waiting: the
+        caller works meanwhile, then :meth:`collect` (once, before the next ``submit``)."""
         if not self._finalizer.alive:
             raise LandmarkWorkerError("the fp16 landmark worker is closed")
         try:
             self._conn.send_bytes(_RUN + bytes([index]))
         except OSError:
             self._broken("died before a call")
+
+    def collect(self, index: int = 0) -> list[np.ndarray]:
+        """The outputs of the call :meth:`submit` started (as :meth:`run`'s)."""
+        if not self._finalizer.alive:
+            raise LandmarkWorkerError("the fp16 landmark worker is closed")
         reply = self._wait(self.config.call_timeout_s, "running the model")
         if reply != _OK:
             raise LandmarkWorkerError("the fp16 landmark worker failed: "
@@ -353,3 +364,9 @@ class WorkerSlot:
 
     def run(self) -> list[np.ndarray]:
         return self.worker.run(self.index)
+
+    def submit(self) -> None:
+        self.worker.submit(self.index)
+
+    def collect(self) -> list[np.ndarray]:
+        return self.worker.collect(self.index)

@@ -9,6 +9,7 @@ path does not, so that one runs in a worker process: :mod:`realtime.detect.landm
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -212,6 +213,13 @@ class LandmarkModel:
         convention: the anatomical right hand in a non-mirrored frame). The next rect is
         the crop these landmarks predict for the next frame (HandLandmarkLandmarksToRoi).
         """
+        return self.start(image, rects)()
+
+    def start(self, image: np.ndarray, rects: list[np.ndarray]) -> Callable[[], list[tuple]]:
+        """:meth:`run` in two halves: the crops are cut and the model started now, and the
+        returned function waits for it and gives ``run``'s result. Why: the fp16 model
+        computes in its worker process, so the caller can do other work meanwhile (the
+        detector moves a flow-tracked hand then); elsewhere the model runs here, now."""
         h, w = image.shape[:2]
         # the matrices here, so that the crop threads run only GIL-free OpenCV/NumPy work
         matrices = [hr.crop_matrix(hr.rect_to_px(rect, w, h), hr.LANDMARK_INPUT)
@@ -241,14 +249,22 @@ class LandmarkModel:
             for job in others:
                 job.result()
         if self._fp16 is not None:
-            lm, flag, hand, world = self._fp16.run()
-        elif self.split:
+            self._fp16.submit()
+            return lambda: self._outputs_of(self._fp16.collect(), rects, w, h)
+        if self.split:
             lm, flag, hand, world = (
                 np.concatenate([interp.get_tensor(i) for interp in self._interps])
                 for i in self._outputs)
         else:
             self._interp.invoke()
             lm, flag, hand, world = (self._interp.get_tensor(i) for i in self._outputs)
+        result = self._outputs_of((lm, flag, hand, world), rects, w, h)
+        return lambda: result
+
+    @staticmethod
+    def _outputs_of(outputs, rects: list[np.ndarray], w: int, h: int) -> list[tuple]:
+        """The model's four outputs as :meth:`run`'s per-rect tuples."""
+        lm, flag, hand, world = outputs
         n = len(rects)
         out = (np.empty((n, 21, 3)), np.empty((n, 21, 2)), np.empty((n, 21, 3)),
                np.empty((n, 5)), np.empty((n, 4)))

@@ -273,31 +273,35 @@ class ScheduledDetector:
         if palm_ran:
             new, hint = self._new_rects(image)
             rects += new
+        plan = self._flow_plan(palm_ran)
+        run = [n for n in range(len(rects)) if n not in plan]
+        # adaptive: chosen for all the frame's hands, as without alternation (one full crop
+        # would often fit the budget where two do not, and then cost more CPU than two lite)
+        variant = self._variant(len(rects))
+        t0 = time.perf_counter()
+        # the model starts on the refreshed hands first: in fp16 it computes in its worker
+        # process while the flow moves the other hands here
+        finish = self._start_landmarks(variant, image, [rects[n] for n in run])
         flowed: dict[int, np.ndarray] = {}  # tracked hand -> its landmarks moved by flow
-        for i in self._flow_plan(palm_ran):
+        failed = []
+        for i in plan:
             hand = self._hands[i]
             moved, _ = ft.track_points(hand.crop, image, hand.detection.landmarks_px, cfg.flow)
             self.flow_runs += 1
             if moved is None:
                 self.flow_failures += 1  # the model measures this hand instead
+                failed.append(i)
             else:
                 flowed[i] = moved
-        run = [n for n in range(len(rects)) if n not in flowed]
-        run_rects = [rects[n] for n in run]
-        # adaptive: chosen for all the frame's hands, as without alternation (one full crop
-        # would often fit the budget where two do not, and then cost more CPU than two lite)
-        variant = self._variant(len(rects))
-        models = self.landmark_models[variant]
-        t0 = time.perf_counter()
-        if len(run_rects) in models:
-            results = models[len(run_rects)].run(image, run_rects) if run_rects else []
-        else:
-            results = [r for rect in run_rects for r in models[1].run(image, [rect])]
-        if variant == "full" and run_rects:
-            ms = (time.perf_counter() - t0) * 1000.0 / len(run_rects)
+        results = finish()
+        if failed:
+            results += self._start_landmarks(variant, image, [rects[n] for n in failed])()
+            run += failed
+        if variant == "full" and run:
+            ms = (time.perf_counter() - t0) * 1000.0 / len(run)
             prev = self._full_ms_per_hand
             self._full_ms_per_hand = ms if prev is None else 0.8 * prev + 0.2 * ms
-        self.landmark_runs += len(run_rects)
+        self.landmark_runs += len(run)
         by_rect = dict(zip(run, results))
         h, w = image.shape[:2]
         out: list[Detection] = []
@@ -338,6 +342,18 @@ class ScheduledDetector:
                                                               w, h, cfg.flow))
         self._hands = hands
         return out
+
+    def _start_landmarks(self, variant: str, image: np.ndarray, rects: list[np.ndarray]):
+        """Start the landmark model ``variant`` on ``rects``, batched when a model of that
+        size exists (else one by one, here and now); returns the function that gives the
+        per-rect results (:meth:`LandmarkModel.start`)."""
+        models = self.landmark_models[variant]
+        if not rects:
+            return list
+        if len(rects) in models:
+            return models[len(rects)].start(image, rects)
+        results = [r for rect in rects for r in models[1].run(image, [rect])]
+        return lambda: results
 
     def _detection(self, frame: Frame, px: np.ndarray, z: np.ndarray, world: np.ndarray,
                    p_left: float) -> Detection:
