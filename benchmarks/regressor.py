@@ -24,7 +24,7 @@ Prints a table; the last line is one JSON object. Writes docs/regressor_uncertai
 
     python -m benchmarks.regressor [--synthetic N] [--max-frames N] [--max-images N] [--tune]
                                    [--manifest M] [--previous M] [--photo-passes 1|2|4]
-                                   [--clip-passes 1|2|4] [--joint-convention photo|FILE.npz]
+                                   [--clip-passes 1|2|4] [--joint-convention photo|none|FILE.npz]
 """
 
 from __future__ import annotations
@@ -233,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="passes per photo for the real-photo 'regressor_tta' row (1: none)")
     p.add_argument("--clip-passes", type=int, default=1,
                    help="also the clip with this many passes per frame (offline; 1: none)")
-    p.add_argument("--joint-convention", default=None, metavar="photo|FILE.npz",
-                   help="also the joints moved by this convention: 'photo' (the shipped "
-                        "placement) or a .npz of scripts.fit_photo_convention")
+    p.add_argument("--joint-convention", default="photo", metavar="photo|none|FILE.npz",
+                   help="also the joints moved by this convention: 'photo' (default: the "
+                        "shipped placement, the demo's default for photos), a .npz of "
+                        "scripts.fit_photo_convention, or 'none'")
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "regressor_uncertainty.png")
     args = p.parse_args(argv)
     model = HandModel.open_hand()
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     learned = RegressorEstimator(model, cfg)
     baseline = FitEstimator(model)
     fitters = {"regressor": learned, "baseline": baseline}
-    if args.joint_convention is not None:
+    if args.joint_convention not in (None, "none"):
         fitters["regressor_conv"] = ConventionEstimator(
             learned, load_convention(args.joint_convention, model))
     if args.previous is not None:
