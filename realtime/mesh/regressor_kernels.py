@@ -25,6 +25,18 @@ from numba import njit
 _MIN_DEPTH_M = 1e-9  # models.geometry.project's clamp
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _turn_and_move(x, y, z, rotate, rot, c0, c1, c2, t):
+    """A point turned by ``rot`` about ``(c0, c1, c2)`` (when ``rotate``), then moved by
+    ``t``: what :func:`place_hand` does to every joint and vertex."""
+    if rotate:
+        d0, d1, d2 = x - c0, y - c1, z - c2
+        x = d0 * rot[0, 0] + d1 * rot[0, 1] + d2 * rot[0, 2] + c0
+        y = d0 * rot[1, 0] + d1 * rot[1, 1] + d2 * rot[1, 2] + c1
+        z = d0 * rot[2, 0] + d1 * rot[2, 1] + d2 * rot[2, 2] + c2
+    return x + t[0], y + t[1], z + t[2]
+
+
 @njit(nogil=True, cache=True)
 def place_hand(verts, mirror, joints, rotate, rot, t, uv, fx, fy, cx, cy, strength, weights,
                out_verts, out_joints, out_uv):
@@ -52,12 +64,7 @@ def place_hand(verts, mirror, joints, rotate, rot, t, uv, fx, fy, cx, cy, streng
     shift = np.zeros((nj, 3))
     for j in range(nj):
         x, y, z = joints[j, 0], joints[j, 1], joints[j, 2]
-        if rotate:
-            d0, d1, d2 = x - c0, y - c1, z - c2
-            x = d0 * rot[0, 0] + d1 * rot[0, 1] + d2 * rot[0, 2] + c0
-            y = d0 * rot[1, 0] + d1 * rot[1, 1] + d2 * rot[1, 2] + c1
-            z = d0 * rot[2, 0] + d1 * rot[2, 1] + d2 * rot[2, 2] + c2
-        x, y, z = x + t[0], y + t[1], z + t[2]
+        x, y, z = _turn_and_move(x, y, z, rotate, rot, c0, c1, c2, t)
         if strength > 0:  # toward the backprojection of the pixel at this depth
             s0 = ((uv[j, 0] - cx) / fx * z - x) * strength
             s1 = ((uv[j, 1] - cy) / fy * z - y) * strength
@@ -71,12 +78,7 @@ def place_hand(verts, mirror, joints, rotate, rot, t, uv, fx, fy, cx, cy, streng
         z = np.float64(verts[i, 2])
         if mirror:
             x = -x
-        if rotate:
-            d0, d1, d2 = x - c0, y - c1, z - c2
-            x = d0 * rot[0, 0] + d1 * rot[0, 1] + d2 * rot[0, 2] + c0
-            y = d0 * rot[1, 0] + d1 * rot[1, 1] + d2 * rot[1, 2] + c1
-            z = d0 * rot[2, 0] + d1 * rot[2, 1] + d2 * rot[2, 2] + c2
-        x, y, z = x + t[0], y + t[1], z + t[2]
+        x, y, z = _turn_and_move(x, y, z, rotate, rot, c0, c1, c2, t)
         if strength > 0:
             f0 = f1 = f2 = 0.0
             for j in range(nj):
