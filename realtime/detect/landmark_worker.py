@@ -60,7 +60,7 @@ class _Fp16Landmarks:
         self.inputs = np.zeros((batch, n, n, 3), np.float32)
         self._in = model.create_input_buffers(0)
         self._out = model.create_output_buffers(0)
-        self._sizes = [batch * 63, batch, batch, batch * 63]
+        self._sizes = [batch * k for k in OUTPUTS]
         self._model = model
         self.run()  # fails here, not on frame one, if the CPU cannot run it
 

@@ -166,11 +166,12 @@ class LandmarkModel:
       thread (the caller's thread takes the first), so the threads meet once per frame.
       Each interpreter sees one crop, as in a batch-1 call, so the numbers are the same.
 
-    ``fp16``: batched, in half-precision arithmetic (:class:`~realtime.detect.landmark_worker._Fp16Landmarks`): ~1.5x less
-    compute on a CPU with native fp16, landmarks ~0.3 px from the fp32 ones. LiteRT's
-    CompiledModel keeps the GIL while it runs (the Interpreter's invoke releases it), so it
-    runs in a worker process (:class:`~realtime.detect.landmark_worker.LandmarkWorker`): the
-    crops are cut straight into its shared memory. ``close()`` stops it.
+    ``fp16``: batched, in half-precision arithmetic
+    (:class:`~realtime.detect.landmark_worker._Fp16Landmarks`): ~1.5x less compute on a CPU
+    with native fp16, landmarks ~0.3 px from the fp32 ones. LiteRT's CompiledModel keeps the
+    GIL while it runs (the Interpreter's invoke releases it), so it runs in a worker process:
+    ``fp16`` is this model's slot there (:func:`fp16_worker`, which has checked the file),
+    and the crops are cut straight into its shared memory. The worker's owner stops it.
     """
 
     def __init__(self, path: Path, num_threads: int, batch: int = 1,
@@ -181,10 +182,8 @@ class LandmarkModel:
         self.batch = batch
         self.split = split and batch > 1
         shapes = _LANDMARK_SHAPES
-        # checks the file and its shapes (and is what the fp32 path runs)
         self._fp16 = fp16  # in its own process: LiteRT's fp16 call would hold our GIL
         if fp16 is not None:
-            _interpreter(path, 1, *shapes)
             if len(fp16.inputs) != batch:
                 raise ValueError(f"the fp16 worker's model takes {len(fp16.inputs)} crops, "
                                  f"not {batch}")
