@@ -29,14 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.joint_convention import JointConvention, nearest_vertices
-from models.topology import KEYPOINT_PARENTS, NUM_KEYPOINTS
+from models.topology import KEYPOINT_PARENTS, NUM_KEYPOINTS, Keypoint
 
 AXES = ("along", "palm", "side")
-KEYPOINT_NAMES = ("wrist", "thumb CMC", "thumb MCP", "thumb IP", "thumb tip",
-                  "index MCP", "index PIP", "index DIP", "index tip",
-                  "middle MCP", "middle PIP", "middle DIP", "middle tip",
-                  "ring MCP", "ring PIP", "ring DIP", "ring tip",
-                  "pinky MCP", "pinky PIP", "pinky DIP", "pinky tip")
+_ABBREVIATIONS = ("CMC", "MCP", "IP", "PIP", "DIP")  # joint names kept in capitals
+#: "wrist", "thumb CMC", ..., "pinky tip": :class:`models.topology.Keypoint`'s names in words.
+KEYPOINT_NAMES = tuple(" ".join(w if w in _ABBREVIATIONS else w.lower()
+                                for w in k.name.split("_")) for k in Keypoint)
 ALONG_GROUP = 12      # vertices nearest each end of a segment, for "along"
 COLUMN_M = 0.007      # radius of the column through a joint whose two ends give "palm"/"side"
 GROUP = 4             # vertices averaged per end of the palm and side axes
