@@ -142,7 +142,8 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     switch interval; diagnosis only), "ours_before" the same with the defaults before issue
     #19 (full landmarks on every hand at any rate, every frame drawn, a two-thread spinning
     regressor;
-    diagnosis only), "ours_every" / "ours_alternate" the same with that landmark refresh
+    diagnosis only), "ours_nice" the same with the render and record branches only niced
+    instead of under SCHED_IDLE (``PipelineConfig.background``; ablation), "ours_every" / "ours_alternate" the same with that landmark refresh
     (``DetectorConfig.landmark_refresh``; ablation), "mediapipe" the legacy MediaPipe
     pipeline alone. ``landmark_refresh``: ours' refresh (None: the demo's choice)."""
     with open_source(SourceConfig(spec=spec)) as source:
@@ -174,6 +175,8 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
             if variant == "ours_untuned":
                 built.pipeline.config = replace(built.pipeline.config, freeze_gc=False,
                                                 switch_interval_s=None)
+            if variant == "ours_nice":
+                built.pipeline.config = replace(built.pipeline.config, background="nice")
             built.run()
             result, hands_from = built.result, built.estimated_by
             spans = built.pipeline.timeline.spans()
@@ -436,6 +439,12 @@ def print_fps60(res: dict) -> None:
         print(f"  without the tail fixes (diagnosis): {res['untuned']}")
     if "before" in res:
         print(f"  with the defaults before #19 (diagnosis): {res['before']}")
+    if "background_nice" in res:
+        nice = res["background_nice"]
+        ratio = (res["fps60_latency_p95_ms"] / nice["fps60_latency_p95_ms"]
+                 if nice.get("fps60_latency_p95_ms") else float("nan"))
+        print(f"  render/record only niced, not SCHED_IDLE (ablation): {nice}; p95 ours / "
+              f"that = {ratio:.3f}")
     for mode in ("every", "alternate"):
         if f"refresh_{mode}" in res:
             print(f"  landmark refresh {mode!r} (ablation): {res[f'refresh_{mode}']}")
@@ -467,6 +476,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="also run ours at 60 FPS with each landmark refresh, 'every' and "
                              "'alternate' (optical flow on one of two hands per frame), "
                              "alternating with the others")
+    parser.add_argument("--ablate-background", action="store_true",
+                        help="also run ours at 60 FPS with the render and record branches "
+                             "only niced (before: not under SCHED_IDLE), alternating with "
+                             "the others")
     parser.add_argument("--landmark-refresh", choices=LANDMARK_REFRESH, default=None,
                         help="ours: the detector's landmark refresh (default: the demo's "
                              "choice for the clip's rate)")
@@ -517,6 +530,7 @@ def main(argv: list[str] | None = None) -> None:
                 for variant in (("mediapipe", "ours")
                                 + (("ours_untuned",) if args.ablate_tail else ())
                                 + (("ours_before",) if args.ablate_fps60 else ())
+                                + (("ours_nice",) if args.ablate_background else ())
                                 + (("ours_every", "ours_alternate") if args.ablate_refresh
                                    else ())):
                     run_dir = tmp / f"sample60_{variant}_{len(runs)}"
@@ -547,6 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     fps60 = fps60_summary(fps60_clip) if fps60_clip is not None else {}
     for flag, variant, key in ((args.ablate_tail, "ours_untuned", "untuned"),
                                (args.ablate_fps60, "ours_before", "before"),
+                               (args.ablate_background, "ours_nice", "background_nice"),
                                (args.ablate_refresh, "ours_every", "refresh_every"),
                                (args.ablate_refresh, "ours_alternate", "refresh_alternate")):
         if fps60_clip is None or not flag:
@@ -559,6 +574,9 @@ def main(argv: list[str] | None = None) -> None:
             "fps60_latency_p50_ms": round(_pct(ms, 50), 2),
             "fps60_latency_p95_ms": round(_pct(ms, 95), 2),
             "fps60_latency_p99_ms": round(_pct(ms, 99), 2)}
+    if fps60.get("background_nice", {}).get("fps60_latency_p95_ms"):
+        fps60["p95_ratio_vs_background_nice"] = round(
+            fps60["fps60_latency_p95_ms"] / fps60["background_nice"]["fps60_latency_p95_ms"], 4)
     if fps60_clip is not None and fps60_clip.of("ours")[-1].spans is not None:
         plot_timeline(fps60_clip.of("ours")[-1].spans, TIMELINE_PNG,
                       f"ours, sample60 (two hands) at {fps60_clip.fps:g} FPS, paced live"

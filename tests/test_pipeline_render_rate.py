@@ -55,11 +55,13 @@ class Collect:
     def __init__(self) -> None:
         self.indices: list[int] = []
         self.niceness: int | None = None
+        self.policy: int | None = None
         self.closed = False
 
     def write(self, packet: Packet) -> None:
         if self.niceness is None:
             self.niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            self.policy = os.sched_getscheduler(threading.get_native_id())
         self.indices.append(packet.frame.index)
 
     def close(self) -> None:
@@ -129,12 +131,22 @@ def test_render_every_frame_without_a_cap_or_at_30_fps():
 
 
 def test_side_branches_run_at_lower_priority():
-    """render at +10, record at +4 from the process's own niceness (Linux: per thread)."""
+    """render at +10, record at +4 from the process's own niceness (Linux: per thread), and
+    by default both under SCHED_IDLE while the latency path keeps the process's policy."""
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    _, _, publish, render, record = _run(PipelineConfig(), count=3)
-    assert publish.niceness == base
-    assert render.niceness == min(19, base + 10)
-    assert record.niceness == min(19, base + 4)
+    base_policy = os.sched_getscheduler(threading.get_native_id())
+    for background, policy in (("idle", os.SCHED_IDLE), ("nice", base_policy)):
+        _, _, publish, render, record = _run(PipelineConfig(background=background), count=3)
+        assert publish.niceness == base and publish.policy == base_policy
+        assert render.niceness == min(19, base + 10)
+        assert record.niceness == min(19, base + 4)
+        assert render.policy == record.policy == policy
+    assert PipelineConfig().background == "idle"
+
+
+def test_background_policy_is_checked():
+    with pytest.raises(ValueError, match="background must be one of idle, nice"):
+        PipelineConfig(background="realtime")
 
 
 def test_a_replay_that_starts_over_is_drawn_again():
