@@ -142,8 +142,9 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     switch interval; diagnosis only), "ours_before" the same with the defaults before issue
     #19 (full landmarks on every hand at any rate, every frame drawn, a two-thread spinning
     regressor;
-    diagnosis only), "ours_nice" the same with the render and record branches only niced
-    instead of under SCHED_IDLE (``PipelineConfig.background``; ablation), "ours_every" / "ours_alternate" the same with that landmark refresh
+    diagnosis only), "ours_nice" the same with the render branch only niced instead of
+    under SCHED_IDLE (``PipelineConfig.background``; ablation), "ours_every" /
+    "ours_alternate" the same with that landmark refresh
     (``DetectorConfig.landmark_refresh``; ablation), "mediapipe" the legacy MediaPipe
     pipeline alone. ``landmark_refresh``: ours' refresh (None: the demo's choice)."""
     with open_source(SourceConfig(spec=spec)) as source:
@@ -443,7 +444,7 @@ def print_fps60(res: dict) -> None:
         nice = res["background_nice"]
         ratio = (res["fps60_latency_p95_ms"] / nice["fps60_latency_p95_ms"]
                  if nice.get("fps60_latency_p95_ms") else float("nan"))
-        print(f"  render/record only niced, not SCHED_IDLE (ablation): {nice}; p95 ours / "
+        print(f"  render only niced, not SCHED_IDLE (ablation): {nice}; p95 ours / "
               f"that = {ratio:.3f}")
     for mode in ("every", "alternate"):
         if f"refresh_{mode}" in res:
@@ -477,9 +478,8 @@ def main(argv: list[str] | None = None) -> None:
                              "'alternate' (optical flow on one of two hands per frame), "
                              "alternating with the others")
     parser.add_argument("--ablate-background", action="store_true",
-                        help="also run ours at 60 FPS with the render and record branches "
-                             "only niced (before: not under SCHED_IDLE), alternating with "
-                             "the others")
+                        help="also run ours at 60 FPS with the render branch only niced "
+                             "(before: not under SCHED_IDLE), alternating with the others")
     parser.add_argument("--landmark-refresh", choices=LANDMARK_REFRESH, default=None,
                         help="ours: the detector's landmark refresh (default: the demo's "
                              "choice for the clip's rate)")

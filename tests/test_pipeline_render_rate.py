@@ -132,7 +132,8 @@ def test_render_every_frame_without_a_cap_or_at_30_fps():
 
 def test_side_branches_run_at_lower_priority():
     """render at +10, record at +4 from the process's own niceness (Linux: per thread), and
-    by default both under SCHED_IDLE while the latency path keeps the process's policy."""
+    by default render under SCHED_IDLE; the latency path and record keep the process's policy
+    (record never drops: it must not be starved by another busy program)."""
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     base_policy = os.sched_getscheduler(threading.get_native_id())
     for background, policy in (("idle", os.SCHED_IDLE), ("nice", base_policy)):
@@ -140,7 +141,7 @@ def test_side_branches_run_at_lower_priority():
         assert publish.niceness == base and publish.policy == base_policy
         assert render.niceness == min(19, base + 10)
         assert record.niceness == min(19, base + 4)
-        assert render.policy == record.policy == policy
+        assert render.policy == policy and record.policy == base_policy
     assert PipelineConfig().background == "idle"
 
 

@@ -74,11 +74,13 @@ class PipelineConfig:
     # are too short to gain anything from a thread of their own.
     inline_stages: tuple[str, ...] = ("smooth",)
     inline_sinks: bool = True
-    # How the render and record branches yield the CPU to the latency path (Linux, per
-    # thread): "idle" runs them under SCHED_IDLE (they get a core only when no normal thread
-    # wants it, and a woken stage takes the core at once); "nice" only lowers their niceness
-    # (render +10, record +4), which still lets them keep a core for a few ms against a
-    # woken stage. Measured at 60 FPS on two cores: p95 about 6 ms lower with "idle".
+    # How the render branch yields the CPU to the latency path (Linux, per thread): "idle"
+    # runs it under SCHED_IDLE (it gets a core only when no normal thread wants one, and a
+    # woken stage takes the core at once); "nice" only lowers its niceness (+10), which
+    # still lets it keep a core for a few ms against a woken stage. Measured at 60 FPS on two
+    # cores: p95 about 6 ms lower with "idle". The record branch is only niced (+4) either
+    # way: it never drops, and under SCHED_IDLE another busy program could starve it and
+    # leave its backlog (memory, and the wait at Ctrl-C) growing.
     background: str = "idle"
 
     def __post_init__(self) -> None:
@@ -320,7 +322,8 @@ class Pipeline:
         drawing a long queue could outlive the join, and the sinks are closed right after
         it, while a stop just after the start still leaves a video with its first frames.
         Recording keeps its whole backlog: that is data."""
-        _lower_priority(niceness, idle=self.config.background == "idle")
+        idle = not backlog_on_stop and self.config.background == "idle"  # render only
+        _lower_priority(niceness, idle=idle)
         grace = self.config.stop_timeout_s / 2
         try:
             while True:
