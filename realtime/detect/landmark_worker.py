@@ -138,6 +138,7 @@ def _serve(conn, specs: list[tuple[str, int]], num_threads: int, in_name: str,
             conn.send_bytes(_FAILED + f"{type(exc).__name__}: {exc}".encode())
             continue
         conn.send_bytes(_OK)
+    _quiet_stderr()  # tearing the models down, LiteRT logs each accelerator it destroys
     del models, model, inputs, outputs
     conn.close()
 
