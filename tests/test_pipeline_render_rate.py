@@ -132,12 +132,16 @@ def test_render_every_frame_without_a_cap_or_at_30_fps():
 
 def test_side_branches_run_at_lower_priority():
     """render at +10, record at +4 from the process's own niceness (Linux: per thread), and
-    by default render under SCHED_IDLE; the latency path and record keep the process's policy
-    (record never drops: it must not be starved by another busy program)."""
+    by default a live source's render under SCHED_IDLE; the latency path and record keep the
+    process's policy (record never drops: it must not be starved by another busy program), and
+    so does a file's render (lossless: it draws every frame, starving it stalls the publisher)."""
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     base_policy = os.sched_getscheduler(threading.get_native_id())
-    for background, policy in (("idle", os.SCHED_IDLE), ("nice", base_policy)):
-        _, _, publish, render, record = _run(PipelineConfig(background=background), count=3)
+    for live, background, policy in ((True, "idle", os.SCHED_IDLE),
+                                     (True, "nice", base_policy),
+                                     (False, "idle", base_policy)):
+        _, _, publish, render, record = _run(
+            PipelineConfig(live=live, background=background), count=3)
         assert publish.niceness == base and publish.policy == base_policy
         assert render.niceness == min(19, base + 10)
         assert record.niceness == min(19, base + 4)

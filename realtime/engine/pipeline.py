@@ -74,8 +74,8 @@ class PipelineConfig:
     # are too short to gain anything from a thread of their own.
     inline_stages: tuple[str, ...] = ("smooth",)
     inline_sinks: bool = True
-    # How the render branch yields the CPU to the latency path (Linux, per thread): "idle"
-    # runs it under SCHED_IDLE (it gets a core only when no normal thread wants one, and a
+    # How the render branch of a live source yields the CPU to the latency path (Linux, per
+    # thread): "idle" runs it under SCHED_IDLE (it gets a core only when no normal thread wants one, and a
     # woken stage takes the core at once); "nice" only lowers its niceness (+10), which
     # still lets it keep a core for a few ms against a woken stage. Measured at 60 FPS on two
     # cores: p95 about 6 ms lower with "idle". The record branch is only niced (+4) either
@@ -322,7 +322,9 @@ class Pipeline:
         drawing a long queue could outlive the join, and the sinks are closed right after
         it, while a stop just after the start still leaves a video with its first frames.
         Recording keeps its whole backlog: that is data."""
-        idle = not backlog_on_stop and self.config.background == "idle"  # render only
+        # render of a live source only: a file's render draws every frame (lossless), so
+        # starving it would only stall the publisher on its full queue
+        idle = not backlog_on_stop and self.config.live and self.config.background == "idle"
         _lower_priority(niceness, idle=idle)
         grace = self.config.stop_timeout_s / 2
         try:
