@@ -18,6 +18,7 @@ import numpy as np
 from models import ASSET_DIR
 from models.errors import AssetError
 from models.limits import default_limits
+from models.npz_files import read_npz
 from models.skinning import (
     anatomical_to_model,
     blend_skin,
@@ -98,15 +99,8 @@ def _file_sha256(path: Path) -> str:
 def load_npz(path: str | Path) -> HandModelData:
     """Read a hand model written by ``models.training.build_open_hand`` (or the same layout)."""
     path = Path(path)
-    if not path.is_file():
-        raise AssetError(f"hand model file not found: {path}. Reinstall the package or pass "
-                         "the path of a model built with "
-                         "`python -m models.training.build_open_hand`.")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"{path} is not a readable .npz hand model ({exc})") from exc
+    arrays = read_npz(path, "hand model", "Reinstall the package or pass the path of a model "
+                      "built with `python -m models.training.build_open_hand`.")
     missing = [k for k in _REQUIRED if k not in arrays]
     if missing:
         raise AssetError(f"{path} is not a hand model: missing fields {', '.join(missing)}")

@@ -24,6 +24,7 @@ import numpy as np
 from models import WEIGHTS_DIR
 from models.errors import AssetError
 from models.geometry import matrix_to_rot6d
+from models.npz_files import read_npz
 from models.penetration import HandKinematics, HandState
 
 PRIOR_PATH = WEIGHTS_DIR / "interaction_prior.npz"
@@ -42,17 +43,15 @@ class InteractionPrior:
     @classmethod
     def load(cls, path: str | Path = PRIOR_PATH) -> "InteractionPrior":
         path = Path(path)
-        if not path.is_file():
-            raise AssetError(f"interaction prior not found: {path}. Train it with "
-                             "`python -m models.training.train_interaction_prior`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                weights = {k: z[k].astype(np.float64) for k in z.files
-                           if k.endswith(("_w", "_b"))}
-                mean, std = z["feature_mean"].astype(np.float64), z["feature_std"].astype(
-                    np.float64)
-        except (OSError, ValueError, KeyError) as exc:
-            raise AssetError(f"{path} is not an interaction prior ({exc})") from exc
+        arrays = read_npz(path, "interaction prior", "Train it with "
+                          "`python -m models.training.train_interaction_prior`")
+        lacking = [k for k in ("feature_mean", "feature_std") if k not in arrays]
+        if lacking:
+            raise AssetError(f"{path} is not an interaction prior (no {', '.join(lacking)})")
+        weights = {k: v.astype(np.float64) for k, v in arrays.items()
+                   if k.endswith(("_w", "_b"))}
+        mean = arrays["feature_mean"].astype(np.float64)
+        std = arrays["feature_std"].astype(np.float64)
         missing = [n for n in _LAYERS if f"{n}_w" not in weights]
         if missing:
             raise AssetError(f"{path}: layers {missing} missing; retrain the prior")

@@ -14,6 +14,7 @@ import numpy as np
 
 from models.errors import AssetError
 from models.hand_model import ASSET_DIR, OPEN_HAND_PATH
+from models.npz_files import read_npz
 
 UV_PATH = ASSET_DIR / "open_hand_uv.npz"
 
@@ -43,17 +44,14 @@ def load_uv_layout(path: str | Path = UV_PATH, mesh_path: str | Path | None = OP
                    ) -> UVLayout:
     """Read a layout; with ``mesh_path``, check it was built for that mesh file."""
     path = Path(path)
-    if not path.is_file():
-        raise AssetError(f"UV layout not found: {path}. Build it with "
-                         "`python -m models.training.build_uv`")
+    z = read_npz(path, "UV layout", "Build it with `python -m models.training.build_uv`")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            layout = UVLayout(uv=z["uv"].astype(np.float64),
-                              uv_faces=z["uv_faces"].astype(np.int64),
-                              vmapping=z["vmapping"].astype(np.int64),
-                              mesh_sha256=str(z["mesh_sha256"]),
-                              resolution=int(z["resolution"]))
-    except (OSError, ValueError, KeyError) as exc:
+        layout = UVLayout(uv=z["uv"].astype(np.float64),
+                          uv_faces=z["uv_faces"].astype(np.int64),
+                          vmapping=z["vmapping"].astype(np.int64),
+                          mesh_sha256=str(z["mesh_sha256"]),
+                          resolution=int(z["resolution"]))
+    except (ValueError, TypeError, KeyError) as exc:
         raise AssetError(f"{path} is not a UV layout written by models.training.build_uv "
                          f"({exc})") from exc
     if mesh_path is not None:

@@ -141,7 +141,7 @@ def test_compiled_distance_equals_the_numpy_path(model, head):
 
 
 def test_head_refuses_missing_or_wrong_weights(tmp_path):
-    with pytest.raises(PinchHeadError, match="train them"):
+    with pytest.raises(PinchHeadError, match="pinch head not found: .*Train it with"):
         PinchHead(tmp_path / "none.npz")
     bad = tmp_path / "bad.npz"
     np.savez(bad, w0=np.zeros((5, 1)), b0=np.zeros(1), mean=np.zeros(5), std=np.ones(5))
@@ -149,7 +149,7 @@ def test_head_refuses_missing_or_wrong_weights(tmp_path):
         PinchHead(bad)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(PinchHeadError, match="not a pinch head"):
+    with pytest.raises(PinchHeadError, match="not a readable pinch head"):
         PinchHead(junk)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from models import WEIGHTS_DIR
+from models.npz_files import read_npz
 from realtime.mesh.pinch import pinch_distance
 
 DEFAULT_HEAD = WEIGHTS_DIR / "pinch_head.npz"
@@ -203,14 +204,8 @@ class PinchHead:
 
     def __init__(self, path: Path = DEFAULT_HEAD) -> None:
         path = Path(path)
-        if not path.is_file():
-            raise PinchHeadError(f"pinch head weights {path} not found; train them with "
-                                 "`python -m models.training.train_pinch_head`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise PinchHeadError(f"{path} is not a pinch head .npz ({exc})") from exc
+        data = read_npz(path, "pinch head", "Train it with "
+                        "`python -m models.training.train_pinch_head`", PinchHeadError)
         layers = sum(1 for k in data if k.startswith("w"))
         if layers < 1 or any(f"{p}{i}" not in data for i in range(layers) for p in "wb"):
             raise PinchHeadError(f"{path}: needs arrays w0,b0,...; has {sorted(data)}")
