@@ -75,12 +75,12 @@ class PipelineConfig:
     inline_stages: tuple[str, ...] = ("smooth",)
     inline_sinks: bool = True
     # How the render branch of a live source yields the CPU to the latency path (Linux, per
-    # thread): "idle" runs it under SCHED_IDLE (it gets a core only when no normal thread wants one, and a
-    # woken stage takes the core at once); "nice" only lowers its niceness (+10), which
-    # still lets it keep a core for a few ms against a woken stage. Measured at 60 FPS on two
-    # cores: p95 about 6 ms lower with "idle". The record branch is only niced (+4) either
-    # way: it never drops, and under SCHED_IDLE another busy program could starve it and
-    # leave its backlog (memory, and the wait at Ctrl-C) growing.
+    # thread): "idle" runs it under SCHED_IDLE (it gets a core only when no normal thread
+    # wants one, and a woken stage takes the core at once); "nice" only lowers its niceness
+    # (+10), which still lets it keep a core for a few ms against a woken stage. Measured at
+    # 60 FPS on two busy cores: p95 0.63-0.93x of "nice". The record branch is only niced
+    # (+4) either way: it never drops, and under SCHED_IDLE another busy program could
+    # starve it and leave its backlog (memory, and the wait at Ctrl-C) growing.
     background: str = "idle"
 
     def __post_init__(self) -> None:
