@@ -14,9 +14,9 @@ The baseline is the 60 FPS budget itself: ``budget_ratio`` = CPU per frame of th
 per frame, optical flow on the other; the overlay drawn every other frame) / 33.3 ms; below 1
 means the parts fit on two cores if nothing else runs. ``latency_path_budget_ratio``: the same
 for the published path alone (decode, detect, estimate, smooth), which a live frame waits for:
-the overlay yields to it (SCHED_IDLE) and the hands file mostly does (nice 4). ``budget_ratio_every_refresh``: the
-same with the landmark model on both hands on every frame (the defaults before the alternate
-refresh). On a loaded machine every figure grows (other processes thrash the caches); compare
+the overlay yields to it (SCHED_IDLE) and the hands file mostly does (nice 4).
+``budget_ratio_every_refresh``: the same with the landmark model on both hands on every frame
+(the defaults before the alternate refresh). On a loaded machine every figure grows (other processes thrash the caches); compare
 rows of one run.
 
     .venv/bin/python -m benchmarks.cpu_budget [--frames 120]
