@@ -34,6 +34,7 @@ from realtime.engine import interrupts
 from realtime.engine.gc_freeze import frozen_heap
 from realtime.engine.gil import RUN_SWITCH_INTERVAL_S, switch_interval
 from realtime.engine.mailbox import Closed, make_channel
+from realtime.engine.starvation import StarvationWatch
 from realtime.engine.stats import LatencyRecorder
 from realtime.engine.timeline import Timeline
 from realtime.types import Frame, Packet
@@ -117,6 +118,8 @@ class PipelineResult:
     frames_in: int = 0
     frames_out: int = 0
     stats: dict = field(default_factory=dict)
+    # drawing left SCHED_IDLE for nice 10 during the run: starved by another busy program
+    render_fallback: bool = False
 
 
 Processor = Callable[[Packet], Packet]
@@ -173,6 +176,10 @@ class Pipeline:
         self._render_channel = make_channel(config.live, config.queue_size)
         self._record_channel = make_channel(False, max(64, config.queue_size))
         self._threads: list[threading.Thread] = []
+        # one thread writes a branch's sinks at a time (render may be handed to a new thread)
+        self._branch_locks = {"render": threading.Lock(), "record": threading.Lock()}
+        self._render_watch: StarvationWatch | None = None  # set by an idle render thread
+        self._render_fallback = threading.Event()
 
     # -- control -------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -314,19 +321,28 @@ class Pipeline:
         return False
 
     def _branch(self, name: str, sinks: list[Sink], channel, niceness: int,
-                backlog_on_stop: bool) -> None:
+                backlog_on_stop: bool, may_idle: bool = True) -> None:
         """A side branch (render, record) in its own lower-priority thread.
 
         ``backlog_on_stop=False`` (render): once stopped (Ctrl-C, a closed window) it draws
         queued packets for at most half of ``stop_timeout_s`` and then skips the rest:
         drawing a long queue could outlive the join, and the sinks are closed right after
         it, while a stop just after the start still leaves a video with its first frames.
-        Recording keeps its whole backlog: that is data."""
+        Recording keeps its whole backlog: that is data.
+
+        A live source's render runs under SCHED_IDLE (``config.background``); if it starves
+        (``realtime.engine.starvation``, watched from :meth:`wait`), a new render thread at
+        nice 10 (``may_idle=False``) takes over and this one ends at its next packet."""
         # render of a live source only: a file's render draws every frame (lossless), so
         # starving it would only stall the publisher on its full queue
-        idle = not backlog_on_stop and self.config.live and self.config.background == "idle"
+        idle = (may_idle and not backlog_on_stop and self.config.live
+                and self.config.background == "idle")
         _lower_priority(niceness, idle=idle)
+        if idle:
+            self._render_watch = StarvationWatch(threading.get_native_id())
+        lock = self._branch_locks[name]
         grace = self.config.stop_timeout_s / 2
+        handed_over = False
         try:
             while True:
                 packet, ready = channel.get()
@@ -334,8 +350,13 @@ class Pipeline:
                 if (not backlog_on_stop and self._stop.is_set()
                         and t0 - self._stopped_at > grace):
                     break
-                for sink in sinks:
-                    sink.write(packet)
+                with lock:
+                    if idle and self._render_fallback.is_set():  # the nice thread draws now
+                        handed_over = True
+                        self.recorder.drop(f"dropped_before_{name}")
+                        break
+                    for sink in sinks:
+                        sink.write(packet)
                 t1 = time.monotonic()
                 self.recorder.record(name, t1 - t0, wait_s=t0 - ready)
                 self.timeline.add(name, packet.frame.index, ready, t0, t1)
@@ -345,7 +366,7 @@ class Pipeline:
             self._fail(name, exc)
         finally:
             dropped = getattr(channel, "dropped", 0)
-            if dropped:
+            if dropped and not handed_over:  # counted once, by the thread that ends last
                 self.recorder.drop(f"dropped_before_{name}", dropped)
 
     def _record_drops(self, index: int) -> None:
@@ -402,6 +423,7 @@ class Pipeline:
             while running := self._running():
                 if on_poll is not None:
                     on_poll()
+                self._watch_render()
                 # one wake-up per poll_s, not one per thread: this thread needs the GIL and
                 # a core each time, which the stages need more
                 running[0].done.wait(poll_s)
@@ -410,6 +432,22 @@ class Pipeline:
             raise
         finally:
             self._join()
+
+    def _watch_render(self) -> None:
+        """Hand drawing to a nice-10 thread if the SCHED_IDLE one is starved of CPU."""
+        watch = self._render_watch
+        if watch is None or self._render_fallback.is_set() or self._stop.is_set():
+            return
+        if not watch.poll():
+            return
+        self._render_fallback.set()
+        self._result.render_fallback = True
+        log.warning("the overlay got almost no CPU under SCHED_IDLE (other programs keep the "
+                    "cores busy): drawing at nice 10 from now on")
+        thread = self._thread("render", self._branch, "render", self.render_sinks,
+                              self._render_channel, 10, False, False)
+        self._threads.append(thread)
+        thread.start()
 
     def _join(self) -> None:
         deadline = time.monotonic() + self.config.stop_timeout_s
