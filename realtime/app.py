@@ -470,6 +470,8 @@ class HandsPipeline:
                         if sheet_written else None},
             "overlay_files": overlay_files,
             "video_frames_fitted": self.overlay.frames_fitted,
+            # the overlay left SCHED_IDLE: other programs kept the cores busy
+            "render_fallback": bool(result and result.render_fallback),
         }
         if self.source.provides_hands:
             replay = self.source

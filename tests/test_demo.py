@@ -44,6 +44,7 @@ def test_sample_clip_finds_hands(sample_run):
     assert stats["frames"] == 45
     assert stats["hand_rate"] >= 0.9
     assert stats["intrinsics"]["estimated"] is False  # the sample ships its camera
+    assert stats["render_fallback"] is False  # a file run never puts the overlay in SCHED_IDLE
 
 
 def test_stats_json_has_tail_percentiles_and_queue_waits(sample_run):
