@@ -471,7 +471,7 @@ class HandsPipeline:
             "overlay_files": overlay_files,
             "video_frames_fitted": self.overlay.frames_fitted,
             # the overlay left SCHED_IDLE: other programs kept the cores busy
-            "render_fallback": bool(result and result.render_fallback),
+            "render_fallback": self.pipeline.render_fell_back,
         }
         if self.source.provides_hands:
             replay = self.source

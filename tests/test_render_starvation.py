@@ -143,7 +143,7 @@ def test_starved_overlay_moves_to_a_nice_thread_and_keeps_drawing():
                         LatencyRecorder(), fps, render_sinks=[sink])
     with Busy():
         result = pipeline.run()
-    assert result.error is None and result.render_fallback
+    assert result.error is None and result.render_fallback and pipeline.render_fell_back
     policies = [policy for _, policy in sink.writes]
     # the idle thread drew what it could (perhaps nothing), then only the nice thread drew
     assert os.SCHED_OTHER in policies
@@ -161,4 +161,5 @@ def test_an_idle_overlay_on_quiet_cores_stays_idle():
                         LatencyRecorder(), 60.0, render_sinks=[sink])
     result = pipeline.run()
     assert result.error is None and not result.render_fallback
+    assert not pipeline.render_fell_back
     assert sink.writes and {p for _, p in sink.writes} == {os.SCHED_IDLE}

@@ -198,6 +198,12 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def render_fell_back(self) -> bool:
+        """Drawing left SCHED_IDLE for a nice-10 thread (starved by other programs); also
+        known after a Ctrl-C, when ``run()`` returns no result."""
+        return self._render_fallback.is_set()
+
     def _fail(self, stage: str, exc: BaseException) -> None:
         with self._lock:
             if self._result.error is None:
