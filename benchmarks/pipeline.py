@@ -117,6 +117,7 @@ class RunResult:
     hands_from: str = ""
     spans: Spans | None = None  # the run's timeline
     skipped: dict[str, int] = field(default_factory=dict)  # e.g. frames render left out
+    render_fallback: bool = False  # the overlay left SCHED_IDLE (starved by other programs)
 
     @property
     def fps(self) -> float:
@@ -187,7 +188,7 @@ def run_clip(spec: str, variant: str, out_dir: Path, max_seconds: float | None,
     snap = result.stats
     return RunResult(variant, result.frames_in, result.frames_out, seconds,
                      np.asarray(probe.latencies) * 1e3, dict(snap["dropped"]), snap["stages"],
-                     hands_from, spans, dict(snap.get("skipped", {})))
+                     hands_from, spans, dict(snap.get("skipped", {})), result.render_fallback)
 
 
 def _mediapipe_alone(spec: str, limit: int | None, probe: LatencyProbe):
@@ -305,6 +306,7 @@ def fps60_summary(clip: ClipResult) -> dict:
         out[f"{key}frames_out"] = [r.frames_out for r in runs]
         out[f"{key}dropped_where"] = [r.dropped for r in runs]
     out["fps60_render_skipped"] = [r.skipped.get("render", 0) for r in clip.of("ours")]
+    out["fps60_render_fallback"] = [r.render_fallback for r in clip.of("ours")]
     out["fps60_render_drawn"] = [r.stages.get("render", {}).get("count") or 0
                                  for r in clip.of("ours")]
     stage_tail = {}
@@ -435,7 +437,8 @@ def print_fps60(res: dict) -> None:
         if "p95_ms" in e:
             print(f"  {name:<10} service p95 {e['p95_ms']} p99 {e['p99_ms']} ms{wait}")
     print(f"  overlay drawn / skipped by the render rate cap (per run): "
-          f"{res.get('fps60_render_drawn')} / {res.get('fps60_render_skipped')}")
+          f"{res.get('fps60_render_drawn')} / {res.get('fps60_render_skipped')}; left "
+          f"SCHED_IDLE, starved (per run): {res.get('fps60_render_fallback')}")
     if "untuned" in res:
         print(f"  without the tail fixes (diagnosis): {res['untuned']}")
     if "before" in res:
