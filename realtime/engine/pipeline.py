@@ -348,7 +348,6 @@ class Pipeline:
             self._render_watch = StarvationWatch(threading.get_native_id())
         lock = self._branch_locks[name]
         grace = self.config.stop_timeout_s / 2
-        handed_over = False
         try:
             while True:
                 packet, ready = channel.get()
@@ -358,7 +357,6 @@ class Pipeline:
                     break
                 with lock:
                     if idle and self._render_fallback.is_set():  # the nice thread draws now
-                        handed_over = True
                         self.recorder.drop(f"dropped_before_{name}")
                         break
                     for sink in sinks:
@@ -372,7 +370,8 @@ class Pipeline:
             self._fail(name, exc)
         finally:
             dropped = getattr(channel, "dropped", 0)
-            if dropped and not handed_over:  # counted once, by the thread that ends last
+            superseded = idle and self._render_fallback.is_set()
+            if dropped and not superseded:  # counted once, by the thread that draws last
                 self.recorder.drop(f"dropped_before_{name}", dropped)
 
     def _record_drops(self, index: int) -> None:
