@@ -164,5 +164,5 @@ def warmup() -> None:
                    np.zeros((21, 2)), 500.0, 500.0, 320.0, 240.0, 1.0, np.zeros((2, 21)),
                    np.empty((2, 3)), np.empty((21, 3)), np.empty((21, 2)))
     network_inputs(np.zeros((1, 21, 3)), np.zeros((1, 21, 2)), np.zeros((1, 21)),
-                   np.zeros(1, np.bool_), 640, 480, 0.5, np.empty((1, 21, 3), np.float32),
+                   np.zeros(1, np.bool_), 640.0, 480.0, 0.5, np.empty((1, 21, 3), np.float32),
                    np.empty((1, 21, 3), np.float32), np.empty(1, np.int64))
