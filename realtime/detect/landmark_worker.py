@@ -307,9 +307,11 @@ class LandmarkWorker:
         if reply != _OK:
             raise LandmarkWorkerError("the fp16 landmark worker failed: "
                                       + reply[len(_FAILED):].decode(errors="replace"))
-        out = self._outputs[:self.batches[index]].copy()
+        out = self._outputs[:self.batches[index]]
         bounds = np.cumsum((0, *OUTPUTS))
-        return [out[:, a:b] for a, b in itertools.pairwise(bounds)]
+        # each a contiguous copy, as the in-process model's outputs are: a column slice of
+        # one copy made the compiled decoder (roi_kernels) compile a second, strided version
+        return [np.ascontiguousarray(out[:, a:b]) for a, b in itertools.pairwise(bounds)]
 
     def ping(self) -> None:
         """One round trip without the model: the per-call overhead (benchmarks)."""
