@@ -71,6 +71,8 @@ class StarvationWatch:
 
     def poll(self) -> bool:
         now = self._clock()
+        if self._start is not None and now - self._start[0] < self.config.window_s:
+            return False  # the file is read once per window, not on every poll
         stat = read_schedstat(self.tid)
         if stat is None:
             self._start = None
@@ -79,7 +81,5 @@ class StarvationWatch:
             self._start = (now, *stat)
             return False
         t0, ran0, waited0 = self._start
-        if now - t0 < self.config.window_s:
-            return False
         self._start = (now, *stat)
         return is_starved(stat[0] - ran0, stat[1] - waited0, now - t0, self.config)
