@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,3 +19,15 @@ def realhands() -> Path:
         pytest.skip(f"real hand data not found at {SHARED_REALHANDS} (it lives beside the "
                     "repository in ../shared/data; CI has it)")
     return SHARED_REALHANDS
+
+
+@pytest.fixture(scope="session")
+def sample_photo() -> np.ndarray:
+    """Frame 120 of the built-in sample clip (two hands), as a BGR photo."""
+    from realtime.io.sample import SAMPLE_VIDEO
+
+    cap = cv2.VideoCapture(str(SAMPLE_VIDEO))
+    frames = [cap.read()[1] for _ in range(121)]  # read through: exact, unlike a seek
+    cap.release()
+    assert frames[120] is not None, f"cannot read frame 120 of {SAMPLE_VIDEO}"
+    return frames[120]

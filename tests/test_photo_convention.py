@@ -105,11 +105,8 @@ def test_a_missing_or_foreign_convention_is_refused(tmp_path, model):
         load_convention(junk, model)
 
 
-def test_the_mesher_moves_the_joints_and_keeps_the_mesh(fitted):
-    cap = cv2.VideoCapture(str(SAMPLE_VIDEO))
-    frames = [cap.read()[1] for _ in range(121)]
-    cap.release()
-    photo = frames[120]
+def test_the_mesher_moves_the_joints_and_keeps_the_mesh(fitted, sample_photo):
+    photo = sample_photo
     with HandMesher(HandMesherConfig(stills=True)) as plain, HandMesher(HandMesherConfig(
             stills=True, estimator=EstimatorConfig(joint_convention=fitted))) as moved:
         a, b = plain.process(photo), moved.process(photo)

@@ -7,7 +7,6 @@ mirrors with the hand; the shipped moves load by name and move the real pipeline
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -15,7 +14,6 @@ from scipy.spatial.transform import Rotation
 from models.hand_model import HandModel, mirror_x
 from models.joint_placement import AXES, Move, bone_direction, placement_convention
 from realtime import HandMesher, HandMesherConfig
-from realtime.io.sample import SAMPLE_VIDEO
 from realtime.mesh.convention import (
     MAX_OFFSET_M,
     PHOTO,
@@ -98,11 +96,8 @@ def test_the_shipped_placement_loads_by_name_and_moves_the_named_joints(model):
     assert photo_convention(model).idx.shape == conv.idx.shape
 
 
-def test_the_mesher_moves_the_joints_by_the_shipped_placement_and_keeps_the_mesh(model):
-    cap = cv2.VideoCapture(str(SAMPLE_VIDEO))
-    frames = [cap.read()[1] for _ in range(121)]
-    cap.release()
-    photo = frames[120]
+def test_the_mesher_moves_the_joints_by_the_shipped_placement_and_keeps_the_mesh(model, sample_photo):
+    photo = sample_photo
     with HandMesher(HandMesherConfig(stills=True)) as plain, HandMesher(HandMesherConfig(
             stills=True, estimator=EstimatorConfig(joint_convention=PHOTO))) as moved:
         a, b = plain.process(photo), moved.process(photo)
