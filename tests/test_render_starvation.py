@@ -132,7 +132,8 @@ def _frames(count: int, fps: float):
 def test_starved_overlay_moves_to_a_nice_thread_and_keeps_drawing():
     sink = DrawSink()
     fps = 60.0
-    pipeline = Pipeline(_frames(360, fps), [("detect", lambda p: p)], [],
+    # 10 s: the hand-over itself waits for the starved thread's draw in progress (seconds)
+    pipeline = Pipeline(_frames(600, fps), [("detect", lambda p: p)], [],
                         PipelineConfig(live=True, pace=True, render_max_fps=None),
                         LatencyRecorder(), fps, render_sinks=[sink])
     with Busy():
