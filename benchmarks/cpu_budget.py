@@ -16,8 +16,8 @@ means the parts fit on two cores if nothing else runs. ``latency_path_budget_rat
 for the published path alone (decode, detect, estimate, smooth), which a live frame waits for:
 the overlay yields to it (SCHED_IDLE) and the hands file mostly does (nice 4).
 ``budget_ratio_every_refresh``: the same with the landmark model on both hands on every frame
-(the defaults before the alternate refresh). On a loaded machine every figure grows (other processes thrash the caches); compare
-rows of one run.
+(the defaults before the alternate refresh). On a loaded machine every figure grows (other
+processes thrash the caches); compare rows of one run.
 
     .venv/bin/python -m benchmarks.cpu_budget [--frames 120]
 """
@@ -54,17 +54,10 @@ PAUSE_S = 0.004  # between calls: worker threads that spin after a call are coun
 
 
 def cpu_per_call(label: str, fn, items: list) -> tuple[list, dict]:
-    """Run ``fn`` on every item; process CPU per item over the whole loop (including the
-    pause after each call) and the median wall time of the call."""
-    out, walls = [], []
-    c0 = time.process_time()
-    for item in tqdm(items, desc=label, leave=False):
-        t = time.perf_counter()
-        out.append(fn(item))
-        walls.append(time.perf_counter() - t)
-        time.sleep(PAUSE_S)
-    cpu_ms = (time.process_time() - c0) / len(items) * 1e3
-    return out, {"cpu_ms": round(cpu_ms, 2), "wall_p50_ms": round(float(np.median(walls)) * 1e3, 2)}
+    """Run ``fn`` on every item: the outputs, and process CPU per item (including the pause
+    after each call) with the median wall time of the call (:func:`cpu_interleaved` of one)."""
+    out, parts = cpu_interleaved(label, {label: fn}, items)
+    return out[label], parts[label]
 
 
 def worker_clock(mesher: HandMesher):
