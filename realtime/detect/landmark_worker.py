@@ -310,8 +310,10 @@ class LandmarkWorker:
         out = self._outputs[:self.batches[index]]
         bounds = np.cumsum((0, *OUTPUTS))
         # each a contiguous copy, as the in-process model's outputs are: a column slice of
-        # one copy made the compiled decoder (roi_kernels) compile a second, strided version
-        return [np.ascontiguousarray(out[:, a:b]) for a, b in itertools.pairwise(bounds)]
+        # one copy made the compiled decoder (roi_kernels) compile a second, strided version;
+        # .copy(), not ascontiguousarray, which returns a view of the shared memory when a
+        # batch of one's slice is already contiguous (the next call would overwrite it)
+        return [out[:, a:b].copy() for a, b in itertools.pairwise(bounds)]
 
     def ping(self) -> None:
         """One round trip without the model: the per-call overhead (benchmarks)."""
