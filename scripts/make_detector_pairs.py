@@ -11,13 +11,19 @@ on photos) finds it. Half the images are flipped, which makes a left hand; its l
 are mirrored back exactly as the runtime does (``realtime.mesh.regressor.detection_inputs``).
 
     python -m scripts.make_detector_pairs --count 2000 --out runs/pairs.npz
+    python -m scripts.make_detector_pairs --set yaw_deg=50 --set 'fill=[0.6,0.85]'  # any field
+    python -m scripts.make_detector_pairs --set 'pose_file="runs/clip_poses.npz"'  # real poses
+
+``pose_file`` (from ``scripts.clip_poses``): the sampled poses' fingers, and with
+``p_file_view`` their views, come from real footage instead (MediaPipe errs 14.8 instead of
+22.9 mm on those renders; ``docs/regressor.md``, third attempt).
 
 Stored (``.npz``, one row per detected hand; regenerable from the seed, not committed):
 inputs ``world (N,21,3)``, ``image (N,21,3)`` (x/W, y/H, z as MediaPipe normalises, after
 the runtime's mirroring), ``image_size (N,2)``, ``handedness (N,1)`` (1 right, 0 a
 mirrored left); ground truth ``pose (N,J,3)`` (root = camera-axes rotation), ``shape
 (N,S)``, ``trans (N,3)``, ``keypoints_cam (N,21,3)`` and ``K (N,3,3)`` of the unflipped
-render; bookkeeping ``flipped``, ``kind`` (-1 sampled pose, else index into
+render; bookkeeping ``flipped``, ``kind`` (-1 sampled pose, -2 from ``pose_file``, else index into
 ``models.poses.NAMED_POSES``), ``landmarks_px`` / ``keypoints_2d`` (detected / true, in
 the image as rendered), ``score``; ``recipe`` (JSON) with the config and the counts.
 Targets for training: ``pairs_targets`` skins ``pose, shape`` and centres on the keypoints.
@@ -29,7 +35,7 @@ import argparse
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -43,6 +49,7 @@ from models.hand_model import HandModel
 from models.limits import clamp_pose
 from models.poses import NAMED_POSES, named_pose
 from models.training.synthetic import sample_poses_torch, sample_rotations
+from models.training.train import parse_overrides
 from realtime.detect.detector import DetectorConfig
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.mesh.regressor import detection_inputs
@@ -83,10 +90,16 @@ class PairsConfig:
     hfov_deg: tuple[float, float] = (45.0, 75.0)
     p_named: float = 0.35        # a named gesture (jittered) instead of a sampled pose
     p_pinch: float = 0.35        # of the sampled poses: thumb brought onto the index
-    p_uniform_rotation: float = 0.25  # else fingers within 70 deg of image-up, any turn
+    p_uniform_rotation: float = 0.25  # else fingers within cone_deg of image-up ...
+    cone_deg: float = 70.0
+    yaw_deg: float = 180.0       # ... turned about them by any angle, or within this of a palm
+                                 # or a back view
     shape_std: float = 0.8       # as SyntheticConfig
     shape_clip: float = 2.5
     named_jitter_deg: float = 5.0
+    pose_file: str | None = None  # .npz with ``pose (N,J,3)`` (and ``shape``): hand poses
+    p_pose_file: float = 1.0     # of the sampled poses: fingers from that file ...
+    p_file_view: float = 0.0     # ... and of those, the view (root rotation) too
     p_flip: float = 0.5          # mirror the image: a left hand
     p_occluder: float = 0.2
     p_motion_blur: float = 0.2
@@ -117,13 +130,26 @@ def draw_hands(model: HandModel, cfg: PairsConfig) -> tuple[np.ndarray, np.ndarr
     n = DRAW_BLOCK * -(-cfg.count // DRAW_BLOCK)
     g = torch.Generator().manual_seed(cfg.seed)
     pose = sample_poses_torch(names, model.data.limits, n, g, p_pinch=cfg.p_pinch).double().numpy()
-    root = sample_rotations(g, n, cfg.p_uniform_rotation, 70.0).double().numpy()
+    root = sample_rotations(g, n, cfg.p_uniform_rotation, cfg.cone_deg, cfg.yaw_deg).double().numpy()
     rng = np.random.default_rng([cfg.seed, 1])
     kind = np.where(rng.random(n) < cfg.p_named, rng.integers(len(NAMED_POSES), size=n), -1)
     for i in np.flatnonzero(kind >= 0):
         p = named_pose(names, NAMED_POSES[kind[i]])[0]
         p = p + np.deg2rad(cfg.named_jitter_deg) * rng.standard_normal(p.shape)
         pose[i] = clamp_pose(p[None], model.data.limits)[0]
+    if cfg.pose_file is not None:
+        with np.load(cfg.pose_file) as z:
+            bank = z["pose"]
+        if bank.ndim != 3 or bank.shape[1:] != pose.shape[1:]:
+            raise ValueError(f"{cfg.pose_file}: pose must be (N,{pose.shape[1]},3), "
+                             f"got {bank.shape}")
+        take = np.flatnonzero((kind < 0) & (rng.random(n) < cfg.p_pose_file))
+        p = bank[rng.integers(len(bank), size=len(take))]
+        p = p + np.deg2rad(cfg.named_jitter_deg) * rng.standard_normal(p.shape)
+        pose[take] = clamp_pose(p, model.data.limits)
+        kind[take] = -2
+        view = take[rng.random(len(take)) < cfg.p_file_view]
+        root[view] = pose[view, 0]
     pose[:, 0] = root
     shape = np.clip(cfg.shape_std * rng.standard_normal((n, model.num_shape)),
                     -cfg.shape_clip, cfg.shape_clip)
@@ -178,11 +204,11 @@ class Renderer:
             fill *= 0.85
         return K, trans, w, h  # the last try; a hand cut by the border is still a sample
 
-    def render(self, pose: np.ndarray, shape: np.ndarray, rng: np.random.Generator) -> dict:
-        out = self.model.forward(pose[None], shape[None])
-        K, trans, w, h = self.place(out.vertices[0], rng)
+    def draw(self, out, trans: np.ndarray, K: np.ndarray, w: int, h: int,
+             rng: np.random.Generator) -> np.ndarray:
+        """The skinned hand ``out`` (a ``HandOutput`` of one hand) moved by ``trans``, with
+        its forearm, a skin tone, a room and lighting: float BGR, before the camera finish."""
         verts = out.vertices[0] + trans
-        kps = out.keypoints[0] + trans
         root = out.transforms[0, 0]
         arm = self.arm_rest @ root[:3, :3].T + root[:3, 3] + trans
         tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.93, 1.07, 3)
@@ -194,7 +220,13 @@ class Renderer:
                              int(rng.integers(2**31)))
         meshes = [(arm, self.arm_faces, arm_colors, None), (verts, self.model.faces, colors,
                                                              normals)]
-        img = render_hands(bg, meshes, K, random_lighting(rng))
+        return render_hands(bg, meshes, K, random_lighting(rng))
+
+    def render(self, pose: np.ndarray, shape: np.ndarray, rng: np.random.Generator) -> dict:
+        out = self.model.forward(pose[None], shape[None])
+        K, trans, w, h = self.place(out.vertices[0], rng)
+        kps = out.keypoints[0] + trans
+        img = self.draw(out, trans, K, w, h, rng)
         uv = project(kps, K)
         if rng.random() < self.cfg.p_occluder:
             occlude(img, uv, rng)
@@ -304,11 +336,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=PairsConfig.count)
     p.add_argument("--seed", type=int, default=PairsConfig.seed)
     p.add_argument("--out", type=Path, default=Path("runs/pairs.npz"))
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                   help="a PairsConfig field, e.g. --set yaw_deg=50 --set 'fill=[0.4,0.8]'")
     p.add_argument("--save-every", type=int, default=250,
                    help="also write the file every N images (a partial file is usable)")
     args = p.parse_args(argv)
-    arrays = make_pairs(PairsConfig(count=args.count, seed=args.seed), args.out,
-                        args.save_every)
+    try:
+        overrides = parse_overrides(args.set, "--set")
+    except ValueError as exc:
+        p.error(str(exc))
+    unknown = set(overrides) - {f.name for f in fields(PairsConfig)}
+    if unknown:
+        p.error(f"--set: unknown PairsConfig fields {sorted(unknown)}")
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    try:
+        cfg = PairsConfig(count=args.count, seed=args.seed, **overrides)
+    except (TypeError, ValueError) as exc:
+        p.error(str(exc))
+    arrays = make_pairs(cfg, args.out, args.save_every)
     recipe = json.loads(str(arrays["recipe"]))
     print(f"wrote {args.out}: {recipe['pairs']} pairs from {recipe['rendered']} images "
           f"({recipe['missed']} missed, {recipe['wrong_handedness']} wrong handedness) in "

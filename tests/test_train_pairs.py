@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from models import WEIGHTS_DIR
+from models.geometry import axis_angle_to_matrix
 from models.hand_model import HandModel
-from models.poses import NAMED_POSES
+from models.limits import clamp_pose
+from models.poses import NAMED_POSES, named_pose
 from models.training.pairs import (
     TRAIN_KEYS,
     PairsError,
@@ -24,9 +26,10 @@ from models.training.pairs import (
     sample_pairs,
     split_pairs,
 )
-from models.training.synthetic import SyntheticHands
+from models.training.synthetic import SyntheticHands, sample_rotations
 from models.training.train import TrainConfig, initial_weights, main, train
 from scripts.make_detector_pairs import PairsConfig, draw_hands, make_pairs
+from scripts.make_detector_pairs import main as pairs_main
 
 COUNT = 8  # rendered images; MediaPipe finds most of them
 
@@ -212,3 +215,96 @@ def test_bad_synthetic_override_is_one_line_exit_2(tmp_path, capsys, item, words
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and words in err and len(err.splitlines()) == 1
+
+
+def test_yaw_range_keeps_palm_and_back_views():
+    """``yaw_deg`` < 180 turns the hand about its finger axis by at most that much from a
+    palm or a back view (both occur); the default turns it by any angle."""
+    g = torch.Generator().manual_seed(0)
+    rot = axis_angle_to_matrix(sample_rotations(g, 4000, 0.0, 0.0, yaw_deg=30.0).double().numpy())
+    cos_yaw = rot[:, 0, 0]
+    assert np.allclose(rot[:, 1, 1], 1.0, atol=1e-6), "no tilt with a cone of 0 deg"
+    assert np.all(np.abs(cos_yaw) >= np.cos(np.radians(30.0)) - 1e-6)
+    assert (cos_yaw > 0).mean() == pytest.approx(0.5, abs=0.05), "palm and back views alike"
+    g = torch.Generator().manual_seed(0)
+    any_yaw = axis_angle_to_matrix(sample_rotations(g, 4000, 0.0, 0.0).double().numpy())[:, 0, 0]
+    assert (np.abs(any_yaw) < 0.5).mean() > 0.25, "the default includes side views"
+
+
+def test_pairs_config_set_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    pairs_main(["--count", "2", "--out", str(out), "--set", "yaw_deg=40",
+                "--set", "fill=[0.5,0.7]", "--save-every", "0"])
+    recipe = json.loads(str(np.load(out)["recipe"]))
+    assert recipe["config"]["yaw_deg"] == 40 and recipe["config"]["fill"] == [0.5, 0.7]
+
+
+@pytest.mark.parametrize("item, words", [("no_such_field=1", "unknown PairsConfig"),
+                                         ("yaw_deg=abc", "not JSON"),
+                                         ("fill=[0.9,0.1]", "fill must be")])
+def test_bad_pairs_setting_is_one_line_exit_2(tmp_path, capsys, item, words):
+    with pytest.raises(SystemExit) as exc:
+        pairs_main(["--count", "1", "--out", str(tmp_path / "p.npz"), "--set", item])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert words in err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def _pose_file(tmp_path, model):
+    names = model.data.joint_names
+    bank = np.stack([clamp_pose(named_pose(names, k)[0][None], model.data.limits)[0]
+                     for k in NAMED_POSES[:2]])
+    bank[:, 0] = [[0.3, 0.0, 0.0], [0.0, 0.0, 0.5]]
+    path = tmp_path / "poses.npz"
+    np.savez(path, pose=bank, shape=np.zeros((2, model.num_shape)))
+    return path, bank
+
+
+@pytest.mark.parametrize("file_view", [0.0, 1.0])
+def test_pose_file_gives_the_fingers_and_optionally_the_view(tmp_path, file_view):
+    model = HandModel.open_hand()
+    path, bank = _pose_file(tmp_path, model)
+    cfg = PairsConfig(count=20, seed=2, p_named=0.0, named_jitter_deg=0.0, pose_file=str(path),
+                      p_file_view=file_view)
+    pose, _, kind = draw_hands(model, cfg)
+    assert np.all(kind == -2)
+    nearest = np.abs(pose[:, None, 1:] - bank[None, :, 1:]).max(axis=(2, 3)).min(1)
+    assert np.all(nearest < 1e-6), "fingers from the file"
+    roots = np.abs(pose[:, None, 0] - bank[None, :, 0]).max(2).min(1)
+    if file_view:
+        assert np.all(roots < 1e-6), "the file's views"
+    else:
+        assert np.all(roots > 1e-3), "sampled views"
+
+
+def test_pose_file_of_another_layout_refused(tmp_path):
+    model = HandModel.open_hand()
+    path = tmp_path / "bad.npz"
+    np.savez(path, pose=np.zeros((3, 21, 3)))
+    with pytest.raises(ValueError, match="pose must be"):
+        draw_hands(model, PairsConfig(count=4, pose_file=str(path)))
+
+
+def test_clip_poses_from_a_video(tmp_path):
+    """Poses of the hands our pipeline finds in a clip (the built-in sample's first frames)."""
+    from realtime.io.sample import SAMPLE_VIDEO
+    from scripts.clip_poses import main as clip_poses_main
+
+    out = tmp_path / "poses.npz"
+    assert clip_poses_main(["--clips", str(SAMPLE_VIDEO), "--max-frames", "6",
+                            "--out", str(out)]) == 0
+    with np.load(out) as z:
+        pose, shape, source = z["pose"], z["shape"], z["source"]
+    model = HandModel.open_hand()
+    assert pose.shape[1:] == (model.num_joints, 3) and len(pose) >= 6
+    assert shape.shape == (len(pose), model.num_shape) and np.all(np.isfinite(pose))
+    assert set(source) == {SAMPLE_VIDEO.name}
+    draw_hands(model, PairsConfig(count=3, pose_file=str(out)))  # usable as a pose file
+
+
+def test_clip_poses_missing_clip_is_exit_2(tmp_path, capsys):
+    from scripts.clip_poses import main as clip_poses_main
+
+    assert clip_poses_main(["--clips", str(tmp_path / "none.mp4")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -223,17 +223,20 @@ def quat_to_rotvec(q: torch.Tensor) -> torch.Tensor:
 
 
 def sample_rotations(g: torch.Generator, n: int, p_uniform: float,
-                     cone_deg: float) -> torch.Tensor:
+                     cone_deg: float, yaw_deg: float = 180.0) -> torch.Tensor:
     """Global hand rotations ``(n,3)`` (rotation vectors, camera axes) for webcam views.
 
     A mixture: with probability ``p_uniform`` uniform over SO(3); otherwise any turn about
     the finger axis (palm, side and back views alike) followed by a tilt of the fingers
     uniformly over the cap of directions within ``cone_deg`` of image-up (the tilt axis
     in the image plane or along the view ray covers fingers toward the camera and
-    in-plane rotations).
+    in-plane rotations). ``yaw_deg`` < 180 keeps the turn within that of a palm or a back
+    view (each half the time): photos show few hands edge-on.
     """
     q_uniform = _randn(g, n, 4)
     yaw = _uniform(g, -math.pi, math.pi, n)
+    if yaw_deg < 180.0:
+        yaw = torch.where(yaw > 0, 0.0, math.pi) + yaw * (yaw_deg / 180.0)
     y_axis = torch.zeros(n, 3, device=g.device)
     y_axis[:, 1] = 1.0
     q_yaw = _axis_angle_quat(y_axis, yaw)

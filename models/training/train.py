@@ -122,17 +122,17 @@ class TrainConfig:
         return round(self.pairs_fraction * self.batch) if self.pairs else 0
 
 
-def parse_overrides(items: list[str]) -> dict:
+def parse_overrides(items: list[str], flag: str = "--synthetic") -> dict:
     """``["field=json", ...]`` -> ``{field: value}``; a malformed item raises ValueError."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ValueError(f"--synthetic {item!r}: expected FIELD=VALUE")
+            raise ValueError(f"{flag} {item!r}: expected FIELD=VALUE")
         try:
             out[name.strip()] = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"--synthetic {item!r}: {value!r} is not JSON ({exc.msg})") from None
+            raise ValueError(f"{flag} {item!r}: {value!r} is not JSON ({exc.msg})") from None
     return out
 
 
