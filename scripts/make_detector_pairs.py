@@ -16,7 +16,8 @@ are mirrored back exactly as the runtime does (``realtime.mesh.regressor.detecti
 
 ``pose_file`` (from ``scripts.clip_poses``): the sampled poses' fingers, and with
 ``p_file_view`` their views, come from real footage instead (MediaPipe errs 14.8 instead of
-22.9 mm on those renders; ``docs/regressor.md``, third attempt).
+22.9 mm on those renders; ``docs/regressor.md``, third attempt); ``thicken_mm`` moves the
+rendered surface out along its normals (the model's fingers are thinner than real ones: 13.8 mm).
 
 Stored (``.npz``, one row per detected hand; regenerable from the seed, not committed):
 inputs ``world (N,21,3)``, ``image (N,21,3)`` (x/W, y/H, z as MediaPipe normalises, after
@@ -100,6 +101,7 @@ class PairsConfig:
     pose_file: str | None = None  # .npz with ``pose (N,J,3)`` (and ``shape``): hand poses
     p_pose_file: float = 1.0     # of the sampled poses: fingers from that file ...
     p_file_view: float = 0.0     # ... and of those, the view (root rotation) too
+    thicken_mm: tuple[float, float] = (0.0, 0.0)  # hand surface moved out along its normals
     p_flip: float = 0.5          # mirror the image: a left hand
     p_occluder: float = 0.2
     p_motion_blur: float = 0.2
@@ -112,6 +114,8 @@ class PairsConfig:
         lo, hi = self.side_px
         if not 64 <= lo <= hi:
             raise ValueError(f"side_px must be (low, high) with 64 <= low <= high, got {self.side_px}")
+        if not 0.0 <= self.thicken_mm[0] <= self.thicken_mm[1] <= 10.0:
+            raise ValueError(f"thicken_mm must be (low, high) within [0, 10], got {self.thicken_mm}")
         if not 0.05 <= self.fill[0] <= self.fill[1] <= 1.0:
             raise ValueError(f"fill must be within [0.05, 1], got {self.fill}")
         for name in ("p_named", "p_pinch", "p_uniform_rotation", "p_flip", "p_occluder",
@@ -207,7 +211,9 @@ class Renderer:
     def draw(self, out, trans: np.ndarray, K: np.ndarray, w: int, h: int,
              rng: np.random.Generator) -> np.ndarray:
         """The skinned hand ``out`` (a ``HandOutput`` of one hand) moved by ``trans``, with
-        its forearm, a skin tone, a room and lighting: float BGR, before the camera finish."""
+        its forearm, a skin tone, a room and lighting: float BGR, before the camera finish.
+        ``cfg.thicken_mm``: the surface is moved out along its normals by that much (the
+        keypoints, the ground truth, stay): MediaPipe errs less on thicker fingers."""
         verts = out.vertices[0] + trans
         root = out.transforms[0, 0]
         arm = self.arm_rest @ root[:3, :3].T + root[:3, 3] + trans
@@ -216,6 +222,8 @@ class Renderer:
         arm_colors = np.clip(self.arm_colors * (tone / SKIN_RGB), 0, 1)
         arm_colors[self.sleeve] = rng.uniform(0.05, 0.8, 3)
         normals = wrist_normals(verts, self.model.faces, arm, self.wrist_weight)
+        if self.cfg.thicken_mm[1] > 0:  # the model's fingers are thinner than real ones
+            verts = verts + 1e-3 * rng.uniform(*self.cfg.thicken_mm) * normals
         bg = make_background(self.kinds[rng.integers(len(self.kinds))], w, h,
                              int(rng.integers(2**31)))
         meshes = [(arm, self.arm_faces, arm_colors, None), (verts, self.model.faces, colors,

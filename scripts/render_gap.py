@@ -7,11 +7,12 @@ that the model's fingers thin out), rendered as ``scripts.make_detector_pairs`` 
 (static mode) runs on both. Same poses, same views, same cameras: what differs is only how
 the image looks. Reported: hands found, MediaPipe's world-landmark PA-MPJPE (photo: against
 the annotation and against the fitted model's keypoints; render: against its exact
-keypoints) and 2D error, on the hands found in both.
+keypoints) and 2D error, on the hands found in both. ``--thicken-mm``: the rendered surface
+moved out along its normals (``PairsConfig.thicken_mm``).
 
 A measurement only: nothing is trained on it (hgcnn's labels are non-commercial).
 
-    python -m scripts.render_gap [--max-images N] [--examples DIR]
+    python -m scripts.render_gap [--max-images N] [--thicken-mm MM] [--examples DIR]
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def render_fit(renderer: Renderer, fit, mirror: bool, K: np.ndarray, w: int, h: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--thicken-mm", type=float, default=0.0,
+                   help="move the rendered surface out along its normals by this much")
     p.add_argument("--examples", type=Path, default=None,
                    help="write the first 8 photo | render pairs here (not committed)")
     args = p.parse_args(argv)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if images is None:
         return 0
     model = HandModel.open_hand()
-    renderer = Renderer(model, PairsConfig())
+    renderer = Renderer(model, PairsConfig(thicken_mm=(args.thicken_mm, args.thicken_mm)))
     rows = []
     det_cfg = DetectorConfig(kind="mediapipe", static_image_mode=True, max_num_hands=1)
     with MediaPipeDetector(det_cfg) as det:

@@ -28,7 +28,7 @@ from models.training.pairs import (
 )
 from models.training.synthetic import SyntheticHands, sample_rotations
 from models.training.train import TrainConfig, initial_weights, main, train
-from scripts.make_detector_pairs import PairsConfig, draw_hands, make_pairs
+from scripts.make_detector_pairs import PairsConfig, Renderer, draw_hands, make_pairs
 from scripts.make_detector_pairs import main as pairs_main
 
 COUNT = 8  # rendered images; MediaPipe finds most of them
@@ -308,3 +308,27 @@ def test_clip_poses_missing_clip_is_exit_2(tmp_path, capsys):
 
     assert clip_poses_main(["--clips", str(tmp_path / "none.mp4")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_thickened_hand_covers_more_of_the_image(monkeypatch):
+    """``thicken_mm`` moves the rendered surface out along its normals: the same hand in the
+    same camera covers more pixels (on a plain background, to count them)."""
+    import scripts.make_detector_pairs as mdp
+
+    monkeypatch.setattr(mdp, "make_background",
+                        lambda kind, w, h, seed: np.full((h, w, 3), 128, np.uint8))
+    model = HandModel.open_hand()
+    out = model.forward(named_pose(model.data.joint_names, "spread"))
+    K = np.array([[500.0, 0, 159.5], [0, 500.0, 159.5], [0, 0, 1]])
+    trans = np.array([0.0, 0.0, 0.45]) - out.keypoints[0].mean(0)
+    covered = []
+    for mm in (0.0, 3.0):
+        renderer = Renderer(model, PairsConfig(thicken_mm=(mm, mm)))
+        img = renderer.draw(out, trans, K, 320, 320, np.random.default_rng(0))
+        covered.append(int((np.abs(img - 128).max(-1) > 2).sum()))
+    assert covered[1] > 1.1 * covered[0] > 0
+
+
+def test_bad_thickening_refused():
+    with pytest.raises(ValueError, match="thicken_mm"):
+        PairsConfig(thicken_mm=(3.0, 1.0))
