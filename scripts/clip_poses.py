@@ -18,11 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from benchmarks.common import SHARED_DATA
+from realtime.errors import RealtimeError
+from realtime.io.sources import SourceConfig, open_source
 from realtime.mesher import HandMesher, HandMesherConfig
 
 CLIPS = (SHARED_DATA / "videos_nogt" / "pixabay_hand_129422.mp4",
@@ -34,22 +35,18 @@ def clip_poses(clips: list[Path], max_frames: int | None = None) -> dict[str, np
     """Every hand found in ``clips``: ``pose (N,J,3)``, ``shape (N,S)``, ``source (N,)``."""
     poses, shapes, sources = [], [], []
     for path in clips:
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise SystemExit(f"error: cannot open {path} as a video")
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        if max_frames:
-            total = min(total or max_frames, max_frames)
-        with HandMesher(HandMesherConfig(smoothing=None)) as mesher:
-            for _ in tqdm(range(total or 10**9), desc=path.name, unit="frame"):
-                ok, frame = cap.read()
-                if not ok:
+        with open_source(SourceConfig(spec=str(path))) as src, \
+                HandMesher(HandMesherConfig(smoothing=None)) as mesher:
+            total = src.frame_count
+            if max_frames:
+                total = min(total or max_frames, max_frames)
+            for n, frame in enumerate(tqdm(src, total=total, desc=path.name, unit="frame")):
+                if max_frames and n >= max_frames:
                     break
-                for hand in mesher.process(frame):
+                for hand in mesher.process(frame.image, frame.timestamp):
                     poses.append(hand.pose)
                     shapes.append(hand.shape)
                     sources.append(path.name)
-        cap.release()
     if not poses:
         raise SystemExit(f"error: no hand found in {', '.join(str(c) for c in clips)}")
     return {"pose": np.asarray(poses, np.float32), "shape": np.asarray(shapes, np.float32),
@@ -68,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: clips not found: {', '.join(missing)}"
               + ("" if args.clips else " (shared data absent; pass --clips)"), file=sys.stderr)
         return 2
-    arrays = clip_poses(clips, args.max_frames)
+    try:
+        arrays = clip_poses(clips, args.max_frames)
+    except RealtimeError as exc:  # a file that is not a readable video
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     counts = {c.name: int((arrays["source"] == c.name).sum()) for c in clips}

@@ -36,7 +36,7 @@ import argparse
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -48,9 +48,10 @@ from benchmarks.common import nearest_detection
 from models.geometry import project
 from models.hand_model import HandModel
 from models.limits import clamp_pose
+from models.npz_files import read_npz
 from models.poses import NAMED_POSES, named_pose
 from models.training.synthetic import sample_poses_torch, sample_rotations
-from models.training.train import parse_overrides
+from models.training.train import build_config, parse_overrides
 from realtime.detect.detector import DetectorConfig
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.mesh.regressor import detection_inputs
@@ -142,8 +143,8 @@ def draw_hands(model: HandModel, cfg: PairsConfig) -> tuple[np.ndarray, np.ndarr
         p = p + np.deg2rad(cfg.named_jitter_deg) * rng.standard_normal(p.shape)
         pose[i] = clamp_pose(p[None], model.data.limits)[0]
     if cfg.pose_file is not None:
-        with np.load(cfg.pose_file) as z:
-            bank = z["pose"]
+        bank = read_npz(cfg.pose_file, "pose file", "Make it with `python -m "
+                        "scripts.clip_poses`.", ValueError).get("pose", np.empty(0))
         if bank.ndim != 3 or bank.shape[1:] != pose.shape[1:]:
             raise ValueError(f"{cfg.pose_file}: pose must be (N,{pose.shape[1]},3), "
                              f"got {bank.shape}")
@@ -353,14 +354,10 @@ def main(argv: list[str] | None = None) -> None:
         overrides = parse_overrides(args.set, "--set")
     except ValueError as exc:
         p.error(str(exc))
-    unknown = set(overrides) - {f.name for f in fields(PairsConfig)}
-    if unknown:
-        p.error(f"--set: unknown PairsConfig fields {sorted(unknown)}")
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     try:
-        cfg = PairsConfig(count=args.count, seed=args.seed, **overrides)
-    except (TypeError, ValueError) as exc:
-        p.error(str(exc))
+        cfg = build_config(PairsConfig, overrides, count=args.count, seed=args.seed)
+    except ValueError as exc:
+        p.error(f"--set: {exc}")
     arrays = make_pairs(cfg, args.out, args.save_every)
     recipe = json.loads(str(arrays["recipe"]))
     print(f"wrote {args.out}: {recipe['pairs']} pairs from {recipe['rendered']} images "

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from benchmarks.common import HGCNN, hgcnn_images, nearest_detection, pa_error
 from models.geometry import project
 from models.hand_model import HandModel
-from models.ik import fit_keypoints
+from models.ik import fit_pose, fit_shape
 from realtime.detect.detector import DetectorConfig
 from realtime.detect.mediapipe_legacy import MediaPipeDetector
 from realtime.types import Frame
@@ -45,8 +45,8 @@ def fit_hand(model: HandModel, joints: np.ndarray) -> tuple[object, bool]:
     fits = []
     for mirror in (False, True):
         target = joints * MIRROR if mirror else joints
-        shape = np.clip(fit_keypoints(model, target).shape, -SHAPE_CLIP, SHAPE_CLIP)
-        fit = fit_keypoints(model, target, shape=shape)
+        fit = fit_pose(model, target, np.clip(fit_shape(model, target), -SHAPE_CLIP,
+                                              SHAPE_CLIP))
         fits.append((float(fit.residuals.mean()), mirror, fit))
     _, mirror, fit = min(fits, key=lambda f: f[0])
     return fit, mirror

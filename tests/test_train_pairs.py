@@ -310,6 +310,23 @@ def test_clip_poses_missing_clip_is_exit_2(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_clip_poses_unreadable_video_is_exit_2(tmp_path, capsys):
+    from scripts.clip_poses import main as clip_poses_main
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    assert clip_poses_main(["--clips", str(bad), "--out", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "bad.mp4" in err[0]
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_missing_pose_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="pose file not found.*clip_poses"):
+        draw_hands(HandModel.open_hand(),
+                   PairsConfig(count=2, pose_file=str(tmp_path / "none.npz")))
+
+
 def test_thickened_hand_covers_more_of_the_image(monkeypatch):
     """``thicken_mm`` moves the rendered surface out along its normals: the same hand in the
     same camera covers more pixels (on a plain background, to count them)."""

@@ -100,12 +100,9 @@ class TrainConfig:
         for name in ("pairs_fraction", "val_pairs_fraction"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        unknown = set(self.synthetic) - {f.name for f in fields(SyntheticConfig)}
-        if unknown:
-            raise ValueError(f"synthetic: unknown SyntheticConfig fields {sorted(unknown)}")
         try:
             self.synthetic_config  # noqa: B018 - bad values fail here, before any work
-        except TypeError as exc:
+        except ValueError as exc:
             raise ValueError(f"synthetic: {exc}") from None
         if self.pairs is not None and not 1 <= round(self.pairs_fraction * self.batch) < self.batch:
             raise ValueError(f"pairs_fraction {self.pairs_fraction} of batch {self.batch} must "
@@ -114,12 +111,25 @@ class TrainConfig:
     @property
     def synthetic_config(self) -> SyntheticConfig:
         """The noise model trained on: the defaults with ``synthetic`` applied."""
-        return SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in self.synthetic.items()})
+        return build_config(SyntheticConfig, self.synthetic)
 
     @property
     def pairs_per_batch(self) -> int:
         return round(self.pairs_fraction * self.batch) if self.pairs else 0
+
+
+def build_config(cls, overrides: dict, **fixed):
+    """``cls(**fixed, **overrides)``, a config dataclass from ``FIELD=JSON`` overrides
+    (:func:`parse_overrides`): JSON lists become tuples; an unknown field or a value of the
+    wrong kind is a ValueError, as are the config's own checks."""
+    unknown = set(overrides) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}")
+    try:
+        return cls(**fixed, **{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in overrides.items()})
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_overrides(items: list[str], flag: str = "--synthetic") -> dict:
